@@ -1186,3 +1186,30 @@ proptest! {
         parse_both(&input);
     }
 }
+
+#[test]
+fn tone_ids_and_alert_types_are_labels_people_write() {
+    let msg = ToRelay::ToneDetected {
+        channel_id: ChannelId::new("dispatch").unwrap(),
+        tone_id: ToneId::new("Station 12").unwrap(),
+        alert_type: AlertType::new("fire page").unwrap(),
+    };
+    let mut out = [0u8; MAX_MESSAGE_LEN];
+    let len = msg.emit(&mut out).unwrap();
+    assert_eq!(ToRelay::parse(&out[..len]), Ok(msg));
+    for bad in [
+        "",
+        " lead",
+        "trail ",
+        "a/b",
+        "quote\"d",
+        "back\\slash",
+        "tab\there",
+    ] {
+        assert!(ToneId::new(bad).is_err(), "{bad:?} accepted");
+    }
+    assert!(
+        ChannelId::new("has space").is_err(),
+        "channel ids stay topic-safe"
+    );
+}

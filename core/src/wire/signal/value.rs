@@ -41,17 +41,45 @@ fn check_id(text: &str, field: &'static str) -> Result<(), SignalError> {
     }
 }
 
+/// A label's charset: what a person names a page or an alert class, e.g.
+/// `Station 12` or `fire page`. 1 to [`MAX_ID_LEN`] bytes of printable
+/// ASCII starting with a letter or digit; spaces inside, but not at the
+/// end; no `"`, `\`, `/` or control characters, so a label never needs a
+/// JSON escape and never reads as a path.
+fn check_label(text: &str, field: &'static str) -> Result<(), SignalError> {
+    let bytes = text.as_bytes();
+    if bytes.len() > MAX_ID_LEN {
+        return Err(SignalError::FieldTooLong { field });
+    }
+    let Some((first, rest)) = bytes.split_first() else {
+        return Err(SignalError::InvalidText { field });
+    };
+    let valid = first.is_ascii_alphanumeric()
+        && !text.ends_with(' ')
+        && rest
+            .iter()
+            .all(|&b| (b' '..=b'~').contains(&b) && !matches!(b, b'"' | b'\\' | b'/'));
+    if valid {
+        Ok(())
+    } else {
+        Err(SignalError::InvalidText { field })
+    }
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $field:literal) => {
+        id_type!($(#[$doc])* $name, $field, check_id,
+            "1 to [`MAX_ID_LEN`] bytes: an ASCII letter or digit, then letters, digits, `-`, `_` or `.`.");
+    };
+    ($(#[$doc:meta])* $name:ident, $field:literal, $check:ident, $rule:literal) => {
         $(#[$doc])*
         ///
-        /// 1 to [`MAX_ID_LEN`] bytes: an ASCII letter or digit, then letters,
-        /// digits, `-`, `_` or `.`.
+        #[doc = $rule]
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name<'a>(&'a str);
 
         impl<'a> $name<'a> {
-            /// Checks `text` against the identifier rules.
+            /// Checks `text` against the type's rules.
             ///
             /// # Errors
             ///
@@ -62,7 +90,7 @@ macro_rules! id_type {
 
             /// Like `new`, with errors naming `field` (e.g. `users`).
             pub(super) fn checked(text: &'a str, field: &'static str) -> Result<Self, SignalError> {
-                check_id(text, field).map(|()| Self(text))
+                $check(text, field).map(|()| Self(text))
             }
 
             /// The identifier.
@@ -106,13 +134,17 @@ id_type!(
 id_type!(
     /// Names a tone definition from the node's config (`tone_detected.tone_id`).
     ToneId,
-    "tone_id"
+    "tone_id",
+    check_label,
+    "1 to [`MAX_ID_LEN`] bytes of printable ASCII, a letter or digit first, spaces inside; no `\"`, `\\`, `/`."
 );
 id_type!(
     /// The alert class of a tone definition (`tone_detected.alert_type`), e.g.
     /// `fire` or `ems`.
     AlertType,
-    "alert_type"
+    "alert_type",
+    check_label,
+    "1 to [`MAX_ID_LEN`] bytes of printable ASCII, a letter or digit first, spaces inside; no `\"`, `\\`, `/`."
 );
 
 /// The bearer token a node presents in `hello`.

@@ -1,0 +1,164 @@
+//! Command line: argument parsing and the commands.
+//!
+//! Exit status: 0 all well, 1 anything unexpected, 2 bad configuration
+//! (including an unreadable file), 3 the runtime is not in this build.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use echostream::config::{self, Channel, Config, Device, LoadError, Loaded, Problem};
+
+/// Everything went as asked.
+pub const EXIT_OK: u8 = 0;
+/// Something unexpected (an I/O error on standard output, a bug).
+pub const EXIT_OTHER: u8 = 1;
+/// The configuration file is unreadable or has errors.
+pub const EXIT_CONFIG: u8 = 2;
+/// The configuration is fine but this build cannot run the node yet.
+pub const EXIT_NOT_BUILT: u8 = 3;
+
+/// EchoStream edge node: radio audio over IP, paging-tone detection,
+/// recording and events.
+#[derive(Debug, Parser)]
+#[command(name = "echostream", version)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "FILE",
+        default_value = "config.json"
+    )]
+    pub config: PathBuf,
+    /// What to do; `run` when left out.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load the configuration and run the node (the default).
+    Run,
+    /// Check a configuration file without touching any hardware: prints
+    /// `ok` and one line per channel, or every problem (exit status 2).
+    CheckConfig {
+        /// The file to check (default: the --config file).
+        file: Option<PathBuf>,
+    },
+}
+
+/// Runs the command `cli` asks for and returns the exit status.
+///
+/// # Errors
+///
+/// Only for failures outside the configuration (writing to standard
+/// output); those exit with [`EXIT_OTHER`].
+pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Some(Command::CheckConfig { file }) => check_config(file.as_deref().unwrap_or(&cli.config)),
+        Some(Command::Run) | None => run_node(&cli.config),
+    }
+}
+
+fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
+    let Some(loaded) = load(path) else {
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ok").context("writing to standard output")?;
+    for channel in &loaded.config.channels {
+        writeln!(out, "{}", summary(&loaded.config, channel))
+            .context("writing to standard output")?;
+    }
+    out.flush().context("writing to standard output")?;
+    print_problems(&loaded.warnings);
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn run_node(path: &Path) -> anyhow::Result<ExitCode> {
+    let Some(loaded) = load(path) else {
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    };
+    print_problems(&loaded.warnings);
+    eprintln!(
+        "error: `{}` is valid, but the node runtime (audio, GPIO, relay, MQTT, S3) is not built \
+         yet; this version can only check configurations (`echostream check-config FILE`)",
+        path.display()
+    );
+    Ok(ExitCode::from(EXIT_NOT_BUILT))
+}
+
+/// Loads `path`, printing every problem to standard error when it fails.
+fn load(path: &Path) -> Option<Loaded> {
+    match config::load_file(path) {
+        Ok(loaded) => Some(loaded),
+        Err(err @ LoadError::Read { .. }) => {
+            eprintln!("error: {err}");
+            None
+        }
+        Err(LoadError::Invalid {
+            path,
+            problems,
+            complete,
+        }) => {
+            print_problems(&problems);
+            if !complete {
+                eprintln!(
+                    "note: some checks of `{}` did not run; they will once the errors above are fixed",
+                    path.display()
+                );
+            }
+            None
+        }
+    }
+}
+
+fn print_problems(problems: &[Problem]) {
+    for problem in problems {
+        eprintln!("{problem}");
+    }
+}
+
+/// `channel pages: file:samples/pages.wav (loop) → null, COR vox -40 dBFS,
+/// PTT none, 3 tone definitions, DTMF on`.
+fn summary(config: &Config, channel: &Channel) -> String {
+    let looped = match channel.input() {
+        Device::File(_) if channel.input_loop => " (loop)",
+        _ => "",
+    };
+    let output = channel.output_device.as_deref().unwrap_or("none");
+    let ptt = channel
+        .ptt
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), ToString::to_string);
+    let definitions = config
+        .tones
+        .iter()
+        .filter(|d| d.channel == channel.id)
+        .count()
+        + config
+            .long_tones
+            .iter()
+            .filter(|d| d.channel == channel.id)
+            .count()
+        + config
+            .hi_low
+            .iter()
+            .filter(|d| d.channel == channel.id)
+            .count();
+    let plural = if definitions == 1 { "" } else { "s" };
+    let dtmf = if channel.dtmf.as_ref().is_some_and(|d| d.enabled) {
+        "on"
+    } else {
+        "off"
+    };
+    format!(
+        "channel {}: {}{looped} → {output}, COR {}, PTT {ptt}, {definitions} tone definition{plural}, DTMF {dtmf}",
+        channel.id, channel.input_device, channel.cor
+    )
+}

@@ -1,0 +1,365 @@
+//! The top of the configuration file: node identity, relay, audio, services.
+//!
+//! The doc comment on every field is the user's manual for it. Channels are
+//! in [`super::channel`], tone definitions in [`super::tones`], defaults in
+//! [`super::defaults`]. Every struct denies unknown fields: a misspelt key
+//! is an error, never silently ignored.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+use super::channel::Channel;
+use super::defaults;
+use super::tones::{HiLow, LongTone, TwoTone};
+
+/// The whole configuration file.
+///
+/// ```json
+/// { "node_id": "station-12", "relay": "embedded",
+///   "audio": { … }, "channels": [ … ], "tones": [ … ], "long_tones": [ … ],
+///   "hi_low": [ … ], "mqtt": { … }, "s3": { … }, "recordings": { … },
+///   "events_file": "./events.jsonl", "logging": { … } }
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This node's name, unique among the nodes on one relay. Used in
+    /// signaling (`hello`) and as a level of every MQTT topic, so it may
+    /// only hold letters, digits, `-`, `_` and `.` (1 to 64 of them).
+    pub node_id: String,
+    /// Where the signaling and audio server is: the string `"embedded"`
+    /// for a relay started inside this process on loopback (nothing else
+    /// to set up), or `{"url": "wss://…", "token": "…"}` for a remote one.
+    pub relay: Relay,
+    /// Sample rate, Opus, ALSA buffering, jitter buffer and pre-roll; every
+    /// channel uses the same settings. All fields have defaults.
+    #[serde(default)]
+    pub audio: Audio,
+    /// The radio channels, one per radio (at most 8). At least one is needed.
+    #[serde(default)]
+    pub channels: Vec<Channel>,
+    /// Two-tone sequential ("Quick Call II") paging definitions.
+    #[serde(default)]
+    pub tones: Vec<TwoTone>,
+    /// Single long-tone definitions.
+    #[serde(default)]
+    pub long_tones: Vec<LongTone>,
+    /// Hi-low (warble) definitions.
+    #[serde(default)]
+    pub hi_low: Vec<HiLow>,
+    /// MQTT broker for events. Without it, events go to standard output
+    /// and to `events_file`.
+    #[serde(default)]
+    pub mqtt: Option<Mqtt>,
+    /// S3-compatible store for recordings. Without it, recordings stay in
+    /// `recordings.dir`.
+    #[serde(default)]
+    pub s3: Option<S3>,
+    /// Where recordings are written and kept.
+    #[serde(default)]
+    pub recordings: Recordings,
+    /// JSON-lines event log used when there is no `mqtt` section
+    /// (default `./events.jsonl`).
+    #[serde(default = "defaults::events_file")]
+    pub events_file: PathBuf,
+    /// Log level and format (logs go to standard error).
+    #[serde(default)]
+    pub logging: Logging,
+}
+
+/// The relay this node connects to.
+///
+/// In the file: `"relay": "embedded"` or `"relay": {"url": …, "token": …}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Relay {
+    /// A relay run inside this process, listening on loopback only, on
+    /// ports the operating system picks. For a single box and for trying
+    /// the system out; other nodes cannot reach it.
+    Embedded,
+    /// A relay elsewhere on the network.
+    Remote(RemoteRelay),
+}
+
+/// A relay reached over the network.
+///
+/// The UDP endpoint, the media key and the heartbeat interval are not set
+/// here: the relay hands them out in its `welcome` message.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteRelay {
+    /// Signaling WebSocket, `wss://host[:port]/path` (TLS) or `ws://…`
+    /// (plain; only sensible on loopback or a trusted network).
+    pub url: String,
+    /// Shared secret the relay checks in `hello`. Keep it out of version
+    /// control; at least 16 characters, no spaces.
+    pub token: String,
+    /// PEM file with the certificate authority that signed the relay's TLS
+    /// certificate, for a self-hosted relay. Absent: the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Give up one connection attempt after this long (default 5000 ms).
+    #[serde(default = "defaults::relay_connect_timeout_ms")]
+    pub connect_timeout_ms: u32,
+    /// Reconnect attempts back off exponentially up to this (default 30000 ms).
+    #[serde(default = "defaults::relay_reconnect_max_ms")]
+    pub reconnect_max_ms: u32,
+}
+
+impl<'de> Deserialize<'de> for Relay {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RelayVisitor;
+
+        impl<'de> Visitor<'de> for RelayVisitor {
+            type Value = Relay;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#""embedded" or an object with "url" and "token""#)
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Relay, E> {
+                if value == "embedded" {
+                    Ok(Relay::Embedded)
+                } else {
+                    // Phrased as serde's unknown variant so the loader can
+                    // suggest the spelling it knows.
+                    Err(E::unknown_variant(value, &["embedded"]))
+                }
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Relay, A::Error> {
+                // Through the same MapAccess, so field paths stay tracked.
+                RemoteRelay::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(Relay::Remote)
+            }
+        }
+
+        deserializer.deserialize_any(RelayVisitor)
+    }
+}
+
+/// Audio settings shared by every channel.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Audio {
+    /// Sound-card sample rate, mono s16. One of the rates Opus encodes
+    /// natively: 8000, 12000, 16000, 24000 or 48000 (default 48000).
+    pub sample_rate_hz: u32,
+    /// Opus frame length: 2.5, 5, 10, 20, 40 or 60 (a number, so `2.5` is
+    /// written as is). 20 by default; 10 or 5 for low latency; 2.5 and 5
+    /// only with the CELT layer (no in-band FEC).
+    pub frame_ms: f64,
+    /// ALSA period: how much audio one read or write moves (default 5 ms).
+    /// At most one frame, and a whole number of samples at the rate.
+    pub period_ms: f64,
+    /// ALSA buffer length in periods (default 3, at least 2). Each extra
+    /// period adds `period_ms` of latency and of xrun margin.
+    pub buffer_periods: u32,
+    /// Audio kept from before COR opens, so the first syllable is sent
+    /// (default 300 ms, at most 2000).
+    pub preroll_ms: u32,
+    /// The jitter buffer never delays playout less than this (default 20 ms).
+    pub jitter_min_ms: u32,
+    /// The jitter buffer never delays playout more than this (default
+    /// 200 ms); at least one frame.
+    pub jitter_max_ms: u32,
+    /// SCHED_FIFO priority of the capture and playback threads, 1 to 99
+    /// (default 70); 0 keeps them at normal priority. A refused promotion
+    /// is logged as a warning, not fatal.
+    pub rt_priority: u32,
+    /// Opus encoder settings.
+    pub opus: Opus,
+}
+
+/// Opus encoder settings (RFC 6716).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Opus {
+    /// Target bitrate, 6000 to 510000 (default 24000 bit/s).
+    pub bitrate_bps: u32,
+    /// Encoder effort, 0 (cheapest) to 10 (best) (default 5).
+    pub complexity: u32,
+    /// In-band forward error correction: each packet carries a low-rate
+    /// copy of the previous frame (default true). SILK only: no effect with
+    /// `restricted_lowdelay` or frames shorter than 10 ms.
+    pub fec: bool,
+    /// Packet loss the encoder plans FEC for, 0 to 100 (default 10 %).
+    pub expected_loss_pct: u32,
+    /// Discontinuous transmission: send almost nothing during silence
+    /// (default false).
+    pub dtx: bool,
+    /// `voip` (speech, default), `audio` (music, tones) or
+    /// `restricted_lowdelay` (CELT only, lowest delay, no FEC).
+    pub application: OpusApplication,
+}
+
+/// Opus application mode (`OPUS_APPLICATION_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpusApplication {
+    /// Tuned for speech intelligibility.
+    Voip,
+    /// Tuned for fidelity to the input.
+    Audio,
+    /// CELT only, lowest algorithmic delay.
+    RestrictedLowdelay,
+}
+
+/// MQTT broker for events (topics `{prefix}/{node_id}/…`, QoS 1).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mqtt {
+    /// Broker host name or IP address (not a URL).
+    pub host: String,
+    /// Broker port, 1 to 65535 (default 1883, or 8883 with `tls`).
+    #[serde(default)]
+    pub port: Option<Port>,
+    /// MQTT client id (default `echostream-{node_id}`). Two clients with the
+    /// same id knock each other off the broker.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// User name, if the broker wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password; needs `username` (MQTT 3.1.1 forbids a password alone).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// First topic level(s), e.g. `"fire/county"` (default `"echostream"`).
+    /// No `+`, `#`, empty levels or leading/trailing `/`.
+    #[serde(default = "defaults::mqtt_prefix")]
+    pub prefix: String,
+    /// Connect with TLS (default false).
+    #[serde(default)]
+    pub tls: bool,
+    /// PEM file with the broker's certificate authority (with `tls`).
+    /// Absent: the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Keep-alive interval, 1 to 65535 (default 30 s). The broker publishes
+    /// the `offline` last will after 1.5 × this without traffic.
+    #[serde(default = "defaults::mqtt_keepalive_s")]
+    pub keepalive_s: u32,
+    /// Durable outbox: events wait here until the broker acknowledges them
+    /// (default `./outbox`).
+    #[serde(default = "defaults::mqtt_outbox_dir")]
+    pub outbox_dir: PathBuf,
+}
+
+impl Mqtt {
+    /// The port to connect to: the configured one, or the protocol default.
+    pub fn port(&self) -> u16 {
+        match (self.port, self.tls) {
+            (Some(port), _) => port.get(),
+            (None, false) => defaults::MQTT_PORT,
+            (None, true) => defaults::MQTT_TLS_PORT,
+        }
+    }
+}
+
+/// A TCP/UDP port number, 1 to 65535. Out-of-range numbers are rejected
+/// while parsing, with the field's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u64")]
+pub struct Port(u16);
+
+impl Port {
+    /// The port number.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl TryFrom<u64> for Port {
+    type Error = String;
+
+    fn try_from(value: u64) -> Result<Self, Self::Error> {
+        match u16::try_from(value) {
+            Ok(port) if port != 0 => Ok(Self(port)),
+            _ => Err(format!("{value} is not a port number (1 to 65535)")),
+        }
+    }
+}
+
+/// S3-compatible object store for recordings (AWS, MinIO, Garage…).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3 {
+    /// Endpoint URL, `https://…` (e.g. `https://minio.example.org:9000`).
+    /// Absent: AWS S3 in `region`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Region used for signing (default `us-east-1`; MinIO accepts that).
+    #[serde(default = "defaults::s3_region")]
+    pub region: String,
+    /// Bucket name: 3 to 63 lowercase letters, digits, `-` and `.`.
+    pub bucket: String,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key. Keep it out of version control.
+    pub secret_key: String,
+    /// Address the bucket as `endpoint/bucket` instead of
+    /// `bucket.endpoint` (default false; MinIO and Garage usually want true).
+    #[serde(default)]
+    pub path_style: bool,
+    /// Prepended to every object key, e.g. `"station-12/"` (default empty).
+    #[serde(default)]
+    pub prefix: String,
+    /// Lifetime of the presigned URL in the `recording` event, 1 to 604800
+    /// (SigV4's limit, 7 days; the default).
+    #[serde(default = "defaults::s3_presign_expiry_s")]
+    pub presign_expiry_s: u32,
+    /// Failed uploads are retried with exponential backoff up to this
+    /// (default 300 s). A file leaves the spool only once uploaded.
+    #[serde(default = "defaults::s3_backoff_max_s")]
+    pub backoff_max_s: u32,
+}
+
+/// Where recordings go.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Recordings {
+    /// Finished recordings stay here when there is no `s3` section
+    /// (default `./recordings`).
+    pub dir: PathBuf,
+    /// Recordings being written, and finished ones waiting for upload
+    /// (default `./recordings/spool`). Must differ from `dir`.
+    pub spool_dir: PathBuf,
+}
+
+/// Logging to standard error.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Logging {
+    /// `error`, `warn`, `info` (default), `debug` or `trace`.
+    pub level: LogLevel,
+    /// `text` (default, one line per record) or `json` (one object per line).
+    pub format: LogFormat,
+}
+
+/// Least severe log record written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// Normal operation.
+    Info,
+    /// Detail for troubleshooting.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+/// Shape of each log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}

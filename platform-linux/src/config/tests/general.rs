@@ -1,0 +1,275 @@
+//! Node, relay and audio rules.
+
+use serde_json::json;
+
+use super::{error_at, warning_at};
+
+#[test]
+fn node_id_empty_is_an_error() {
+    error_at(|c| c["node_id"] = json!(""), "node_id", "is empty");
+}
+
+#[test]
+fn node_id_with_characters_unsafe_in_a_topic_is_an_error() {
+    for bad in ["station/12", "station+12", "station#12", "station 12"] {
+        error_at(
+            |c| c["node_id"] = json!(bad),
+            "node_id",
+            "only letters, digits, `-`, `_` and `.` are allowed",
+        );
+    }
+}
+
+#[test]
+fn node_id_longer_than_signaling_carries_is_an_error() {
+    error_at(
+        |c| c["node_id"] = json!("n".repeat(49)),
+        "node_id",
+        "longer than 48 characters",
+    );
+}
+
+#[test]
+fn node_id_starting_with_a_dot_is_an_error() {
+    error_at(
+        |c| c["node_id"] = json!(".hidden"),
+        "node_id",
+        "must start with a letter or digit",
+    );
+}
+
+#[test]
+fn relay_url_with_unknown_scheme_is_an_error() {
+    error_at(
+        |c| c["relay"]["url"] = json!("https://relay.example.org/ws"),
+        "relay.url",
+        "is not a WebSocket URL",
+    );
+}
+
+#[test]
+fn relay_url_without_host_is_an_error() {
+    error_at(
+        |c| c["relay"]["url"] = json!("wss:///ws"),
+        "relay.url",
+        "has no host",
+    );
+}
+
+#[test]
+fn relay_plain_ws_beyond_loopback_warns() {
+    warning_at(
+        |c| c["relay"]["url"] = json!("ws://relay.example.org:8080/ws"),
+        "relay.url",
+        "in clear text to `relay.example.org`",
+    );
+    // On loopback plain ws:// is fine.
+    let report = super::check_edited(|c| c["relay"]["url"] = json!("ws://127.0.0.1:8080/ws"));
+    assert!(report.problems.is_empty(), "{}", super::listing(&report));
+}
+
+#[test]
+fn relay_token_empty_is_an_error() {
+    error_at(
+        |c| c["relay"]["token"] = json!(""),
+        "relay.token",
+        "is empty",
+    );
+}
+
+#[test]
+fn relay_token_with_whitespace_is_an_error() {
+    error_at(
+        |c| c["relay"]["token"] = json!("0123456789abcdef0123\n"),
+        "relay.token",
+        "copy-and-paste slip",
+    );
+}
+
+#[test]
+fn relay_short_token_warns() {
+    warning_at(
+        |c| c["relay"]["token"] = json!("abc123"),
+        "relay.token",
+        "is only 6 characters",
+    );
+}
+
+#[test]
+fn relay_zero_connect_timeout_is_an_error() {
+    error_at(
+        |c| c["relay"]["connect_timeout_ms"] = json!(0),
+        "relay.connect_timeout_ms",
+        "is 0",
+    );
+}
+
+#[test]
+fn relay_zero_reconnect_max_is_an_error() {
+    error_at(
+        |c| c["relay"]["reconnect_max_ms"] = json!(0),
+        "relay.reconnect_max_ms",
+        "is 0",
+    );
+}
+
+#[test]
+fn embedded_relay_is_a_plain_string() {
+    let report = super::check_edited(|c| c["relay"] = json!("embedded"));
+    let config = report.config.expect("embedded relay accepted");
+    assert_eq!(config.relay, crate::config::Relay::Embedded);
+}
+
+#[test]
+fn sample_rate_opus_cannot_take_is_an_error() {
+    error_at(
+        |c| c["audio"]["sample_rate_hz"] = json!(44100),
+        "audio.sample_rate_hz",
+        "44100 Hz is not a rate Opus encodes",
+    );
+}
+
+#[test]
+fn frame_size_opus_cannot_do_is_an_error() {
+    error_at(
+        |c| c["audio"]["frame_ms"] = json!(25),
+        "audio.frame_ms",
+        "25 ms is not an Opus frame size; use 2.5, 5, 10, 20, 40 or 60",
+    );
+}
+
+#[test]
+fn frame_of_2_5_ms_is_written_as_a_number() {
+    let report = super::check_edited(|c| {
+        c["audio"]["frame_ms"] = json!(2.5);
+        c["audio"]["period_ms"] = json!(2.5);
+        c["audio"]["opus"] = json!({ "application": "restricted_lowdelay", "fec": false });
+    });
+    assert!(report.problems.is_empty(), "{}", super::listing(&report));
+}
+
+#[test]
+fn period_of_zero_is_an_error() {
+    error_at(
+        |c| c["audio"]["period_ms"] = json!(0),
+        "audio.period_ms",
+        "must be more than 0 ms",
+    );
+}
+
+#[test]
+fn period_longer_than_frame_is_an_error() {
+    error_at(
+        |c| c["audio"]["period_ms"] = json!(25),
+        "audio.period_ms",
+        "25 ms is longer than the 20 ms frame",
+    );
+}
+
+#[test]
+fn period_of_fractional_samples_is_an_error() {
+    error_at(
+        |c| {
+            c["audio"]["sample_rate_hz"] = json!(8000);
+            c["audio"]["period_ms"] = json!(2.1);
+        },
+        "audio.period_ms",
+        "is 16.8 samples; a period must be a whole number of samples",
+    );
+}
+
+#[test]
+fn buffer_of_one_period_is_an_error() {
+    error_at(
+        |c| c["audio"]["buffer_periods"] = json!(1),
+        "audio.buffer_periods",
+        "ALSA needs at least 2 periods",
+    );
+}
+
+#[test]
+fn preroll_above_limit_is_an_error() {
+    error_at(
+        |c| c["audio"]["preroll_ms"] = json!(5000),
+        "audio.preroll_ms",
+        "more than the 2000 ms of pre-roll",
+    );
+}
+
+#[test]
+fn jitter_min_above_max_is_an_error() {
+    error_at(
+        |c| {
+            c["audio"]["jitter_min_ms"] = json!(300);
+            c["audio"]["jitter_max_ms"] = json!(100);
+        },
+        "audio.jitter_min_ms",
+        "300 ms is more than audio.jitter_max_ms (100 ms)",
+    );
+}
+
+#[test]
+fn jitter_max_below_one_frame_is_an_error() {
+    error_at(
+        |c| {
+            c["audio"]["jitter_min_ms"] = json!(0);
+            c["audio"]["jitter_max_ms"] = json!(10);
+        },
+        "audio.jitter_max_ms",
+        "10 ms is less than one 20 ms frame",
+    );
+}
+
+#[test]
+fn rt_priority_above_99_is_an_error() {
+    error_at(
+        |c| c["audio"]["rt_priority"] = json!(120),
+        "audio.rt_priority",
+        "120 is not a SCHED_FIFO priority",
+    );
+}
+
+#[test]
+fn opus_bitrate_out_of_range_is_an_error() {
+    error_at(
+        |c| c["audio"]["opus"] = json!({ "bitrate_bps": 600_000 }),
+        "audio.opus.bitrate_bps",
+        "600000 bit/s is outside Opus' 6000 to 510000",
+    );
+}
+
+#[test]
+fn opus_complexity_above_10_is_an_error() {
+    error_at(
+        |c| c["audio"]["opus"] = json!({ "complexity": 11 }),
+        "audio.opus.complexity",
+        "11 is outside 0 to 10",
+    );
+}
+
+#[test]
+fn opus_expected_loss_above_100_is_an_error() {
+    error_at(
+        |c| c["audio"]["opus"] = json!({ "expected_loss_pct": 150 }),
+        "audio.opus.expected_loss_pct",
+        "150 % is more than 100 %",
+    );
+}
+
+#[test]
+fn opus_fec_with_restricted_lowdelay_warns() {
+    warning_at(
+        |c| c["audio"]["opus"] = json!({ "application": "restricted_lowdelay", "fec": true }),
+        "audio.opus.fec",
+        "has no effect with restricted_lowdelay",
+    );
+}
+
+#[test]
+fn opus_fec_with_frames_under_10_ms_warns() {
+    warning_at(
+        |c| c["audio"]["frame_ms"] = json!(5),
+        "audio.opus.fec",
+        "has no effect with 5 ms frames",
+    );
+}

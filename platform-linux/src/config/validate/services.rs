@@ -1,0 +1,190 @@
+//! MQTT, S3 and storage checks.
+
+use std::path::Path;
+
+use super::{check_secret, is_loopback, url_host};
+use crate::config::problem::Problems;
+use crate::config::schema::{Config, Mqtt, S3};
+
+/// Longest presigned URL lifetime SigV4 allows (7 days).
+const MAX_PRESIGN_EXPIRY_S: u32 = 604_800;
+
+pub(super) fn check(problems: &mut Problems, config: &Config) {
+    if let Some(mqtt) = &config.mqtt {
+        check_mqtt(problems, mqtt);
+    }
+    if let Some(s3) = &config.s3 {
+        check_s3(problems, s3);
+    }
+    let recordings = &config.recordings;
+    check_dir(problems, "recordings.dir", &recordings.dir);
+    check_dir(problems, "recordings.spool_dir", &recordings.spool_dir);
+    if recordings.spool_dir == recordings.dir && !recordings.dir.as_os_str().is_empty() {
+        problems.error(
+            "recordings.spool_dir",
+            "is the same folder as recordings.dir; unfinished and finished recordings must be kept apart",
+        );
+    }
+    check_dir(problems, "events_file", &config.events_file);
+}
+
+fn check_dir(problems: &mut Problems, path: &str, dir: &Path) {
+    if dir.as_os_str().is_empty() {
+        problems.error(path, "is empty; give a path such as ./recordings");
+    }
+}
+
+fn check_mqtt(problems: &mut Problems, mqtt: &Mqtt) {
+    if mqtt.host.trim().is_empty() {
+        problems.error(
+            "mqtt.host",
+            "is empty; give the broker's host name or address",
+        );
+    } else if mqtt.host.contains("://") {
+        problems.error(
+            "mqtt.host",
+            format!(
+                "`{}` is a URL; give only the host name or address (port and TLS are separate fields)",
+                mqtt.host
+            ),
+        );
+    } else if mqtt.host.chars().any(char::is_whitespace) {
+        problems.error("mqtt.host", format!("`{}` contains spaces", mqtt.host));
+    }
+
+    let prefix = &mqtt.prefix;
+    if prefix.is_empty() {
+        problems.error(
+            "mqtt.prefix",
+            "is empty; topics need a first level, e.g. `echostream`",
+        );
+    } else if prefix.contains(['+', '#']) {
+        problems.error(
+            "mqtt.prefix",
+            format!(
+                "`{prefix}` contains an MQTT wildcard (`+` or `#`), which cannot appear in a topic"
+            ),
+        );
+    } else if prefix.split('/').any(str::is_empty) {
+        problems.error(
+            "mqtt.prefix",
+            format!("`{prefix}` has an empty topic level (a leading, trailing or doubled `/`)"),
+        );
+    } else if prefix.contains('\0') {
+        problems.error("mqtt.prefix", "contains a NUL character");
+    }
+
+    if let Some(client_id) = &mqtt.client_id
+        && client_id.trim().is_empty()
+    {
+        problems.error(
+            "mqtt.client_id",
+            "is empty; leave it out to use echostream-{node_id}",
+        );
+    }
+    if mqtt.password.is_some() && mqtt.username.is_none() {
+        problems.error(
+            "mqtt.password",
+            "is set without mqtt.username; MQTT 3.1.1 does not allow a password alone",
+        );
+    }
+    if !(1..=65_535).contains(&mqtt.keepalive_s) {
+        problems.error(
+            "mqtt.keepalive_s",
+            format!(
+                "{} s is outside 1 to 65535 s (0 would switch off the broker's dead-client check, \
+                 and with it the offline last will)",
+                mqtt.keepalive_s
+            ),
+        );
+    }
+    if mqtt.ca_file.is_some() && !mqtt.tls {
+        problems.warning("mqtt.ca_file", "is only used with \"tls\": true");
+    }
+    check_dir(problems, "mqtt.outbox_dir", &mqtt.outbox_dir);
+}
+
+fn check_s3(problems: &mut Problems, s3: &S3) {
+    if let Some(endpoint) = &s3.endpoint {
+        let scheme_rest = endpoint
+            .strip_prefix("https://")
+            .map(|rest| ("https", rest))
+            .or_else(|| endpoint.strip_prefix("http://").map(|rest| ("http", rest)));
+        match scheme_rest {
+            None => problems.error(
+                "s3.endpoint",
+                format!("`{endpoint}` is not an http:// or https:// URL"),
+            ),
+            Some((scheme, rest)) => {
+                let host = url_host(rest);
+                if host.is_empty() {
+                    problems.error("s3.endpoint", format!("`{endpoint}` has no host"));
+                } else if scheme == "http" && !is_loopback(host) {
+                    problems.warning(
+                        "s3.endpoint",
+                        format!("http:// sends recordings to `{host}` unencrypted; use https://"),
+                    );
+                }
+            }
+        }
+    }
+    if s3.region.trim().is_empty() {
+        problems.error(
+            "s3.region",
+            "is empty; use e.g. us-east-1 (MinIO accepts that)",
+        );
+    }
+    if let Some(reason) = bucket_name_problem(&s3.bucket) {
+        problems.error(
+            "s3.bucket",
+            format!("`{}` is not a valid bucket name: {reason}", s3.bucket),
+        );
+    }
+    check_secret(problems, "s3.access_key", &s3.access_key);
+    check_secret(problems, "s3.secret_key", &s3.secret_key);
+    if s3.prefix.starts_with('/') {
+        problems.warning(
+            "s3.prefix",
+            "starts with `/`, which makes an empty top-level folder on most stores",
+        );
+    }
+    if !(1..=MAX_PRESIGN_EXPIRY_S).contains(&s3.presign_expiry_s) {
+        problems.error(
+            "s3.presign_expiry_s",
+            format!(
+                "{} s is outside 1 to {MAX_PRESIGN_EXPIRY_S} s (7 days, the longest a SigV4 \
+                 presigned URL lives)",
+                s3.presign_expiry_s
+            ),
+        );
+    }
+    if s3.backoff_max_s == 0 {
+        problems.error(
+            "s3.backoff_max_s",
+            "is 0; retrying without a pause would hammer the store",
+        );
+    }
+}
+
+/// The S3 bucket naming rules (AWS "Bucket naming rules", general purpose
+/// buckets), which MinIO and Garage enforce too.
+fn bucket_name_problem(bucket: &str) -> Option<&'static str> {
+    let bytes = bucket.as_bytes();
+    if !(3..=63).contains(&bytes.len()) {
+        return Some("it must be 3 to 63 characters long");
+    }
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-'))
+    {
+        return Some("only lowercase letters, digits, `.` and `-` are allowed");
+    }
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !bytes.first().is_some_and(alnum) || !bytes.last().is_some_and(alnum) {
+        return Some("it must begin and end with a letter or digit");
+    }
+    if bucket.contains("..") {
+        return Some("two dots in a row are not allowed");
+    }
+    None
+}

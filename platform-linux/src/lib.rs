@@ -1,0 +1,8 @@
+//! EchoStream's edge node for Linux: configuration, and (as it grows) the
+//! ALSA, GPIO, network, MQTT and S3 plumbing around `echostream-core`.
+//!
+//! The `echostream` binary is a thin command line over this library; the
+//! library exists so that tests, benches and fuzz targets reach the same
+//! code (the config parser is a fuzz target).
+
+pub mod config;

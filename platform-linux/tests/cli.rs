@@ -1,0 +1,251 @@
+//! The `echostream` command line, run as a real process.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("platform-linux sits in the workspace")
+        .to_owned()
+}
+
+fn echostream(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_echostream"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("echostream runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Writes `config` to a file in a fresh directory and runs
+/// `echostream check-config` on it.
+fn check_config(config: &Value) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, config.to_string()).expect("write config");
+    echostream(&["check-config", "config.json"], dir.path())
+}
+
+/// The Pi example, a config using GPIO, a remote relay, MQTT and S3.
+fn pi_config() -> Value {
+    let text = std::fs::read_to_string(workspace_root().join("config.pi.json"))
+        .expect("config.pi.json at the workspace root");
+    serde_json::from_str(&text).expect("config.pi.json is JSON")
+}
+
+#[test]
+fn check_config_on_the_default_config_prints_ok_and_one_line_per_channel() {
+    let output = echostream(&["check-config", "config.json"], &workspace_root());
+    assert!(output.status.success(), "stderr:\n{}", stderr(&output));
+    let out = stdout(&output);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], "ok");
+    assert!(
+        lines[1].starts_with("channel pages: file:samples/station-pages.wav (loop) → null, COR vox -40 dBFS, PTT none, 4 tone definitions"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("channel talk: file:samples/speech.wav"),
+        "{out}"
+    );
+    assert_eq!(stderr(&output), "", "the default config draws no warning");
+}
+
+#[test]
+fn the_pi_example_validates_and_shows_its_gpio_lines() {
+    let output = echostream(&["check-config", "config.pi.json"], &workspace_root());
+    assert!(output.status.success(), "stderr:\n{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains(
+            "channel fire-dispatch: plughw:CARD=Radio1,DEV=0 → plughw:CARD=Radio1,DEV=0, \
+             COR gpio gpiochip0 line 20 active_low, PTT gpiochip0 line 21 active_high"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("COR gpio gpiochip0 line 23 active_low, PTT gpiochip0 line 24"),
+        "{out}"
+    );
+    assert_eq!(stderr(&output), "", "the Pi example draws no warning");
+}
+
+#[test]
+fn misspelt_field_duplicate_gpio_line_and_missing_passthrough_exit_2_naming_all_three() {
+    let mut config = pi_config();
+    let gpio = config["channels"][1]["cor"]["gpio"]
+        .as_object_mut()
+        .expect("gpio COR");
+    let line = gpio.remove("line").expect("line");
+    gpio.insert("lnie".to_owned(), line);
+    config["channels"][1]["ptt"]["line"] = json!(20);
+    config["tones"][1]["passthrough"] = json!("engine-7");
+
+    let output = check_config(&config);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stdout(&output), "", "nothing on stdout for a bad config");
+    let err = stderr(&output);
+    for expected in [
+        "error: channels[1].cor.gpio.lnie: unknown field `lnie`; did you mean `line`?",
+        "error: channels[1].ptt.line: line 20 on gpiochip0 is already used by channels[0].cor.gpio.line",
+        "error: tones[1].passthrough: no channel has id `engine-7`",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn port_70000_and_port_0_are_both_named() {
+    for (port, expected) in [
+        (
+            70000,
+            "error: mqtt.port: 70000 is not a port number (1 to 65535)",
+        ),
+        (0, "error: mqtt.port: 0 is not a port number (1 to 65535)"),
+    ] {
+        let mut config = pi_config();
+        config["mqtt"]["port"] = json!(port);
+        let output = check_config(&config);
+        assert_eq!(output.status.code(), Some(2));
+        assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn unreadable_file_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = echostream(&["check-config", "no-such-config.json"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.starts_with("error: cannot read config file `no-such-config.json`: "),
+        "{err}"
+    );
+    assert!(err.contains("No such file or directory"), "{err}");
+
+    // A directory is not a file either.
+    let output = echostream(&["check-config", "."], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cannot read config file `.`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn invalid_json_exits_2_with_line_and_column() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("config.json"),
+        "{\n  \"node_id\": \"a\",\n}\n",
+    )
+    .expect("write");
+    let output = echostream(&["check-config", "config.json"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.starts_with("error: not valid JSON: "), "{err}");
+    assert!(err.contains("line 3 column 1"), "{err}");
+}
+
+#[test]
+fn five_problems_are_all_listed() {
+    let mut config = pi_config();
+    config["node_id"] = json!("station 12");
+    config["audio"]["frame_ms"] = json!(30);
+    config["channels"][0]["timers"]["timeout_s"] = json!(0);
+    config["tones"][0]["tone_b_freq"] = json!(4200.0);
+    config["s3"]["bucket"] = json!("Echo_Stream");
+
+    let output = check_config(&config);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 5, "{err}");
+    for path in [
+        "node_id:",
+        "audio.frame_ms:",
+        "channels[0].timers.timeout_s:",
+        "tones[0].tone_b_freq:",
+        "s3.bucket:",
+    ] {
+        assert!(
+            errors
+                .iter()
+                .any(|l| l.starts_with(&format!("error: {path}"))),
+            "{path} not named in:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn warnings_are_prefixed_and_do_not_fail_the_check() {
+    let mut config = pi_config();
+    config["channels"][0]["input_device"] = json!("plughw:1,0");
+    let output = check_config(&config);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with("ok\n"));
+    assert!(
+        stderr(&output).starts_with(
+            "warning: channels[0].input_device: `plughw:1,0` names the card by number"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn run_with_a_valid_config_says_the_runtime_is_not_built_and_exits_3() {
+    for args in [
+        &["run", "--config", "config.json"][..],
+        &["--config", "config.json"][..],
+        &[][..],
+    ] {
+        let output = echostream(args, &workspace_root());
+        assert_eq!(output.status.code(), Some(3), "args {args:?}");
+        assert!(
+            stderr(&output)
+                .contains("the node runtime (audio, GPIO, relay, MQTT, S3) is not built yet"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn run_with_a_bad_config_exits_2_before_anything_else() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = pi_config();
+    config["relay"]["url"] = json!("https://relay.example.org");
+    std::fs::write(dir.path().join("bad.json"), config.to_string()).expect("write");
+    let output = echostream(&["run", "--config", "bad.json"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains("error: relay.url: `https://relay.example.org` is not a WebSocket URL"),
+        "{err}"
+    );
+    assert!(!err.contains("not built yet"), "{err}");
+}
+
+#[test]
+fn check_config_without_a_file_checks_the_config_flag() {
+    let output = echostream(
+        &["check-config", "--config", "config.pi.json"],
+        &workspace_root(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("channel fireground:"));
+}
