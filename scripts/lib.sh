@@ -5,7 +5,8 @@
 #   libasound2-dev pkg-config  ALSA for the audio threads (alsa-sys)
 #   cmake                      builds the bundled libopus (opusic-sys)
 #   build-essential            the C compiler for the -sys crates
-DEBIAN_PACKAGES=(build-essential pkg-config cmake libasound2-dev)
+#   espeak-ng                  synthesizes the speech the tone detectors must ignore
+DEBIAN_PACKAGES=(build-essential pkg-config cmake libasound2-dev espeak-ng)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -11,6 +11,7 @@
 
 pub mod crypto;
 pub mod time;
+pub mod tone;
 pub mod wire;
 
 /// The most radio channels one node serves.

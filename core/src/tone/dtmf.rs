@@ -1,0 +1,527 @@
+//! DTMF (touch-tone) digit detection: streaming, allocation-free, and
+//! strict about what counts as a digit.
+//!
+//! # What is accepted
+//!
+//! The frequencies are ITU-T Q.23's: rows (low group) 697, 770, 852,
+//! 941 Hz; columns (high group) 1209, 1336, 1477, 1633 Hz. The limits are
+//! the AT&T column of ITU-T Q.24 (the same numbers as Bellcore
+//! TR-NWT-000506):
+//!
+//! | property            | must accept | must reject | here (default config)                  |
+//! |---------------------|-------------|-------------|----------------------------------------|
+//! | frequency deviation | ±1.5 %      | ±3.5 %      | measured \|Δf\|/f ≤ 2.5 % on each tone |
+//! | tone duration       | 40 ms       | 23 ms       | about 30 ms of consistent signal       |
+//! | interdigit pause    | 40 ms       |             | a gap of about 30 ms ends a digit      |
+//! | interruption        |             | 10 ms       | never ends a digit                     |
+//! | normal twist        | 8 dB        |             | [`DtmfConfig::twist_normal_db_max`]    |
+//! | reverse twist       | 4 dB        |             | [`DtmfConfig::twist_reverse_db_max`]   |
+//!
+//! **Twist convention.** Twist is the level of the high-group tone minus
+//! that of the low-group tone, in dB ([`DtmfEvent::twist_db`]). *Normal*
+//! twist is the high tone being weaker (negative twist): a long loop (or a
+//! radio's audio chain) loses highs, so this is the expected direction and
+//! gets the more tolerant limit, 8 dB. *Reverse* twist is the high tone
+//! being stronger (positive twist); telephone sets pre-emphasise the high
+//! group by about 2 dB, so up to 4 dB of it is accepted. This is the usage
+//! of Bellcore and of SpanDSP's detector (normal = row louder than column).
+//! Radio links can tilt either way: configure 8/8 there.
+//!
+//! # How
+//!
+//! 1. **Per sample** (`bank.rs`): sixteen Goertzel resonators (the eight
+//!    DTMF frequencies and their second harmonics) over 5 ms sub-blocks
+//!    (40 samples), plus `Σx²` and `Σx`. Each sub-block leaves a complex
+//!    DFT value per probe, referred to a common phase origin, and its
+//!    samples.
+//! 2. **Every 5 ms** (`analysis.rs`): the last five sub-blocks form a 25 ms
+//!    window; their sum is a 200-point DFT (40 Hz bins) at each nominal
+//!    frequency. Guards, cheapest first: window level; *presence* (every
+//!    sub-block holds at least half the mean energy, so the signal fills
+//!    the window); the strongest probe of each group beats the rest of its
+//!    group by 6 dB; each tone's **frequency is measured** (below) and must
+//!    be within [`DtmfConfig::deviation_percent_max`]; each tone's level
+//!    reaches [`DtmfConfig::level_dbfs_min`]; twist within limits; the two
+//!    tones hold [`DtmfConfig::tone_ratio_min`] of the window's energy
+//!    (each sub-block's mean removed, so DC and most of a sub-audible
+//!    CTCSS tone do not count); neither tone has a second harmonic within 12 dB of it; and
+//!    the pair is not two members of a harmonic series (`series.rs`: if
+//!    `f_high/f_low ≈ m/n` for a pitch `f_low/n ≥ 80 Hz`, the neighbouring
+//!    harmonics must be absent). The last two are the talk-off guards that
+//!    tone-to-total energy alone is not: voiced speech from high voices
+//!    puts two steady harmonics on DTMF pairs with over 90 % of the energy.
+//! 3. **Timing** (the state machine here): a digit is *validated*, and
+//!    reported at once, when the same digit wins enough consecutive
+//!    windows to span 3/4 of [`DtmfConfig::on_ms_min`] (default: two
+//!    windows, 30 ms of signal, so 40 ms always passes and 23 ms never
+//!    does). It then stays down, tracked with the cheap guards only, until
+//!    windows without it span 3/4 of [`DtmfConfig::off_ms_min`] (default:
+//!    ten windows, a gap of about 30 ms). A 10 ms interruption spoils at
+//!    most seven windows, so it never splits a digit; a 40 ms gap spoils
+//!    at least eleven, so a repeated digit after it is reported again. A
+//!    different digit validated while one is down is reported at once
+//!    (no gap needed).
+//!
+//! **Frequency measurement.** A plain 205-point Goertzel has ~39 Hz bins
+//! and cannot tell 3.5 % (24 Hz at 697 Hz) from nominal. Here, turning
+//! sub-block `k` by `e^{-jφk}` before summing moves the 200-point DFT to
+//! the nominal frequency plus `φ·8000/(2π·40)` Hz, at no per-sample cost
+//! (`measure.rs`). The sub-blocks' mean phase advance
+//! (`Σ X[k]·conj(X[k-1])`) finds the tone within ±100 Hz; three of those
+//! moved DFTs one bin apart, with Candan's bias-corrected three-point
+//! interpolator, give its frequency and amplitude. A 5 ms sub-block sees
+//! other frequencies through its own wide response only, so each tone is
+//! then measured twice more with the other tone and both mirror images
+//! (at -f) subtracted, as predicted from the previous measurement.
+//! Measured errors of the reported frequencies (mean of the validating
+//! windows; ±1.5 % deviations, sixteen digits): clean 0.015 % at most;
+//! with either tone 8 dB stronger 0.045 %; band noise at +20 dB per-tone
+//! SNR 0.085 %, at +10 dB 0.22 % (99th percentile; 0.28 % at most), at
+//! +6 dB 0.45 % at most — against a margin of 1 % between the 2.5 %
+//! decision point and Q.24's 1.5 % and 3.5 %. Twist is measured to 0.05 dB
+//! clean, 0.25 dB with 8 dB twist, 1.1 dB at +10 dB SNR.
+//!
+//! **Measured performance** (`sim/tests/tone_dtmf.rs`, D1–D7): all
+//! sixteen digits at 50/50 ms; every tone accepted to ±1.5 % and rejected
+//! from ±3.5 %; twist limits to the dB; 40 ms accepted, 23 ms rejected;
+//! 99.8 % of digits at +6 dB per-tone SNR (300–3000 Hz noise), 100 % from
+//! +8 dB, no false digit at any SNR; -40 to -3 dBFS. Talk-off: no false
+//! digit, and no window even passing, in 51 minutes of espeak-ng speech
+//! (many voices, pitches and speeds; dispatch texts full of numbers), nor
+//! in two independent corpora used to check that tuning (53 minutes from
+//! another seed, 39 minutes of another engineer's texts). Also decoded:
+//! DC offsets to 0.3 FS, clipping at half the peak, ±15 Hz FM wobble, a
+//! 67 Hz CTCSS tone as loud as each DTMF tone.
+//! CPU (release, one core of an AMD EPYC): 26 µs per second of audio on
+//! silence, 30 on speech, 35 on noise or a held digit, 60 when dialling
+//! ten digits a second without pause (validation costs about 3 µs).
+//!
+//! # Contract
+//!
+//! Feed 8 kHz mono audio (`RATE_HZ`) with [`DtmfDetector::process`] in
+//! blocks of any length, then drain [`DtmfDetector::poll_event`] until it
+//! returns `None`. Each digit is reported once, when validated, 30–35 ms
+//! after it starts. Nothing allocates; every input (NaN, infinities,
+//! huge values, empty blocks, jumps in the sample index) is handled
+//! without panicking. The events depend only on the samples and their
+//! indices, not on how they were split into blocks.
+
+mod analysis;
+mod bank;
+mod complex;
+mod config;
+mod measure;
+mod series;
+
+pub use config::{DtmfConfig, DtmfConfigError};
+
+use core::ops::Range;
+
+use heapless::Deque;
+
+use analysis::{Hit, Limits, Reject};
+use bank::{Bank, SubBlock};
+
+/// The detection sample rate. Equals `tone::DETECTION_RATE_HZ`.
+const RATE_HZ: u32 = super::DETECTION_RATE_HZ;
+
+/// Samples per sub-block: 5 ms, the detector's time resolution.
+const SUB_LEN: usize = 40;
+/// Sub-blocks per analysis window.
+const WINDOW_SUBS: usize = 5;
+/// Samples per analysis window: 25 ms, 40 Hz resolution.
+const WINDOW_LEN: usize = SUB_LEN * WINDOW_SUBS;
+/// Milliseconds per sub-block.
+const SUB_MS: u32 = (SUB_LEN as u32 * 1_000) / RATE_HZ;
+const _: () = assert!(SUB_MS as usize * RATE_HZ as usize == SUB_LEN * 1_000);
+
+/// A window's first sub-block this full (by energy) counts as covered
+/// from its first sample.
+const LEAD_FULL: f32 = 0.95;
+
+/// Events held between [`DtmfDetector::process`] and
+/// [`DtmfDetector::poll_event`]. A digit needs 30 ms of signal to be
+/// validated, so a block shorter than 480 ms cannot fill it.
+pub const EVENT_QUEUE_LEN: usize = 16;
+
+/// Probe frequencies: rows, columns, rows' second harmonics, columns'
+/// second harmonics.
+const PROBES_HZ: [u32; PROBES] = [
+    697, 770, 852, 941, 1209, 1336, 1477, 1633, 1394, 1540, 1704, 1882, 2418, 2672, 2954, 3266,
+];
+const PROBES: usize = 16;
+/// Probe indices of the low group (rows).
+const LOW: Range<usize> = 0..4;
+/// Probe indices of the high group (columns).
+const HIGH: Range<usize> = 4..8;
+const _: () = {
+    let mut p = 0;
+    while p < 8 {
+        assert!(PROBES_HZ[p + 8] == 2 * PROBES_HZ[p]);
+        assert!(2 * PROBES_HZ[p + 8] < RATE_HZ);
+        p += 1;
+    }
+};
+
+/// The keypad, row-major: `DIGITS[row * 4 + column]`.
+const DIGITS: [u8; 16] = *b"123A456B789C*0#D";
+
+/// One digit, reported once when validated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DtmfEvent {
+    /// `b'0'..=b'9'`, `b'*'`, `b'#'` or `b'A'..=b'D'`.
+    pub digit: u8,
+    /// Measured low-group (row) frequency, Hz, averaged over the
+    /// validating windows.
+    pub low_hz: f32,
+    /// Measured high-group (column) frequency, Hz.
+    pub high_hz: f32,
+    /// High-group level minus low-group level, dB: negative is normal
+    /// twist, positive is reverse twist.
+    pub twist_db: f32,
+    /// Low-group tone level, dBFS (0 dBFS is a full-scale sine).
+    pub low_dbfs: f32,
+    /// High-group tone level, dBFS.
+    pub high_dbfs: f32,
+    /// Detection-rate index of the digit's first sample (to about 1 ms on
+    /// a clean onset).
+    pub start: u64,
+    /// Detection-rate index just past the audio that validated the digit:
+    /// when it was reported. The tone may go on after it; it is not
+    /// reported again until a gap of [`DtmfConfig::off_ms_min`].
+    pub end: u64,
+}
+
+impl DtmfEvent {
+    /// The digit as a `char`.
+    pub fn digit_char(&self) -> char {
+        char::from(self.digit)
+    }
+}
+
+/// Counters since [`DtmfDetector::new`]: monotonic, never reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DtmfStats {
+    /// 25 ms windows analysed (one per 5 ms).
+    pub windows: u64,
+    /// Windows holding a digit (while a digit is down, passing the cheap
+    /// guards with the same pair is enough).
+    pub hits: u64,
+    /// Windows rejected as too quiet.
+    pub rejected_level: u64,
+    /// Windows the signal did not fill.
+    pub rejected_presence: u64,
+    /// Windows where a group had no clear winner.
+    pub rejected_margin: u64,
+    /// Windows with a tone off its nominal frequency.
+    pub rejected_frequency: u64,
+    /// Windows with too much twist.
+    pub rejected_twist: u64,
+    /// Windows where the tones held too little of the energy.
+    pub rejected_ratio: u64,
+    /// Windows with a strong second harmonic, or whose pair is two
+    /// members of a harmonic series.
+    pub rejected_harmonic: u64,
+    /// Digits reported (including any dropped on a full queue).
+    pub digits: u64,
+    /// Events dropped because the queue was full.
+    pub events_dropped: u64,
+    /// Blocks whose `start` did not follow the previous block.
+    pub discontinuities: u64,
+    /// NaN or infinite samples (treated as silence or clamped).
+    pub nonfinite_samples: u64,
+}
+
+impl DtmfStats {
+    fn count(&mut self, verdict: &Result<Hit, Reject>) {
+        self.windows += 1;
+        let counter = match verdict {
+            Ok(_) => &mut self.hits,
+            Err(Reject::Level) => &mut self.rejected_level,
+            Err(Reject::Presence) => &mut self.rejected_presence,
+            Err(Reject::Margin) => &mut self.rejected_margin,
+            Err(Reject::Frequency) => &mut self.rejected_frequency,
+            Err(Reject::Twist) => &mut self.rejected_twist,
+            Err(Reject::Ratio) => &mut self.rejected_ratio,
+            Err(Reject::Harmonic) => &mut self.rejected_harmonic,
+        };
+        *counter += 1;
+    }
+}
+
+/// A digit being confirmed: consecutive windows won by the same digit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Candidate {
+    digit: u8,
+    windows: u32,
+    start: u64,
+    low_hz_sum: f32,
+    high_hz_sum: f32,
+    low_energy_sum: f32,
+    high_energy_sum: f32,
+}
+
+/// The digit state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No digit down.
+    Idle,
+    /// `digit` was reported; `misses` windows in a row have not held it.
+    Down { digit: u8, misses: u32 },
+}
+
+/// A streaming DTMF detector for one channel. See the [module
+/// docs](self) for what it accepts and how.
+///
+/// Sans-IO: [`process`](Self::process) takes samples and their index,
+/// [`poll_event`](Self::poll_event) hands out digits; drain it after every
+/// `process` call. Fixed size, no allocation: `size_of` is 3152 bytes on
+/// 64-bit targets, of which the window's five sub-blocks (DFT values and
+/// samples) take 1.5 KiB, the Goertzel bank 0.75 KiB and the event queue
+/// 0.65 KiB.
+#[derive(Debug, Clone)]
+pub struct DtmfDetector {
+    limits: Limits,
+    hits_to_validate: u32,
+    misses_to_end: u32,
+    bank: Bank,
+    /// The last [`WINDOW_SUBS`] sub-blocks, a ring; `ring_next` is the
+    /// slot the next one goes to (the oldest once full).
+    ring: [SubBlock; WINDOW_SUBS],
+    ring_next: usize,
+    ring_len: usize,
+    /// Energy (mean removed) of the sub-block just before the window, for
+    /// placing a digit's start.
+    evicted_energy: f32,
+    /// Index of the first sample of the sub-block being filled.
+    sub_start: u64,
+    /// The `start` the next block must have to continue this one; `None`
+    /// before the first block.
+    next_index: Option<u64>,
+    candidate: Option<Candidate>,
+    state: State,
+    events: Deque<DtmfEvent, EVENT_QUEUE_LEN>,
+    stats: DtmfStats,
+}
+
+impl DtmfDetector {
+    /// A detector with `config`.
+    ///
+    /// # Errors
+    /// `config` fails [`DtmfConfig::validate`].
+    pub fn new(config: &DtmfConfig) -> Result<DtmfDetector, DtmfConfigError> {
+        config.validate()?;
+        Ok(DtmfDetector {
+            limits: config.limits(),
+            hits_to_validate: config.hits_to_validate(),
+            misses_to_end: config.misses_to_end(),
+            bank: Bank::new(),
+            ring: [SubBlock::EMPTY; WINDOW_SUBS],
+            ring_next: 0,
+            ring_len: 0,
+            evicted_energy: 0.0,
+            sub_start: 0,
+            next_index: None,
+            candidate: None,
+            state: State::Idle,
+            events: Deque::new(),
+            stats: DtmfStats::default(),
+        })
+    }
+
+    /// Feeds a block of 8 kHz mono samples (nominally in [-1, 1]) whose
+    /// first sample has detection-rate index `start`. Blocks may have any
+    /// length, including zero. A block that does not start where the
+    /// previous one ended is a discontinuity: the detector forgets the
+    /// partial analysis and any digit in progress (already reported digits
+    /// stay reported) and counts it in [`DtmfStats::discontinuities`].
+    pub fn process(&mut self, start: u64, block: &[f32]) {
+        if block.is_empty() {
+            return;
+        }
+        match self.next_index {
+            Some(expected) if expected == start => {}
+            Some(_) => {
+                self.stats.discontinuities += 1;
+                self.restart(start);
+            }
+            None => self.restart(start),
+        }
+        let mut rest = block;
+        // Each pass takes at least one sample, so this ends.
+        while !rest.is_empty() {
+            let used = self.bank.feed(rest, &mut self.stats.nonfinite_samples);
+            rest = &rest[used..];
+            if self.bank.is_full() {
+                self.end_sub_block();
+            }
+        }
+        self.next_index = Some(start.wrapping_add(block.len() as u64));
+    }
+
+    /// The next digit, oldest first; `None` when there is none left. Call
+    /// until `None` after every [`process`](Self::process).
+    pub fn poll_event(&mut self) -> Option<DtmfEvent> {
+        self.events.pop_front()
+    }
+
+    /// Forgets all audio, any digit in progress and any undrained events,
+    /// as if newly created (the [`stats`](Self::stats) counters stay).
+    pub fn reset(&mut self) {
+        self.bank.reset();
+        self.ring_next = 0;
+        self.ring_len = 0;
+        self.next_index = None;
+        self.candidate = None;
+        self.state = State::Idle;
+        self.events.clear();
+    }
+
+    /// Counters of windows, rejections and digits.
+    pub fn stats(&self) -> DtmfStats {
+        self.stats
+    }
+
+    /// Starts the analysis afresh at sample index `start`.
+    fn restart(&mut self, start: u64) {
+        self.bank.reset();
+        self.ring_next = 0;
+        self.ring_len = 0;
+        self.sub_start = start;
+        self.candidate = None;
+        self.state = State::Idle;
+    }
+
+    fn end_sub_block(&mut self) {
+        self.evicted_energy = if self.ring_len == WINDOW_SUBS {
+            self.ring[self.ring_next].ac_energy()
+        } else {
+            0.0
+        };
+        self.ring[self.ring_next] = self.bank.finish();
+        self.ring_next = (self.ring_next + 1) % WINDOW_SUBS;
+        self.ring_len = (self.ring_len + 1).min(WINDOW_SUBS);
+        self.sub_start = self.sub_start.wrapping_add(SUB_LEN as u64);
+        if self.ring_len < WINDOW_SUBS {
+            return;
+        }
+        // Once full, the next slot holds the oldest sub-block.
+        let window: [&SubBlock; WINDOW_SUBS] =
+            core::array::from_fn(|k| &self.ring[(self.ring_next + k) % WINDOW_SUBS]);
+        let end = self.sub_start;
+        let screened = analysis::screen(&window, &self.limits);
+        // While a digit is down, the same pair passing the cheap guards is
+        // all it takes to keep it down: the full guards already passed.
+        if let (Ok(s), State::Down { digit, misses }) = (&screened, &mut self.state)
+            && DIGITS[s.row * 4 + (s.column - HIGH.start)] == *digit
+        {
+            *misses = 0;
+            self.candidate = None;
+            self.stats.windows += 1;
+            self.stats.hits += 1;
+            return;
+        }
+        let verdict = screened.and_then(|s| analysis::confirm(&window, &self.limits, &s));
+        self.stats.count(&verdict);
+        match verdict {
+            Ok(hit) => self.on_hit(&hit, end),
+            Err(_) => self.on_miss(),
+        }
+    }
+
+    /// A window ending just before sample `end` holds `hit`.
+    fn on_hit(&mut self, hit: &Hit, end: u64) {
+        let digit = DIGITS[hit.row * 4 + hit.column];
+        if let State::Down {
+            digit: down,
+            misses,
+        } = &mut self.state
+        {
+            if *down == digit {
+                *misses = 0;
+                self.candidate = None;
+                return;
+            }
+            *misses += 1;
+            if *misses >= self.misses_to_end {
+                self.state = State::Idle;
+            }
+        }
+        let candidate = match &mut self.candidate {
+            Some(c) if c.digit == digit => c,
+            other => {
+                // Energy grows with the covered part of a sub-block: the
+                // digit began as far into the window's first sub-block as
+                // that is empty, or, if it is full, as far before it as the
+                // previous sub-block is full.
+                let window_start = end.wrapping_sub(WINDOW_LEN as u64);
+                let start = if hit.lead_coverage < LEAD_FULL {
+                    window_start
+                        .wrapping_add(((1.0 - hit.lead_coverage) * SUB_LEN as f32 + 0.5) as u64)
+                } else {
+                    let before = if hit.sub_mean > 0.0 {
+                        (self.evicted_energy / hit.sub_mean).min(1.0)
+                    } else {
+                        0.0
+                    };
+                    window_start.wrapping_sub((before * SUB_LEN as f32 + 0.5) as u64)
+                };
+                other.insert(Candidate {
+                    digit,
+                    windows: 0,
+                    start,
+                    low_hz_sum: 0.0,
+                    high_hz_sum: 0.0,
+                    low_energy_sum: 0.0,
+                    high_energy_sum: 0.0,
+                })
+            }
+        };
+        candidate.windows += 1;
+        candidate.low_hz_sum += hit.low_hz;
+        candidate.high_hz_sum += hit.high_hz;
+        candidate.low_energy_sum += hit.low_energy;
+        candidate.high_energy_sum += hit.high_energy;
+        if candidate.windows < self.hits_to_validate {
+            return;
+        }
+        let c = *candidate;
+        self.candidate = None;
+        self.state = State::Down { digit, misses: 0 };
+        let n = c.windows as f32;
+        // Mean square of a tone over the window, then dB re a full-scale
+        // sine (mean square 1/2).
+        let dbfs = |energy_sum: f32| power_to_db(2.0 * energy_sum / (n * WINDOW_LEN as f32));
+        let event = DtmfEvent {
+            digit,
+            low_hz: c.low_hz_sum / n,
+            high_hz: c.high_hz_sum / n,
+            twist_db: power_to_db(c.high_energy_sum / c.low_energy_sum),
+            low_dbfs: dbfs(c.low_energy_sum),
+            high_dbfs: dbfs(c.high_energy_sum),
+            start: c.start,
+            end,
+        };
+        self.stats.digits += 1;
+        if self.events.push_back(event).is_err() {
+            self.stats.events_dropped += 1;
+        }
+    }
+
+    fn on_miss(&mut self) {
+        self.candidate = None;
+        if let State::Down { misses, .. } = &mut self.state {
+            *misses += 1;
+            if *misses >= self.misses_to_end {
+                self.state = State::Idle;
+            }
+        }
+    }
+}
+
+fn power_to_db(ratio: f32) -> f32 {
+    10.0 * libm::log10f(ratio)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,276 @@
+//! The per-window stage: is there exactly one DTMF digit in these 25 ms,
+//! and at which frequencies and levels?
+//!
+//! A window is [`WINDOW_SUBS`] consecutive 5 ms sub-blocks from the
+//! [`Bank`](super::bank::Bank). Two steps, guards cheapest first; the
+//! first that fails names the [`Reject`] reason:
+//!
+//! - [`screen`]: window level, presence, the strongest probe of each group
+//!   and its margin, and an upper bound on the tones' share of the energy.
+//!   Cheap; it is all a window needs while a validated digit stays down.
+//! - [`confirm`]: the frequencies (see [`measure`]), each
+//!   tone's level, twist, the tones' share of the energy, second
+//!   harmonics, and the harmonic series (see [`series`]).
+
+use super::bank::SubBlock;
+use super::complex::Complex;
+use super::measure::{self, Tone};
+use super::series;
+use super::{HIGH, LOW, PROBES_HZ, WINDOW_LEN, WINDOW_SUBS};
+
+/// A sub-block holding less than this fraction of the window's mean
+/// sub-block energy means the signal did not fill the window (it started,
+/// stopped or dropped out inside it). 0.5 passes an edge sub-block that
+/// is at least 44 % covered.
+const PRESENCE_MIN: f32 = 0.5;
+
+/// The strongest probe of a group must beat every other probe of its group
+/// by this power ratio (6 dB) in the nominal 200-point DFT. A genuine tone
+/// at ±1.5 % beats its neighbours by 13 dB or more.
+const GROUP_MARGIN: f32 = 3.981_071_7;
+
+/// Each tone's second harmonic, after allowing for what the detected tones
+/// themselves leak into the harmonic probe, must be at least 12 dB (this
+/// amplitude ratio) below the fundamental.
+const HARMONIC_AMPLITUDE_MAX: f32 = 0.251_188_64;
+
+/// The largest power correction for the sub-block's scalloping that a
+/// tone passing the frequency test can get (5 % off 1633 Hz, the most the
+/// config allows, needs 1.79); the cheap bound in [`screen`] uses it so
+/// that it never rejects what [`confirm`] would pass.
+const SCALLOP_POWER_BOUND: f32 = 2.0;
+
+/// Thresholds in the units the analysis works in, from the config.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Limits {
+    /// Least window energy (`Σx²` over [`WINDOW_LEN`] samples) of each tone.
+    pub(super) tone_energy_min: f32,
+    /// Largest low/high power ratio (normal twist).
+    pub(super) normal_twist_max: f32,
+    /// Largest high/low power ratio (reverse twist).
+    pub(super) reverse_twist_max: f32,
+    /// Largest |measured − nominal| / nominal.
+    pub(super) deviation_max: f32,
+    /// Least fraction of the window's energy the two tones must hold.
+    pub(super) tone_ratio_min: f32,
+}
+
+/// Why a window holds no digit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reject {
+    /// Too quiet (the whole window, or one of the tones).
+    Level,
+    /// The signal does not fill the window.
+    Presence,
+    /// A group's strongest probe does not stand out from its neighbours.
+    Margin,
+    /// A tone is too far from its nominal frequency.
+    Frequency,
+    /// The tones' levels differ by more than the twist limits.
+    Twist,
+    /// The two tones hold too little of the window's energy.
+    Ratio,
+    /// A tone has a strong second harmonic, or the pair is two members of
+    /// a harmonic series (speech, music).
+    Harmonic,
+}
+
+/// A window that passed [`screen`]: the candidate pair.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Screened {
+    /// Row (low group) probe, `0..4`.
+    pub(super) row: usize,
+    /// Column (high group) probe, `4..8`.
+    pub(super) column: usize,
+    /// The window's energy, each sub-block's mean removed.
+    total: f32,
+    /// How much of the first sub-block the signal covers, `0..=1`.
+    lead_coverage: f32,
+    /// Mean energy of the other sub-blocks.
+    sub_mean: f32,
+}
+
+/// A window holding one digit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Hit {
+    /// Row (low group) index, `0..4`.
+    pub(super) row: usize,
+    /// Column (high group) index, `0..4`.
+    pub(super) column: usize,
+    /// Measured frequencies.
+    pub(super) low_hz: f32,
+    pub(super) high_hz: f32,
+    /// Each tone's energy over the window (`Σx²` of that tone alone).
+    pub(super) low_energy: f32,
+    pub(super) high_energy: f32,
+    /// How much of the first sub-block the signal covers, `0..=1`.
+    pub(super) lead_coverage: f32,
+    /// Mean energy of the other sub-blocks (what a covered one holds).
+    pub(super) sub_mean: f32,
+}
+
+/// The cheap guards, sub-blocks oldest first.
+pub(super) fn screen(
+    window: &[&SubBlock; WINDOW_SUBS],
+    limits: &Limits,
+) -> Result<Screened, Reject> {
+    // Level: the whole window, each sub-block's mean removed: that drops
+    // DC and most sub-audible energy (a 67 Hz CTCSS tone loses 5 dB, 100 Hz
+    // 2 dB), and costs a DTMF tone under 2 %.
+    let sub_energy: [f32; WINDOW_SUBS] = core::array::from_fn(|k| window[k].ac_energy());
+    let total: f32 = sub_energy.iter().sum();
+    if total < 2.0 * limits.tone_energy_min {
+        return Err(Reject::Level);
+    }
+
+    // Presence: no sub-block much weaker than the rest.
+    let sub_min = sub_energy.iter().copied().fold(f32::MAX, f32::min);
+    if sub_min * (WINDOW_SUBS as f32) < PRESENCE_MIN * total {
+        return Err(Reject::Presence);
+    }
+
+    // The strongest probe of each group in the nominal 200-point DFT, and
+    // its margin over the rest of its group.
+    let power: [f32; 8] = core::array::from_fn(|p| {
+        window
+            .iter()
+            .fold(Complex::ZERO, |z, b| z + b.dft[p])
+            .norm_sqr()
+    });
+    let row = strongest(&power, LOW);
+    let column = strongest(&power, HIGH);
+    for p in LOW.chain(HIGH) {
+        let best = if LOW.contains(&p) { row } else { column };
+        if p != best && power[best] < GROUP_MARGIN * power[p] {
+            return Err(Reject::Margin);
+        }
+    }
+
+    // An upper bound on each tone's coherent energy (Cauchy–Schwarz over
+    // the sub-blocks, and the largest scalloping correction) weeds out most
+    // non-tonal windows before any square root or arctangent.
+    let bound = |p: usize| {
+        let incoherent: f32 = window.iter().map(|b| b.dft[p].norm_sqr()).sum();
+        2.0 * SCALLOP_POWER_BOUND * WINDOW_SUBS as f32 * incoherent / WINDOW_LEN as f32
+    };
+    let (low_bound, high_bound) = (bound(row), bound(column));
+    if low_bound < limits.tone_energy_min || high_bound < limits.tone_energy_min {
+        return Err(Reject::Level);
+    }
+    if low_bound + high_bound < limits.tone_ratio_min * total {
+        return Err(Reject::Ratio);
+    }
+
+    let sub_mean = (total - sub_energy[0]) / (WINDOW_SUBS - 1) as f32;
+    let lead_coverage = if sub_mean > 0.0 {
+        (sub_energy[0] / sub_mean).min(1.0)
+    } else {
+        1.0
+    };
+    Ok(Screened {
+        row,
+        column,
+        total,
+        lead_coverage,
+        sub_mean,
+    })
+}
+
+/// The full guards on a window that passed [`screen`]; `origin` is the
+/// phase origin of its first sub-block.
+pub(super) fn confirm(
+    window: &[&SubBlock; WINDOW_SUBS],
+    limits: &Limits,
+    screened: &Screened,
+) -> Result<Hit, Reject> {
+    let Screened {
+        row,
+        column,
+        total,
+        lead_coverage,
+        sub_mean,
+    } = *screened;
+    let values =
+        |p: usize| -> [Complex; WINDOW_SUBS] { core::array::from_fn(|k| window[k].dft[p]) };
+
+    // Frequencies.
+    let (low, high) =
+        measure::measure_pair(&values(row), &values(column), row, column, window[0].origin)
+            .ok_or(Reject::Frequency)?;
+    let (low_nominal, high_nominal) = (PROBES_HZ[row] as f32, PROBES_HZ[column] as f32);
+    // Written so that a NaN offset (none is expected) fails too.
+    let within =
+        |offset_hz: f32, nominal_hz: f32| offset_hz.abs() <= limits.deviation_max * nominal_hz;
+    if !within(low.offset_hz, low_nominal) || !within(high.offset_hz, high_nominal) {
+        return Err(Reject::Frequency);
+    }
+
+    // Levels, twist, share of the window.
+    let energy = |t: &Tone| {
+        let a = t.amplitude();
+        2.0 * a * a / WINDOW_LEN as f32
+    };
+    let (low_energy, high_energy) = (energy(&low), energy(&high));
+    if low_energy < limits.tone_energy_min || high_energy < limits.tone_energy_min {
+        return Err(Reject::Level);
+    }
+    if low_energy > limits.normal_twist_max * high_energy
+        || high_energy > limits.reverse_twist_max * low_energy
+    {
+        return Err(Reject::Twist);
+    }
+    if low_energy + high_energy < limits.tone_ratio_min * total {
+        return Err(Reject::Ratio);
+    }
+
+    // Second harmonics, then the harmonic series.
+    let tones = [(row, low), (column, high)];
+    for &(probe, tone) in &tones {
+        if measure::harmonic_amplitude(&values(probe + 8), probe, &tone, &tones)
+            > HARMONIC_AMPLITUDE_MAX * tone.amplitude()
+        {
+            return Err(Reject::Harmonic);
+        }
+    }
+    let (low_hz, high_hz) = (low_nominal + low.offset_hz, high_nominal + high.offset_hz);
+    if series::is_harmonic_series(window, low_hz, high_hz) {
+        return Err(Reject::Harmonic);
+    }
+
+    Ok(Hit {
+        row,
+        column: column - LOW.end,
+        low_hz,
+        high_hz,
+        low_energy,
+        high_energy,
+        lead_coverage,
+        sub_mean,
+    })
+}
+
+/// The index of the largest `power` in `group` (the first on a tie).
+fn strongest(power: &[f32; 8], group: core::ops::Range<usize>) -> usize {
+    let mut best = group.start;
+    for p in group {
+        if power[p] > power[best] {
+            best = p;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_match_their_db() {
+        assert!((GROUP_MARGIN - libm::powf(10.0, 0.6)).abs() < 1e-5);
+        assert!((HARMONIC_AMPLITUDE_MAX - libm::powf(10.0, -12.0 / 20.0)).abs() < 1e-6);
+        // The bound covers the largest scalloping correction the config
+        // allows.
+        let worst = 1.0 / measure::sub_block_gain(0.05 * 1633.0);
+        assert!(worst * worst < SCALLOP_POWER_BOUND, "{worst}");
+    }
+}

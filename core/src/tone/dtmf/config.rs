@@ -1,0 +1,178 @@
+//! What counts as a digit: the config, its validation, and what it means
+//! in the analysis' units.
+
+use core::fmt;
+
+use super::analysis::Limits;
+use super::{SUB_MS, WINDOW_LEN, WINDOW_SUBS};
+
+/// Measured twist may exceed the configured limit by this much (dB), so
+/// that a signal exactly at the limit (which Q.24 says must pass) is not
+/// left to measurement noise. Twist is measured to 0.05 dB on clean
+/// tones, 0.25 dB with 8 dB of twist.
+const TWIST_ALLOWANCE_DB: f32 = 0.5;
+
+/// What counts as a digit. Every field is input: check it with
+/// [`DtmfConfig::validate`] (which
+/// [`DtmfDetector::new`](super::DtmfDetector::new) does).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DtmfConfig {
+    /// How much weaker the high tone may be than the low one (normal
+    /// twist), dB, `0..=20`. Q.24 (AT&T): 8. Signals at the limit pass:
+    /// the measured twist is compared with the limit plus 0.5 dB.
+    pub twist_normal_db_max: f32,
+    /// How much stronger the high tone may be than the low one (reverse
+    /// twist), dB, `0..=20`. Q.24 (AT&T): 4. Radio links: 8. Also with
+    /// 0.5 dB allowance.
+    pub twist_reverse_db_max: f32,
+    /// Tones at least this long are reported; tones shorter than about
+    /// half of it are not (the decision point is 3/4 of it, at 5 ms
+    /// resolution), `30..=1000`. Q.24 (AT&T): 40.
+    pub on_ms_min: u32,
+    /// Gaps at least this long separate two digits (so a repeated digit is
+    /// reported again); interruptions of 10 ms never do (decision point
+    /// 3/4 of it), `30..=1000`. Q.24 (AT&T): 40.
+    pub off_ms_min: u32,
+    /// Largest accepted deviation of each measured frequency from nominal,
+    /// percent, `0.5..=5`. Q.24 (AT&T) requires acceptance up to 1.5 and
+    /// rejection from 3.5; the default 2.5 sits in the middle.
+    pub deviation_percent_max: f32,
+    /// Quietest accepted tone, dBFS per tone (0 dBFS is a full-scale sine),
+    /// `-100..=0`.
+    pub level_dbfs_min: f32,
+    /// Least fraction of the window's energy (each 5 ms sub-block's mean
+    /// removed) the two tones must hold together, `0.1..=1`: the
+    /// tone-to-total talk-off guard. The default 0.7 passes a pair in band
+    /// noise down to about +1 dB per-tone SNR. On the talk-off corpora
+    /// (143 minutes, with the harmonic guards) 0.7 let no digit through,
+    /// 0.65 one, 0.6 five.
+    pub tone_ratio_min: f32,
+}
+
+impl Default for DtmfConfig {
+    fn default() -> DtmfConfig {
+        DtmfConfig {
+            twist_normal_db_max: 8.0,
+            twist_reverse_db_max: 4.0,
+            on_ms_min: 40,
+            off_ms_min: 40,
+            deviation_percent_max: 2.5,
+            level_dbfs_min: -50.0,
+            tone_ratio_min: 0.7,
+        }
+    }
+}
+
+impl DtmfConfig {
+    /// Checks every field against its documented range.
+    ///
+    /// # Errors
+    /// The first field out of range (NaN is out of every range).
+    pub fn validate(&self) -> Result<(), DtmfConfigError> {
+        if !(0.0..=20.0).contains(&self.twist_normal_db_max) {
+            return Err(DtmfConfigError::TwistNormal);
+        }
+        if !(0.0..=20.0).contains(&self.twist_reverse_db_max) {
+            return Err(DtmfConfigError::TwistReverse);
+        }
+        if !(30..=1_000).contains(&self.on_ms_min) {
+            return Err(DtmfConfigError::OnTime);
+        }
+        if !(30..=1_000).contains(&self.off_ms_min) {
+            return Err(DtmfConfigError::OffTime);
+        }
+        if !(0.5..=5.0).contains(&self.deviation_percent_max) {
+            return Err(DtmfConfigError::Deviation);
+        }
+        if !(-100.0..=0.0).contains(&self.level_dbfs_min) {
+            return Err(DtmfConfigError::Level);
+        }
+        if !(0.1..=1.0).contains(&self.tone_ratio_min) {
+            return Err(DtmfConfigError::ToneRatio);
+        }
+        Ok(())
+    }
+
+    pub(super) fn limits(&self) -> Limits {
+        // A sine of peak 10^(dBFS/20) has mean square 10^(dBFS/10)/2.
+        let tone_power_min = db_to_power(self.level_dbfs_min) / 2.0;
+        Limits {
+            tone_energy_min: tone_power_min * WINDOW_LEN as f32,
+            normal_twist_max: db_to_power(self.twist_normal_db_max + TWIST_ALLOWANCE_DB),
+            reverse_twist_max: db_to_power(self.twist_reverse_db_max + TWIST_ALLOWANCE_DB),
+            deviation_max: self.deviation_percent_max / 100.0,
+            tone_ratio_min: self.tone_ratio_min,
+        }
+    }
+
+    /// Consecutive winning windows that validate a digit: they span
+    /// `WINDOW_SUBS + n - 1` sub-blocks, which must reach 3/4 of the
+    /// minimum on-time.
+    pub(super) fn hits_to_validate(&self) -> u32 {
+        let subs = (self.on_ms_min * 3).div_ceil(4 * SUB_MS);
+        subs.saturating_sub(WINDOW_SUBS as u32 - 1).max(1)
+    }
+
+    /// Consecutive windows without the digit that end it: a gap of `g`
+    /// sub-blocks spoils `g + WINDOW_SUBS - 1` windows.
+    pub(super) fn misses_to_end(&self) -> u32 {
+        (self.off_ms_min * 3).div_ceil(4 * SUB_MS) + WINDOW_SUBS as u32 - 1
+    }
+}
+
+/// Which [`DtmfConfig`] field is out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DtmfConfigError {
+    /// [`DtmfConfig::twist_normal_db_max`].
+    TwistNormal,
+    /// [`DtmfConfig::twist_reverse_db_max`].
+    TwistReverse,
+    /// [`DtmfConfig::on_ms_min`].
+    OnTime,
+    /// [`DtmfConfig::off_ms_min`].
+    OffTime,
+    /// [`DtmfConfig::deviation_percent_max`].
+    Deviation,
+    /// [`DtmfConfig::level_dbfs_min`].
+    Level,
+    /// [`DtmfConfig::tone_ratio_min`].
+    ToneRatio,
+}
+
+impl DtmfConfigError {
+    /// The config field's name.
+    pub const fn field(&self) -> &'static str {
+        match self {
+            DtmfConfigError::TwistNormal => "twist_normal_db_max",
+            DtmfConfigError::TwistReverse => "twist_reverse_db_max",
+            DtmfConfigError::OnTime => "on_ms_min",
+            DtmfConfigError::OffTime => "off_ms_min",
+            DtmfConfigError::Deviation => "deviation_percent_max",
+            DtmfConfigError::Level => "level_dbfs_min",
+            DtmfConfigError::ToneRatio => "tone_ratio_min",
+        }
+    }
+
+    /// The accepted range, for messages.
+    pub const fn range(&self) -> &'static str {
+        match self {
+            DtmfConfigError::TwistNormal | DtmfConfigError::TwistReverse => "0 to 20 dB",
+            DtmfConfigError::OnTime | DtmfConfigError::OffTime => "30 to 1000 ms",
+            DtmfConfigError::Deviation => "0.5 to 5 percent",
+            DtmfConfigError::Level => "-100 to 0 dBFS",
+            DtmfConfigError::ToneRatio => "0.1 to 1",
+        }
+    }
+}
+
+impl fmt::Display for DtmfConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} must be between {}", self.field(), self.range())
+    }
+}
+
+impl core::error::Error for DtmfConfigError {}
+
+fn db_to_power(db: f32) -> f32 {
+    libm::powf(10.0, db / 10.0)
+}
