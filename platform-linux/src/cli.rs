@@ -1,7 +1,8 @@
 //! Command line: argument parsing and the commands.
 //!
 //! Exit status: 0 all well, 1 anything unexpected, 2 bad configuration
-//! (including an unreadable file), 3 the runtime is not in this build.
+//! (including an unreadable file) or an unusable input recording, 3 the
+//! runtime is not in this build.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use echostream::config::{self, Channel, Config, Device, LoadError, Loaded, Problem};
+use echostream::detect::DetectError;
+use echostream::tone_plan::{self, ChannelPlan};
 
 /// Everything went as asked.
 pub const EXIT_OK: u8 = 0;
@@ -17,6 +20,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_OTHER: u8 = 1;
 /// The configuration file is unreadable or has errors.
 pub const EXIT_CONFIG: u8 = 2;
+/// The input file (a recording to analyse) cannot be used.
+pub const EXIT_INPUT: u8 = 2;
 /// The configuration is fine but this build cannot run the node yet.
 pub const EXIT_NOT_BUILT: u8 = 3;
 
@@ -25,15 +30,10 @@ pub const EXIT_NOT_BUILT: u8 = 3;
 #[derive(Debug, Parser)]
 #[command(name = "echostream", version)]
 pub struct Cli {
-    /// Configuration file.
-    #[arg(
-        long,
-        short = 'c',
-        global = true,
-        value_name = "FILE",
-        default_value = "config.json"
-    )]
-    pub config: PathBuf,
+    /// Configuration file (default: config.json; `detect` without it runs
+    /// as a tone finder).
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// What to do; `run` when left out.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -50,7 +50,23 @@ pub enum Command {
         /// The file to check (default: the --config file).
         file: Option<PathBuf>,
     },
+    /// Run the live tone detectors over a WAV recording (mono or stereo,
+    /// 8 to 48 kHz, integer or float samples): one JSON line per event and
+    /// a summary line. With --config, the file's tone definitions and DTMF
+    /// settings; without, a tone finder reporting every stable two-tone
+    /// pair, long tone and DTMF digit with measured frequencies.
+    Detect {
+        /// The recording.
+        file: PathBuf,
+        /// Only the definitions of this channel (default: every definition
+        /// in the config file).
+        #[arg(long, value_name = "ID")]
+        channel: Option<String>,
+    },
 }
+
+/// The config file when none is named.
+const DEFAULT_CONFIG: &str = "config.json";
 
 /// Runs the command `cli` asks for and returns the exit status.
 ///
@@ -59,9 +75,55 @@ pub enum Command {
 /// Only for failures outside the configuration (writing to standard
 /// output); those exit with [`EXIT_OTHER`].
 pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG));
     match &cli.command {
-        Some(Command::CheckConfig { file }) => check_config(file.as_deref().unwrap_or(&cli.config)),
-        Some(Command::Run) | None => run_node(&cli.config),
+        Some(Command::CheckConfig { file }) => check_config(file.as_deref().unwrap_or(config)),
+        Some(Command::Detect { file, channel }) => {
+            detect(file, cli.config.as_deref(), channel.as_deref())
+        }
+        Some(Command::Run) | None => run_node(config),
+    }
+}
+
+fn detect(file: &Path, config: Option<&Path>, channel: Option<&str>) -> anyhow::Result<ExitCode> {
+    let plan = match config {
+        None => {
+            if channel.is_some() {
+                eprintln!("error: --channel needs --config: it picks one channel's definitions");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+            ChannelPlan::finder()
+        }
+        Some(path) => {
+            let Some(loaded) = load(path) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            print_problems(&loaded.warnings);
+            if let Some(id) = channel
+                && !loaded.config.channels.iter().any(|c| c.id == id)
+            {
+                eprintln!("error: `{}` has no channel `{id}`", path.display());
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+            match tone_plan::plan(&loaded.config, channel) {
+                Ok(plan) => plan,
+                Err(errors) => {
+                    for (path, reason) in errors {
+                        eprintln!("error: {path}: {reason}");
+                    }
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            }
+        }
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match echostream::detect::detect_file(file, &plan, &mut out) {
+        Ok(_) => Ok(ExitCode::from(EXIT_OK)),
+        Err(err @ (DetectError::Wav { .. } | DetectError::Rate { .. })) => {
+            eprintln!("error: {err}");
+            Ok(ExitCode::from(EXIT_INPUT))
+        }
+        Err(err) => Err(err.into()),
     }
 }
 

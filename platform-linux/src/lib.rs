@@ -6,3 +6,5 @@
 //! code (the config parser is a fuzz target).
 
 pub mod config;
+pub mod detect;
+pub mod tone_plan;

@@ -65,7 +65,7 @@ pub const HI_LOW_MIN_ALTERNATIONS: u32 = 4;
 /// Hi-low: shortest segment counted as one half-cycle.
 pub const HI_LOW_MIN_SEGMENT_MS: u32 = 150;
 /// Hi-low: longest segment counted as one half-cycle.
-pub const HI_LOW_MAX_SEGMENT_MS: u32 = 1_000;
+pub const HI_LOW_MAX_GAP_MS: u32 = 250;
 
 /// DTMF: low group louder than high group by at most this (normal twist).
 pub const DTMF_TWIST_NORMAL_DB: f64 = 8.0;
@@ -132,8 +132,8 @@ pub(crate) fn hi_low_min_alternations() -> u32 {
 pub(crate) fn hi_low_min_segment_ms() -> u32 {
     HI_LOW_MIN_SEGMENT_MS
 }
-pub(crate) fn hi_low_max_segment_ms() -> u32 {
-    HI_LOW_MAX_SEGMENT_MS
+pub(crate) fn hi_low_max_gap_ms() -> u32 {
+    HI_LOW_MAX_GAP_MS
 }
 pub(crate) fn mqtt_prefix() -> String {
     MQTT_PREFIX.to_owned()

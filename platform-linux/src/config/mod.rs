@@ -15,7 +15,7 @@
 pub mod channel;
 pub mod defaults;
 mod load;
-mod problem;
+pub(crate) mod problem;
 mod repair;
 pub mod schema;
 pub mod tones;

@@ -85,6 +85,17 @@ impl Problems {
         self.list.push(Problem::warning(path, message));
     }
 
+    /// Whether an error was already reported at `path` or inside it.
+    pub(crate) fn has_error_at(&self, path: &str) -> bool {
+        self.list.iter().any(|p| {
+            p.is_error()
+                && (p.path == path
+                    || p.path
+                        .strip_prefix(path)
+                        .is_some_and(|rest| rest.starts_with('.')))
+        })
+    }
+
     pub(crate) fn into_vec(self) -> Vec<Problem> {
         self.list
     }

@@ -123,10 +123,10 @@ pub struct HiLow {
     /// (default 150 ms).
     #[serde(default = "defaults::hi_low_min_segment_ms")]
     pub min_segment_ms: u32,
-    /// A high or low segment longer than this breaks the sequence
-    /// (default 1000 ms).
-    #[serde(default = "defaults::hi_low_max_segment_ms")]
-    pub max_segment_ms: u32,
+    /// Longest silence allowed between a high and a low segment
+    /// (default 250 ms).
+    #[serde(default = "defaults::hi_low_max_gap_ms")]
+    pub max_gap_ms: u32,
     /// Audio recorded after the alert (default 30000 ms); 0: alert only.
     #[serde(default = "defaults::record_length_ms")]
     pub record_length_ms: u32,

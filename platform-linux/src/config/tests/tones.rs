@@ -72,12 +72,12 @@ fn tone_frequency_outside_the_band_is_an_error() {
     error_at(
         |c| c["tones"][0]["tone_b_freq"] = json!(4000.0),
         "tones[0].tone_b_freq",
-        "4000 Hz is outside 100-3500 Hz",
+        "4000 Hz is outside 281.25-3500 Hz",
     );
     error_at(
         |c| c["long_tones"][0]["freq_hz"] = json!(67.0),
         "long_tones[0].freq_hz",
-        "67 Hz is outside 100-3500 Hz",
+        "67 Hz is outside 281.25-3500 Hz",
     );
 }
 
@@ -145,9 +145,37 @@ fn only_one_overlapping_tone_window_does_not_warn() {
 #[test]
 fn tone_a_and_b_windows_overlapping_warn() {
     warning_at(
-        |c| c["tones"][1]["tone_b_freq"] = json!(392.0),
+        |c| c["tones"][1]["tone_b_freq"] = json!(396.0),
         "tones[1]",
-        "tone A (389±6 Hz) and tone B (392±12 Hz) windows overlap",
+        "tone A (389±6 Hz) and tone B (396±12 Hz) windows overlap",
+    );
+}
+
+#[test]
+fn tones_too_close_for_the_detector_are_an_error() {
+    error_at(
+        |c| c["tones"][1]["tone_b_freq"] = json!(392.0),
+        "tones[1].tone_a_freq",
+        "tones 389 Hz and 392 Hz are too close to tell apart",
+    );
+}
+
+#[test]
+fn more_definitions_than_a_channel_listens_for_is_an_error() {
+    error_at(
+        |c| {
+            let template = c["tones"][1].clone();
+            let tones = c["tones"].as_array_mut().unwrap();
+            for i in 0..40 {
+                let mut t = template.clone();
+                t["tone_id"] = json!(format!("Extra {i}"));
+                t["tone_a_freq"] = json!(400.0 + 20.0 * f64::from(i));
+                t["tone_b_freq"] = json!(2_000.0 + 20.0 * f64::from(i));
+                tones.push(t);
+            }
+        },
+        "tones[32]",
+        "a channel listens for at most 32",
     );
 }
 
@@ -205,11 +233,11 @@ fn hi_low_min_segment_of_zero_is_an_error() {
 }
 
 #[test]
-fn hi_low_max_segment_below_min_is_an_error() {
+fn hi_low_gap_longer_than_the_detector_bridges_is_an_error() {
     error_at(
-        |c| c["hi_low"][0]["max_segment_ms"] = json!(100),
-        "hi_low[0].max_segment_ms",
-        "100 ms is less than min_segment_ms (150 ms)",
+        |c| c["hi_low"][0]["max_gap_ms"] = json!(60_000),
+        "hi_low[0].max_gap_ms",
+        "max gap 60000 ms is above 5000 ms",
     );
 }
 

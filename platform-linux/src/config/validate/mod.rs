@@ -21,8 +21,12 @@ pub const OPUS_FRAMES_MS: [f64; 6] = [2.5, 5.0, 10.0, 20.0, 40.0, 60.0];
 pub const OPUS_BITRATE_RANGE_BPS: (u32, u32) = (6_000, 510_000);
 /// The pre-roll buffer is fixed at start-up; this is its ceiling.
 pub const MAX_PREROLL_MS: u32 = 2_000;
-/// Tones outside this band are not detected (the detectors run on 8 kHz).
-pub const TONE_BAND_HZ: (f64, f64) = (100.0, 3_500.0);
+/// Tones outside this band are not detected: the band the core's tone
+/// tracker searches (the detectors run on 8 kHz).
+pub const TONE_BAND_HZ: (f64, f64) = (
+    echostream_core::tone::TRACK_MIN_HZ as f64,
+    echostream_core::tone::TRACK_MAX_HZ as f64,
+);
 /// Longest node, channel, tone and alert identifiers: what signaling carries.
 pub const MAX_NAME_LEN: usize = echostream_core::wire::signal::MAX_ID_LEN;
 /// Shortest relay token that does not draw a warning.
@@ -39,6 +43,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     check_audio(&mut problems, &config.audio);
     channels::check(&mut problems, config);
     tones::check(&mut problems, config);
+    crate::tone_plan::check(&mut problems, config);
     services::check(&mut problems, config);
     problems.into_vec()
 }

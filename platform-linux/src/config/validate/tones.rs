@@ -132,15 +132,6 @@ pub(super) fn check(problems: &mut Problems, config: &Config) {
             &format!("{base}.min_segment_ms"),
             def.min_segment_ms,
         );
-        if def.max_segment_ms < def.min_segment_ms {
-            problems.error(
-                format!("{base}.max_segment_ms"),
-                format!(
-                    "{} ms is less than min_segment_ms ({} ms)",
-                    def.max_segment_ms, def.min_segment_ms
-                ),
-            );
-        }
     }
 }
 

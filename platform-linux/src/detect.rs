@@ -1,0 +1,248 @@
+//! `echostream detect FILE.wav`: the live tone detectors run over a
+//! recording, one JSON line per event.
+//!
+//! Exactly the per-channel detector the capture threads run
+//! ([`ChannelDetector`]), fed from a WAV file in 20 ms blocks, so what it
+//! finds in a recording is what the node would have alerted on.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use echostream_core::time::SampleIndex;
+use echostream_core::tone::{
+    ChannelDetector, Decimator, MAX_DEVICE_RATE_HZ, MIN_DEVICE_RATE_HZ, Measured, ToneEvent,
+};
+use serde_json::{Value, json};
+
+use crate::tone_plan::ChannelPlan;
+
+/// Frames per block handed to the detector: 20 ms at the file's rate, as
+/// a capture thread would.
+const BLOCK_MS: u32 = 20;
+/// Files longer than this report progress on standard error.
+const PROGRESS_AFTER_S: f64 = 600.0;
+
+/// Why a recording cannot be analysed.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// Not a WAV file we can read.
+    #[error("cannot read `{path}` as WAV: {source}")]
+    Wav {
+        /// The file.
+        path: String,
+        /// What the WAV reader said.
+        source: hound::Error,
+    },
+    /// A rate the detectors cannot take.
+    #[error(
+        "`{path}` is sampled at {rate_hz} Hz; the detectors take {MIN_DEVICE_RATE_HZ} to {MAX_DEVICE_RATE_HZ} Hz \
+         (convert it, e.g. `sox IN.wav -r 16000 OUT.wav`)"
+    )]
+    Rate {
+        /// The file.
+        path: String,
+        /// Its rate.
+        rate_hz: u32,
+    },
+    /// Writing the events failed.
+    #[error("writing events: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// What a run found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// Events printed.
+    pub events: u64,
+    /// Seconds of audio analysed.
+    pub audio_s: f64,
+    /// Wall-clock seconds spent.
+    pub elapsed_s: f64,
+}
+
+/// Runs `plan`'s detectors over the WAV file at `path`, writing one JSON
+/// line per event and a final summary line to `out`.
+///
+/// Stereo (or more) is mixed down to mono; 8- to 32-bit integer and 32-bit
+/// float samples are read.
+///
+/// # Errors
+/// [`DetectError`] for an unreadable file, an unsupported rate, or a
+/// failed write.
+pub fn detect_file(
+    path: &Path,
+    plan: &ChannelPlan,
+    out: &mut dyn Write,
+) -> Result<Summary, DetectError> {
+    let shown = path.display().to_string();
+    let wav_error = |source| DetectError::Wav {
+        path: shown.clone(),
+        source,
+    };
+    let mut reader = hound::WavReader::open(path).map_err(wav_error)?;
+    let spec = reader.spec();
+    if Decimator::new(spec.sample_rate).is_err() {
+        return Err(DetectError::Rate {
+            path: shown,
+            rate_hz: spec.sample_rate,
+        });
+    }
+    let mut detector =
+        ChannelDetector::new(spec.sample_rate, &plan.definitions).expect("the rate was checked");
+    detector
+        .set_dtmf(plan.dtmf.as_ref())
+        .expect("the DTMF settings were validated with the config");
+
+    let channels = usize::from(spec.channels.max(1));
+    let total_frames = u64::from(reader.duration());
+    let rate = spec.sample_rate;
+    let block_frames = (rate * BLOCK_MS / 1_000) as usize;
+    let started = Instant::now();
+    let show_progress = total_frames as f64 / f64::from(rate) > PROGRESS_AFTER_S;
+    let mut next_progress = 0.1;
+
+    let mut summary = Summary::default();
+    let mut block = Vec::with_capacity(block_frames);
+    let mut frame = Vec::with_capacity(channels);
+    let mut position = 0u64;
+    let mut samples = Samples::new(&mut reader, spec);
+    loop {
+        block.clear();
+        while block.len() < block_frames {
+            frame.clear();
+            for _ in 0..channels {
+                match samples.next() {
+                    Some(s) => frame.push(s.map_err(wav_error)?),
+                    None => break,
+                }
+            }
+            if frame.len() < channels {
+                break;
+            }
+            block.push(frame.iter().sum::<f32>() / channels as f32);
+        }
+        if block.is_empty() {
+            break;
+        }
+        detector.process_f32(SampleIndex(position), &block);
+        position += block.len() as u64;
+        drain(&mut detector, plan, rate, out, &mut summary)?;
+        if show_progress && position as f64 >= next_progress * total_frames as f64 {
+            eprintln!("detect: {:.0} % of {shown}", next_progress * 100.0);
+            next_progress += 0.1;
+        }
+    }
+    detector.flush();
+    drain(&mut detector, plan, rate, out, &mut summary)?;
+    summary.audio_s = position as f64 / f64::from(rate);
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    let stats = detector.stats();
+    let line = json!({
+        "type": "summary",
+        "file": shown,
+        "rate_hz": rate,
+        "channels": channels,
+        "audio_s": round3(summary.audio_s),
+        "events": summary.events,
+        "elapsed_s": round3(summary.elapsed_s),
+        "events_dropped": stats.events_dropped,
+        "duplicates_suppressed": stats.duplicates_suppressed,
+        "mode": if plan.names.is_empty() { "finder" } else { "definitions" },
+    });
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(summary)
+}
+
+fn drain(
+    detector: &mut ChannelDetector,
+    plan: &ChannelPlan,
+    rate_hz: u32,
+    out: &mut dyn Write,
+    summary: &mut Summary,
+) -> Result<(), DetectError> {
+    while let Some(event) = detector.poll_event() {
+        writeln!(out, "{}", event_json(&event, plan, rate_hz))?;
+        summary.events += 1;
+    }
+    Ok(())
+}
+
+/// One event as the JSON line `detect` prints.
+pub fn event_json(event: &ToneEvent, plan: &ChannelPlan, rate_hz: u32) -> Value {
+    let named = event.definition.and_then(|i| plan.name(i));
+    let seconds = |s: SampleIndex| round3(s.0 as f64 / f64::from(rate_hz));
+    let mut line = json!({
+        "tone_id": named.map(|n| n.tone_id.as_str()),
+        "alert_type": named.map(|n| n.alert_type.as_str()),
+        "start_s": seconds(event.start),
+        "end_s": seconds(event.end),
+        "detected_s": seconds(event.detected_at),
+        "start_sample": event.start.0,
+        "end_sample": event.end.0,
+        "latency_ms": event.latency_ms,
+    });
+    let fields = match event.measured {
+        Measured::TwoTone { a_hz, b_hz } => {
+            json!({"type": "two_tone", "a_hz": round2(a_hz), "b_hz": round2(b_hz)})
+        }
+        Measured::LongTone { hz } => json!({"type": "long_tone", "hz": round2(hz)}),
+        Measured::HiLow {
+            a_hz,
+            b_hz,
+            alternations,
+        } => json!({
+            "type": "hi_low", "a_hz": round2(a_hz), "b_hz": round2(b_hz), "alternations": alternations
+        }),
+        Measured::Dtmf {
+            digit,
+            low_hz,
+            high_hz,
+            twist_db,
+        } => json!({
+            "type": "dtmf",
+            "digit": char::from(digit).to_string(),
+            "low_hz": round2(low_hz),
+            "high_hz": round2(high_hz),
+            "twist_db": round2(twist_db),
+        }),
+    };
+    if let (Value::Object(map), Value::Object(extra)) = (&mut line, fields) {
+        map.extend(extra);
+    }
+    line
+}
+
+fn round2(x: f32) -> f64 {
+    (f64::from(x) * 100.0).round() / 100.0
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1_000.0).round() / 1_000.0
+}
+
+/// A WAV file's samples as `f32` in [-1, 1], whatever their format.
+struct Samples<'a, R: std::io::Read> {
+    reader: &'a mut hound::WavReader<R>,
+    spec: hound::WavSpec,
+}
+
+impl<'a, R: std::io::Read> Samples<'a, R> {
+    fn new(reader: &'a mut hound::WavReader<R>, spec: hound::WavSpec) -> Self {
+        Samples { reader, spec }
+    }
+
+    fn next(&mut self) -> Option<Result<f32, hound::Error>> {
+        match self.spec.sample_format {
+            hound::SampleFormat::Float => self.reader.samples::<f32>().next(),
+            hound::SampleFormat::Int => {
+                let scale = 1.0 / (1u64 << (self.spec.bits_per_sample - 1)) as f32;
+                self.reader
+                    .samples::<i32>()
+                    .next()
+                    .map(|s| s.map(|v| v as f32 * scale))
+            }
+        }
+    }
+}
