@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod jitter;
 pub mod time;
 pub mod tone;
 pub mod wire;
