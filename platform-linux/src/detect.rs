@@ -80,7 +80,7 @@ pub fn detect_file(
         path: shown.clone(),
         source,
     };
-    let mut reader = hound::WavReader::open(path).map_err(wav_error)?;
+    let reader = hound::WavReader::open(path).map_err(wav_error)?;
     let spec = reader.spec();
     if Decimator::new(spec.sample_rate).is_err() {
         return Err(DetectError::Rate {
@@ -104,24 +104,12 @@ pub fn detect_file(
 
     let mut summary = Summary::default();
     let mut block = Vec::with_capacity(block_frames);
-    let mut frame = Vec::with_capacity(channels);
     let mut position = 0u64;
-    let mut samples = Samples::new(&mut reader, spec);
+    let mut source = Source::new(reader, spec);
     loop {
-        block.clear();
-        while block.len() < block_frames {
-            frame.clear();
-            for _ in 0..channels {
-                match samples.next() {
-                    Some(s) => frame.push(s.map_err(wav_error)?),
-                    None => break,
-                }
-            }
-            if frame.len() < channels {
-                break;
-            }
-            block.push(frame.iter().sum::<f32>() / channels as f32);
-        }
+        source
+            .next_block(block_frames, channels, &mut block)
+            .map_err(wav_error)?;
         if block.is_empty() {
             break;
         }
@@ -222,27 +210,101 @@ fn round3(x: f64) -> f64 {
     (x * 1_000.0).round() / 1_000.0
 }
 
-/// A WAV file's samples as `f32` in [-1, 1], whatever their format.
-struct Samples<'a, R: std::io::Read> {
-    reader: &'a mut hound::WavReader<R>,
-    spec: hound::WavSpec,
+type FileReader = std::io::BufReader<std::fs::File>;
+
+/// A WAV file's audio as mono `f32` blocks in [-1, 1], whatever its format.
+///
+/// 16-bit PCM, by far the most common, is read in bulk straight from the
+/// data chunk (hound leaves its reader there); other formats go through
+/// hound sample by sample.
+enum Source {
+    Pcm16 {
+        data: FileReader,
+        /// Samples (all channels) not yet read.
+        remaining: u64,
+        bytes: Vec<u8>,
+    },
+    Other {
+        reader: hound::WavReader<FileReader>,
+        spec: hound::WavSpec,
+    },
 }
 
-impl<'a, R: std::io::Read> Samples<'a, R> {
-    fn new(reader: &'a mut hound::WavReader<R>, spec: hound::WavSpec) -> Self {
-        Samples { reader, spec }
+impl Source {
+    fn new(reader: hound::WavReader<FileReader>, spec: hound::WavSpec) -> Source {
+        if spec.sample_format == hound::SampleFormat::Int && spec.bits_per_sample == 16 {
+            let remaining = u64::from(reader.len());
+            Source::Pcm16 {
+                data: reader.into_inner(),
+                remaining,
+                bytes: Vec::new(),
+            }
+        } else {
+            Source::Other { reader, spec }
+        }
     }
 
-    fn next(&mut self) -> Option<Result<f32, hound::Error>> {
-        match self.spec.sample_format {
-            hound::SampleFormat::Float => self.reader.samples::<f32>().next(),
-            hound::SampleFormat::Int => {
-                let scale = 1.0 / (1u64 << (self.spec.bits_per_sample - 1)) as f32;
-                self.reader
-                    .samples::<i32>()
-                    .next()
-                    .map(|s| s.map(|v| v as f32 * scale))
+    /// Fills `block` with up to `frames` mono frames (empty at the end).
+    fn next_block(
+        &mut self,
+        frames: usize,
+        channels: usize,
+        block: &mut Vec<f32>,
+    ) -> Result<(), hound::Error> {
+        block.clear();
+        match self {
+            Source::Pcm16 {
+                data,
+                remaining,
+                bytes,
+            } => {
+                use std::io::Read as _;
+                let samples = (frames * channels).min(*remaining as usize) / channels * channels;
+                bytes.resize(samples * 2, 0);
+                data.read_exact(bytes)?;
+                *remaining -= samples as u64;
+                let scale = 1.0 / (32_768.0 * channels as f32);
+                block.extend(bytes.chunks_exact(2 * channels).map(|frame| {
+                    let sum: i32 = frame
+                        .chunks_exact(2)
+                        .map(|b| i32::from(i16::from_le_bytes([b[0], b[1]])))
+                        .sum();
+                    sum as f32 * scale
+                }));
             }
+            Source::Other { reader, spec } => {
+                let mut frame = Vec::with_capacity(channels);
+                while block.len() < frames {
+                    frame.clear();
+                    for _ in 0..channels {
+                        match next_sample(reader, *spec) {
+                            Some(s) => frame.push(s?),
+                            None => break,
+                        }
+                    }
+                    if frame.len() < channels {
+                        break;
+                    }
+                    block.push(frame.iter().sum::<f32>() / channels as f32);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn next_sample(
+    reader: &mut hound::WavReader<FileReader>,
+    spec: hound::WavSpec,
+) -> Option<Result<f32, hound::Error>> {
+    match spec.sample_format {
+        hound::SampleFormat::Float => reader.samples::<f32>().next(),
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .next()
+                .map(|s| s.map(|v| v as f32 * scale))
         }
     }
 }

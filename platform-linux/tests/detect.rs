@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use echostream_sim::audio::{Signal, band_noise, write_wav_f32};
+use echostream_sim::audio::{Signal, band_noise, write_wav_f32, write_wav_i16};
 use serde_json::Value;
 
 /// (tone_id, A Hz, B Hz) of the stations in the test config.
@@ -156,7 +156,7 @@ fn without_a_config_it_finds_unknown_pairs_and_digits() {
 }
 
 #[test]
-fn stereo_float_at_44_1_khz_is_read() {
+fn stereo_float_and_16_bit_files_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     let wav = dir.path().join("stereo.wav");
@@ -167,6 +167,16 @@ fn stereo_float_at_44_1_khz_is_read() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(events(&lines).len(), 3, "{lines:#?}");
     assert_eq!(lines.last().unwrap()["channels"], 2);
+
+    // 16-bit stereo takes the bulk path; one channel silent.
+    let pcm = dir.path().join("stereo16.wav");
+    let mono = stacked_pages(16_000);
+    let stereo: Vec<f32> = mono.samples.iter().flat_map(|&s| [0.0, s]).collect();
+    write_wav_i16(&pcm, 16_000, 2, &stereo).unwrap();
+    let (code, lines, stderr) = detect(&[pcm.to_str().unwrap(), "-c", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(events(&lines).len(), 3, "{lines:#?}");
+    assert!((lines.last().unwrap()["audio_s"].as_f64().unwrap() - 15.7).abs() < 0.01);
 }
 
 #[test]
