@@ -1,0 +1,169 @@
+"""Command line and the run: install, generate, run every tool, score,
+write the BENCHMARKS.md section. See scripts/compare-tones --help."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+WORK = ROOT / "target" / "compare-tones"
+VENV = WORK / "venv"
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="scripts/compare-tones",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--quick", action="store_true", help="smoke run: 20 pages per SNR point, 16 digits per DTMF step, 60 s each of noise and speech; prints the section, writes no file unless --benchmarks is given")
+    p.add_argument("--pages", type=int, metavar="N", help="pages per SNR point (default 200; --quick: 20)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the test set (default 1)")
+    p.add_argument("--benchmarks", type=Path, metavar="FILE", help="file whose section is replaced (default BENCHMARKS.md at the project root; --quick: none)")
+    p.add_argument("--echostream", type=Path, metavar="BINARY", help="use this echostream binary instead of building target/release/echostream (for testing the script)")
+    p.add_argument("--upgrade", action="store_true", help="upgrade icad_tone_detection (and numpy, scipy) in the virtualenv to the latest release first")
+    return p
+
+
+def log(msg: str) -> None:
+    print(f"==> {msg}", file=sys.stderr, flush=True)
+
+
+def die(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def bootstrap(doc: str, script: Path) -> None:
+    """Run under any Python 3.11+: parses the arguments (so --help needs
+    nothing installed), makes the virtualenv, then re-runs the script
+    inside it."""
+    args = parser(doc).parse_args()
+    from . import install
+
+    if Path(sys.prefix).resolve() != VENV.resolve():
+        try:
+            install.python_env(VENV, args.upgrade)
+        except install.SetupError as err:
+            die(str(err))
+        py = install.venv_python(VENV)
+        argv = [a for a in sys.argv[1:] if a != "--upgrade"]
+        os.execv(str(py), [str(py), str(script), *argv])
+    run(args, doc)
+
+
+def machine() -> dict:
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": cpu, "kernel": f"Linux {platform.release()}"}
+
+
+def _version(cmd: list[str], pick=lambda s: s.strip().splitlines()[0]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        return pick(out.stdout or out.stderr)
+    except Exception:  # noqa: BLE001 - a version string is best effort
+        return "?"
+
+
+def run(args: argparse.Namespace, doc: str) -> None:
+    import numpy
+
+    from . import install, peers, report, score, testset
+
+    started = time.monotonic()
+    command = "scripts/compare-tones" + "".join(" " + shlex.quote(a) for a in sys.argv[1:])
+    if args.quick:
+        params = testset.Params(seed=args.seed, pages_per_snr=args.pages or 20, dtmf_rounds=1, noise_s=60.0, speech_s=60.0)
+    else:
+        params = testset.Params(seed=args.seed, pages_per_snr=args.pages or 200, dtmf_rounds=3, noise_s=600.0, speech_s=600.0)
+    benchmarks = args.benchmarks if args.benchmarks else (None if args.quick else ROOT / "BENCHMARKS.md")
+
+    # 1. Everything installed and built, before the long part.
+    try:
+        install.debian_packages()
+        binary = args.echostream.resolve() if args.echostream else install.echostream_binary(ROOT)
+        if args.echostream:
+            log(f"using {binary} instead of target/release/echostream")
+        install.check_detect(binary)
+    except install.SetupError as err:
+        die(str(err))
+
+    # 2. The test set and EchoStream's config for it.
+    manifest = testset.build(WORK / "sets", params)
+    folder = Path(manifest["dir"])
+    for f in manifest["files"]:
+        f["abspath"] = str(folder / f["path"])
+    config = folder / "compare-tones.json"
+    peers.echostream_config(manifest["stations"], manifest["sample_rate_hz"], config)
+    try:
+        peers.check_config(binary, config)
+    except RuntimeError as err:
+        die(str(err))
+    files = [f["abspath"] for f in manifest["files"]]
+    audio_s = sum(f["duration_s"] for f in manifest["files"])
+    log(f"{len(files)} files, {audio_s:,.0f} s of audio; running the three tools in turn")
+
+    # 3. The tools, one after another on the same files.
+    tools = {
+        "EchoStream": peers.run_echostream(files, binary, config),
+        "icad_tone_detection": peers.run_icad(files, WORK, peers.ICAD_DEFAULTS),
+        "multimon-ng": peers.run_multimon(files),
+    }
+    # icad once more on the page and tone-free files with its frame gate
+    # off, to show what its one SNR knob buys (and costs in false alerts).
+    tone_files = [f["abspath"] for f in manifest["files"] if f["kind"] in ("qc", "none")]
+    tools[report.ICAD_GATE_OFF] = peers.run_icad(tone_files, WORK, peers.ICAD_GATE_OFF, report.ICAD_GATE_OFF)
+
+    # 4. Report.
+    meta = machine()
+    meta["command"] = command
+    meta["date"] = datetime.date.today().isoformat()
+    commit = _version(["git", "-C", str(ROOT), "describe", "--always", "--dirty"])
+    meta["versions"] = [
+        f"EchoStream {tools['EchoStream'].version.removeprefix('echostream ')} (git {commit}, "
+        + ("release build)" if not args.echostream else f"{binary})"),
+        f"icad_tone_detection {tools['icad_tone_detection'].version} "
+        f"(ffmpeg {_version(['ffmpeg', '-version'], lambda s: s.split()[2])})",
+        f"multimon-ng {tools['multimon-ng'].version} (Debian), sox {_version(['sox', '--version'], lambda s: s.strip().split('v')[-1])}",
+        f"{_version(['rustc', '--version'], lambda s: ' '.join(s.split()[:2]))}",
+        f"Python {platform.python_version()}, numpy {numpy.__version__}",
+        f"espeak-ng {_version(['espeak-ng', '--version'], lambda s: s.split(':')[1].split()[0])}",
+    ]
+    body = report.section(manifest, tools, meta)
+    print(body)
+
+    failures = []
+    for tool in tools.values():
+        if tool.failed:
+            failures.append(f"{tool.name} could not run: {tool.failed}")
+        errs = tool.errors()
+        if errs:
+            failures.append(f"{tool.name} failed on {len(errs)} file(s), e.g. {errs[0]}")
+    if failures:
+        for f in failures:
+            print(f"error: {f}", file=sys.stderr)
+        die(
+            "not every tool ran on every file, so BENCHMARKS.md was left as it was; "
+            "fix the failure above and run this again"
+        )
+    if benchmarks:
+        report.replace_section(benchmarks, body)
+        log(f"wrote the section \"{report.HEADING[3:]}\" in {benchmarks}")
+    else:
+        log("quick run: no file written (pass --benchmarks FILE to write one)")
+    log(f"done in {time.monotonic() - started:.0f} s")
