@@ -68,3 +68,13 @@ fn config_parse_corpus() {
         include!("../../fuzz/bodies/config_parse.rs"),
     );
 }
+
+#[test]
+fn jitter_ops_corpus() {
+    replay("jitter_ops", include!("../../fuzz/bodies/jitter_ops.rs"));
+}
+
+#[test]
+fn tone_blocks_corpus() {
+    replay("tone_blocks", include!("../../fuzz/bodies/tone_blocks.rs"));
+}
