@@ -334,18 +334,14 @@ pub fn write_wav_i16(
     channels: u16,
     samples: &[f32],
 ) -> std::io::Result<()> {
-    let spec = hound::WavSpec {
-        channels,
-        sample_rate: rate_hz,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).map_err(std::io::Error::other)?;
-    for &s in samples {
-        w.write_sample((s.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16)
-            .map_err(std::io::Error::other)?;
-    }
-    w.finalize().map_err(std::io::Error::other)
+    let spec = wav_spec(rate_hz, channels, 16, hound::SampleFormat::Int);
+    write_wav(
+        path,
+        spec,
+        samples
+            .iter()
+            .map(|&s| (s.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16),
+    )
 }
 
 /// Writes interleaved `f32` samples as 32-bit float WAV.
@@ -358,14 +354,26 @@ pub fn write_wav_f32(
     channels: u16,
     samples: &[f32],
 ) -> std::io::Result<()> {
-    let spec = hound::WavSpec {
+    let spec = wav_spec(rate_hz, channels, 32, hound::SampleFormat::Float);
+    write_wav(path, spec, samples.iter().copied())
+}
+
+fn wav_spec(rate_hz: u32, channels: u16, bits: u16, format: hound::SampleFormat) -> hound::WavSpec {
+    hound::WavSpec {
         channels,
         sample_rate: rate_hz,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
+        bits_per_sample: bits,
+        sample_format: format,
+    }
+}
+
+fn write_wav<S: hound::Sample>(
+    path: &Path,
+    spec: hound::WavSpec,
+    samples: impl Iterator<Item = S>,
+) -> std::io::Result<()> {
     let mut w = hound::WavWriter::create(path, spec).map_err(std::io::Error::other)?;
-    for &s in samples {
+    for s in samples {
         w.write_sample(s).map_err(std::io::Error::other)?;
     }
     w.finalize().map_err(std::io::Error::other)
