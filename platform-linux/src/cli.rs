@@ -63,6 +63,10 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         channel: Option<String>,
     },
+    /// List the sound cards: capture and playback devices with card id,
+    /// name and USB path, which configured channel uses which, and how to
+    /// name USB cards so channels do not swap after a reboot.
+    Devices,
 }
 
 /// The config file when none is named.
@@ -81,6 +85,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Detect { file, channel }) => {
             detect(file, cli.config.as_deref(), channel.as_deref())
         }
+        Some(Command::Devices) => devices(config),
         Some(Command::Run) | None => run_node(config),
     }
 }
@@ -125,6 +130,34 @@ fn detect(file: &Path, config: Option<&Path>, channel: Option<&str>) -> anyhow::
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// `echostream devices`: the listing, with channel usage when the config
+/// loads (a missing or broken config only drops that part).
+fn devices(config: &Path) -> anyhow::Result<ExitCode> {
+    use echostream::audio::devices;
+    let cards = devices::scan(Path::new("/proc/asound"), Path::new("/sys/class/sound"));
+    let loaded = match config::load_file(config) {
+        Ok(loaded) => Some(loaded),
+        Err(err) => {
+            let reason = match err {
+                LoadError::Read { source, .. } => source.to_string(),
+                LoadError::Invalid { .. } => {
+                    "it has errors (see `echostream check-config`)".to_owned()
+                }
+            };
+            eprintln!(
+                "note: channel usage not shown: config `{}` not loaded: {reason}",
+                config.display()
+            );
+            None
+        }
+    };
+    let channels = loaded.as_ref().map(|l| l.config.channels.as_slice());
+    let mut out = std::io::stdout().lock();
+    devices::write_report(&mut out, &cards, channels).context("writing to standard output")?;
+    out.flush().context("writing to standard output")?;
+    Ok(ExitCode::from(EXIT_OK))
 }
 
 fn check_config(path: &Path) -> anyhow::Result<ExitCode> {

@@ -5,6 +5,8 @@
 //! library exists so that tests, benches and fuzz targets reach the same
 //! code (the config parser is a fuzz target).
 
+pub mod audio;
 pub mod config;
 pub mod detect;
+pub mod opus;
 pub mod tone_plan;
