@@ -23,7 +23,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use echostream::opus::{
     Application, Decoder, Encoder, EncoderConfig, FrameDuration, MAX_PACKET_LEN, MAX_PACKET_SAMPLES,
@@ -32,14 +31,19 @@ use echostream::opus::{
 thread_local! {
     /// Whether allocations on this thread are being counted.
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// This thread's counts: per thread, so tests counting at the same
+    /// time on other threads do not add to each other's tallies.
+    static RUST_ALLOCS: Cell<usize> = const { Cell::new(0) };
+    static C_ALLOCS: Cell<usize> = const { Cell::new(0) };
 }
-
-static RUST_ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static C_ALLOCS: AtomicUsize = AtomicUsize::new(0);
 
 fn counting() -> bool {
     // try_with: never panic inside an allocator, even during thread exit.
     COUNTING.try_with(Cell::get).unwrap_or(false)
+}
+
+fn bump(counter: &'static std::thread::LocalKey<Cell<usize>>) {
+    let _ = counter.try_with(|c| c.set(c.get() + 1));
 }
 
 struct CountingAllocator;
@@ -49,7 +53,7 @@ struct CountingAllocator;
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if counting() {
-            RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
+            bump(&RUST_ALLOCS);
         }
         // SAFETY: the caller's contract for `alloc` is passed on unchanged.
         unsafe { System.alloc(layout) }
@@ -57,7 +61,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if counting() {
-            RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
+            bump(&RUST_ALLOCS);
         }
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(layout) }
@@ -65,7 +69,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if counting() {
-            RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
+            bump(&RUST_ALLOCS);
         }
         // SAFETY: as for `alloc`; `ptr` came from this allocator, i.e. System.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -96,7 +100,7 @@ unsafe extern "C" {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     if counting() {
-        C_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        bump(&C_ALLOCS);
     }
     // SAFETY: same contract as malloc; memory it returns is freed by
     // glibc's `free`, which we do not replace.
@@ -111,7 +115,7 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
     if counting() {
-        C_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        bump(&C_ALLOCS);
     }
     // SAFETY: same contract as calloc.
     unsafe { __libc_calloc(count, size) }
@@ -125,7 +129,7 @@ pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
     if counting() {
-        C_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        bump(&C_ALLOCS);
     }
     // SAFETY: same contract as realloc; `ptr` came from glibc's allocator
     // (every allocation in the process does).
@@ -136,14 +140,14 @@ pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
 /// it made. Rust allocations reach `malloc` too (System calls it), so a
 /// Rust allocation counts on both sides.
 fn count_allocations(f: impl FnOnce()) -> (usize, usize) {
-    let rust_before = RUST_ALLOCS.load(Ordering::Relaxed);
-    let c_before = C_ALLOCS.load(Ordering::Relaxed);
+    let rust_before = RUST_ALLOCS.with(Cell::get);
+    let c_before = C_ALLOCS.with(Cell::get);
     COUNTING.set(true);
     f();
     COUNTING.set(false);
     (
-        RUST_ALLOCS.load(Ordering::Relaxed) - rust_before,
-        C_ALLOCS.load(Ordering::Relaxed) - c_before,
+        RUST_ALLOCS.with(Cell::get) - rust_before,
+        C_ALLOCS.with(Cell::get) - c_before,
     )
 }
 
