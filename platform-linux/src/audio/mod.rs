@@ -22,6 +22,7 @@
 pub mod devices;
 mod file;
 mod pcm;
+pub mod pipeline;
 pub mod rt;
 mod thread;
 
