@@ -1,9 +1,16 @@
 //! The EchoStream relay: the server edge nodes register with, which issues
 //! their keys and fans audio out between the members of each channel.
 //!
-//! This first part is key issuance; the sans-IO session core and the mio
-//! server are built on it.
+//! [`keys`] issues session secrets; [`engine`] is the sans-IO relay state
+//! machine (sessions, channels, talker arbitration, fan-out) that the mio
+//! server and the simulator drive.
 
+pub mod engine;
 pub mod keys;
 
 pub use keys::{IssuedKey, KeyIssuer};
+
+pub use engine::{
+    CloseReason, ConfigError, ConnId, Counters, Drops, Limits, Output, RekeyRefused, Relay,
+    RelayConfig, TokenPolicy,
+};

@@ -1,0 +1,248 @@
+//! What the relay core is configured with: where nodes send UDP, how often
+//! they beat, which tokens are accepted, and the limit on everything.
+
+use std::fmt;
+
+use echostream_core::time::Duration;
+use echostream_core::wire::signal::{Host, MAX_MESSAGE_LEN, MAX_USERS};
+
+/// Streams (channel memberships) one session may hold: the edge's
+/// `MAX_CHANNELS`, and the stream slots of each session's `Receiver`.
+pub const STREAMS_PER_SESSION_MAX: usize = 8;
+
+/// How long a talker keeps a channel without sending audio (DESIGN:
+/// "holds it until end-of-transmission or 3 s of silence").
+pub const TALKER_SILENCE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Heartbeat periods without a heartbeat, ping or valid datagram before a
+/// session is closed.
+pub const HEARTBEATS_MISSED_MAX: u64 = 3;
+
+/// Which `hello.token`s open a session.
+///
+/// The binary decides: [`AnyToken`](Self::AnyToken) is for a relay
+/// listening on loopback only. `Debug` never prints the tokens.
+#[derive(Clone)]
+pub enum TokenPolicy {
+    /// Exactly these tokens.
+    Tokens(Vec<String>),
+    /// Any well-formed token (loopback and tests only).
+    AnyToken,
+}
+
+impl TokenPolicy {
+    /// Whether `token` opens a session. Compares every accepted token in
+    /// full, without an early exit on the first differing byte.
+    pub fn accepts(&self, token: &str) -> bool {
+        match self {
+            TokenPolicy::AnyToken => true,
+            TokenPolicy::Tokens(tokens) => tokens.iter().fold(false, |found, t| {
+                found | bytes_equal(t.as_bytes(), token.as_bytes())
+            }),
+        }
+    }
+}
+
+fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+impl fmt::Debug for TokenPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenPolicy::AnyToken => f.write_str("AnyToken"),
+            TokenPolicy::Tokens(tokens) => write!(f, "Tokens(<{} redacted>)", tokens.len()),
+        }
+    }
+}
+
+/// The limit on everything the relay holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections (sessions, welcomed or not) held at once.
+    pub sessions_max: usize,
+    /// Channels with at least one member.
+    pub channels_max: usize,
+    /// Members of one channel; at most `MAX_USERS` so `users_connected`
+    /// can list them all.
+    pub members_per_channel_max: usize,
+    /// The longest text frame accepted, in bytes; longer ones close the
+    /// connection.
+    pub message_len_max: usize,
+    /// Text frames queued for one connection; more are dropped and counted.
+    pub text_queue_len_max: usize,
+    /// Datagrams queued for one node; more are dropped and counted.
+    pub datagram_queue_len_max: usize,
+    /// Closes (and their `error` frames) queued; more are dropped and
+    /// counted (a later frame from that connection is answered with
+    /// another `Close`).
+    pub control_queue_len_max: usize,
+    /// Malformed messages tolerated on one connection before it is closed.
+    pub malformed_messages_max: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            sessions_max: 256,
+            channels_max: 256,
+            members_per_channel_max: MAX_USERS,
+            message_len_max: MAX_MESSAGE_LEN,
+            text_queue_len_max: 64,
+            datagram_queue_len_max: 256,
+            control_queue_len_max: 512,
+            malformed_messages_max: 8,
+        }
+    }
+}
+
+/// The relay core's configuration.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The UDP host nodes are told in `welcome`.
+    pub udp_host: String,
+    /// The UDP port nodes are told in `welcome`.
+    pub udp_port: u16,
+    /// The heartbeat period nodes are told, in ms.
+    pub heartbeat_ms: u32,
+    /// How long the previous key still opens datagrams after a rekey, in ms.
+    pub key_grace_ms: u32,
+    /// Which tokens open a session.
+    pub tokens: TokenPolicy,
+    /// Capacities.
+    pub limits: Limits,
+}
+
+impl RelayConfig {
+    /// A configuration with default limits, a 1 s heartbeat and a 5 s key
+    /// grace period.
+    pub fn new(udp_host: impl Into<String>, udp_port: u16, tokens: TokenPolicy) -> RelayConfig {
+        RelayConfig {
+            udp_host: udp_host.into(),
+            udp_port,
+            heartbeat_ms: 1000,
+            key_grace_ms: 5000,
+            tokens,
+            limits: Limits::default(),
+        }
+    }
+
+    /// The session time-out: [`HEARTBEATS_MISSED_MAX`] heartbeat periods.
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.heartbeat_ms) * HEARTBEATS_MISSED_MAX)
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// The first field that is out of range, named.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        let checks: [(&'static str, bool, &'static str); 11] = [
+            (
+                "udp_host",
+                Host::new(&self.udp_host).is_ok(),
+                "not a host name or address",
+            ),
+            ("heartbeat_ms", self.heartbeat_ms > 0, "must be positive"),
+            (
+                "limits.sessions_max",
+                l.sessions_max > 0,
+                "must be positive",
+            ),
+            (
+                "limits.channels_max",
+                l.channels_max > 0,
+                "must be positive",
+            ),
+            (
+                "limits.members_per_channel_max",
+                l.members_per_channel_max > 0 && l.members_per_channel_max <= MAX_USERS,
+                "must be 1 to 64 (users_connected lists every member)",
+            ),
+            (
+                "limits.message_len_max",
+                l.message_len_max > 0 && l.message_len_max <= MAX_MESSAGE_LEN,
+                "must be 1 to 4096",
+            ),
+            (
+                "limits.text_queue_len_max",
+                l.text_queue_len_max > 0,
+                "must be positive",
+            ),
+            (
+                "limits.datagram_queue_len_max",
+                l.datagram_queue_len_max > 0,
+                "must be positive",
+            ),
+            (
+                "limits.control_queue_len_max",
+                l.control_queue_len_max >= 2,
+                "must hold at least one error and its close",
+            ),
+            (
+                "limits.malformed_messages_max",
+                l.malformed_messages_max > 0,
+                "must be positive",
+            ),
+            (
+                "tokens",
+                !matches!(&self.tokens, TokenPolicy::Tokens(t) if t.is_empty()),
+                "no token would be accepted",
+            ),
+        ];
+        match checks.into_iter().find(|(_, ok, _)| !ok) {
+            Some((field, _, reason)) => Err(ConfigError { field, reason }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A configuration field out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field's path, e.g. `limits.sessions_max`.
+    pub field: &'static str,
+    /// Why it was refused.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_matched_exactly() {
+        let policy = TokenPolicy::Tokens(vec!["abc".into(), "secret-2".into()]);
+        assert!(policy.accepts("abc"));
+        assert!(policy.accepts("secret-2"));
+        assert!(!policy.accepts("ab"));
+        assert!(!policy.accepts("abcd"));
+        assert!(!format!("{policy:?}").contains("abc"));
+    }
+
+    #[test]
+    fn out_of_range_fields_are_named() {
+        let mut config = RelayConfig::new("127.0.0.1", 5000, TokenPolicy::AnyToken);
+        assert_eq!(config.validate(), Ok(()));
+        config.limits.members_per_channel_max = MAX_USERS + 1;
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "limits.members_per_channel_max"
+        );
+        config.limits.members_per_channel_max = 4;
+        config.tokens = TokenPolicy::Tokens(Vec::new());
+        assert_eq!(config.validate().unwrap_err().field, "tokens");
+    }
+}

@@ -1,0 +1,87 @@
+//! What the relay counts: sessions, traffic, and every drop by reason.
+
+use echostream_core::crypto::OpenErrorKind;
+
+/// Monotonic counters (and one gauge, `sessions_active`), read with
+/// [`Relay::counters`](super::Relay::counters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Sessions held now (welcomed or waiting for `hello`).
+    pub sessions_active: u64,
+    /// Sessions welcomed since start.
+    pub sessions_welcomed: u64,
+    /// Sessions closed by the relay for any reason.
+    pub sessions_closed: u64,
+    /// Connections refused because every session slot was taken.
+    pub sessions_refused_full: u64,
+    /// `hello`s with a refused token.
+    pub auth_failures: u64,
+    /// Text frames received.
+    pub texts_in: u64,
+    /// Text frames handed to the driver.
+    pub texts_out: u64,
+    /// Datagrams received.
+    pub datagrams_in: u64,
+    /// Datagrams handed to the driver.
+    pub datagrams_out: u64,
+    /// Audio datagrams accepted from the channel's talker.
+    pub audio_in: u64,
+    /// Heartbeats answered.
+    pub heartbeats: u64,
+    /// Messages of a type the relay does not receive (ignored).
+    pub signal_unknown_type: u64,
+    /// Messages that did not parse (ignored, then closed after the limit).
+    pub signal_malformed: u64,
+    /// Frames over the length limit (closed).
+    pub signal_too_long: u64,
+    /// Valid messages out of place (a second `hello`, `transmit` for a
+    /// channel not joined) or refused by a limit (`register` beyond a
+    /// capacity); answered with `error`.
+    pub signal_refused: u64,
+    /// `tone_detected` reports received (v1 has no relay-to-node form).
+    pub tone_reports: u64,
+    /// Text frames from a connection the relay does not hold.
+    pub texts_unknown_conn: u64,
+    /// Key changes sent.
+    pub rekeys: u64,
+    /// Key changes that could not be made (random source, key id clash).
+    pub rekey_failures: u64,
+    /// Channels released after [`TALKER_SILENCE_TIMEOUT`](super::TALKER_SILENCE_TIMEOUT).
+    pub talker_timeouts: u64,
+    /// Datagram drops by reason.
+    pub drops: Drops,
+}
+
+/// Why datagrams and frames were dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// Too short or a header the wire format refuses (before any lookup).
+    pub malformed: u64,
+    /// A stream id no session holds.
+    pub unknown_stream: u64,
+    /// Refused by the session's `Receiver`, indexed by
+    /// [`OpenErrorKind::index`] (forged, duplicate, too old, unknown key…).
+    pub open: [u64; OpenErrorKind::COUNT],
+    /// A kind nodes do not send (heartbeat echo).
+    pub unexpected_kind: u64,
+    /// Audio or end-of-transmission from a stream that does not hold the
+    /// channel.
+    pub not_talker: u64,
+    /// A recipient whose UDP address is not known yet.
+    pub no_address: u64,
+    /// A recipient's sender could not seal (counter exhausted).
+    pub seal_failed: u64,
+    /// A recipient's datagram queue was full.
+    pub datagram_queue_full: u64,
+    /// A connection's text queue was full.
+    pub text_queue_full: u64,
+    /// The close queue was full.
+    pub control_queue_full: u64,
+}
+
+impl Drops {
+    /// Datagrams the receiver refused for `kind`.
+    pub fn open(&self, kind: OpenErrorKind) -> u64 {
+        self.open[kind.index()]
+    }
+}

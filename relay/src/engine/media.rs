@@ -1,0 +1,233 @@
+//! Datagrams from nodes: open, answer heartbeats, arbitrate, fan out.
+
+use std::net::SocketAddr;
+
+use echostream_core::crypto::SealError;
+use echostream_core::time::Instant;
+use echostream_core::wire::{
+    Flags, HEADER_LEN, Kind, MAX_DATAGRAM_LEN, MediaTimestamp, Packet, StreamId,
+};
+
+use super::channel::{Floor, Member};
+use super::{Output, Relay, transmit_message};
+
+impl Relay {
+    /// One UDP datagram from `from`, decrypted in place in `datagram`.
+    ///
+    /// The stream id names the session; that session's receiver opens it
+    /// (node-to-relay keys, replay window). A valid datagram records `from`
+    /// as the stream's address and keeps the session alive. Heartbeats are
+    /// echoed; audio from the channel's talker is re-sealed for every other
+    /// member under its own stream and keys; end-of-transmission releases
+    /// the channel and is passed on. Everything else is dropped and counted
+    /// in [`Counters::drops`](super::Counters::drops).
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        self.counters.datagrams_in += 1;
+        let stream_id = match Packet::new_checked(&*datagram) {
+            Ok(packet) => packet.stream_id(),
+            Err(_) => {
+                self.counters.drops.malformed += 1;
+                return;
+            }
+        };
+        let Some(&slot) = self.streams.get(&stream_id) else {
+            self.counters.drops.unknown_stream += 1;
+            return;
+        };
+        let session = self.session_mut(slot);
+        let receiver = &mut session
+            .keys
+            .as_mut()
+            .expect("streams belong to welcomed sessions")
+            .receiver;
+        let opened = match receiver.open(now, datagram) {
+            Ok(opened) => opened,
+            Err(error) => {
+                self.counters.drops.open[error.kind().index()] += 1;
+                return;
+            }
+        };
+        let m = session
+            .membership(stream_id)
+            .expect("the stream table and memberships agree");
+        session.last_alive = now;
+        session.memberships[m].addr = Some(from);
+        let repr = opened.repr;
+        let payload = &datagram[opened.payload];
+        match repr.kind {
+            Kind::Heartbeat => {
+                self.counters.heartbeats += 1;
+                self.seal_to(
+                    slot,
+                    m,
+                    from,
+                    Kind::HeartbeatEcho,
+                    Flags::NONE,
+                    repr.timestamp,
+                    payload,
+                );
+            }
+            Kind::Audio => self.audio(now, slot, m, repr.flags, repr.timestamp, payload),
+            Kind::EndOfTransmission => self.end_of_transmission(slot, m, repr.timestamp),
+            Kind::HeartbeatEcho | Kind::Unknown(_) => self.counters.drops.unexpected_kind += 1,
+        }
+        self.run_due_rekeys(now);
+    }
+
+    fn audio(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        m: usize,
+        flags: Flags,
+        timestamp: MediaTimestamp,
+        payload: &[u8],
+    ) {
+        let membership = &self.session(slot).memberships[m];
+        let (c, stream_id) = (membership.channel, membership.stream_id);
+        let member = Member {
+            session: slot,
+            stream_id,
+        };
+        let channel = self.channels[c]
+            .as_mut()
+            .expect("a membership's channel is live");
+        // A silent talker loses the channel even between timeout calls.
+        let expired = channel.expire(now);
+        let floor = channel.claim(now, member);
+        if let Some(old) = expired {
+            self.counters.talker_timeouts += 1;
+            if old.stream_id != stream_id {
+                self.announce_release(c, old.session);
+            }
+        }
+        match floor {
+            Floor::Held { taken } => {
+                self.counters.audio_in += 1;
+                if taken {
+                    let output = {
+                        let channel = self.channels[c].as_ref().expect("live");
+                        transmit_message(&channel.id, &self.session(slot).node_id, true)
+                    };
+                    self.send_to_members(c, Some(slot), &output);
+                }
+                self.fan_out(c, slot, Kind::Audio, flags, timestamp, payload);
+            }
+            Floor::Busy {
+                holder,
+                first_refusal,
+            } => {
+                self.counters.drops.not_talker += 1;
+                if first_refusal {
+                    let output = {
+                        let channel = self.channels[c].as_ref().expect("live");
+                        transmit_message(&channel.id, &self.session(holder.session).node_id, true)
+                    };
+                    let mut output = output;
+                    if let Output::SendText { conn, .. } = &mut output {
+                        *conn = self.session(slot).conn;
+                    }
+                    self.queue_text(slot, output);
+                }
+            }
+        }
+    }
+
+    fn end_of_transmission(&mut self, slot: usize, m: usize, timestamp: MediaTimestamp) {
+        let membership = &self.session(slot).memberships[m];
+        let (c, stream_id) = (membership.channel, membership.stream_id);
+        let released = self.channels[c]
+            .as_mut()
+            .expect("a membership's channel is live")
+            .release(stream_id);
+        if released.is_none() {
+            self.counters.drops.not_talker += 1;
+            return;
+        }
+        self.fan_out(
+            c,
+            slot,
+            Kind::EndOfTransmission,
+            Flags::NONE,
+            timestamp,
+            &[],
+        );
+        self.announce_release(c, slot);
+    }
+
+    /// Re-seals `payload` for every member of channel `c` but `source`.
+    fn fan_out(
+        &mut self,
+        c: usize,
+        source: usize,
+        kind: Kind,
+        flags: Flags,
+        timestamp: MediaTimestamp,
+        payload: &[u8],
+    ) {
+        let members = self.channels[c].as_ref().expect("live").members.len();
+        for i in 0..members {
+            let member = self.channels[c].as_ref().expect("live").members[i];
+            if member.session == source {
+                continue;
+            }
+            let recipient = self.session(member.session);
+            let m = recipient
+                .membership(member.stream_id)
+                .expect("channel members and memberships agree");
+            let Some(to) = recipient.addr_for(m) else {
+                self.counters.drops.no_address += 1;
+                continue;
+            };
+            self.seal_to(member.session, m, to, kind, flags, timestamp, payload);
+        }
+    }
+
+    /// Seals `payload` on membership `m` of session `slot` and queues it.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per datagram kind; a struct would only rename them"
+    )]
+    fn seal_to(
+        &mut self,
+        slot: usize,
+        m: usize,
+        to: SocketAddr,
+        kind: Kind,
+        flags: Flags,
+        timestamp: MediaTimestamp,
+        payload: &[u8],
+    ) {
+        let mut bytes = Box::new([0u8; MAX_DATAGRAM_LEN]);
+        let Some(space) = bytes.get_mut(HEADER_LEN..HEADER_LEN + payload.len()) else {
+            // An opened payload is at most MAX_PAYLOAD_LEN; never here.
+            self.counters.drops.seal_failed += 1;
+            return;
+        };
+        space.copy_from_slice(payload);
+        let session = self.session_mut(slot);
+        let sender = &mut session.memberships[m].sender;
+        let sealed = sender.seal(kind, flags, timestamp, payload.len(), &mut bytes[..]);
+        if sender.needs_rekey() {
+            session.rekey_due = true;
+        }
+        match sealed {
+            Ok(len) => self.queue_datagram(slot, Output::SendDatagram { to, len, bytes }),
+            Err(SealError::SequenceExhausted) => {
+                self.session_mut(slot).rekey_due = true;
+                self.counters.drops.seal_failed += 1;
+            }
+            Err(_) => self.counters.drops.seal_failed += 1,
+        }
+    }
+
+    /// The stream ids of a node's memberships, for tests and status.
+    pub fn streams_of(&self, node_id: &str) -> Vec<StreamId> {
+        self.sessions
+            .iter()
+            .flatten()
+            .filter(|s| s.node_id == node_id)
+            .flat_map(|s| s.memberships.iter().map(|m| m.stream_id))
+            .collect()
+    }
+}

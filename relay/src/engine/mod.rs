@@ -1,0 +1,533 @@
+//! The sans-IO relay core: sessions, channels, talker arbitration and
+//! audio fan-out, with no sockets, threads or clock reads.
+//!
+//! # Driving it
+//!
+//! The driver (the mio server, the simulator, a test) owns the sockets and
+//! the clock. It feeds every input through a `handle_*` call with the
+//! current time, then drains [`Relay::poll_output`] until it returns
+//! `None`, and calls [`Relay::handle_timeout`] no later than
+//! [`Relay::poll_timeout`] says:
+//!
+//! - [`handle_connect`](Relay::handle_connect) when a WebSocket opens,
+//!   [`handle_text`](Relay::handle_text) per text frame,
+//!   [`handle_disconnect`](Relay::handle_disconnect) when it closes;
+//! - [`handle_datagram`](Relay::handle_datagram) per UDP datagram (the
+//!   buffer is decrypted in place);
+//! - [`rekey`](Relay::rekey) to give a session a new key on demand.
+//!
+//! # Limits
+//!
+//! Every table and queue has a fixed capacity ([`Limits`]). Outputs queue
+//! per connection (text) and per node (datagrams), so one node's flood
+//! fills only its recipients' queues; whatever does not fit is dropped and
+//! counted in [`Counters::drops`]. `poll_output` serves connections round
+//! robin.
+
+mod channel;
+mod config;
+mod counters;
+mod media;
+mod output;
+mod session;
+mod signaling;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+
+use echostream_core::time::{Duration, Instant};
+use echostream_core::wire::StreamId;
+use echostream_core::wire::signal::{MAX_MESSAGE_LEN, ToNode};
+
+pub use self::config::{
+    ConfigError, HEARTBEATS_MISSED_MAX, Limits, RelayConfig, STREAMS_PER_SESSION_MAX,
+    TALKER_SILENCE_TIMEOUT, TokenPolicy,
+};
+pub use self::counters::{Counters, Drops};
+pub use self::output::{CloseReason, ConnId, Output};
+
+use self::channel::Channel;
+use self::session::{Phase, Session};
+
+/// Error codes the relay sends in `error` messages (HTTP-like).
+pub mod error_code {
+    /// A message did not parse.
+    pub const MALFORMED: u16 = 400;
+    /// The token was refused, or a message came before `hello`.
+    pub const UNAUTHORIZED: u16 = 401;
+    /// A valid message out of place (second `hello`, channel not joined).
+    pub const CONFLICT: u16 = 409;
+    /// A frame over the length limit.
+    pub const TOO_LONG: u16 = 413;
+    /// The node's protocol version is not spoken.
+    pub const VERSION: u16 = 426;
+    /// A capacity was reached (channels per node, members per channel).
+    pub const LIMIT: u16 = 429;
+    /// The relay failed (its random source).
+    pub const INTERNAL: u16 = 500;
+    /// Every session or channel slot is taken.
+    pub const FULL: u16 = 503;
+}
+
+/// Why [`Relay::rekey`] did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RekeyRefused {
+    /// No session on that connection.
+    UnknownConn,
+    /// The session has not been welcomed, so it has no key to replace.
+    NotWelcomed,
+    /// The key source failed or the new key id clashed; counted.
+    Failed,
+}
+
+impl fmt::Display for RekeyRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RekeyRefused::UnknownConn => "no session on that connection",
+            RekeyRefused::NotWelcomed => "the session has no key yet",
+            RekeyRefused::Failed => "no new key could be issued",
+        })
+    }
+}
+
+impl std::error::Error for RekeyRefused {}
+
+/// The relay's state machine. See the [module docs](self) for the drain
+/// contract.
+#[derive(Debug)]
+pub struct Relay {
+    config: RelayConfig,
+    sessions: Vec<Option<Session>>,
+    channels: Vec<Option<Channel>>,
+    /// Which session slot holds each stream.
+    streams: HashMap<StreamId, usize>,
+    next_stream_id: u32,
+    /// Error frames of closed connections and their `Close`s.
+    control: VecDeque<Output>,
+    /// Where `poll_output`'s round robin resumes.
+    cursor: usize,
+    counters: Counters,
+}
+
+impl Relay {
+    /// A relay with empty tables sized from `config.limits`.
+    ///
+    /// # Errors
+    /// A field of `config` out of range.
+    pub fn new(config: RelayConfig) -> Result<Relay, ConfigError> {
+        config.validate()?;
+        let limits = config.limits;
+        Ok(Relay {
+            sessions: (0..limits.sessions_max).map(|_| None).collect(),
+            channels: (0..limits.channels_max).map(|_| None).collect(),
+            streams: HashMap::with_capacity(limits.sessions_max * STREAMS_PER_SESSION_MAX),
+            next_stream_id: 1,
+            control: VecDeque::with_capacity(limits.control_queue_len_max),
+            cursor: 0,
+            counters: Counters::default(),
+            config,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// A WebSocket connection opened. It must say `hello` within the
+    /// session time-out. When every slot is taken it is closed at once.
+    pub fn handle_connect(&mut self, now: Instant, conn: ConnId) {
+        if self.slot_of(conn).is_some() {
+            // The driver reused a live id: treat it as a new connection.
+            self.handle_disconnect(now, conn);
+        }
+        match self.sessions.iter().position(Option::is_none) {
+            Some(slot) => {
+                self.sessions[slot] = Some(Session::new(conn, now));
+                self.counters.sessions_active += 1;
+            }
+            None => {
+                self.counters.sessions_refused_full += 1;
+                self.push_control_error(conn, error_code::FULL, "relay full");
+                self.push_control(Output::Close {
+                    conn,
+                    reason: CloseReason::RelayFull,
+                });
+            }
+        }
+    }
+
+    /// The connection closed (by the peer or after a `Close`). Its
+    /// channels are told the new member lists. Unknown ids are ignored.
+    pub fn handle_disconnect(&mut self, _now: Instant, conn: ConnId) {
+        if let Some(slot) = self.slot_of(conn) {
+            self.remove_session(slot);
+        }
+    }
+
+    /// Releases silent talkers, closes silent sessions and makes due
+    /// rekeys. Call at or after [`poll_timeout`](Self::poll_timeout); early
+    /// or extra calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for c in 0..self.channels.len() {
+            let released = self.channels[c].as_mut().and_then(|ch| ch.expire(now));
+            if let Some(holder) = released {
+                self.counters.talker_timeouts += 1;
+                self.announce_release(c, holder.session);
+            }
+        }
+        let timeout = self.config.session_timeout();
+        for slot in 0..self.sessions.len() {
+            let expired = self.sessions[slot]
+                .as_ref()
+                .is_some_and(|s| now >= s.last_alive + timeout);
+            if expired {
+                self.close(slot, CloseReason::Timeout, None);
+            }
+        }
+        self.run_due_rekeys(now);
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) next has work: the
+    /// earliest talker release or session time-out.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let timeout = self.config.session_timeout();
+        let sessions = self.sessions.iter().flatten().map(|s| {
+            if s.rekey_due {
+                s.last_alive
+            } else {
+                s.last_alive + timeout
+            }
+        });
+        let talkers = self
+            .channels
+            .iter()
+            .flatten()
+            .filter_map(Channel::release_deadline);
+        sessions.chain(talkers).min()
+    }
+
+    /// The next effect, or `None` when there is nothing to do. Close
+    /// frames first, then one frame or datagram per connection in turn.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(output) = self.control.pop_front() {
+            self.count_out(&output);
+            return Some(output);
+        }
+        let n = self.sessions.len();
+        for k in 0..n {
+            let slot = (self.cursor + k) % n;
+            let Some(session) = self.sessions[slot].as_mut() else {
+                continue;
+            };
+            if let Some(output) = session
+                .texts
+                .pop_front()
+                .or_else(|| session.datagrams.pop_front())
+            {
+                self.cursor = (slot + 1) % n;
+                self.count_out(&output);
+                return Some(output);
+            }
+        }
+        None
+    }
+
+    /// Issues the session on `conn` a new key now: sends `rekey`, seals
+    /// from now on under the new key, and keeps opening datagrams under
+    /// the old one for `key_grace_ms`.
+    ///
+    /// # Errors
+    /// See [`RekeyRefused`].
+    pub fn rekey(&mut self, now: Instant, conn: ConnId) -> Result<(), RekeyRefused> {
+        let slot = self.slot_of(conn).ok_or(RekeyRefused::UnknownConn)?;
+        self.rekey_slot(now, slot)
+    }
+
+    /// The node ids of a channel's members, in join order (for status
+    /// pages and tests).
+    pub fn members(&self, channel_id: &str) -> Vec<&str> {
+        self.channel_slot(channel_id)
+            .and_then(|c| self.channels[c].as_ref())
+            .map(|ch| {
+                ch.members
+                    .iter()
+                    .filter_map(|m| self.sessions[m.session].as_ref())
+                    .map(|s| s.node_id.as_str())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn count_out(&mut self, output: &Output) {
+        match output {
+            Output::SendText { .. } => self.counters.texts_out += 1,
+            Output::SendDatagram { .. } => self.counters.datagrams_out += 1,
+            Output::Close { .. } => {}
+        }
+    }
+
+    fn slot_of(&self, conn: ConnId) -> Option<usize> {
+        self.sessions
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.conn == conn))
+    }
+
+    fn channel_slot(&self, channel_id: &str) -> Option<usize> {
+        self.channels
+            .iter()
+            .position(|c| c.as_ref().is_some_and(|c| c.id == channel_id))
+    }
+
+    fn session(&self, slot: usize) -> &Session {
+        self.sessions[slot]
+            .as_ref()
+            .expect("slots in channel and stream tables are live sessions")
+    }
+
+    fn session_mut(&mut self, slot: usize) -> &mut Session {
+        self.sessions[slot]
+            .as_mut()
+            .expect("slots in channel and stream tables are live sessions")
+    }
+
+    /// Queues `message` for the session in `slot`; counts a full queue.
+    fn send(&mut self, slot: usize, message: &ToNode<'_>) {
+        let output = text_output(self.session(slot).conn, message);
+        self.queue_text(slot, output);
+    }
+
+    fn queue_text(&mut self, slot: usize, output: Output) {
+        let max = self.config.limits.text_queue_len_max;
+        let session = self.session_mut(slot);
+        if session.texts.len() < max {
+            session.texts.push_back(output);
+        } else {
+            self.counters.drops.text_queue_full += 1;
+        }
+    }
+
+    fn queue_datagram(&mut self, slot: usize, output: Output) {
+        let max = self.config.limits.datagram_queue_len_max;
+        let session = self.session_mut(slot);
+        if session.datagrams.len() < max {
+            session.datagrams.push_back(output);
+        } else {
+            self.counters.drops.datagram_queue_full += 1;
+        }
+    }
+
+    fn push_control(&mut self, output: Output) {
+        if self.control.len() < self.config.limits.control_queue_len_max {
+            self.control.push_back(output);
+        } else {
+            self.counters.drops.control_queue_full += 1;
+        }
+    }
+
+    fn push_control_error(&mut self, conn: ConnId, code: u16, text: &str) {
+        // Leave room for the Close that follows: it matters more.
+        if self.control.len() + 1 < self.config.limits.control_queue_len_max {
+            let output = text_output(conn, &error_message(code, text));
+            self.control.push_back(output);
+        } else {
+            self.counters.drops.control_queue_full += 1;
+        }
+    }
+
+    /// Closes the session in `slot`: its queued frames are dropped, an
+    /// optional `error` is sent, then `Close`; its channels are updated.
+    fn close(&mut self, slot: usize, reason: CloseReason, error: Option<(u16, &str)>) {
+        let conn = self.session(slot).conn;
+        if let Some((code, text)) = error {
+            self.push_control_error(conn, code, text);
+        }
+        self.push_control(Output::Close { conn, reason });
+        self.counters.sessions_closed += 1;
+        self.remove_session(slot);
+    }
+
+    /// Forgets the session in `slot` and tells its channels.
+    fn remove_session(&mut self, slot: usize) {
+        let session = self.sessions[slot]
+            .take()
+            .expect("remove_session is called with a live slot");
+        self.counters.sessions_active -= 1;
+        for membership in &session.memberships {
+            self.streams.remove(&membership.stream_id);
+            let c = membership.channel;
+            let channel = self.channels[c]
+                .as_mut()
+                .expect("a membership's channel is live");
+            channel.members.retain(|m| m.session != slot);
+            let held = channel.release(membership.stream_id).is_some();
+            if channel.members.is_empty() {
+                self.channels[c] = None;
+                continue;
+            }
+            if held {
+                let message = transmit_message(&channel.id, &session.node_id, false);
+                self.send_to_members(c, None, &message);
+            }
+            self.users_connected(c);
+        }
+    }
+
+    /// Sends `output` (a text frame) to every member of channel `c` but
+    /// the session in `except`.
+    fn send_to_members(&mut self, c: usize, except: Option<usize>, message: &Output) {
+        let members = self.channels[c]
+            .as_ref()
+            .expect("callers pass a live channel")
+            .members
+            .len();
+        for i in 0..members {
+            let member = self.channels[c].as_ref().expect("still live").members[i];
+            if Some(member.session) == except {
+                continue;
+            }
+            let mut output = message.clone();
+            if let Output::SendText { conn, .. } = &mut output {
+                *conn = self.session(member.session).conn;
+            }
+            self.queue_text(member.session, output);
+        }
+    }
+
+    /// `users_connected` to every member of channel `c`.
+    fn users_connected(&mut self, c: usize) {
+        let output = {
+            let channel = self.channels[c]
+                .as_ref()
+                .expect("callers pass a live channel");
+            let mut users = echostream_core::wire::signal::Users::new();
+            for member in &channel.members {
+                let node_id = node_id(&self.session(member.session).node_id);
+                users
+                    .push(node_id)
+                    .expect("members_per_channel_max <= MAX_USERS, checked in validate");
+            }
+            text_output(
+                ConnId(0),
+                &ToNode::UsersConnected {
+                    channel_id: channel_id(&channel.id),
+                    users,
+                },
+            )
+        };
+        self.send_to_members(c, None, &output);
+    }
+
+    /// `transmit` active:false to channel `c`'s members but the old holder.
+    fn announce_release(&mut self, c: usize, holder_slot: usize) {
+        let output = {
+            let channel = self.channels[c]
+                .as_ref()
+                .expect("callers pass a live channel");
+            transmit_message(&channel.id, &self.session(holder_slot).node_id, false)
+        };
+        self.send_to_members(c, Some(holder_slot), &output);
+    }
+
+    fn run_due_rekeys(&mut self, now: Instant) {
+        for slot in 0..self.sessions.len() {
+            if self.sessions[slot].as_ref().is_some_and(|s| s.rekey_due) {
+                // Failures are counted; the flag stays set to retry later
+                // only for a failed random source, see rekey_slot.
+                let _ = self.rekey_slot(now, slot);
+            }
+        }
+    }
+
+    fn rekey_slot(&mut self, now: Instant, slot: usize) -> Result<(), RekeyRefused> {
+        use echostream_core::crypto::{Direction, Secret, Sender, SessionKeys};
+        use echostream_core::wire::signal::SecretBytes;
+
+        let grace = Duration::from_millis(u64::from(self.config.key_grace_ms));
+        let session = self.session_mut(slot);
+        session.rekey_due = false;
+        if session.phase != Phase::Welcomed {
+            return Err(RekeyRefused::NotWelcomed);
+        }
+        let Ok(issued) = session.issuer.issue() else {
+            self.counters.rekey_failures += 1;
+            return Err(RekeyRefused::Failed);
+        };
+        let keys = SessionKeys::derive(&Secret::from_bytes(issued.secret), issued.key_id);
+        let state = session.keys.as_mut().expect("welcomed sessions have keys");
+        if state.receiver.rekey(now, &keys, grace).is_err() {
+            self.counters.rekey_failures += 1;
+            return Err(RekeyRefused::Failed);
+        }
+        for membership in &mut session.memberships {
+            membership.sender = Sender::new(&keys, Direction::RelayToNode, membership.stream_id);
+        }
+        state.current = keys;
+        self.counters.rekeys += 1;
+        let message = ToNode::Rekey {
+            key: SecretBytes::new(issued.secret),
+            key_id: issued.key_id,
+        };
+        self.send(slot, &message);
+        Ok(())
+    }
+
+    /// A fresh stream id no live stream uses (never 0).
+    fn allocate_stream_id(&mut self) -> StreamId {
+        loop {
+            let id = StreamId(self.next_stream_id);
+            self.next_stream_id = self.next_stream_id.wrapping_add(1).max(1);
+            // At most sessions × streams ids are live, far fewer than 2^32,
+            // so this ends.
+            if !self.streams.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+/// Emits `message` into a text output for `conn`.
+fn text_output(conn: ConnId, message: &ToNode<'_>) -> Output {
+    let mut bytes = Box::new([0u8; MAX_MESSAGE_LEN]);
+    let len = message
+        .emit(&mut bytes[..])
+        .expect("a MAX_MESSAGE_LEN buffer holds any message");
+    Output::SendText { conn, len, bytes }
+}
+
+fn error_message(code: u16, text: &str) -> ToNode<'static> {
+    let mut message = echostream_core::wire::signal::ErrorMessage::new();
+    // Error texts are short constants; a longer one is cut, not fatal.
+    for c in text.chars() {
+        if message.push(c).is_err() {
+            break;
+        }
+    }
+    ToNode::Error { code, message }
+}
+
+fn transmit_message(channel: &str, node: &str, active: bool) -> Output {
+    text_output(
+        ConnId(0),
+        &ToNode::Transmit {
+            channel_id: channel_id(channel),
+            node_id: node_id(node),
+            active,
+        },
+    )
+}
+
+fn node_id(text: &str) -> echostream_core::wire::signal::NodeId<'_> {
+    echostream_core::wire::signal::NodeId::new(text)
+        .expect("node ids are stored only after parsing as NodeId")
+}
+
+fn channel_id(text: &str) -> echostream_core::wire::signal::ChannelId<'_> {
+    echostream_core::wire::signal::ChannelId::new(text)
+        .expect("channel ids are stored only after parsing as ChannelId")
+}

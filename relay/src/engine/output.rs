@@ -1,0 +1,125 @@
+//! What the relay core hands back: frames to send, datagrams to send,
+//! connections to close.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use echostream_core::wire::MAX_DATAGRAM_LEN;
+use echostream_core::wire::signal::MAX_MESSAGE_LEN;
+
+/// The driver's name for one WebSocket connection. The driver picks it and
+/// must not reuse one until it has called `handle_disconnect` for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn {}", self.0)
+    }
+}
+
+/// Why the relay closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// `hello` carried a token the policy refuses.
+    Unauthorized,
+    /// A message before `hello`, or a protocol version not spoken.
+    ProtocolViolation,
+    /// A text frame longer than the limit.
+    MessageTooLong,
+    /// Too many malformed messages.
+    TooManyMalformed,
+    /// No heartbeat, ping or datagram for the session time-out.
+    Timeout,
+    /// Every session slot is taken.
+    RelayFull,
+    /// The same node said `hello` on a newer connection.
+    Replaced,
+    /// A frame arrived on a connection the relay does not hold (already
+    /// closed, or never connected).
+    NotConnected,
+    /// The operating system's random source failed.
+    KeySourceFailed,
+}
+
+impl CloseReason {
+    /// A short, stable name for logs and counters.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CloseReason::Unauthorized => "unauthorized",
+            CloseReason::ProtocolViolation => "protocol_violation",
+            CloseReason::MessageTooLong => "message_too_long",
+            CloseReason::TooManyMalformed => "too_many_malformed",
+            CloseReason::Timeout => "timeout",
+            CloseReason::RelayFull => "relay_full",
+            CloseReason::Replaced => "replaced",
+            CloseReason::NotConnected => "not_connected",
+            CloseReason::KeySourceFailed => "key_source_failed",
+        }
+    }
+}
+
+/// One effect for the driver, from [`Relay::poll_output`](super::Relay::poll_output).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send `bytes[..len]` as one WebSocket text frame on `conn`.
+    SendText {
+        /// The connection.
+        conn: ConnId,
+        /// How many bytes of `bytes` are the frame.
+        len: usize,
+        /// The frame (JSON, UTF-8) and unused space.
+        bytes: Box<[u8; MAX_MESSAGE_LEN]>,
+    },
+    /// Send `bytes[..len]` as one UDP datagram to `to`.
+    SendDatagram {
+        /// The node's UDP address.
+        to: SocketAddr,
+        /// How many bytes of `bytes` are the datagram.
+        len: usize,
+        /// The sealed datagram and unused space.
+        bytes: Box<[u8; MAX_DATAGRAM_LEN]>,
+    },
+    /// Close `conn` (after sending the frames already polled for it). The
+    /// relay already forgot it; `handle_disconnect` for it is harmless.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+impl Output {
+    /// The bytes to send: the frame or the datagram; empty for `Close`.
+    pub fn payload(&self) -> &[u8] {
+        match self {
+            Output::SendText { len, bytes, .. } => &bytes[..*len],
+            Output::SendDatagram { len, bytes, .. } => &bytes[..*len],
+            Output::Close { .. } => &[],
+        }
+    }
+}
+
+impl fmt::Debug for Output {
+    // The bytes are ciphertext or JSON with keys in it: print lengths only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::SendText { conn, len, .. } => f
+                .debug_struct("SendText")
+                .field("conn", conn)
+                .field("len", len)
+                .finish_non_exhaustive(),
+            Output::SendDatagram { to, len, .. } => f
+                .debug_struct("SendDatagram")
+                .field("to", to)
+                .field("len", len)
+                .finish_non_exhaustive(),
+            Output::Close { conn, reason } => f
+                .debug_struct("Close")
+                .field("conn", conn)
+                .field("reason", reason)
+                .finish(),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! One node's connection: its phase, keys, channel memberships and
+//! bounded output queues.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use echostream_core::crypto::{Receiver, Sender, SessionKeys};
+use echostream_core::time::Instant;
+use echostream_core::wire::StreamId;
+
+use super::config::STREAMS_PER_SESSION_MAX;
+use super::output::{ConnId, Output};
+use crate::keys::KeyIssuer;
+
+/// Where a session is in the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Connected; only `hello` is accepted.
+    AwaitingHello,
+    /// Welcomed: has a node id and keys.
+    Welcomed,
+}
+
+/// One (node, channel) stream.
+#[derive(Debug)]
+pub(super) struct Membership {
+    /// The channel's slot in the relay's channel table.
+    pub(super) channel: usize,
+    pub(super) stream_id: StreamId,
+    /// Seals relay-to-node datagrams on this stream.
+    pub(super) sender: Sender,
+    /// Where the last valid datagram on this stream came from.
+    pub(super) addr: Option<SocketAddr>,
+}
+
+/// The node's keys once welcomed.
+#[derive(Debug)]
+pub(super) struct Keys {
+    pub(super) current: SessionKeys,
+    /// Opens node-to-relay datagrams of every stream of the session.
+    pub(super) receiver: Receiver<STREAMS_PER_SESSION_MAX>,
+}
+
+#[derive(Debug)]
+pub(super) struct Session {
+    pub(super) conn: ConnId,
+    pub(super) phase: Phase,
+    /// Set by `hello`; empty before.
+    pub(super) node_id: String,
+    pub(super) issuer: KeyIssuer,
+    pub(super) keys: Option<Keys>,
+    pub(super) memberships: Vec<Membership>,
+    /// The last heartbeat, ping/pong or valid datagram (or the connect).
+    pub(super) last_alive: Instant,
+    pub(super) malformed: u32,
+    /// A sender neared its counter's end; rekey after this input.
+    pub(super) rekey_due: bool,
+    pub(super) texts: VecDeque<Output>,
+    pub(super) datagrams: VecDeque<Output>,
+}
+
+impl Session {
+    pub(super) fn new(conn: ConnId, now: Instant) -> Session {
+        Session {
+            conn,
+            phase: Phase::AwaitingHello,
+            node_id: String::new(),
+            issuer: KeyIssuer::new(),
+            keys: None,
+            memberships: Vec::with_capacity(STREAMS_PER_SESSION_MAX),
+            last_alive: now,
+            malformed: 0,
+            rekey_due: false,
+            texts: VecDeque::new(),
+            datagrams: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn membership(&self, stream_id: StreamId) -> Option<usize> {
+        self.memberships
+            .iter()
+            .position(|m| m.stream_id == stream_id)
+    }
+
+    pub(super) fn membership_of_channel(&self, channel: usize) -> Option<usize> {
+        self.memberships.iter().position(|m| m.channel == channel)
+    }
+
+    /// The address for datagrams on `membership`: its own, else any the
+    /// node used (a node usually sends every stream from one socket).
+    pub(super) fn addr_for(&self, membership: usize) -> Option<SocketAddr> {
+        self.memberships[membership]
+            .addr
+            .or_else(|| self.memberships.iter().find_map(|m| m.addr))
+    }
+}

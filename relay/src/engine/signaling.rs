@@ -1,0 +1,292 @@
+//! Text frames from nodes: `hello`, `register`, `transmit`, `ping`…
+
+use echostream_core::crypto::{Direction, Receiver, Secret, Sender, SessionKeys};
+use echostream_core::time::Instant;
+use echostream_core::wire::signal::{
+    ChannelId, Host, NodeId, PROTOCOL_VERSION, SecretBytes, SignalError, ToNode, ToRelay, Token,
+};
+
+use super::channel::{Channel, Member};
+use super::config::STREAMS_PER_SESSION_MAX;
+use super::session::{Keys, Membership, Phase};
+use super::{CloseReason, ConnId, Output, Relay, error_code, error_message, text_output};
+
+impl Relay {
+    /// One WebSocket text frame from `conn`.
+    ///
+    /// Frames over `limits.message_len_max` close the connection; unknown
+    /// message types are counted and ignored; malformed ones are counted,
+    /// answered with `error`, and close the connection after
+    /// `limits.malformed_messages_max`. Before `hello` only `hello` is
+    /// accepted. A frame from a connection the relay does not hold is
+    /// answered with `Close`.
+    pub fn handle_text(&mut self, now: Instant, conn: ConnId, text: &[u8]) {
+        self.counters.texts_in += 1;
+        let Some(slot) = self.slot_of(conn) else {
+            self.counters.texts_unknown_conn += 1;
+            self.push_control(Output::Close {
+                conn,
+                reason: CloseReason::NotConnected,
+            });
+            return;
+        };
+        if text.len() > self.config.limits.message_len_max {
+            self.counters.signal_too_long += 1;
+            self.close(
+                slot,
+                CloseReason::MessageTooLong,
+                Some((error_code::TOO_LONG, "message too long")),
+            );
+            return;
+        }
+        let message = match ToRelay::parse(text) {
+            Ok(message) => message,
+            Err(SignalError::UnknownType) => {
+                self.counters.signal_unknown_type += 1;
+                return;
+            }
+            Err(SignalError::TooLong) => {
+                self.counters.signal_too_long += 1;
+                self.close(
+                    slot,
+                    CloseReason::MessageTooLong,
+                    Some((error_code::TOO_LONG, "message too long")),
+                );
+                return;
+            }
+            Err(error) => {
+                self.malformed(slot, error);
+                return;
+            }
+        };
+        match (self.session(slot).phase, message) {
+            (
+                Phase::AwaitingHello,
+                ToRelay::Hello {
+                    node_id,
+                    token,
+                    version,
+                },
+            ) => self.hello(now, slot, node_id, token, version),
+            (Phase::AwaitingHello, _) => self.close(
+                slot,
+                CloseReason::ProtocolViolation,
+                Some((error_code::UNAUTHORIZED, "hello first")),
+            ),
+            (Phase::Welcomed, ToRelay::Hello { .. }) => {
+                self.refuse(slot, error_code::CONFLICT, "already welcomed");
+            }
+            (Phase::Welcomed, ToRelay::Register { channel_id }) => {
+                self.register(slot, channel_id);
+            }
+            (Phase::Welcomed, ToRelay::Transmit { channel_id, active }) => {
+                self.node_transmit(slot, channel_id, active);
+            }
+            (Phase::Welcomed, ToRelay::ToneDetected { .. }) => {
+                // v1 has no relay-to-node form to pass it on with.
+                self.counters.tone_reports += 1;
+            }
+            (Phase::Welcomed, ToRelay::Ping { t }) => {
+                self.session_mut(slot).last_alive = now;
+                self.send(slot, &ToNode::Pong { t });
+            }
+            (Phase::Welcomed, ToRelay::Pong { .. }) => {
+                self.session_mut(slot).last_alive = now;
+            }
+        }
+        self.run_due_rekeys(now);
+    }
+
+    fn malformed(&mut self, slot: usize, error: SignalError) {
+        self.counters.signal_malformed += 1;
+        let max = self.config.limits.malformed_messages_max;
+        let session = self.session_mut(slot);
+        session.malformed += 1;
+        if session.malformed >= max {
+            self.close(
+                slot,
+                CloseReason::TooManyMalformed,
+                Some((error_code::MALFORMED, "too many malformed messages")),
+            );
+        } else {
+            let message = error_message(error_code::MALFORMED, error.reason());
+            self.send(slot, &message);
+        }
+    }
+
+    fn refuse(&mut self, slot: usize, code: u16, text: &str) {
+        self.counters.signal_refused += 1;
+        self.send(slot, &error_message(code, text));
+    }
+
+    fn hello(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        node: NodeId<'_>,
+        token: Token<'_>,
+        version: u32,
+    ) {
+        if !self.config.tokens.accepts(token.as_str()) {
+            self.counters.auth_failures += 1;
+            self.close(
+                slot,
+                CloseReason::Unauthorized,
+                Some((error_code::UNAUTHORIZED, "token refused")),
+            );
+            return;
+        }
+        if version != PROTOCOL_VERSION {
+            self.close(
+                slot,
+                CloseReason::ProtocolViolation,
+                Some((error_code::VERSION, "protocol version not supported")),
+            );
+            return;
+        }
+        // A node that reconnects replaces its old session at once rather
+        // than waiting for it to time out.
+        let old = self.sessions.iter().position(|s| {
+            s.as_ref()
+                .is_some_and(|s| s.phase == Phase::Welcomed && s.node_id == node.as_str())
+        });
+        if let Some(old) = old {
+            self.close(old, CloseReason::Replaced, None);
+        }
+        let session = self.session_mut(slot);
+        let Ok(issued) = session.issuer.issue() else {
+            self.close(
+                slot,
+                CloseReason::KeySourceFailed,
+                Some((error_code::INTERNAL, "no key could be issued")),
+            );
+            return;
+        };
+        let keys = SessionKeys::derive(&Secret::from_bytes(issued.secret), issued.key_id);
+        session.receiver_keys(keys);
+        session.node_id = node.as_str().to_owned();
+        session.phase = Phase::Welcomed;
+        session.last_alive = now;
+        self.counters.sessions_welcomed += 1;
+        let output = {
+            let udp_host =
+                Host::new(&self.config.udp_host).expect("checked in RelayConfig::validate");
+            let welcome = ToNode::Welcome {
+                udp_host,
+                udp_port: self.config.udp_port,
+                key: SecretBytes::new(issued.secret),
+                key_id: issued.key_id,
+                heartbeat_ms: self.config.heartbeat_ms,
+            };
+            text_output(self.session(slot).conn, &welcome)
+        };
+        self.queue_text(slot, output);
+    }
+
+    fn register(&mut self, slot: usize, channel_id: ChannelId<'_>) {
+        let existing = self.channel_slot(channel_id.as_str());
+        if let Some(c) = existing
+            && let Some(m) = self.session(slot).membership_of_channel(c)
+        {
+            // Registering again is answered with the same stream.
+            let stream_id = self.session(slot).memberships[m].stream_id;
+            self.send(
+                slot,
+                &ToNode::Registered {
+                    channel_id,
+                    stream_id,
+                },
+            );
+            return;
+        }
+        if self.session(slot).memberships.len() >= STREAMS_PER_SESSION_MAX {
+            self.refuse(slot, error_code::LIMIT, "too many channels for this node");
+            return;
+        }
+        let members_max = self.config.limits.members_per_channel_max;
+        let c = match existing {
+            Some(c) => c,
+            None => match self.channels.iter().position(Option::is_none) {
+                Some(c) => {
+                    self.channels[c] = Some(Channel::new(channel_id.as_str(), members_max));
+                    c
+                }
+                None => {
+                    self.refuse(slot, error_code::FULL, "too many channels");
+                    return;
+                }
+            },
+        };
+        let channel = self.channels[c].as_mut().expect("found or made above");
+        if channel.members.len() >= members_max {
+            self.refuse(slot, error_code::LIMIT, "channel full");
+            return;
+        }
+        let stream_id = self.allocate_stream_id();
+        self.channels[c]
+            .as_mut()
+            .expect("found or made above")
+            .members
+            .push(Member {
+                session: slot,
+                stream_id,
+            });
+        self.streams.insert(stream_id, slot);
+        let session = self.session_mut(slot);
+        let keys = &session
+            .keys
+            .as_ref()
+            .expect("welcomed sessions have keys")
+            .current;
+        let sender = Sender::new(keys, Direction::RelayToNode, stream_id);
+        session.memberships.push(Membership {
+            channel: c,
+            stream_id,
+            sender,
+            addr: None,
+        });
+        self.send(
+            slot,
+            &ToNode::Registered {
+                channel_id,
+                stream_id,
+            },
+        );
+        self.users_connected(c);
+    }
+
+    /// `transmit` from a node: `active: false` from the holder releases
+    /// the channel (like end-of-transmission); audio, not this message,
+    /// takes a channel.
+    fn node_transmit(&mut self, slot: usize, channel_id: ChannelId<'_>, active: bool) {
+        let membership = self
+            .channel_slot(channel_id.as_str())
+            .and_then(|c| self.session(slot).membership_of_channel(c));
+        let Some(m) = membership else {
+            self.refuse(slot, error_code::CONFLICT, "channel not registered");
+            return;
+        };
+        if active {
+            return;
+        }
+        let membership = &self.session(slot).memberships[m];
+        let (c, stream_id) = (membership.channel, membership.stream_id);
+        let released = self.channels[c]
+            .as_mut()
+            .expect("a membership's channel is live")
+            .release(stream_id);
+        if released.is_some() {
+            self.announce_release(c, slot);
+        }
+    }
+}
+
+impl super::session::Session {
+    fn receiver_keys(&mut self, keys: SessionKeys) {
+        let receiver = Receiver::new(&keys, Direction::NodeToRelay);
+        self.keys = Some(Keys {
+            current: keys,
+            receiver,
+        });
+    }
+}

@@ -1,0 +1,640 @@
+//! The relay core driven by simulated nodes on virtual time: every byte a
+//! node sees is what the core emitted, parsed and opened with core's own
+//! signaling and crypto types.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use echostream_core::crypto::{Direction, OpenErrorKind, Receiver, Secret, Sender, SessionKeys};
+use echostream_core::time::{Duration, Instant};
+use echostream_core::wire::signal::{ToNode, ToRelay};
+use echostream_core::wire::{Flags, HEADER_LEN, Kind, MAX_DATAGRAM_LEN, MediaTimestamp, StreamId};
+use echostream_relay::engine::{CloseReason, ConnId, Output, Relay, RelayConfig, TokenPolicy};
+
+const TOKEN: &str = "good-token";
+const CH: &str = "fire";
+
+/// What a node was told, owned.
+#[derive(Debug, Clone, PartialEq)]
+enum Msg {
+    Welcome {
+        secret: [u8; 32],
+        key_id: u8,
+        port: u16,
+        heartbeat_ms: u32,
+    },
+    Registered {
+        channel: String,
+        stream: u32,
+    },
+    Transmit {
+        channel: String,
+        node: String,
+        active: bool,
+    },
+    Users {
+        channel: String,
+        users: Vec<String>,
+    },
+    Rekey {
+        secret: [u8; 32],
+        key_id: u8,
+    },
+    Error {
+        code: u16,
+    },
+    Pong {
+        t: u64,
+    },
+    Other,
+}
+
+fn parse(bytes: &[u8]) -> Msg {
+    match ToNode::parse(bytes).expect("the relay emits valid messages") {
+        ToNode::Welcome {
+            udp_port,
+            key,
+            key_id,
+            heartbeat_ms,
+            ..
+        } => Msg::Welcome {
+            secret: key.into_bytes(),
+            key_id: key_id.0,
+            port: udp_port,
+            heartbeat_ms,
+        },
+        ToNode::Registered {
+            channel_id,
+            stream_id,
+        } => Msg::Registered {
+            channel: channel_id.as_str().into(),
+            stream: stream_id.0,
+        },
+        ToNode::Transmit {
+            channel_id,
+            node_id,
+            active,
+        } => Msg::Transmit {
+            channel: channel_id.as_str().into(),
+            node: node_id.as_str().into(),
+            active,
+        },
+        ToNode::UsersConnected { channel_id, users } => Msg::Users {
+            channel: channel_id.as_str().into(),
+            users: users.iter().map(|u| u.as_str().to_owned()).collect(),
+        },
+        ToNode::Rekey { key, key_id } => Msg::Rekey {
+            secret: key.into_bytes(),
+            key_id: key_id.0,
+        },
+        ToNode::Error { code, .. } => Msg::Error { code },
+        ToNode::Pong { t } => Msg::Pong { t },
+        ToNode::Ping { .. } => Msg::Other,
+    }
+}
+
+/// A simulated edge node.
+struct Node {
+    id: &'static str,
+    conn: ConnId,
+    addr: SocketAddr,
+    keys: Option<SessionKeys>,
+    receiver: Option<Receiver<8>>,
+    senders: HashMap<String, Sender>,
+    streams: HashMap<String, StreamId>,
+    inbox: Vec<Msg>,
+    datagrams: Vec<Vec<u8>>,
+    closed: Option<CloseReason>,
+}
+
+struct World {
+    relay: Relay,
+    now: Instant,
+    nodes: Vec<Node>,
+}
+
+fn config() -> RelayConfig {
+    let mut config = RelayConfig::new("127.0.0.1", 40000, TokenPolicy::Tokens(vec![TOKEN.into()]));
+    config.heartbeat_ms = 1000;
+    config
+}
+
+impl World {
+    fn new(config: RelayConfig, ids: &[&'static str]) -> World {
+        let nodes = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Node {
+                id,
+                conn: ConnId(i as u64 + 1),
+                addr: SocketAddr::from(([10, 0, 0, i as u8 + 1], 5000)),
+                keys: None,
+                receiver: None,
+                senders: HashMap::new(),
+                streams: HashMap::new(),
+                inbox: Vec::new(),
+                datagrams: Vec::new(),
+                closed: None,
+            })
+            .collect();
+        World {
+            relay: Relay::new(config).unwrap(),
+            now: Instant::from_millis(1),
+            nodes,
+        }
+    }
+
+    /// Drains every output into the nodes' inboxes.
+    fn drain(&mut self) {
+        while let Some(output) = self.relay.poll_output() {
+            match &output {
+                Output::SendText { conn, .. } => {
+                    let node = self.nodes.iter_mut().find(|n| n.conn == *conn).unwrap();
+                    let msg = parse(output.payload());
+                    if let Msg::Welcome { secret, key_id, .. } | Msg::Rekey { secret, key_id } = msg
+                    {
+                        let keys = SessionKeys::derive(
+                            &Secret::from_bytes(secret),
+                            echostream_core::wire::KeyId(key_id),
+                        );
+                        match &mut node.receiver {
+                            None => {
+                                node.receiver = Some(Receiver::new(&keys, Direction::RelayToNode))
+                            }
+                            Some(r) => r.rekey(self.now, &keys, Duration::from_secs(5)).unwrap(),
+                        }
+                        for (channel, stream) in &node.streams {
+                            node.senders.insert(
+                                channel.clone(),
+                                Sender::new(&keys, Direction::NodeToRelay, *stream),
+                            );
+                        }
+                        node.keys = Some(keys);
+                    }
+                    if let Msg::Registered { channel, stream } = &msg {
+                        let keys = node.keys.as_ref().unwrap();
+                        node.streams.insert(channel.clone(), StreamId(*stream));
+                        node.senders.entry(channel.clone()).or_insert_with(|| {
+                            Sender::new(keys, Direction::NodeToRelay, StreamId(*stream))
+                        });
+                    }
+                    node.inbox.push(msg);
+                }
+                Output::SendDatagram { to, .. } => {
+                    let node = self.nodes.iter_mut().find(|n| n.addr == *to).unwrap();
+                    node.datagrams.push(output.payload().to_vec());
+                }
+                Output::Close { conn, reason } => {
+                    if let Some(node) = self.nodes.iter_mut().find(|n| n.conn == *conn) {
+                        node.closed = Some(*reason);
+                    }
+                }
+            }
+        }
+    }
+
+    fn text(&mut self, i: usize, message: &ToRelay<'_>) {
+        let mut buf = [0u8; 4096];
+        let len = message.emit(&mut buf).unwrap();
+        self.relay
+            .handle_text(self.now, self.nodes[i].conn, &buf[..len]);
+        self.drain();
+    }
+
+    fn raw_text(&mut self, i: usize, bytes: &[u8]) {
+        self.relay.handle_text(self.now, self.nodes[i].conn, bytes);
+        self.drain();
+    }
+
+    fn join(&mut self, i: usize) {
+        self.relay.handle_connect(self.now, self.nodes[i].conn);
+        let node_id = echostream_core::wire::signal::NodeId::new(self.nodes[i].id).unwrap();
+        let token = echostream_core::wire::signal::Token::new(TOKEN).unwrap();
+        self.text(
+            i,
+            &ToRelay::Hello {
+                node_id,
+                token,
+                version: 1,
+            },
+        );
+        let channel_id = echostream_core::wire::signal::ChannelId::new(CH).unwrap();
+        self.text(i, &ToRelay::Register { channel_id });
+    }
+
+    /// Seals a datagram from node `i` on the channel.
+    fn seal(&mut self, i: usize, kind: Kind, payload: &[u8]) -> Vec<u8> {
+        let mut buf = [0u8; MAX_DATAGRAM_LEN];
+        buf[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
+        let sender = self.nodes[i].senders.get_mut(CH).unwrap();
+        let len = sender
+            .seal(
+                kind,
+                Flags::NONE,
+                MediaTimestamp(960),
+                payload.len(),
+                &mut buf,
+            )
+            .unwrap();
+        buf[..len].to_vec()
+    }
+
+    fn send_datagram(&mut self, i: usize, mut datagram: Vec<u8>) {
+        let from = self.nodes[i].addr;
+        self.relay.handle_datagram(self.now, from, &mut datagram);
+        self.drain();
+    }
+
+    fn send(&mut self, i: usize, kind: Kind, payload: &[u8]) {
+        let datagram = self.seal(i, kind, payload);
+        self.send_datagram(i, datagram);
+    }
+
+    /// Opens every datagram node `i` got: (kind, stream, payload).
+    fn received(&mut self, i: usize) -> Vec<(Kind, StreamId, Vec<u8>)> {
+        let now = self.now;
+        let node = &mut self.nodes[i];
+        let receiver = node.receiver.as_mut().unwrap();
+        node.datagrams
+            .drain(..)
+            .map(|mut d| {
+                let opened = receiver.open(now, &mut d).expect("relay datagrams open");
+                (
+                    opened.repr.kind,
+                    opened.repr.stream_id,
+                    d[opened.payload].to_vec(),
+                )
+            })
+            .collect()
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += Duration::from_millis(ms);
+        self.relay.handle_timeout(self.now);
+        self.drain();
+    }
+}
+
+/// Three nodes on one channel, each having sent a heartbeat so the relay
+/// knows its address; inboxes cleared.
+fn three_on_channel() -> World {
+    let mut w = World::new(config(), &["alpha", "bravo", "charlie"]);
+    for i in 0..3 {
+        w.join(i);
+    }
+    for i in 0..3 {
+        w.send(i, Kind::Heartbeat, &7u64.to_be_bytes());
+        w.received(i);
+        w.nodes[i].inbox.clear();
+    }
+    w
+}
+
+#[test]
+fn hello_is_welcomed_with_the_udp_endpoint_and_a_key() {
+    let mut w = World::new(config(), &["alpha"]);
+    w.relay.handle_connect(w.now, w.nodes[0].conn);
+    let node_id = echostream_core::wire::signal::NodeId::new("alpha").unwrap();
+    let token = echostream_core::wire::signal::Token::new(TOKEN).unwrap();
+    w.text(
+        0,
+        &ToRelay::Hello {
+            node_id,
+            token,
+            version: 1,
+        },
+    );
+    match &w.nodes[0].inbox[..] {
+        [
+            Msg::Welcome {
+                port,
+                heartbeat_ms,
+                secret,
+                ..
+            },
+        ] => {
+            assert_eq!(*port, 40000);
+            assert_eq!(*heartbeat_ms, 1000);
+            assert_ne!(*secret, [0u8; 32]);
+        }
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+    assert_eq!(w.relay.counters().sessions_welcomed, 1);
+}
+
+#[test]
+fn a_wrong_token_gets_an_error_then_close() {
+    let mut w = World::new(config(), &["alpha"]);
+    w.relay.handle_connect(w.now, w.nodes[0].conn);
+    let node_id = echostream_core::wire::signal::NodeId::new("alpha").unwrap();
+    let token = echostream_core::wire::signal::Token::new("bad-token").unwrap();
+    w.text(
+        0,
+        &ToRelay::Hello {
+            node_id,
+            token,
+            version: 1,
+        },
+    );
+    assert_eq!(w.nodes[0].inbox, vec![Msg::Error { code: 401 }]);
+    assert_eq!(w.nodes[0].closed, Some(CloseReason::Unauthorized));
+    assert_eq!(w.relay.counters().auth_failures, 1);
+    assert_eq!(w.relay.counters().sessions_active, 0);
+}
+
+#[test]
+fn a_message_before_hello_closes() {
+    let mut w = World::new(config(), &["alpha"]);
+    w.relay.handle_connect(w.now, w.nodes[0].conn);
+    w.raw_text(0, br#"{"type":"register","channel_id":"fire"}"#);
+    assert_eq!(w.nodes[0].inbox, vec![Msg::Error { code: 401 }]);
+    assert_eq!(w.nodes[0].closed, Some(CloseReason::ProtocolViolation));
+}
+
+#[test]
+fn register_answers_with_a_stream_and_tells_every_member() {
+    let mut w = World::new(config(), &["alpha", "bravo"]);
+    w.join(0);
+    w.join(1);
+    let a = &w.nodes[0].inbox;
+    assert!(matches!(a[1], Msg::Registered { ref channel, .. } if channel == CH));
+    assert_eq!(
+        a[2],
+        Msg::Users {
+            channel: CH.into(),
+            users: vec!["alpha".into()]
+        }
+    );
+    assert_eq!(
+        a[3],
+        Msg::Users {
+            channel: CH.into(),
+            users: vec!["alpha".into(), "bravo".into()]
+        }
+    );
+    let b = &w.nodes[1].inbox;
+    assert_eq!(
+        b[2],
+        Msg::Users {
+            channel: CH.into(),
+            users: vec!["alpha".into(), "bravo".into()]
+        }
+    );
+    assert_ne!(w.nodes[0].streams[CH], w.nodes[1].streams[CH]);
+}
+
+#[test]
+fn audio_reaches_the_others_intact_and_not_the_sender() {
+    let mut w = three_on_channel();
+    w.send(0, Kind::Audio, b"opus frame one");
+    assert!(w.nodes[0].datagrams.is_empty());
+    for i in [1, 2] {
+        let got = w.received(i);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, Kind::Audio);
+        // Sealed under the recipient's own stream for the channel.
+        assert_eq!(got[0].1, w.nodes[i].streams[CH]);
+        assert_eq!(got[0].2, b"opus frame one");
+        assert!(w.nodes[i].inbox.contains(&Msg::Transmit {
+            channel: CH.into(),
+            node: "alpha".into(),
+            active: true
+        }));
+    }
+}
+
+#[test]
+fn a_second_talker_is_dropped_and_told_who_holds_the_channel() {
+    let mut w = three_on_channel();
+    w.send(0, Kind::Audio, b"a1");
+    w.received(1);
+    w.received(2);
+    w.nodes[1].inbox.clear();
+    w.send(1, Kind::Audio, b"b1");
+    assert!(w.nodes[0].datagrams.is_empty() && w.nodes[2].datagrams.is_empty());
+    assert_eq!(w.relay.counters().drops.not_talker, 1);
+    assert_eq!(
+        w.nodes[1].inbox,
+        vec![Msg::Transmit {
+            channel: CH.into(),
+            node: "alpha".into(),
+            active: true
+        }]
+    );
+}
+
+#[test]
+fn end_of_transmission_releases_the_channel() {
+    let mut w = three_on_channel();
+    w.send(0, Kind::Audio, b"a1");
+    w.send(0, Kind::EndOfTransmission, b"");
+    let got = w.received(1);
+    assert_eq!(
+        got.iter().map(|g| g.0).collect::<Vec<_>>(),
+        vec![Kind::Audio, Kind::EndOfTransmission]
+    );
+    assert!(w.nodes[1].inbox.contains(&Msg::Transmit {
+        channel: CH.into(),
+        node: "alpha".into(),
+        active: false
+    }));
+    w.send(1, Kind::Audio, b"b1");
+    assert_eq!(w.received(0)[0].2, b"b1");
+}
+
+#[test]
+fn three_seconds_of_silence_release_the_channel() {
+    let mut w = three_on_channel();
+    w.send(0, Kind::Audio, b"a1");
+    w.received(2);
+    w.nodes[2].inbox.clear();
+    w.advance(2999);
+    w.send(1, Kind::Audio, b"b1");
+    assert!(w.nodes[2].datagrams.is_empty());
+    // Keep everyone alive across the session timeout boundary.
+    for i in 0..3 {
+        w.send(i, Kind::Heartbeat, &1u64.to_be_bytes());
+        w.received(i);
+    }
+    assert_eq!(
+        w.relay.poll_timeout(),
+        Some(Instant::from_millis(1) + Duration::from_millis(3000))
+    );
+    w.advance(1);
+    assert!(w.nodes[2].inbox.contains(&Msg::Transmit {
+        channel: CH.into(),
+        node: "alpha".into(),
+        active: false
+    }));
+    w.send(1, Kind::Audio, b"b2");
+    assert_eq!(w.received(2)[0].2, b"b2");
+    assert_eq!(w.relay.counters().talker_timeouts, 1);
+}
+
+#[test]
+fn heartbeats_are_echoed() {
+    let mut w = three_on_channel();
+    w.send(1, Kind::Heartbeat, &123_456u64.to_be_bytes());
+    let got = w.received(1);
+    assert_eq!(
+        got,
+        vec![(
+            Kind::HeartbeatEcho,
+            w.nodes[1].streams[CH],
+            123_456u64.to_be_bytes().to_vec()
+        )]
+    );
+    assert!(w.nodes[0].datagrams.is_empty());
+}
+
+#[test]
+fn a_silent_session_times_out_and_leaves_its_channels() {
+    let mut w = three_on_channel();
+    for _ in 0..5 {
+        w.advance(900);
+        w.send(0, Kind::Heartbeat, &1u64.to_be_bytes());
+        w.text(1, &ToRelay::Ping { t: 9 });
+    }
+    assert_eq!(w.nodes[2].closed, Some(CloseReason::Timeout));
+    assert_eq!(w.nodes[0].closed, None);
+    assert_eq!(w.nodes[1].closed, None);
+    assert!(w.nodes[1].inbox.contains(&Msg::Pong { t: 9 }));
+    assert!(w.nodes[0].inbox.contains(&Msg::Users {
+        channel: CH.into(),
+        users: vec!["alpha".into(), "bravo".into()]
+    }));
+    assert_eq!(w.relay.members(CH), vec!["alpha", "bravo"]);
+}
+
+#[test]
+fn forged_replayed_and_unknown_datagrams_are_dropped_and_counted() {
+    let mut w = three_on_channel();
+    let good = w.seal(0, Kind::Audio, b"a1");
+    w.send_datagram(0, good.clone());
+    w.received(1);
+    w.received(2);
+    w.send_datagram(0, good.clone());
+    let mut forged = w.seal(0, Kind::Audio, b"a2");
+    forged[HEADER_LEN] ^= 1;
+    w.send_datagram(0, forged);
+    let mut unknown = w.seal(0, Kind::Audio, b"a3");
+    unknown[4..8].copy_from_slice(&999u32.to_be_bytes());
+    w.send_datagram(0, unknown);
+    w.send_datagram(0, vec![1, 2, 3]);
+    assert!(w.nodes[1].datagrams.is_empty() && w.nodes[2].datagrams.is_empty());
+    let drops = &w.relay.counters().drops;
+    assert_eq!(drops.open(OpenErrorKind::Duplicate), 1);
+    assert_eq!(drops.open(OpenErrorKind::Forged), 1);
+    assert_eq!(drops.unknown_stream, 1);
+    assert_eq!(drops.malformed, 1);
+}
+
+#[test]
+fn unknown_types_are_ignored_and_malformed_ones_close_after_the_limit() {
+    let mut w = three_on_channel();
+    w.raw_text(0, br#"{"type":"future_thing","x":1}"#);
+    assert!(w.nodes[0].inbox.is_empty());
+    assert_eq!(w.relay.counters().signal_unknown_type, 1);
+    assert_eq!(w.nodes[0].closed, None);
+    for _ in 0..8 {
+        w.raw_text(1, b"{not json");
+    }
+    assert_eq!(w.relay.counters().signal_malformed, 8);
+    assert_eq!(w.nodes[1].closed, Some(CloseReason::TooManyMalformed));
+}
+
+#[test]
+fn an_oversized_message_is_refused() {
+    let mut w = three_on_channel();
+    let mut big = br#"{"type":"ping","t":1,"pad":""#.to_vec();
+    big.resize(5000, b'a');
+    big.extend_from_slice(br#""}"#);
+    w.raw_text(0, &big);
+    assert_eq!(w.nodes[0].inbox, vec![Msg::Error { code: 413 }]);
+    assert_eq!(w.nodes[0].closed, Some(CloseReason::MessageTooLong));
+}
+
+#[test]
+fn a_flood_fills_only_bounded_queues_and_others_still_get_through() {
+    let mut config = config();
+    config.limits.datagram_queue_len_max = 16;
+    let mut w = World::new(config, &["alpha", "bravo", "charlie"]);
+    for i in 0..3 {
+        w.join(i);
+        w.send(i, Kind::Heartbeat, &1u64.to_be_bytes());
+        w.received(i);
+    }
+    // Alpha floods without the driver draining in between.
+    for n in 0..200u32 {
+        let mut d = w.seal(0, Kind::Audio, &n.to_be_bytes());
+        let from = w.nodes[0].addr;
+        w.relay.handle_datagram(w.now, from, &mut d);
+    }
+    let mut hb = w.seal(2, Kind::Heartbeat, &5u64.to_be_bytes());
+    let from = w.nodes[2].addr;
+    w.relay.handle_datagram(w.now, from, &mut hb);
+    w.drain();
+    assert_eq!(
+        w.relay.counters().drops.datagram_queue_full,
+        2 * (200 - 16) + 1
+    );
+    assert_eq!(w.received(1).len(), 16);
+    // Charlie's full queue dropped that echo (counted above); once the
+    // driver drains, the next heartbeat is answered at once.
+    assert_eq!(w.received(2).len(), 16);
+    w.send(2, Kind::Heartbeat, &6u64.to_be_bytes());
+    assert_eq!(w.received(2)[0].0, Kind::HeartbeatEcho);
+    // Signaling is queued apart from datagrams: bravo's ping still answered.
+    w.text(1, &ToRelay::Ping { t: 3 });
+    assert!(w.nodes[1].inbox.contains(&Msg::Pong { t: 3 }));
+}
+
+#[test]
+fn rekey_delivers_a_new_key_and_audio_continues() {
+    let mut w = three_on_channel();
+    w.send(0, Kind::Audio, b"before");
+    assert_eq!(w.received(1)[0].2, b"before");
+    let old_sender_datagram = w.seal(0, Kind::Audio, b"late old key");
+    for i in 0..2 {
+        let conn = w.nodes[i].conn;
+        w.relay.rekey(w.now, conn).unwrap();
+    }
+    w.drain();
+    assert!(matches!(
+        w.nodes[1].inbox.last(),
+        Some(Msg::Rekey { key_id: 1, .. })
+    ));
+    // Sealed before the node switched: still opens within the grace period.
+    w.send_datagram(0, old_sender_datagram);
+    assert_eq!(w.received(1)[0].2, b"late old key");
+    w.send(0, Kind::Audio, b"after");
+    let got = w.received(1);
+    assert_eq!(got[0].2, b"after");
+    assert_eq!(w.relay.counters().rekeys, 2);
+}
+
+#[test]
+fn a_full_relay_refuses_connections_and_a_reconnect_replaces_the_old_session() {
+    let mut config = config();
+    config.limits.sessions_max = 2;
+    let mut w = World::new(config, &["alpha", "bravo", "charlie"]);
+    w.join(0);
+    w.join(1);
+    w.relay.handle_connect(w.now, w.nodes[2].conn);
+    w.drain();
+    assert_eq!(w.nodes[2].inbox, vec![Msg::Error { code: 503 }]);
+    assert_eq!(w.nodes[2].closed, Some(CloseReason::RelayFull));
+    assert_eq!(w.relay.counters().sessions_refused_full, 1);
+    // Alpha comes back on a new connection once a slot frees up.
+    w.relay.handle_disconnect(w.now, w.nodes[1].conn);
+    w.nodes[1].conn = ConnId(99);
+    w.nodes[1].id = "alpha";
+    // A restarted node starts without keys or streams.
+    w.nodes[1].keys = None;
+    w.nodes[1].receiver = None;
+    w.nodes[1].senders.clear();
+    w.nodes[1].streams.clear();
+    w.join(1);
+    assert_eq!(w.nodes[0].closed, Some(CloseReason::Replaced));
+    assert_eq!(w.relay.members(CH), vec!["alpha"]);
+}
