@@ -10,53 +10,9 @@ use echostream::opus::{
     self, Application, Decoder, Encoder, EncoderConfig, FrameDuration, MAX_PACKET_LEN,
     MAX_PACKET_SAMPLES, OpusError,
 };
+use echostream_sim::audio::voiced_speech_i16;
 
 // ---------------------------------------------------------------- signals
-
-/// A voiced-speech stand-in at `rate_hz`: a harmonic series on a pitch
-/// gliding between 100 and 180 Hz, shaped by three formants that move
-/// between four vowels every 150 ms, under a 4 Hz syllable envelope; peak
-/// about −6 dBFS. Deterministic.
-fn speech_like(rate_hz: u32, len: usize) -> Vec<i16> {
-    const VOWELS_HZ: [[f64; 3]; 4] = [
-        [730.0, 1090.0, 2440.0], // "a"
-        [270.0, 2290.0, 3010.0], // "i"
-        [300.0, 870.0, 2240.0],  // "u"
-        [530.0, 1840.0, 2480.0], // "e"
-    ];
-    let rate = f64::from(rate_hz);
-    let top_hz = (rate / 2.0 - 200.0).min(4_000.0);
-    let mut phase = 0.0f64;
-    let mut raw = Vec::with_capacity(len);
-    for n in 0..len {
-        let t = n as f64 / rate;
-        let f0 = 140.0 + 40.0 * (std::f64::consts::TAU * 0.7 * t).sin();
-        phase += std::f64::consts::TAU * f0 / rate;
-        let pos = t / 0.15;
-        let (i, frac) = (pos as usize, pos.fract());
-        let w = frac * frac * (3.0 - 2.0 * frac);
-        let (a, b) = (VOWELS_HZ[i % 4], VOWELS_HZ[(i + 1) % 4]);
-        let mut s = 0.0;
-        let mut h = 1.0;
-        while h * f0 < top_hz {
-            let f = h * f0;
-            let gain: f64 = (0..3)
-                .map(|k| {
-                    let fk = a[k] + (b[k] - a[k]) * w;
-                    1.0 / (1.0 + ((f - fk) / 90.0).powi(2)) / (k + 1) as f64
-                })
-                .sum();
-            s += gain / h.sqrt() * (h * phase).sin();
-            h += 1.0;
-        }
-        let envelope = 0.55 + 0.45 * (std::f64::consts::TAU * 4.0 * t).sin();
-        raw.push(s * envelope);
-    }
-    let peak = raw.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    raw.iter()
-        .map(|x| (x / peak * 16_000.0).round() as i16)
-        .collect()
-}
 
 /// A sine at `freq_hz`, peak −6 dBFS.
 fn sine(freq_hz: f64, rate_hz: u32, len: usize) -> Vec<i16> {
@@ -205,7 +161,7 @@ fn sine_1khz_48k_20ms_round_trips() {
 
 #[test]
 fn speech_48k_20ms_round_trips() {
-    let pcm = speech_like(48_000, 96_000);
+    let pcm = voiced_speech_i16(48_000, 96_000);
     check_round_trip(
         "speech 48k 20ms",
         config(48_000, FrameDuration::Ms20),
@@ -216,7 +172,7 @@ fn speech_48k_20ms_round_trips() {
 
 #[test]
 fn speech_48k_10ms_round_trips() {
-    let pcm = speech_like(48_000, 96_000);
+    let pcm = voiced_speech_i16(48_000, 96_000);
     check_round_trip(
         "speech 48k 10ms",
         config(48_000, FrameDuration::Ms10),
@@ -227,7 +183,7 @@ fn speech_48k_10ms_round_trips() {
 
 #[test]
 fn speech_16k_20ms_round_trips() {
-    let pcm = speech_like(16_000, 32_000);
+    let pcm = voiced_speech_i16(16_000, 32_000);
     check_round_trip(
         "speech 16k 20ms",
         config(16_000, FrameDuration::Ms20),
@@ -252,14 +208,14 @@ fn sine_and_speech_5ms_restricted_lowdelay_round_trip() {
     check_round_trip(
         "speech 48k 5ms RLD",
         cfg,
-        &speech_like(48_000, 96_000),
+        &voiced_speech_i16(48_000, 96_000),
         None,
     );
 }
 
 #[test]
 fn every_frame_length_encodes_and_decodes() {
-    let pcm = speech_like(48_000, 48_000);
+    let pcm = voiced_speech_i16(48_000, 48_000);
     for frame in FrameDuration::ALL {
         for app in [
             Application::Voip,
@@ -295,7 +251,7 @@ fn every_frame_length_encodes_and_decodes() {
 fn a_decoder_at_another_rate_resamples() {
     let mut encoder = Encoder::new(config(48_000, FrameDuration::Ms20)).unwrap();
     let mut decoder = Decoder::new(16_000, 1).unwrap();
-    let packets = encode_all(&mut encoder, &speech_like(48_000, 9_600));
+    let packets = encode_all(&mut encoder, &voiced_speech_i16(48_000, 9_600));
     let decoded = decode_all(&mut decoder, &packets);
     assert_eq!(decoded.len(), packets.len() * 320);
 }
@@ -342,7 +298,7 @@ fn settings_read_back_from_libopus() {
 
 #[test]
 fn bitrate_follows_the_setting() {
-    let pcm = speech_like(48_000, 96_000);
+    let pcm = voiced_speech_i16(48_000, 96_000);
     let mut sizes = Vec::new();
     for bitrate_bps in [12_000, 24_000, 64_000] {
         let cfg = EncoderConfig {
@@ -367,7 +323,7 @@ fn bitrate_follows_the_setting() {
 #[test]
 fn concealment_fills_a_frame_and_fades_without_a_click() {
     let cfg = config(48_000, FrameDuration::Ms20);
-    let pcm = speech_like(48_000, 48_000);
+    let pcm = voiced_speech_i16(48_000, 48_000);
     let packets = encode_all(&mut Encoder::new(cfg).unwrap(), &pcm);
     let mut decoder = Decoder::new(48_000, 1).unwrap();
     let good = decode_all(&mut decoder, &packets[..30]);
@@ -398,7 +354,7 @@ fn concealment_fills_a_frame_and_fades_without_a_click() {
 #[test]
 fn fec_recovers_a_lost_frame_better_than_concealment() {
     let cfg = config(48_000, FrameDuration::Ms20);
-    let pcm = speech_like(48_000, 96_000);
+    let pcm = voiced_speech_i16(48_000, 96_000);
     let mut encoder = Encoder::new(cfg).unwrap();
     let delay = encoder.lookahead_samples().unwrap();
     let packets = encode_all(&mut encoder, &pcm);
@@ -472,7 +428,7 @@ fn fec_without_fec_data_falls_back_to_concealment() {
     };
     let packets = encode_all(
         &mut Encoder::new(cfg).unwrap(),
-        &speech_like(48_000, 48_000),
+        &voiced_speech_i16(48_000, 48_000),
     );
     assert!(!packets.iter().any(|p| opus::packet_has_fec(p)));
     let mut decoder = Decoder::new(48_000, 1).unwrap();
@@ -597,7 +553,7 @@ fn wrong_lengths_are_typed_errors() {
             })
         );
     }
-    let pcm = speech_like(48_000, 960);
+    let pcm = voiced_speech_i16(48_000, 960);
     assert_eq!(
         encoder.encode(&pcm, &mut []),
         Err(OpusError::OutputTooSmall {
@@ -666,7 +622,7 @@ fn random_bytes_never_crash_the_decoder() {
     };
     let good = encode_all(
         &mut Encoder::new(config(48_000, FrameDuration::Ms20)).unwrap(),
-        &speech_like(48_000, 9_600),
+        &voiced_speech_i16(48_000, 9_600),
     );
     let mut decoder = Decoder::new(48_000, 1).unwrap();
     let mut out = [0i16; MAX_PACKET_SAMPLES];
@@ -714,7 +670,7 @@ fn codec_states_move_to_another_thread() {
     assert_send::<Decoder>();
     let mut encoder = Encoder::new(config(48_000, FrameDuration::Ms20)).unwrap();
     let mut decoder = Decoder::new(48_000, 1).unwrap();
-    let pcm = speech_like(48_000, 960);
+    let pcm = voiced_speech_i16(48_000, 960);
     let n = std::thread::spawn(move || {
         let mut packet = [0u8; MAX_PACKET_LEN];
         let len = encoder.encode(&pcm, &mut packet).unwrap();

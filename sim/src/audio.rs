@@ -324,6 +324,51 @@ impl Biquad {
     }
 }
 
+/// A voiced-speech stand-in at `rate_hz`: a harmonic series on a pitch
+/// gliding between 100 and 180 Hz, shaped by three formants that move
+/// between four vowels every 150 ms, under a 4 Hz syllable envelope; peak
+/// about −6 dBFS. Deterministic.
+pub fn voiced_speech_i16(rate_hz: u32, len: usize) -> Vec<i16> {
+    const VOWELS_HZ: [[f64; 3]; 4] = [
+        [730.0, 1090.0, 2440.0], // "a"
+        [270.0, 2290.0, 3010.0], // "i"
+        [300.0, 870.0, 2240.0],  // "u"
+        [530.0, 1840.0, 2480.0], // "e"
+    ];
+    let rate = f64::from(rate_hz);
+    let top_hz = (rate / 2.0 - 200.0).min(4_000.0);
+    let mut phase = 0.0f64;
+    let mut raw = Vec::with_capacity(len);
+    for n in 0..len {
+        let t = n as f64 / rate;
+        let f0 = 140.0 + 40.0 * (std::f64::consts::TAU * 0.7 * t).sin();
+        phase += std::f64::consts::TAU * f0 / rate;
+        let pos = t / 0.15;
+        let (i, frac) = (pos as usize, pos.fract());
+        let w = frac * frac * (3.0 - 2.0 * frac);
+        let (a, b) = (VOWELS_HZ[i % 4], VOWELS_HZ[(i + 1) % 4]);
+        let mut s = 0.0;
+        let mut h = 1.0;
+        while h * f0 < top_hz {
+            let f = h * f0;
+            let gain: f64 = (0..3)
+                .map(|k| {
+                    let fk = a[k] + (b[k] - a[k]) * w;
+                    1.0 / (1.0 + ((f - fk) / 90.0).powi(2)) / (k + 1) as f64
+                })
+                .sum();
+            s += gain / h.sqrt() * (h * phase).sin();
+            h += 1.0;
+        }
+        let envelope = 0.55 + 0.45 * (std::f64::consts::TAU * 4.0 * t).sin();
+        raw.push(s * envelope);
+    }
+    let peak = raw.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    raw.iter()
+        .map(|x| (x / peak * 16_000.0).round() as i16)
+        .collect()
+}
+
 /// Writes interleaved `f32` samples as 16-bit PCM WAV (clamped to ±1).
 ///
 /// # Errors
