@@ -11,6 +11,7 @@
 
 pub mod crypto;
 pub mod jitter;
+pub mod level;
 pub mod time;
 pub mod tone;
 pub mod wire;

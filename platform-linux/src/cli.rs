@@ -2,7 +2,7 @@
 //!
 //! Exit status: 0 all well, 1 anything unexpected, 2 bad configuration
 //! (including an unreadable file) or an unusable input recording, 3 the
-//! runtime is not in this build.
+//! configuration asks for something this build cannot do yet.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use echostream::config::{self, Channel, Config, Device, LoadError, Loaded, Problem};
 use echostream::detect::DetectError;
+use echostream::runtime::{Node, StartError, signals};
 use echostream::tone_plan::{self, ChannelPlan};
 
 /// Everything went as asked.
@@ -22,7 +23,7 @@ pub const EXIT_OTHER: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
 /// The input file (a recording to analyse) cannot be used.
 pub const EXIT_INPUT: u8 = 2;
-/// The configuration is fine but this build cannot run the node yet.
+/// The configuration asks for something this build cannot do yet (GPIO).
 pub const EXIT_NOT_BUILT: u8 = 3;
 
 /// EchoStream edge node: radio audio over IP, paging-tone detection,
@@ -176,16 +177,40 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn run_node(path: &Path) -> anyhow::Result<ExitCode> {
+    echostream::logger::init();
     let Some(loaded) = load(path) else {
         return Ok(ExitCode::from(EXIT_CONFIG));
     };
     print_problems(&loaded.warnings);
-    eprintln!(
-        "error: `{}` is valid, but the node runtime (audio, GPIO, relay, MQTT, S3) is not built \
-         yet; this version can only check configurations (`echostream check-config FILE`)",
+    signals::install().context("installing the SIGINT/SIGTERM handlers")?;
+    log::info!(
+        "echostream {} starting: node `{}`, {} channel(s), config `{}`",
+        env!("CARGO_PKG_VERSION"),
+        loaded.config.node_id,
+        loaded.config.channels.len(),
         path.display()
     );
-    Ok(ExitCode::from(EXIT_NOT_BUILT))
+    let node = match Node::start(&loaded.config) {
+        Ok(node) => node,
+        Err(err @ StartError::Unsupported(_)) => {
+            log::error!("{err}");
+            return Ok(ExitCode::from(EXIT_NOT_BUILT));
+        }
+        Err(err) => {
+            log::error!("cannot start: {err}");
+            return Ok(ExitCode::from(EXIT_OTHER));
+        }
+    };
+    match node.run(signals::stop_requested) {
+        Ok(()) => {
+            log::info!("stopped");
+            Ok(ExitCode::from(EXIT_OK))
+        }
+        Err(reason) => {
+            log::error!("stopped after a failure: {reason}");
+            Ok(ExitCode::from(EXIT_OTHER))
+        }
+    }
 }
 
 /// Loads `path`, printing every problem to standard error when it fails.

@@ -8,5 +8,8 @@
 pub mod audio;
 pub mod config;
 pub mod detect;
+pub mod logger;
+pub mod net;
 pub mod opus;
+pub mod runtime;
 pub mod tone_plan;

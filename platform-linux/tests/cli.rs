@@ -207,21 +207,86 @@ fn warnings_are_prefixed_and_do_not_fail_the_check() {
 }
 
 #[test]
-fn run_with_a_valid_config_says_the_runtime_is_not_built_and_exits_3() {
-    for args in [
-        &["run", "--config", "config.json"][..],
-        &["--config", "config.json"][..],
-        &[][..],
-    ] {
-        let output = echostream(args, &workspace_root());
-        assert_eq!(output.status.code(), Some(3), "args {args:?}");
-        assert!(
-            stderr(&output)
-                .contains("the node runtime (audio, GPIO, relay, MQTT, S3) is not built yet"),
-            "{}",
-            stderr(&output)
-        );
+fn run_on_the_default_config_streams_until_sigterm_and_exits_0() {
+    // The default config in a scratch folder, with its sample recordings.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        workspace_root().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .expect("copy config.json");
+    std::fs::create_dir(dir.path().join("samples")).expect("samples folder");
+    let speech = echostream_sim::audio::voiced_speech_i16(48_000, 96_000);
+    let speech: Vec<f32> = speech.iter().map(|&s| f32::from(s) / 32_768.0).collect();
+    for name in ["station-pages.wav", "speech.wav"] {
+        echostream_sim::audio::write_wav_i16(
+            &dir.path().join("samples").join(name),
+            48_000,
+            1,
+            &speech,
+        )
+        .expect("write sample");
     }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_echostream"))
+        .args(["run", "--config", "config.json"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start echostream");
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr_pipe)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    // Both channels register with the embedded relay.
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while seen
+        .iter()
+        .filter(|l: &&String| l.contains("registered as stream"))
+        .count()
+        < 2
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("both channels registered within 20 s; log: {seen:#?}"),
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // SAFETY: kill(2) on our own child with a valid signal.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = child.wait().expect("wait");
+    seen.extend(rx.try_iter());
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit 0 after SIGTERM; log: {seen:#?}"
+    );
+    assert!(seen.iter().any(|l| l.contains("stopping")), "{seen:#?}");
+    // The `talk` channel's output file is complete and readable.
+    let out = hound::WavReader::open(dir.path().join("recordings/talk-out.wav"))
+        .expect("recordings/talk-out.wav is a complete WAV file");
+    assert_eq!(out.spec().sample_rate, 48_000);
+}
+
+#[test]
+fn run_with_gpio_lines_says_this_build_has_no_gpio_and_exits_3() {
+    let output = echostream(&["run", "--config", "config.pi.json"], &workspace_root());
+    assert_eq!(output.status.code(), Some(3));
+    let err = stderr(&output);
+    assert!(
+        err.contains("channels[0].cor.gpio: this build has no GPIO support yet"),
+        "{err}"
+    );
 }
 
 #[test]

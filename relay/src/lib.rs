@@ -3,10 +3,12 @@
 //!
 //! [`keys`] issues session secrets; [`engine`] is the sans-IO relay state
 //! machine (sessions, channels, talker arbitration, fan-out) that the mio
-//! server and the simulator drive.
+//! [`server`] and the simulator drive; [`tokens`] reads the tokens file.
 
 pub mod engine;
 pub mod keys;
+pub mod server;
+pub mod tokens;
 
 pub use keys::{IssuedKey, KeyIssuer};
 

@@ -320,6 +320,8 @@ fn hello_is_welcomed_with_the_udp_endpoint_and_a_key() {
         other => panic!("expected a welcome, got {other:?}"),
     }
     assert_eq!(w.relay.counters().sessions_welcomed, 1);
+    assert_eq!(w.relay.node_id(w.nodes[0].conn), Some("alpha"));
+    assert_eq!(w.relay.node_id(ConnId(77)), None);
 }
 
 #[test]
@@ -440,6 +442,7 @@ fn end_of_transmission_releases_the_channel() {
     }));
     w.send(1, Kind::Audio, b"b1");
     assert_eq!(w.received(0)[0].2, b"b1");
+    assert_eq!(w.relay.counters().eot_in, 1);
 }
 
 #[test]

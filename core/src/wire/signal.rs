@@ -62,17 +62,25 @@ pub use self::value::{
     AlertType, ChannelId, ErrorMessage, Host, NodeId, SecretBytes, Token, ToneId,
 };
 
-/// The longest message either side parses or emits, in bytes (DESIGN:
-/// "4 KiB per message").
-pub const MAX_MESSAGE_LEN: usize = 4096;
+/// The longest message either side parses or emits, in bytes: 8 KiB, so
+/// that a `users_connected` listing [`MAX_USERS`] ids of the longest
+/// length fits. Every message a node sends is far shorter (at most
+/// [`MAX_TO_RELAY_LEN`]).
+pub const MAX_MESSAGE_LEN: usize = 8192;
+
+/// The longest message a node sends, in bytes (DESIGN: "4 KiB per
+/// message"); checked at compile time for every [`ToRelay`] message. The
+/// relay closes a connection that sends a longer frame.
+pub const MAX_TO_RELAY_LEN: usize = 4096;
 
 /// The longest identifier (`node_id`, `channel_id`, `tone_id`,
-/// `alert_type`, each entry of `users`), in bytes. 48 rather than 64 so
-/// that a full `users_connected` fits [`MAX_MESSAGE_LEN`].
+/// `alert_type`, each entry of `users`), in bytes.
 pub const MAX_ID_LEN: usize = 48;
 
-/// The most node ids in one `users_connected` message.
-pub const MAX_USERS: usize = 64;
+/// The most node ids in one `users_connected` message, and so the most
+/// members of one channel: 128 (a county dispatch channel with every
+/// station's node on it).
+pub const MAX_USERS: usize = 128;
 
 /// The longest `hello.token`, in bytes.
 pub const MAX_TOKEN_LEN: usize = 1024;

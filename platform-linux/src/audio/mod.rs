@@ -37,6 +37,7 @@ use crate::config::Device;
 pub use file::{WavSink, WavSource};
 pub use pcm::{AlsaSink, AlsaSource};
 pub use rt::{RtSettings, RtStatus};
+pub(crate) use thread::spawn as spawn_audio_thread;
 pub use thread::{AudioThread, CaptureLoop, PlaybackLoop, Step, spawn_capture, spawn_playback};
 
 /// The most frames one period may hold: 60 ms (the longest Opus frame, and

@@ -50,6 +50,10 @@ pub struct EncodedFrame {
     pub len: u16,
     /// The Opus packet, in the first `len` bytes.
     pub bytes: [u8; ENCODED_FRAME_LEN_MAX],
+    /// When the network thread received it (`None` for frames made
+    /// locally): the playback side measures arrival jitter from this, not
+    /// from when it happened to look at its ring.
+    pub arrived: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for EncodedFrame {
@@ -72,6 +76,7 @@ impl EncodedFrame {
             flags: Flags::NONE,
             len: 0,
             bytes: [0; ENCODED_FRAME_LEN_MAX],
+            arrived: None,
         }
     }
 

@@ -260,7 +260,13 @@ pub fn spawn_playback<K: PcmSink + 'static>(
     )
 }
 
-fn spawn(
+/// Starts an audio thread named `name` running `run` after promoting
+/// itself (see [`rt`]); its realtime warnings are logged here.
+///
+/// # Errors
+///
+/// When the thread cannot be started.
+pub(crate) fn spawn(
     name: String,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,

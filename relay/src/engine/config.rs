@@ -4,7 +4,7 @@
 use std::fmt;
 
 use echostream_core::time::Duration;
-use echostream_core::wire::signal::{Host, MAX_MESSAGE_LEN, MAX_USERS};
+use echostream_core::wire::signal::{Host, MAX_MESSAGE_LEN, MAX_TO_RELAY_LEN, MAX_USERS};
 
 /// Streams (channel memberships) one session may hold: the edge's
 /// `MAX_CHANNELS`, and the stream slots of each session's `Receiver`.
@@ -90,7 +90,7 @@ impl Default for Limits {
             sessions_max: 256,
             channels_max: 256,
             members_per_channel_max: MAX_USERS,
-            message_len_max: MAX_MESSAGE_LEN,
+            message_len_max: MAX_TO_RELAY_LEN,
             text_queue_len_max: 64,
             datagram_queue_len_max: 256,
             control_queue_len_max: 512,

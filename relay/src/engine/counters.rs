@@ -26,6 +26,9 @@ pub struct Counters {
     pub datagrams_out: u64,
     /// Audio datagrams accepted from the channel's talker.
     pub audio_in: u64,
+    /// End-of-transmission datagrams accepted from the channel's talker
+    /// (passed on, channel released).
+    pub eot_in: u64,
     /// Heartbeats answered.
     pub heartbeats: u64,
     /// Messages of a type the relay does not receive (ignored).

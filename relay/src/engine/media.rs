@@ -144,6 +144,7 @@ impl Relay {
             self.counters.drops.not_talker += 1;
             return;
         }
+        self.counters.eot_in += 1;
         self.fan_out(
             c,
             slot,

@@ -249,6 +249,15 @@ impl Relay {
         self.rekey_slot(now, slot)
     }
 
+    /// The node id a connection said `hello` with, once welcomed (for
+    /// logs and status pages).
+    pub fn node_id(&self, conn: ConnId) -> Option<&str> {
+        self.slot_of(conn)
+            .map(|slot| self.session(slot))
+            .filter(|s| s.phase == Phase::Welcomed)
+            .map(|s| s.node_id.as_str())
+    }
+
     /// The node ids of a channel's members, in join order (for status
     /// pages and tests).
     pub fn members(&self, channel_id: &str) -> Vec<&str> {

@@ -6,8 +6,8 @@
 
 use super::schema::Kind;
 use super::{
-    MAX_ERROR_MESSAGE_LEN, MAX_HOST_LEN, MAX_ID_LEN, MAX_MESSAGE_LEN, MAX_TOKEN_LEN, MAX_USERS,
-    SECRET_BASE64_LEN,
+    MAX_ERROR_MESSAGE_LEN, MAX_HOST_LEN, MAX_ID_LEN, MAX_MESSAGE_LEN, MAX_TO_RELAY_LEN,
+    MAX_TOKEN_LEN, MAX_USERS, SECRET_BASE64_LEN,
 };
 
 // Each member is `"name":value` plus one separator (the `{` or a `,`), and
@@ -122,6 +122,20 @@ const _: () = {
     while i < all.len() {
         // Everything emit can write fits the limit parse enforces.
         assert!(all[i] <= MAX_MESSAGE_LEN);
+        i += 1;
+    }
+    // What nodes send fits the relay's (smaller) limit for them.
+    let to_relay = [
+        HELLO_LEN_MAX,
+        REGISTER_LEN_MAX,
+        TRANSMIT_TO_RELAY_LEN_MAX,
+        TONE_DETECTED_LEN_MAX,
+        PING_LEN_MAX,
+        PONG_LEN_MAX,
+    ];
+    let mut i = 0;
+    while i < to_relay.len() {
+        assert!(to_relay[i] <= MAX_TO_RELAY_LEN);
         i += 1;
     }
 };

@@ -710,13 +710,13 @@ fn wrong_member_types_are_named() {
 }
 
 #[test]
-fn message_over_4_kib_is_refused() {
+fn message_over_8_kib_is_refused() {
     let msg = br#"{"type":"ping","t":1}"#;
     let mut input = msg.to_vec();
     input.resize(MAX_MESSAGE_LEN, b' ');
     assert_eq!(ToRelay::parse(&input), Ok(ToRelay::Ping { t: 1 }));
     input.push(b' ');
-    assert_eq!(input.len(), 4097);
+    assert_eq!(input.len(), 8193);
     assert_eq!(ToRelay::parse(&input), Err(SignalError::TooLong));
     assert_eq!(ToNode::parse(&input), Err(SignalError::TooLong));
 }

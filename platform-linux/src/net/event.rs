@@ -1,0 +1,178 @@
+//! What the network loop reports to the rest of the node.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::time::Duration;
+
+use super::counters::NetCounters;
+
+/// Events a [`NetHandle`](super::NetHandle) queues; at most
+/// [`EVENT_QUEUE_LEN`] wait, the rest are dropped and counted.
+pub const EVENT_QUEUE_LEN: usize = 256;
+
+/// Something that happened on the link to the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetEvent {
+    /// The WebSocket is open (TLS and upgrade done); `hello` was sent.
+    Connected {
+        /// The relay's signaling URL.
+        url: String,
+    },
+    /// The relay accepted `hello`: a session with a fresh key.
+    Welcomed {
+        /// Where this node sends its datagrams.
+        relay_udp: SocketAddr,
+        /// This node's UDP socket.
+        local_udp: SocketAddr,
+        /// The heartbeat period the relay asked for.
+        heartbeat: Duration,
+        /// The key's id.
+        key_id: u8,
+    },
+    /// A channel is registered; its audio flows from now on.
+    Registered {
+        /// The channel.
+        channel: String,
+        /// This node's stream on it.
+        stream_id: u32,
+    },
+    /// Who is on a channel now (this node included).
+    UsersConnected {
+        /// The channel.
+        channel: String,
+        /// The node ids.
+        users: Vec<String>,
+    },
+    /// Another node started or stopped transmitting on a channel.
+    Transmit {
+        /// The channel.
+        channel: String,
+        /// The node holding (or releasing) it.
+        node: String,
+        /// Whether it transmits.
+        active: bool,
+    },
+    /// A heartbeat round trip over UDP.
+    Rtt {
+        /// The round trip.
+        rtt: Duration,
+    },
+    /// Heartbeats stopped coming back while the WebSocket is up: audio is
+    /// not getting through (a firewall or NAT dropping UDP).
+    PathLost {
+        /// The relay's UDP address.
+        relay_udp: SocketAddr,
+        /// How long since the last echo.
+        silent_for: Duration,
+    },
+    /// Heartbeat echoes are back after [`NetEvent::PathLost`].
+    PathRestored {
+        /// The relay's UDP address.
+        relay_udp: SocketAddr,
+        /// The round trip of the echo that came back.
+        rtt: Duration,
+    },
+    /// The relay switched this node to a new key.
+    Rekeyed {
+        /// The new key's id.
+        key_id: u8,
+    },
+    /// The relay sent an `error` message.
+    RelayError {
+        /// The relay's code (HTTP-like: 401 token refused, 429 limit…).
+        code: u16,
+        /// Its text.
+        message: String,
+    },
+    /// The link is down; the next attempt starts after `retry_in`.
+    Disconnected {
+        /// Why, in words.
+        reason: String,
+        /// The delay before reconnecting.
+        retry_in: Duration,
+    },
+}
+
+/// One line, for logs.
+impl fmt::Display for NetEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetEvent::Connected { url } => write!(f, "signaling connected to {url}"),
+            NetEvent::Welcomed {
+                relay_udp,
+                local_udp,
+                heartbeat,
+                key_id,
+            } => write!(
+                f,
+                "welcomed by the relay: audio to {relay_udp} from {local_udp}, heartbeat every {} ms, key {key_id}",
+                heartbeat.as_millis()
+            ),
+            NetEvent::Registered { channel, stream_id } => {
+                write!(f, "channel {channel} registered as stream {stream_id}")
+            }
+            NetEvent::UsersConnected { channel, users } => {
+                write!(f, "channel {channel}: connected {}", users.join(", "))
+            }
+            NetEvent::Transmit {
+                channel,
+                node,
+                active,
+            } => write!(
+                f,
+                "channel {channel}: {node} {} transmitting",
+                if *active { "started" } else { "stopped" }
+            ),
+            NetEvent::Rtt { rtt } => write!(f, "UDP round trip {} µs", rtt.as_micros()),
+            NetEvent::PathLost {
+                relay_udp,
+                silent_for,
+            } => write!(
+                f,
+                "UDP path to the relay at {relay_udp} lost: no heartbeat echo for {} ms; audio is not getting through",
+                silent_for.as_millis()
+            ),
+            NetEvent::PathRestored { relay_udp, rtt } => write!(
+                f,
+                "UDP path to the relay at {relay_udp} restored (round trip {} µs)",
+                rtt.as_micros()
+            ),
+            NetEvent::Rekeyed { key_id } => write!(f, "the relay issued a new key: key {key_id}"),
+            NetEvent::RelayError { code, message } => {
+                write!(f, "the relay reports error {code}: {message}")
+            }
+            NetEvent::Disconnected { reason, retry_in } => write!(
+                f,
+                "relay link down: {reason}; reconnecting in {} ms",
+                retry_in.as_millis()
+            ),
+        }
+    }
+}
+
+/// The loop's end of the event queue: never blocks, counts what it drops.
+#[derive(Debug)]
+pub(crate) struct EventSink {
+    sender: SyncSender<NetEvent>,
+    counters: Arc<NetCounters>,
+}
+
+impl EventSink {
+    /// A queue of [`EVENT_QUEUE_LEN`] events.
+    pub(crate) fn new(counters: Arc<NetCounters>) -> (EventSink, Receiver<NetEvent>) {
+        let (sender, receiver) = mpsc::sync_channel(EVENT_QUEUE_LEN);
+        (EventSink { sender, counters }, receiver)
+    }
+
+    /// Queues `event`; a full queue (or nobody listening) drops and counts it.
+    pub(crate) fn emit(&self, event: NetEvent) {
+        match self.sender.try_send(event) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                NetCounters::bump(&self.counters.drop_events);
+            }
+        }
+    }
+}

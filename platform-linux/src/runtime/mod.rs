@@ -1,0 +1,433 @@
+//! A running node: the threads of DESIGN.md "Threads on Linux" for every
+//! channel of a validated configuration, and the network loop between
+//! them and the relay.
+//!
+//! ```text
+//! capture-<ch>  device ─► ChannelCapture (COR gate, Opus, pre-roll) ─► rtrb ─┐
+//! net           relay WebSocket + UDP (seal/open, replay, heartbeats)  ◄────┘
+//!                 └─► rtrb ─► playback-<ch>  ChannelPlayback (jitter, Opus) ─► device
+//! relay         (with "relay": "embedded") the relay server on loopback
+//! main          signals, status lines, the network's events in the log
+//! ```
+//!
+//! [`Node::start`] makes everything (devices opened, codecs and rings
+//! allocated, threads started) or fails naming what could not start;
+//! [`Node::run`] then waits for a stop signal and shuts down in order:
+//! capture first (open talk-spurts end with an end-of-transmission), then
+//! the network, then playback (files completed), then the relay.
+
+pub mod capture;
+pub mod playback;
+pub mod signals;
+pub mod threads;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use echostream_core::jitter::{JitterConfig, MEDIA_RATE_HZ};
+use echostream_core::level::{Vox, VoxConfig};
+use echostream_core::wire::{MediaTimestamp, Seq, StreamId};
+use echostream_relay::TokenPolicy;
+
+use self::capture::{CaptureStats, ChannelCapture, Gate};
+use self::playback::{ChannelPlayback, PlaybackStats};
+use crate::audio::pipeline::{Depacketizer, Packetizer, frame_ring};
+use crate::audio::{self, AudioError, AudioThread, Counters, RtSettings, StreamParams};
+use crate::config::{Config, Cor, Relay};
+use crate::net::{NetChannel, NetEvent, NetHandle, NetLoop, NetSettings};
+use crate::opus::{Encoder, EncoderConfig};
+
+/// How often the node logs a status line per channel.
+pub const STATUS_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Why a node could not start. Each names the channel or part at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A sound device could not be opened or a thread started.
+    #[error("channels[{index}] `{channel}`: {source}")]
+    Audio {
+        /// The channel's index in the config.
+        index: usize,
+        /// The channel's id.
+        channel: String,
+        /// What failed.
+        source: AudioError,
+    },
+    /// The codec or jitter buffer refused the audio settings.
+    #[error("channels[{index}] `{channel}`: {reason}")]
+    Pipeline {
+        /// The channel's index in the config.
+        index: usize,
+        /// The channel's id.
+        channel: String,
+        /// What was refused.
+        reason: String,
+    },
+    /// Something this build cannot do yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The embedded relay could not start.
+    #[error("embedded relay: {0}")]
+    Relay(String),
+    /// The network loop could not start.
+    #[error("network: {0}")]
+    Net(String),
+}
+
+/// One channel's shared counters, for status lines.
+#[derive(Debug)]
+struct ChannelStatus {
+    id: String,
+    capture: Arc<CaptureStats>,
+    playback: Option<Arc<PlaybackStats>>,
+}
+
+/// A running node. See the [module docs](self).
+#[derive(Debug)]
+pub struct Node {
+    captures: Vec<AudioThread>,
+    playbacks: Vec<AudioThread>,
+    net: NetHandle,
+    relay: Option<echostream_relay::server::ServerHandle>,
+    channels: Vec<ChannelStatus>,
+}
+
+impl Node {
+    /// Opens every device and starts every thread of `config`.
+    ///
+    /// # Errors
+    ///
+    /// The first part that could not start, named; whatever had started
+    /// is stopped again.
+    pub fn start(config: &Config) -> Result<Node, StartError> {
+        check_supported(config)?;
+        let (relay, net_settings) = relay_and_settings(config)?;
+        let params = StreamParams::from_config(&config.audio);
+        let rt = RtSettings::from_config(&config.audio);
+        let stop = Arc::new(AtomicBool::new(false));
+
+        let mut net_channels = Vec::new();
+        let mut pending = Vec::new();
+        for (index, ch) in config.channels.iter().enumerate() {
+            let (to_net, outgoing) = frame_ring();
+            let (incoming, from_net) = frame_ring();
+            net_channels.push(NetChannel {
+                id: ch.id.clone(),
+                outgoing,
+                incoming,
+            });
+            pending.push((index, to_net, from_net));
+        }
+        let net = NetLoop::new(net_settings, net_channels)
+            .map_err(|err| StartError::Net(err.to_string()))?;
+        let waker = net.waker();
+
+        let mut node = Node {
+            captures: Vec::new(),
+            playbacks: Vec::new(),
+            net: net
+                .spawn()
+                .map_err(|err| StartError::Net(err.to_string()))?,
+            relay,
+            channels: Vec::new(),
+        };
+        for (index, to_net, from_net) in pending {
+            let ch = &config.channels[index];
+            let audio_err = |source| StartError::Audio {
+                index,
+                channel: ch.id.clone(),
+                source,
+            };
+            let pipeline_err = |reason: String| StartError::Pipeline {
+                index,
+                channel: ch.id.clone(),
+                reason,
+            };
+            let gate = match &ch.cor {
+                Cor::Always => Gate::Always,
+                Cor::Vox(vox) => Gate::Vox(
+                    Vox::new(VoxConfig {
+                        rate_hz: params.rate_hz,
+                        threshold_dbfs: vox.threshold_dbfs as f32,
+                        debounce_ms: ch.timers.cor_debounce_ms,
+                        hang_ms: ch.timers.cor_hang_ms,
+                    })
+                    .map_err(|err| pipeline_err(format!("cor.vox: {err}")))?,
+                ),
+                Cor::Gpio(_) => unreachable!("check_supported refuses GPIO COR"),
+            };
+            let encoder_config = EncoderConfig::from_audio(&config.audio)
+                .map_err(|err| pipeline_err(format!("Opus encoder: {err}")))?;
+            let encoder = Encoder::new(encoder_config)
+                .map_err(|err| pipeline_err(format!("Opus encoder: {err}")))?;
+            let (encoded_in, encoded_out) = frame_ring();
+            let packetizer = Packetizer::new(encoder, encoded_in, Seq(0), MediaTimestamp(0));
+            let preroll_frames =
+                (f64::from(config.audio.preroll_ms) / config.audio.frame_ms).ceil();
+            let capture = ChannelCapture::new(
+                gate,
+                packetizer,
+                encoded_out,
+                to_net,
+                waker.clone(),
+                preroll_frames as usize,
+            );
+            let capture_stats = capture.stats();
+            let source = match audio::open_source(&ch.input_device, params, ch.input_loop) {
+                Ok(source) => source,
+                Err(err) => {
+                    node.stop_all();
+                    return Err(audio_err(err));
+                }
+            };
+            let thread =
+                threads::spawn_capture(&ch.id, source, capture, stop.clone(), Counters::new(), rt);
+            match thread {
+                Ok(thread) => node.captures.push(thread),
+                Err(err) => {
+                    node.stop_all();
+                    return Err(audio_err(err));
+                }
+            }
+
+            let mut playback_stats = None;
+            if let Some(output) = &ch.output_device {
+                let jitter = jitter_config(config);
+                let depacketizer =
+                    Depacketizer::new(jitter, params.rate_hz, params.period_frames, StreamId(0))
+                        .map_err(|err| pipeline_err(err.to_string()))?;
+                let playback = ChannelPlayback::new(from_net, depacketizer);
+                playback_stats = Some(playback.stats());
+                if let Err(err) = create_parent_dir(output) {
+                    node.stop_all();
+                    return Err(pipeline_err(err));
+                }
+                let thread = audio::open_sink(output, params).and_then(|sink| {
+                    threads::spawn_playback(
+                        &ch.id,
+                        sink,
+                        playback,
+                        Arc::new(AtomicBool::new(false)),
+                        Counters::new(),
+                        rt,
+                    )
+                });
+                match thread {
+                    Ok(thread) => node.playbacks.push(thread),
+                    Err(err) => {
+                        node.stop_all();
+                        return Err(audio_err(err));
+                    }
+                }
+            }
+            node.channels.push(ChannelStatus {
+                id: ch.id.clone(),
+                capture: capture_stats,
+                playback: playback_stats,
+            });
+            log::info!(
+                "channel {} started: input {} output {} cor {}",
+                ch.id,
+                ch.input_device,
+                ch.output_device.as_deref().unwrap_or("none"),
+                ch.cor
+            );
+        }
+        Ok(node)
+    }
+
+    /// Runs until `stop` returns true (checked every 100 ms), logging the
+    /// network's events and a status line per channel every
+    /// [`STATUS_INTERVAL`]; then shuts down in order.
+    ///
+    /// # Errors
+    ///
+    /// A thread that failed (a device that stopped working), named.
+    pub fn run(mut self, stop: impl Fn() -> bool) -> Result<(), String> {
+        let mut next_status = Instant::now() + STATUS_INTERVAL;
+        let mut failure = None;
+        while !stop() {
+            std::thread::sleep(Duration::from_millis(100));
+            while let Ok(event) = self.net.events().try_recv() {
+                log_event(&event);
+            }
+            if Instant::now() >= next_status {
+                next_status += STATUS_INTERVAL;
+                self.log_status();
+            }
+            if let Some(i) = self.playbacks.iter().position(AudioThread::is_finished) {
+                let thread = self.playbacks.swap_remove(i);
+                let name = thread.name().to_owned();
+                failure = Some(match thread.join() {
+                    Ok(()) => format!("{name} ended"),
+                    Err(err) => format!("{name}: {err}"),
+                });
+                break;
+            }
+            if let Some(i) = self.captures.iter().position(AudioThread::is_finished) {
+                let thread = self.captures.swap_remove(i);
+                let name = thread.name().to_owned();
+                match thread.join() {
+                    // A `file:` input without `input_loop` ends; the
+                    // channel goes quiet, the node goes on.
+                    Ok(()) => log::info!("{name}: input ended; the channel stays quiet"),
+                    Err(err) => {
+                        failure = Some(format!("{name}: {err}"));
+                        break;
+                    }
+                }
+            }
+        }
+        log::info!("stopping");
+        self.log_status();
+        self.stop_all();
+        match failure {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
+    }
+
+    fn log_status(&self) {
+        let net = self.net.counters().snapshot();
+        log::info!("status net {net}");
+        for ch in &self.channels {
+            let c = &ch.capture;
+            let mut line = format!(
+                "status channel={} sent={} talkspurts={} net_ring_full={}",
+                ch.id,
+                c.frames_sent.load(Ordering::Relaxed),
+                c.talkspurts.load(Ordering::Relaxed),
+                c.net_ring_full.load(Ordering::Relaxed),
+            );
+            if let Some(p) = &ch.playback {
+                line.push_str(&format!(
+                    " decoded={} fec={} concealed={} refused={}",
+                    p.decoded.load(Ordering::Relaxed),
+                    p.fec.load(Ordering::Relaxed),
+                    p.concealed.load(Ordering::Relaxed),
+                    p.refused.load(Ordering::Relaxed),
+                ));
+            }
+            log::info!("{line}");
+        }
+    }
+
+    /// Stops capture (ending talk-spurts), lets the network send what
+    /// is queued, then stops it, playback and the relay.
+    fn stop_all(&mut self) {
+        for thread in self.captures.drain(..) {
+            let name = thread.name().to_owned();
+            if let Err(err) = thread.stop() {
+                log::error!("{name}: {err}");
+            }
+        }
+        // The end-of-transmission frames just queued go out on the
+        // network thread's next turn.
+        std::thread::sleep(Duration::from_millis(50));
+        self.net.request_stop();
+        for thread in self.playbacks.drain(..) {
+            let name = thread.name().to_owned();
+            if let Err(err) = thread.stop() {
+                log::error!("{name}: {err}");
+            }
+        }
+        self.net.join();
+        if let Some(relay) = self.relay.take()
+            && let Err(err) = relay.stop()
+        {
+            log::error!("embedded relay: {err}");
+        }
+    }
+}
+
+/// Refuses, before anything is opened, what this build cannot do yet.
+fn check_supported(config: &Config) -> Result<(), StartError> {
+    for (index, ch) in config.channels.iter().enumerate() {
+        if matches!(ch.cor, Cor::Gpio(_)) {
+            return Err(StartError::Unsupported(format!(
+                "channels[{index}].cor.gpio: this build has no GPIO support yet; use \
+                 {{\"vox\": {{…}}}} or \"always\" as the channel's COR for now"
+            )));
+        }
+        if ch.ptt.is_some() {
+            return Err(StartError::Unsupported(format!(
+                "channels[{index}].ptt: this build cannot key transmitters yet; remove `ptt` \
+                 to run the channel receive-only for now"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Makes the folder of a `file:` output (`file:recordings/out.wav`) so a
+/// fresh checkout runs without preparing folders by hand.
+fn create_parent_dir(device: &str) -> Result<(), String> {
+    let Some(path) = device.strip_prefix("file:") else {
+        return Ok(());
+    };
+    match std::path::Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|err| {
+            format!(
+                "output_device: cannot create folder `{}`: {err}",
+                dir.display()
+            )
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The jitter buffer settings of `config.audio` (the rest DESIGN's
+/// defaults).
+pub fn jitter_config(config: &Config) -> JitterConfig {
+    let frame_samples = (config.audio.frame_ms * f64::from(MEDIA_RATE_HZ) / 1_000.0).round();
+    JitterConfig {
+        frame_samples: frame_samples as u32,
+        jitter_min_ms: config.audio.jitter_min_ms,
+        jitter_max_ms: config.audio.jitter_max_ms,
+        ..JitterConfig::DEFAULT
+    }
+}
+
+/// Starts the embedded relay when the config asks for one, and says
+/// where the network loop connects.
+fn relay_and_settings(
+    config: &Config,
+) -> Result<(Option<echostream_relay::server::ServerHandle>, NetSettings), StartError> {
+    match &config.relay {
+        Relay::Embedded => {
+            use echostream_relay::server::{Server, ServerConfig};
+            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+            let relay_config = ServerConfig::new(loopback, loopback, TokenPolicy::AnyToken);
+            let server =
+                Server::bind(relay_config).map_err(|err| StartError::Relay(err.to_string()))?;
+            let url = format!("ws://{}", server.ws_addr());
+            log::info!("embedded relay on {url}, UDP {}", server.udp_addr());
+            let handle = server
+                .spawn()
+                .map_err(|err| StartError::Relay(err.to_string()))?;
+            let settings = NetSettings {
+                node_id: config.node_id.clone(),
+                url,
+                token: "embedded".to_owned(),
+                ca_file: None,
+                connect_timeout: Duration::from_secs(5),
+                reconnect_max: Duration::from_secs(5),
+            };
+            Ok((Some(handle), settings))
+        }
+        Relay::Remote(remote) => Ok((None, NetSettings::remote(&config.node_id, remote))),
+    }
+}
+
+fn log_event(event: &NetEvent) {
+    match event {
+        // Once per heartbeat: too often for the default level.
+        NetEvent::Rtt { .. } => log::debug!("{event}"),
+        NetEvent::PathLost { .. } | NetEvent::Disconnected { .. } | NetEvent::RelayError { .. } => {
+            log::warn!("{event}")
+        }
+        _ => log::info!("{event}"),
+    }
+}

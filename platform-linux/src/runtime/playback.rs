@@ -1,0 +1,178 @@
+//! One channel's playback side: frames from the network into the jitter
+//! buffer, one frame of PCM decoded per frame period, played period by
+//! period.
+//!
+//! ```text
+//! rtrb<EncodedFrame> ← net ─► Depacketizer::insert (arrival = device clock)
+//! each frame period:        Depacketizer::play_frame ─► period Blocks ─► sink
+//! ```
+//!
+//! The device's own sample clock is the time base of the jitter buffer: the
+//! playout runs at the rate the sound card consumes, whatever the sender's
+//! clock, so drift between the two is the jitter buffer's to absorb.
+//! Everything is made in [`ChannelPlayback::new`]; [`ChannelPlayback::next_block`]
+//! allocates, locks and logs nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use echostream_core::time::Instant;
+
+use crate::audio::Block;
+use crate::audio::pipeline::{Depacketizer, DepacketizerStats, EncodedFrame, Played};
+
+/// What the playback side has done, readable from any thread.
+#[derive(Debug, Default)]
+pub struct PlaybackStats {
+    /// Frames inserted into the jitter buffer.
+    pub inserted: AtomicU64,
+    /// Frames the jitter buffer refused (late, duplicate, out of window).
+    pub refused: AtomicU64,
+    /// Frames decoded from their packet.
+    pub decoded: AtomicU64,
+    /// Frames rebuilt from in-band FEC.
+    pub fec: AtomicU64,
+    /// Frames concealed.
+    pub concealed: AtomicU64,
+    /// Talk-spurts ended (end-of-transmission packet or a stalled sender).
+    pub ends: AtomicU64,
+    /// Whether a talk-spurt is playing now (1) or not (0).
+    pub playing: AtomicU64,
+    /// The jitter buffer's target delay for the current talk-spurt, in ms.
+    pub jitter_target_ms: AtomicU64,
+    /// The jitter buffer's delay now, in ms.
+    pub jitter_delay_ms: AtomicU64,
+}
+
+/// The playback side of one channel. See the [module docs](self).
+pub struct ChannelPlayback {
+    from_net: rtrb::Consumer<EncodedFrame>,
+    depacketizer: Depacketizer,
+    blocks_in: rtrb::Producer<Block>,
+    blocks_out: rtrb::Consumer<Block>,
+    rate_hz: u32,
+    /// Frames handed to the device so far: the clock.
+    played_frames: u64,
+    playing: bool,
+    stats: Arc<PlaybackStats>,
+    /// Hook for the latency harness: called with the frame's media
+    /// timestamp each time a decoded frame's PCM is ready.
+    on_decoded: Option<Box<dyn FnMut(u32) + Send>>,
+    /// Media timestamps of recent frames by sequence number (mod the
+    /// table's length), for the hook.
+    timestamps: [u32; TIMESTAMP_TABLE_LEN],
+}
+
+const TIMESTAMP_TABLE_LEN: usize = 256;
+
+impl std::fmt::Debug for ChannelPlayback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelPlayback")
+            .field("rate_hz", &self.rate_hz)
+            .field("played_frames", &self.played_frames)
+            .field("playing", &self.playing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChannelPlayback {
+    /// Everything the step needs, made now.
+    pub fn new(from_net: rtrb::Consumer<EncodedFrame>, depacketizer: Depacketizer) -> Self {
+        // Two frames of periods: one being played, one decoded ahead.
+        let capacity = 2 * depacketizer.blocks_per_frame();
+        let (blocks_in, blocks_out) = rtrb::RingBuffer::new(capacity);
+        ChannelPlayback {
+            rate_hz: depacketizer.rate_hz(),
+            from_net,
+            depacketizer,
+            blocks_in,
+            blocks_out,
+            played_frames: 0,
+            playing: false,
+            stats: Arc::new(PlaybackStats::default()),
+            on_decoded: None,
+            timestamps: [0; TIMESTAMP_TABLE_LEN],
+        }
+    }
+
+    /// The counters, shared.
+    pub fn stats(&self) -> Arc<PlaybackStats> {
+        self.stats.clone()
+    }
+
+    /// Calls `hook` with each decoded frame's media timestamp when its PCM
+    /// is ready (for latency measurement).
+    pub fn set_decoded_hook(&mut self, hook: Box<dyn FnMut(u32) + Send>) {
+        self.on_decoded = Some(hook);
+    }
+
+    /// The device clock now, as the jitter buffer's time.
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.played_frames * 1_000_000 / u64::from(self.rate_hz))
+    }
+
+    /// The next period to play: takes in what the network delivered,
+    /// decodes a frame when the last one is used up, and returns one
+    /// period. No allocation, lock or logging.
+    pub fn next_block(&mut self) -> Block {
+        let now = self.now();
+        let wall = std::time::Instant::now();
+        while let Ok(frame) = self.from_net.pop() {
+            // Arrival on the device clock: now, less how long the frame
+            // waited in the ring since the network thread received it (up
+            // to a period), so the jitter estimate is not inflated by this
+            // thread's period.
+            let waited_us = frame.arrived.map_or(0, |at| {
+                wall.saturating_duration_since(at).as_micros() as u64
+            });
+            let arrived = Instant::from_micros(now.as_micros().saturating_sub(waited_us));
+            self.timestamps[frame.seq.0 as usize % TIMESTAMP_TABLE_LEN] = frame.timestamp.0;
+            // Refusals (late, duplicate) are counted by the depacketizer.
+            let _ = self.depacketizer.insert(arrived, &frame);
+        }
+        if self.blocks_out.is_empty() {
+            let played = self.depacketizer.play_frame(now, &mut self.blocks_in);
+            match played {
+                Played::Frame | Played::Fec | Played::Conceal => self.playing = true,
+                Played::Silence => {}
+                Played::EndOfTransmission => self.playing = false,
+            }
+            if played == Played::Silence && !self.playing {
+                // Idle, or a talk-spurt waiting for its target delay: play
+                // one period of the silence and ask again next period, so
+                // that playout starts within a period of the target, not
+                // within a frame.
+                for _ in 1..self.depacketizer.blocks_per_frame() {
+                    let _ = self.blocks_out.pop();
+                }
+            }
+            if played == Played::Frame
+                && let Some(hook) = self.on_decoded.as_mut()
+            {
+                let seq = self.depacketizer.jitter().next_seq().0.wrapping_sub(1);
+                hook(self.timestamps[seq as usize % TIMESTAMP_TABLE_LEN]);
+            }
+            self.publish(self.depacketizer.stats());
+        }
+        let block = self
+            .blocks_out
+            .pop()
+            .expect("play_frame pushes a whole frame of periods into an empty ring");
+        self.played_frames += block.len() as u64;
+        block
+    }
+
+    fn publish(&self, s: DepacketizerStats) {
+        let st = &self.stats;
+        st.inserted.store(s.inserted, Ordering::Relaxed);
+        st.refused.store(s.refused, Ordering::Relaxed);
+        st.decoded.store(s.decoded, Ordering::Relaxed);
+        st.fec.store(s.fec, Ordering::Relaxed);
+        st.concealed.store(s.concealed, Ordering::Relaxed);
+        st.ends.store(s.ends, Ordering::Relaxed);
+        st.playing.store(u64::from(self.playing), Ordering::Relaxed);
+        let target = self.depacketizer.jitter().delay_target_next_ms();
+        st.jitter_target_ms
+            .store(u64::from(target), Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,218 @@
+//! End to end with real processes on loopback: the `echostream-relay`
+//! binary and two `echostream` nodes with `file:` devices. What node A's
+//! channel captures must come out of node B's channel output, through
+//! Opus, AES-GCM, the relay's re-sealing fan-out and B's jitter buffer,
+//! and keep coming when the relay restarts or the network loses packets.
+
+mod e2e_support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use e2e_support::*;
+
+/// The log line of a node that sees both nodes on channel `fire`.
+const MEET: &[&str] = &["channel fire: connected", "node-a", "node-b"];
+/// The log line of node B when A starts talking.
+const A_TALKS: &str = "channel fire: node-a started transmitting";
+
+/// Correlation B's output must reach with A's input, after Opus.
+const CORRELATION_MIN: f64 = 0.9;
+
+struct Pair {
+    a: Proc,
+    b: Proc,
+    source: Vec<i16>,
+    out_b: std::path::PathBuf,
+}
+
+/// Writes the source and silence files, starts B then A against `ws`
+/// and waits until both are registered and see each other.
+fn start_pair(dir: &Path, ws: std::net::SocketAddr) -> Pair {
+    let source = marked_speech(8.0, 7);
+    let input_a = dir.join("a-in.wav");
+    write_wav(&input_a, &source);
+    let input_b = dir.join("b-in.wav");
+    write_wav(&input_b, &vec![0i16; RATE_HZ as usize]);
+    let out_b = dir.join("b-out.wav");
+    let config_a = node_config(dir, "node-a", ws, &input_a, true, None, r#""always""#);
+    let config_b = node_config(
+        dir,
+        "node-b",
+        ws,
+        &input_b,
+        true,
+        Some(&out_b),
+        r#"{ "vox": { "threshold_dbfs": -40 } }"#,
+    );
+    let b = start_node("node-b", &config_b);
+    let a = start_node("node-a", &config_a);
+    for node in [&a, &b] {
+        node.wait_for_line_with(MEET, Duration::from_secs(10));
+    }
+    Pair {
+        a,
+        b,
+        source,
+        out_b,
+    }
+}
+
+/// Stops both nodes (cleanly: B's output file is completed) and returns
+/// B's output.
+fn stop_pair(pair: &mut Pair) -> Vec<i16> {
+    assert_eq!(pair.a.terminate(), Some(0), "node A exits 0 on SIGTERM");
+    assert_eq!(pair.b.terminate(), Some(0), "node B exits 0 on SIGTERM");
+    read_wav(&pair.out_b)
+}
+
+/// Correlation of the 2 s of `output` from `at` with the source they came
+/// from.
+fn heard_at(source: &[i16], output: &[i16], at: usize) -> f64 {
+    let Some(from) = locate(source, output, at) else {
+        return 0.0;
+    };
+    correlation_at(source, output, at, from, 2 * RATE_HZ as usize)
+}
+
+#[test]
+fn audio_sent_on_node_a_is_heard_on_node_b() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let relay = start_relay(0, 0, &[]);
+    let mut pair = start_pair(dir.path(), relay.ws);
+    pair.b.wait_for_log(A_TALKS, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(6));
+    let output = stop_pair(&mut pair);
+
+    // The last 3 s of B's output, from 1 s after audio started.
+    let loud = loud_blocks(&output);
+    let first = loud.iter().position(|&l| l).expect("B played something") * 960;
+    let at = first + RATE_HZ as usize;
+    assert!(
+        output.len() >= at + 2 * RATE_HZ as usize,
+        "B played at least 3 s"
+    );
+    let corr = heard_at(&pair.source, &output, at);
+    eprintln!("correlation of B's output with A's input: {corr:.3}");
+    assert!(
+        corr >= CORRELATION_MIN,
+        "correlation {corr:.3} < {CORRELATION_MIN}"
+    );
+    // A's end-of-transmission on SIGTERM released the channel at B.
+    drop(relay);
+}
+
+#[test]
+fn both_nodes_reconnect_and_audio_resumes_after_a_relay_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ws_port, udp_port) = free_ports();
+    let mut relay = start_relay(ws_port, udp_port, &[]);
+    let mut pair = start_pair(dir.path(), relay.ws);
+    pair.b.wait_for_log(A_TALKS, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(3));
+
+    // The relay dies mid-stream and comes back on the same ports.
+    relay.proc.kill();
+    let killed = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    let relay = start_relay(ws_port, udp_port, &[]);
+    for node in [&pair.a, &pair.b] {
+        let deadline = Duration::from_secs(5).saturating_sub(killed.elapsed());
+        wait_for_count(node, MEET, 2, deadline);
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    let output = stop_pair(&mut pair);
+    drop(relay);
+
+    // B's output: audio, a gap while the relay was away, audio again.
+    let loud = loud_blocks(&output);
+    let first = loud.iter().position(|&l| l).expect("B played something");
+    let gap_start = first + loud[first..].iter().position(|&l| !l).expect("a gap");
+    let resumed = gap_start
+        + loud[gap_start..]
+            .iter()
+            .position(|&l| l)
+            .expect("audio resumed");
+    let gap_s = (resumed - gap_start) as f64 * 0.020;
+    eprintln!("B's output was silent for {gap_s:.2} s around the relay restart");
+    assert!(
+        gap_s <= 5.0,
+        "audio resumed {gap_s:.2} s after it stopped (limit 5 s)"
+    );
+    let at = (resumed + 50) * 960;
+    let corr = heard_at(&pair.source, &output, at);
+    eprintln!("correlation after the restart: {corr:.3}");
+    assert!(
+        corr >= CORRELATION_MIN,
+        "correlation {corr:.3} < {CORRELATION_MIN}"
+    );
+}
+
+/// Waits until a line with all of `needles` has appeared `count` times
+/// in `proc`'s log.
+fn wait_for_count(proc: &Proc, needles: &[&str], count: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while proc.count_lines_with(needles) < count {
+        assert!(
+            Instant::now() < deadline,
+            "{}: {needles:?} seen {} times, not {count}, within {within:?}",
+            proc.name,
+            proc.count_lines_with(needles)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn audio_continues_concealed_through_20_percent_udp_loss() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ws_port, udp_port) = free_ports();
+    let upstream = format!("127.0.0.1:{udp_port}").parse().expect("address");
+    let proxy = LossyProxy::start(upstream, 0.20, 11);
+    let proxy_port = proxy.addr.port().to_string();
+    let relay = start_relay(ws_port, udp_port, &["--udp-port", &proxy_port]);
+    let mut pair = start_pair(dir.path(), relay.ws);
+    pair.b.wait_for_log(A_TALKS, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(8));
+    let output = stop_pair(&mut pair);
+    let (forwarded, dropped) = *proxy.stats.lock().expect("stats");
+    let loss = dropped as f64 / (forwarded + dropped) as f64;
+    eprintln!(
+        "proxy: {forwarded} datagrams forwarded, {dropped} dropped ({:.1} %)",
+        loss * 100.0
+    );
+    assert!(
+        (0.15..0.25).contains(&loss),
+        "the proxy dropped {:.1} %",
+        loss * 100.0
+    );
+
+    // A fifth of A's frames never reach the relay. What B plays must
+    // still follow A (FEC and concealment), with no silent stretch inside
+    // the talk.
+    let loud = loud_blocks(&output);
+    let first = loud.iter().position(|&l| l).expect("B played something");
+    let last = loud.iter().rposition(|&l| l).expect("B played something");
+    let longest_gap = loud[first..=last]
+        .split(|&l| l)
+        .map(<[bool]>::len)
+        .max()
+        .unwrap_or(0);
+    eprintln!(
+        "B played {:.1} s; longest quiet stretch inside it {} ms",
+        (last - first) as f64 * 0.02,
+        longest_gap * 20
+    );
+    assert!((last - first) as f64 * 0.02 >= 6.0, "B played at least 6 s");
+    let corr = heard_at(&pair.source, &output, (first + 100) * 960);
+    eprintln!("correlation through 20 % loss: {corr:.3}");
+    assert!(
+        corr >= 0.7,
+        "correlation {corr:.3}: B does not follow A through the loss"
+    );
+    assert!(
+        longest_gap * 20 <= 100,
+        "a {} ms silent gap inside the talk",
+        longest_gap * 20
+    );
+}

@@ -1,0 +1,176 @@
+//! `echostream-sim`: the simulator's command line.
+//!
+//! `echostream-sim samples [--config FILE] [--out DIR]` writes the sample
+//! recordings the default `config.json` plays: `station-pages.wav` (every
+//! two-tone and long-tone page of the config, each followed by a spoken
+//! dispatch stand-in) and `speech.wav` (talk with pauses, for the VOX
+//! channel), both 48 kHz mono 16-bit, generated deterministically.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use echostream_sim::audio::{Signal, voiced_speech_i16, write_wav_i16};
+
+const RATE_HZ: u32 = 48_000;
+/// Tone level: −10 dBFS peak, a typical dispatch console level.
+const TONE_AMPLITUDE: f64 = 0.316;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("samples") => samples(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: echostream-sim samples [--config FILE] [--out DIR]\n\
+                 writes station-pages.wav and speech.wav for the tones of FILE \
+                 (default config.json) into DIR (default samples)"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn samples(args: &[String]) -> ExitCode {
+    let mut config = PathBuf::from("config.json");
+    let mut out = PathBuf::from("samples");
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value = it.next();
+        match (arg.as_str(), value) {
+            ("--config", Some(v)) => config = PathBuf::from(v),
+            ("--out", Some(v)) => out = PathBuf::from(v),
+            _ => {
+                eprintln!(
+                    "error: unexpected argument `{arg}` (samples [--config FILE] [--out DIR])"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match write_samples(&config, &out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A page to play: A and B (B = 0 for a long tone) and their lengths.
+struct Page {
+    a_hz: f64,
+    b_hz: f64,
+    a_ms: f64,
+    b_ms: f64,
+}
+
+fn write_samples(config: &Path, out: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(config)
+        .map_err(|err| format!("cannot read `{}`: {err}", config.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|err| {
+        format!(
+            "`{}` is not JSON: {err} (check it with `echostream check-config`)",
+            config.display()
+        )
+    })?;
+    let pages = pages_of(&json);
+    std::fs::create_dir_all(out)
+        .map_err(|err| format!("cannot create `{}`: {err}", out.display()))?;
+
+    let mut signal = Signal::new(RATE_HZ);
+    signal.silence(2_000.0);
+    for page in &pages {
+        // A little longer than the minimums, as a real encoder sends.
+        if page.b_hz > 0.0 {
+            signal.page(
+                page.a_hz,
+                page.b_hz,
+                page.a_ms + 200.0,
+                0.0,
+                page.b_ms + 500.0,
+                TONE_AMPLITUDE,
+            );
+        } else {
+            signal.tone(page.a_hz, page.a_ms + 500.0, TONE_AMPLITUDE);
+        }
+        signal.silence(700.0);
+        append_speech(&mut signal, 4_000.0);
+        signal.silence(3_000.0);
+    }
+    let pages_path = out.join("station-pages.wav");
+    write(&pages_path, &signal)?;
+
+    let mut talk = Signal::new(RATE_HZ);
+    for (talk_ms, pause_ms) in [(3_000.0, 1_500.0), (5_000.0, 3_000.0), (2_000.0, 4_000.0)] {
+        append_speech(&mut talk, talk_ms);
+        talk.silence(pause_ms);
+    }
+    let speech_path = out.join("speech.wav");
+    write(&speech_path, &talk)?;
+    println!(
+        "wrote {} ({} pages, {:.0} s) and {} ({:.0} s)",
+        pages_path.display(),
+        pages.len(),
+        signal.duration_ms() / 1_000.0,
+        speech_path.display(),
+        talk.duration_ms() / 1_000.0
+    );
+    Ok(())
+}
+
+fn pages_of(json: &serde_json::Value) -> Vec<Page> {
+    let num = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+    let mut pages = Vec::new();
+    for t in json
+        .get("tones")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(a_hz), Some(b_hz), Some(a_ms), Some(b_ms)) = (
+            num(t, "tone_a_freq"),
+            num(t, "tone_b_freq"),
+            num(t, "tone_a_length_ms"),
+            num(t, "tone_b_length_ms"),
+        ) {
+            pages.push(Page {
+                a_hz,
+                b_hz,
+                a_ms,
+                b_ms,
+            });
+        }
+    }
+    for t in json
+        .get("long_tones")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(a_hz), Some(a_ms)) = (num(t, "freq_hz"), num(t, "length_ms")) {
+            pages.push(Page {
+                a_hz,
+                b_hz: 0.0,
+                a_ms,
+                b_ms: 0.0,
+            });
+        }
+    }
+    pages
+}
+
+fn append_speech(signal: &mut Signal, ms: f64) {
+    let len = (ms * f64::from(RATE_HZ) / 1_000.0) as usize;
+    let mut speech = Signal::new(RATE_HZ);
+    speech.samples.extend(
+        voiced_speech_i16(RATE_HZ, len)
+            .iter()
+            .map(|&s| f32::from(s) / 32_768.0),
+    );
+    signal.append(&speech);
+}
+
+fn write(path: &Path, signal: &Signal) -> Result<(), String> {
+    write_wav_i16(path, RATE_HZ, 1, &signal.samples)
+        .map_err(|err| format!("cannot write `{}`: {err}", path.display()))
+}
