@@ -216,3 +216,79 @@ fn audio_continues_concealed_through_20_percent_udp_loss() {
         longest_gap * 20
     );
 }
+
+#[test]
+fn garbage_sent_to_a_node_is_dropped_and_counted_and_its_audio_goes_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let relay = start_relay(0, 0, &[]);
+    let mut pair = start_pair(dir.path(), relay.ws);
+    pair.b.wait_for_log(A_TALKS, Duration::from_secs(10));
+    // Node B's UDP port, from its log.
+    let line = pair
+        .b
+        .wait_for_log("welcomed by the relay", Duration::from_secs(5));
+    let port: u16 = line
+        .rsplit_once(" from ")
+        .and_then(|(_, rest)| rest.split(',').next())
+        .and_then(|addr| addr.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a local UDP port in `{line}`"));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let target = ("127.0.0.1", port);
+    let mut rng = echostream_sim::Rng::new(5);
+    // Garbage of every length, a header that is not version 1, and
+    // well-formed headers with random ciphertext on stream ids 1 to 8.
+    for i in 0..300usize {
+        let len = 1 + rng.below(1_400) as usize;
+        let mut bytes = vec![0u8; len];
+        rng.fill(&mut bytes);
+        match i % 3 {
+            0 => {}
+            1 => bytes[0] = 7,
+            _ if len >= 40 => {
+                bytes[0] = 1;
+                bytes[1] = 1;
+                bytes[2] = 0;
+                bytes[4..8].copy_from_slice(&(1 + (i as u32 % 8)).to_be_bytes());
+            }
+            _ => {}
+        }
+        socket.send_to(&bytes, target).expect("send");
+        // Paced, so that loopback does not drop any for a full buffer.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    let output = stop_pair(&mut pair);
+    let status = pair
+        .b
+        .log()
+        .into_iter()
+        .rev()
+        .find(|l| l.contains("status net "))
+        .expect("B's final status line");
+    let counter = |name: &str| -> u64 {
+        status
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in `{status}`"))
+    };
+    let dropped = counter("drop_malformed")
+        + counter("drop_unknown_stream")
+        + counter("drop_open_forged")
+        + counter("drop_open_unknown_key")
+        + counter("drop_open_malformed");
+    eprintln!("B dropped {dropped} of 300 garbage datagrams: {status}");
+    assert_eq!(
+        dropped, 300,
+        "every garbage datagram is dropped and counted"
+    );
+    // B kept hearing A through it.
+    let loud = loud_blocks(&output);
+    let first = loud.iter().position(|&l| l).expect("B played something");
+    let corr = heard_at(&pair.source, &output, (first + 100) * 960);
+    assert!(
+        corr >= CORRELATION_MIN,
+        "correlation {corr:.3} after the garbage"
+    );
+}
