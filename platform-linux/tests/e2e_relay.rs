@@ -127,7 +127,13 @@ fn both_nodes_reconnect_and_audio_resumes_after_a_relay_restart() {
     // B's output: audio, a gap while the relay was away, audio again.
     let loud = loud_blocks(&output);
     let first = loud.iter().position(|&l| l).expect("B played something");
-    let gap_start = first + loud[first..].iter().position(|&l| !l).expect("a gap");
+    // The outage: the first run of 100 ms or more of silence (the speech
+    // itself has no pause that long).
+    let gap_start = first
+        + loud[first..]
+            .windows(5)
+            .position(|w| w.iter().all(|&l| !l))
+            .expect("a gap");
     let resumed = gap_start
         + loud[gap_start..]
             .iter()
