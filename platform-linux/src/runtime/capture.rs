@@ -260,3 +260,140 @@ impl ChannelCapture {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use echostream_core::level::VoxConfig;
+    use echostream_core::time::SampleIndex;
+    use echostream_core::wire::{MediaTimestamp, Seq};
+
+    use super::*;
+    use crate::audio::pipeline::frame_ring;
+    use crate::opus::{Application, Encoder, EncoderConfig, FrameDuration};
+
+    const RATE_HZ: u32 = 48_000;
+    const PERIOD: usize = 240;
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn capture(
+        preroll_frames: usize,
+    ) -> (ChannelCapture, rtrb::Consumer<EncodedFrame>, Arc<Count>) {
+        let encoder = Encoder::new(EncoderConfig {
+            sample_rate_hz: RATE_HZ,
+            channels: 1,
+            application: Application::Voip,
+            bitrate_bps: 24_000,
+            complexity: 0,
+            vbr: true,
+            fec: false,
+            expected_loss_pct: 0,
+            dtx: false,
+            frame: FrameDuration::Ms20,
+        })
+        .expect("encoder");
+        let (encoded_in, encoded_out) = frame_ring();
+        let packetizer = Packetizer::new(encoder, encoded_in, Seq(0), MediaTimestamp(0));
+        let vox = Vox::new(VoxConfig {
+            rate_hz: RATE_HZ,
+            threshold_dbfs: -40.0,
+            debounce_ms: 20,
+            hang_ms: 100,
+        })
+        .expect("vox");
+        let (to_net, from_capture) = frame_ring();
+        let wakes = Arc::new(Count::default());
+        let capture = ChannelCapture::new(
+            Gate::Vox(vox),
+            packetizer,
+            encoded_out,
+            to_net,
+            wakes.clone(),
+            preroll_frames,
+        );
+        (capture, from_capture, wakes)
+    }
+
+    /// Feeds `periods` periods of a 1 kHz tone at `amplitude`.
+    fn feed(capture: &mut ChannelCapture, at: &mut u64, periods: usize, amplitude: f32) {
+        let mut block = Block::silent(SampleIndex::ZERO, PERIOD);
+        for _ in 0..periods {
+            for (i, s) in block.frames_mut().iter_mut().enumerate() {
+                let t = (*at + i as u64) as f32 / RATE_HZ as f32;
+                *s = (amplitude * 32_767.0 * (std::f32::consts::TAU * 1_000.0 * t).sin()) as i16;
+            }
+            block.index = SampleIndex(*at);
+            *at += PERIOD as u64;
+            capture.push_block(&block);
+        }
+    }
+
+    fn drain(ring: &mut rtrb::Consumer<EncodedFrame>) -> Vec<EncodedFrame> {
+        std::iter::from_fn(|| ring.pop().ok()).collect()
+    }
+
+    #[test]
+    fn nothing_is_sent_while_quiet_and_the_preroll_leads_the_talk_spurt() {
+        let (mut capture, mut net, wakes) = capture(5);
+        let mut at = 0;
+        feed(&mut capture, &mut at, 80, 0.0); // 400 ms quiet: 20 frames encoded
+        assert!(drain(&mut net).is_empty(), "quiet audio is not sent");
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 0);
+        feed(&mut capture, &mut at, 40, 0.3); // 200 ms of talk
+        let sent = drain(&mut net);
+        assert!(capture.is_active());
+        // The 5 pre-roll frames, then the live ones; one talk-spurt start.
+        assert!(sent.len() >= 5 + 8, "{} frames", sent.len());
+        assert!(sent[0].flags.contains(Flags::START_OF_TALKSPURT));
+        assert!(
+            sent[1..]
+                .iter()
+                .all(|f| !f.flags.contains(Flags::START_OF_TALKSPURT))
+        );
+        // Consecutive media: the pre-roll is the audio just before the talk.
+        for pair in sent.windows(2) {
+            assert_eq!(pair[1].timestamp.0, pair[0].timestamp.0 + 960);
+            assert_eq!(pair[1].seq.0, pair[0].seq.0 + 1);
+        }
+        assert!(
+            sent[0].timestamp.0 < 80 * PERIOD as u32,
+            "the pre-roll starts before the talk"
+        );
+    }
+
+    #[test]
+    fn closing_and_stopping_end_the_talk_spurt_with_an_end_of_transmission() {
+        let (mut capture, mut net, _) = capture(0);
+        let mut at = 0;
+        feed(&mut capture, &mut at, 40, 0.3);
+        feed(&mut capture, &mut at, 40, 0.0); // past the 100 ms hang
+        let sent = drain(&mut net);
+        assert!(!capture.is_active());
+        let last = sent.last().expect("frames");
+        assert!(
+            last.is_end_of_transmission(),
+            "the talk-spurt ends with an EOT"
+        );
+        assert_eq!(
+            sent.iter().filter(|f| f.is_end_of_transmission()).count(),
+            1
+        );
+
+        // Talking when the node stops: `finish` still ends it.
+        feed(&mut capture, &mut at, 40, 0.3);
+        capture.finish();
+        let sent = drain(&mut net);
+        assert!(sent[0].flags.contains(Flags::START_OF_TALKSPURT));
+        assert!(sent.last().expect("frames").is_end_of_transmission());
+        capture.finish();
+        assert!(drain(&mut net).is_empty(), "a second finish sends nothing");
+    }
+}
