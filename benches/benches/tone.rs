@@ -1,7 +1,8 @@
 //! Tone detection per channel: the whole `ChannelDetector` (decimator,
 //! tracker, run segmenter, 32 two-tone definitions and the tone finder)
 //! over 60 s of audio with pages in noise, fed in 10 ms blocks as the
-//! capture thread does; and its two kernels alone. Throughput is in
+//! capture thread does (at 8 kHz also with DTMF on); and its kernels
+//! alone (decimator, tracker, DTMF decoder). Throughput is in
 //! device samples: divide the rate by the time for × realtime.
 //!
 //! `cargo bench -p echostream-benches --bench tone`
@@ -10,6 +11,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use echostream_core::time::SampleIndex;
+use echostream_core::tone::dtmf::{DtmfConfig, DtmfDetector};
 use echostream_core::tone::tracker::Tracker;
 use echostream_core::tone::{
     ChannelDetector, Decimator, Definitions, FinderConfig, MAX_DEFINITIONS, TwoToneDef,
@@ -80,6 +82,33 @@ fn tone(c: &mut Criterion) {
     }
     let x = audio(8_000);
     group.throughput(Throughput::Elements(x.len() as u64));
+    group.bench_function("channel_detector_8000hz_60s_with_dtmf", |b| {
+        let mut det = ChannelDetector::new(8_000, &defs).expect("rate");
+        det.set_dtmf(Some(&DtmfConfig::default())).expect("valid");
+        let mut at = 0u64;
+        b.iter(|| {
+            for block in x.chunks(80) {
+                det.process_f32(SampleIndex(at), black_box(block));
+                at += block.len() as u64;
+                while let Some(e) = det.poll_event() {
+                    black_box(e);
+                }
+            }
+        });
+    });
+    group.bench_function("dtmf_8000hz_60s", |b| {
+        let mut det = DtmfDetector::new(&DtmfConfig::default()).expect("valid");
+        let mut at = 0u64;
+        b.iter(|| {
+            for block in x.chunks(80) {
+                det.process(at, black_box(block));
+                at += block.len() as u64;
+                while let Some(e) = det.poll_event() {
+                    black_box(e);
+                }
+            }
+        });
+    });
     group.bench_function("tracker_8000hz_60s", |b| {
         let mut t = Tracker::new();
         b.iter(|| {

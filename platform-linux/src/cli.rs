@@ -51,14 +51,18 @@ pub enum Command {
         /// The file to check (default: the --config file).
         file: Option<PathBuf>,
     },
-    /// Run the live tone detectors over a WAV recording (mono or stereo,
-    /// 8 to 48 kHz, integer or float samples): one JSON line per event and
-    /// a summary line. With --config, the file's tone definitions and DTMF
-    /// settings; without, a tone finder reporting every stable two-tone
-    /// pair, long tone and DTMF digit with measured frequencies.
+    /// Run the live tone detectors over WAV recordings (mono or stereo,
+    /// 8 to 48 kHz, integer or float samples): per file, one JSON line per
+    /// event and a summary line (with the CPU seconds the file took).
+    /// With --config, the file's tone definitions and DTMF settings;
+    /// without, a tone finder reporting every stable two-tone pair, long
+    /// tone and DTMF digit with measured frequencies. A file that cannot
+    /// be used is named on standard error and the others still run (exit
+    /// status 2).
     Detect {
-        /// The recording.
-        file: PathBuf,
+        /// The recordings, analysed one after another, each afresh.
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
         /// Only the definitions of this channel (default: every definition
         /// in the config file).
         #[arg(long, value_name = "ID")]
@@ -83,15 +87,19 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG));
     match &cli.command {
         Some(Command::CheckConfig { file }) => check_config(file.as_deref().unwrap_or(config)),
-        Some(Command::Detect { file, channel }) => {
-            detect(file, cli.config.as_deref(), channel.as_deref())
+        Some(Command::Detect { files, channel }) => {
+            detect(files, cli.config.as_deref(), channel.as_deref())
         }
         Some(Command::Devices) => devices(config),
         Some(Command::Run) | None => run_node(config),
     }
 }
 
-fn detect(file: &Path, config: Option<&Path>, channel: Option<&str>) -> anyhow::Result<ExitCode> {
+fn detect(
+    files: &[PathBuf],
+    config: Option<&Path>,
+    channel: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let plan = match config {
         None => {
             if channel.is_some() {
@@ -123,14 +131,20 @@ fn detect(file: &Path, config: Option<&Path>, channel: Option<&str>) -> anyhow::
         }
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match echostream::detect::detect_file(file, &plan, &mut out) {
-        Ok(_) => Ok(ExitCode::from(EXIT_OK)),
-        Err(err @ (DetectError::Wav { .. } | DetectError::Rate { .. })) => {
-            eprintln!("error: {err}");
-            Ok(ExitCode::from(EXIT_INPUT))
+    let mut status = EXIT_OK;
+    for file in files {
+        match echostream::detect::detect_file(file, &plan, &mut out) {
+            Ok(_) => {}
+            Err(err @ (DetectError::Wav { .. } | DetectError::Rate { .. })) => {
+                // Whatever it printed first goes out before the error.
+                out.flush()?;
+                eprintln!("error: {err}");
+                status = EXIT_INPUT;
+            }
+            Err(err) => return Err(err.into()),
         }
-        Err(err) => Err(err.into()),
     }
+    Ok(ExitCode::from(status))
 }
 
 /// `echostream devices`: the listing, with channel usage when the config

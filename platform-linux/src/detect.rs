@@ -1,9 +1,12 @@
-//! `echostream detect FILE.wav`: the live tone detectors run over a
-//! recording, one JSON line per event.
+//! `echostream detect FILE.wav...`: the live tone detectors run over
+//! recordings, one JSON line per event and a summary line per file.
 //!
 //! Exactly the per-channel detector the capture threads run
 //! ([`ChannelDetector`]), fed from a WAV file in 20 ms blocks, so what it
-//! finds in a recording is what the node would have alerted on.
+//! finds in a recording is what the node would have alerted on. Each
+//! file gets a fresh detector; the summary line says how much CPU time
+//! the file took (reading, detecting and printing its events), so that
+//! many files can be timed in one process without its start-up.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,7 +14,7 @@ use std::time::Instant;
 
 use echostream_core::time::SampleIndex;
 use echostream_core::tone::{
-    ChannelDetector, Decimator, MAX_DEVICE_RATE_HZ, MIN_DEVICE_RATE_HZ, Measured, ToneEvent,
+    ChannelDetector, MAX_DEVICE_RATE_HZ, MIN_DEVICE_RATE_HZ, Measured, ToneEvent,
 };
 use serde_json::{Value, json};
 
@@ -22,6 +25,9 @@ use crate::tone_plan::ChannelPlan;
 const BLOCK_MS: u32 = 20;
 /// Files longer than this report progress on standard error.
 const PROGRESS_AFTER_S: f64 = 600.0;
+/// Bytes of samples read from the file at a time (about a minute of 8 kHz
+/// mono): few reads, bounded memory whatever the file's length.
+const READ_BYTES: usize = 1 << 20;
 
 /// Why a recording cannot be analysed.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +65,9 @@ pub struct Summary {
     pub audio_s: f64,
     /// Wall-clock seconds spent.
     pub elapsed_s: f64,
+    /// CPU seconds (user and system) the process spent on the file:
+    /// opening and reading it, detecting and writing its events.
+    pub cpu_s: f64,
 }
 
 /// Runs `plan`'s detectors over the WAV file at `path`, writing one JSON
@@ -75,6 +84,8 @@ pub fn detect_file(
     plan: &ChannelPlan,
     out: &mut dyn Write,
 ) -> Result<Summary, DetectError> {
+    let cpu_started = process_cpu_s();
+    let started = Instant::now();
     let shown = path.display().to_string();
     let wav_error = |source| DetectError::Wav {
         path: shown.clone(),
@@ -82,14 +93,12 @@ pub fn detect_file(
     };
     let reader = hound::WavReader::open(path).map_err(wav_error)?;
     let spec = reader.spec();
-    if Decimator::new(spec.sample_rate).is_err() {
+    let Ok(mut detector) = ChannelDetector::new(spec.sample_rate, &plan.definitions) else {
         return Err(DetectError::Rate {
             path: shown,
             rate_hz: spec.sample_rate,
         });
-    }
-    let mut detector =
-        ChannelDetector::new(spec.sample_rate, &plan.definitions).expect("the rate was checked");
+    };
     detector
         .set_dtmf(plan.dtmf.as_ref())
         .expect("the DTMF settings were validated with the config");
@@ -98,24 +107,28 @@ pub fn detect_file(
     let total_frames = u64::from(reader.duration());
     let rate = spec.sample_rate;
     let block_frames = (rate * BLOCK_MS / 1_000) as usize;
-    let started = Instant::now();
     let show_progress = total_frames as f64 / f64::from(rate) > PROGRESS_AFTER_S;
     let mut next_progress = 0.1;
 
     let mut summary = Summary::default();
-    let mut block = Vec::with_capacity(block_frames);
     let mut position = 0u64;
-    let mut source = Source::new(reader, spec);
+    let bytes_per_frame = channels * usize::from(spec.bits_per_sample.div_ceil(8)).max(1);
+    let blocks_per_read = (READ_BYTES / (block_frames * bytes_per_frame)).max(1);
+    let mut source = Source::new(reader, spec, block_frames * blocks_per_read);
     loop {
-        source
-            .next_block(block_frames, channels, &mut block)
-            .map_err(wav_error)?;
-        if block.is_empty() {
+        let read = source.next_blocks().map_err(wav_error)?;
+        if read == 0 {
             break;
         }
-        detector.process_f32(SampleIndex(position), &block);
-        position += block.len() as u64;
-        drain(&mut detector, plan, rate, out, &mut summary)?;
+        for block in source.blocks(block_frames) {
+            let start = SampleIndex(position);
+            match block {
+                Block::Int16(samples) => detector.process_i16(start, samples),
+                Block::Float(samples) => detector.process_f32(start, samples),
+            }
+            position += block.len() as u64;
+            drain(&mut detector, plan, rate, out, &mut summary)?;
+        }
         if show_progress && position as f64 >= next_progress * total_frames as f64 {
             eprintln!("detect: {:.0} % of {shown}", next_progress * 100.0);
             next_progress += 0.1;
@@ -125,6 +138,7 @@ pub fn detect_file(
     drain(&mut detector, plan, rate, out, &mut summary)?;
     summary.audio_s = position as f64 / f64::from(rate);
     summary.elapsed_s = started.elapsed().as_secs_f64();
+    summary.cpu_s = process_cpu_s() - cpu_started;
     let stats = detector.stats();
     let line = json!({
         "type": "summary",
@@ -134,6 +148,7 @@ pub fn detect_file(
         "audio_s": round3(summary.audio_s),
         "events": summary.events,
         "elapsed_s": round3(summary.elapsed_s),
+        "cpu_s": round6(summary.cpu_s),
         "events_dropped": stats.events_dropped,
         "duplicates_suppressed": stats.duplicates_suppressed,
         "mode": if plan.names.is_empty() { "finder" } else { "definitions" },
@@ -141,6 +156,19 @@ pub fn detect_file(
     writeln!(out, "{line}")?;
     out.flush()?;
     Ok(summary)
+}
+
+/// CPU seconds (user and system) this process has used so far.
+pub fn process_cpu_s() -> f64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec the call writes;
+    // CLOCK_PROCESS_CPUTIME_ID always exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    assert_eq!(rc, 0, "CLOCK_PROCESS_CPUTIME_ID is always readable");
+    now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9
 }
 
 fn drain(
@@ -210,14 +238,30 @@ fn round3(x: f64) -> f64 {
     (x * 1_000.0).round() / 1_000.0
 }
 
+fn round6(x: f64) -> f64 {
+    (x * 1_000_000.0).round() / 1_000_000.0
+}
+
 type FileReader = std::io::BufReader<std::fs::File>;
 
-/// A WAV file's audio as mono `f32` blocks in [-1, 1], whatever its format.
+/// A WAV file's audio, about a megabyte at a time, as mono blocks in [-1, 1]
+/// (16-bit mono as the integers themselves), whatever its format.
 ///
 /// 16-bit PCM, by far the most common, is read in bulk straight from the
 /// data chunk (hound leaves its reader there); other formats go through
 /// hound sample by sample.
-enum Source {
+struct Source {
+    kind: SourceKind,
+    channels: usize,
+    /// Frames per read.
+    frames: usize,
+    /// The last read, for 16-bit mono.
+    int16: Vec<i16>,
+    /// The last read, for everything else.
+    float: Vec<f32>,
+}
+
+enum SourceKind {
     Pcm16 {
         data: FileReader,
         /// Samples (all channels) not yet read.
@@ -230,51 +274,82 @@ enum Source {
     },
 }
 
+/// One block of mono audio for the detector.
+#[derive(Debug, Clone, Copy)]
+enum Block<'a> {
+    Int16(&'a [i16]),
+    Float(&'a [f32]),
+}
+
+impl Block<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Block::Int16(s) => s.len(),
+            Block::Float(s) => s.len(),
+        }
+    }
+}
+
 impl Source {
-    fn new(reader: hound::WavReader<FileReader>, spec: hound::WavSpec) -> Source {
-        if spec.sample_format == hound::SampleFormat::Int && spec.bits_per_sample == 16 {
+    fn new(reader: hound::WavReader<FileReader>, spec: hound::WavSpec, frames: usize) -> Source {
+        let channels = usize::from(spec.channels.max(1));
+        let kind = if spec.sample_format == hound::SampleFormat::Int && spec.bits_per_sample == 16 {
             let remaining = u64::from(reader.len());
-            Source::Pcm16 {
+            SourceKind::Pcm16 {
                 data: reader.into_inner(),
                 remaining,
                 bytes: Vec::new(),
             }
         } else {
-            Source::Other { reader, spec }
+            SourceKind::Other { reader, spec }
+        };
+        Source {
+            kind,
+            channels,
+            frames,
+            int16: Vec::new(),
+            float: Vec::new(),
         }
     }
 
-    /// Fills `block` with up to `frames` mono frames (empty at the end).
-    fn next_block(
-        &mut self,
-        frames: usize,
-        channels: usize,
-        block: &mut Vec<f32>,
-    ) -> Result<(), hound::Error> {
-        block.clear();
-        match self {
-            Source::Pcm16 {
+    /// Reads up to its read size of frames; returns how many (0 at the
+    /// end).
+    fn next_blocks(&mut self) -> Result<usize, hound::Error> {
+        let channels = self.channels;
+        self.int16.clear();
+        self.float.clear();
+        match &mut self.kind {
+            SourceKind::Pcm16 {
                 data,
                 remaining,
                 bytes,
             } => {
                 use std::io::Read as _;
-                let samples = (frames * channels).min(*remaining as usize) / channels * channels;
+                let samples =
+                    (self.frames * channels).min(*remaining as usize) / channels * channels;
                 bytes.resize(samples * 2, 0);
                 data.read_exact(bytes)?;
                 *remaining -= samples as u64;
+                let values = bytes
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]]));
+                if channels == 1 {
+                    self.int16.extend(values);
+                    return Ok(self.int16.len());
+                }
                 let scale = 1.0 / (32_768.0 * channels as f32);
-                block.extend(bytes.chunks_exact(2 * channels).map(|frame| {
-                    let sum: i32 = frame
-                        .chunks_exact(2)
-                        .map(|b| i32::from(i16::from_le_bytes([b[0], b[1]])))
-                        .sum();
-                    sum as f32 * scale
-                }));
+                self.float
+                    .extend(bytes.chunks_exact(2 * channels).map(|frame| {
+                        let sum: i32 = frame
+                            .chunks_exact(2)
+                            .map(|b| i32::from(i16::from_le_bytes([b[0], b[1]])))
+                            .sum();
+                        sum as f32 * scale
+                    }));
             }
-            Source::Other { reader, spec } => {
+            SourceKind::Other { reader, spec } => {
                 let mut frame = Vec::with_capacity(channels);
-                while block.len() < frames {
+                while self.float.len() < self.frames {
                     frame.clear();
                     for _ in 0..channels {
                         match next_sample(reader, *spec) {
@@ -285,11 +360,19 @@ impl Source {
                     if frame.len() < channels {
                         break;
                     }
-                    block.push(frame.iter().sum::<f32>() / channels as f32);
+                    self.float.push(frame.iter().sum::<f32>() / channels as f32);
                 }
             }
         }
-        Ok(())
+        Ok(self.float.len())
+    }
+
+    /// The last read in blocks of `frames` (the last one shorter).
+    fn blocks(&self, frames: usize) -> impl Iterator<Item = Block<'_>> {
+        self.int16
+            .chunks(frames)
+            .map(Block::Int16)
+            .chain(self.float.chunks(frames).map(Block::Float))
     }
 }
 

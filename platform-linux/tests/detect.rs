@@ -221,3 +221,63 @@ fn a_channel_that_does_not_exist_is_named() {
     assert_eq!(code, 2);
     assert!(stderr.contains("no channel `nope`"), "{stderr}");
 }
+
+#[test]
+fn several_files_in_one_run_each_get_their_events_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let pages = dir.path().join("pages.wav");
+    stacked_pages(16_000).write_wav(&pages).unwrap();
+    let quiet = dir.path().join("quiet.wav");
+    let mut s = Signal::new(8_000);
+    s.samples.extend(band_noise(8_000 * 5, 8_000, 0.01, 7));
+    s.write_wav(&quiet).unwrap();
+    let missing = dir.path().join("missing.wav");
+    let (code, lines, stderr) = detect(&[
+        pages.to_str().unwrap(),
+        missing.to_str().unwrap(),
+        quiet.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    // The unusable file is named and fails the run; the others still ran.
+    assert_eq!(code, 2);
+    assert!(stderr.contains("missing.wav"), "{stderr}");
+    let summaries: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i]["type"] == "summary")
+        .collect();
+    assert_eq!(summaries.len(), 2, "{lines:#?}");
+    // Each file's events come before its own summary line.
+    let (first, second) = (&lines[summaries[0]], &lines[summaries[1]]);
+    assert_eq!(first["file"], pages.to_str().unwrap());
+    assert_eq!(first["events"], 3);
+    assert_eq!(summaries[0], 3, "three events, then the first summary");
+    assert!(lines[..3].iter().all(|e| e["type"] == "two_tone"));
+    assert_eq!(second["file"], quiet.to_str().unwrap());
+    assert_eq!(second["events"], 0);
+    assert_eq!(summaries[1], summaries[0] + 1);
+    for summary in [first, second] {
+        let cpu_s = summary["cpu_s"].as_f64().unwrap();
+        let elapsed_s = summary["elapsed_s"].as_f64().unwrap();
+        assert!(cpu_s > 0.0 && cpu_s < 5.0, "{summary}");
+        // CPU of one thread cannot much exceed its wall time.
+        assert!(cpu_s <= elapsed_s + 0.01, "{summary}");
+    }
+}
+
+#[test]
+fn the_same_file_twice_gives_the_same_events_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let pages = dir.path().join("pages.wav");
+    stacked_pages(8_000).write_wav(&pages).unwrap();
+    let path = pages.to_str().unwrap();
+    let (code, lines, stderr) = detect(&[path, path, "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let per_file: Vec<&[Value]> = lines.split(|l| l["type"] == "summary").collect();
+    assert_eq!(per_file.len(), 3, "two files and nothing after: {lines:#?}");
+    assert_eq!(per_file[0].len(), 3);
+    // Every file starts afresh: nothing carries over from the first.
+    assert_eq!(per_file[0], per_file[1]);
+    assert!(per_file[2].is_empty());
+}

@@ -141,15 +141,20 @@ def cargo() -> str:
 
 
 def echostream_binary(root: Path) -> Path:
-    """Builds target/release/echostream (cargo rebuilds only what is stale)."""
-    log("building echostream (cargo build --release -p echostream; a no-op when up to date)")
+    """Builds the echostream release binary (cargo rebuilds only what is
+    stale) and returns its path: under $CARGO_TARGET_DIR when that is set,
+    as cargo puts it there, else under target/."""
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or root / "target")
+    if not target.is_absolute():
+        target = root / target
+    log(f"building echostream (cargo build --release -p echostream, into {target}; a no-op when up to date)")
     built = subprocess.run([cargo(), "build", "--release", "-p", "echostream"], cwd=root)
     if built.returncode != 0:
         raise SetupError(
             "echostream detect not available: `cargo build --release -p echostream` failed "
             "(see cargo's message above); fix the build, then run this again"
         )
-    return root / "target" / "release" / "echostream"
+    return target / "release" / "echostream"
 
 
 def check_detect(binary: Path) -> None:

@@ -28,7 +28,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--pages", type=int, metavar="N", help="pages per SNR point (default 200; --quick: 20)")
     p.add_argument("--seed", type=int, default=1, help="seed of the test set (default 1)")
     p.add_argument("--benchmarks", type=Path, metavar="FILE", help="file whose section is replaced (default BENCHMARKS.md at the project root; --quick: none)")
-    p.add_argument("--echostream", type=Path, metavar="BINARY", help="use this echostream binary instead of building target/release/echostream (for testing the script)")
+    p.add_argument("--echostream", type=Path, metavar="BINARY", help="use this echostream binary instead of building the release one (for testing the script)")
     p.add_argument("--upgrade", action="store_true", help="upgrade icad_tone_detection (and numpy, scipy) in the virtualenv to the latest release first")
     return p
 
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace, doc: str) -> None:
         install.debian_packages()
         binary = args.echostream.resolve() if args.echostream else install.echostream_binary(ROOT)
         if args.echostream:
-            log(f"using {binary} instead of target/release/echostream")
+            log(f"using {binary} instead of the release build")
         install.check_detect(binary)
     except install.SetupError as err:
         die(str(err))
@@ -117,6 +117,12 @@ def run(args: argparse.Namespace, doc: str) -> None:
     files = [f["abspath"] for f in manifest["files"]]
     audio_s = sum(f["duration_s"] for f in manifest["files"])
     log(f"{len(files)} files, {audio_s:,.0f} s of audio; running the three tools in turn")
+    # Every tool should read the files from the page cache: read them all
+    # once first, so that the first tool to run does not pay for the disk.
+    for path in files:
+        with open(path, "rb") as f:
+            while f.read(1 << 20):
+                pass
 
     # 3. The tools, one after another on the same files.
     tools = {

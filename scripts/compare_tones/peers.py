@@ -1,11 +1,14 @@
-"""Runs each detector over the test files, one file at a time, and turns
-what it prints into one shape: per file, the alerts (two-tone, long,
-hi-low, pulsed) and the DTMF digits it reported, and the CPU it used.
+"""Runs each detector over the test files and turns what it prints into
+one shape: per file, the alerts (two-tone, long, hi-low, pulsed) and the
+DTMF digits it reported, and the CPU it used.
 
-CPU is measured from outside: resource.getrusage(RUSAGE_CHILDREN) deltas
-around each child process (which include the child's own children), so
-every tool is measured the same way. The runs are sequential, so a delta
-belongs to exactly one run.
+Whole-run CPU is measured from outside: resource.getrusage(RUSAGE_CHILDREN)
+deltas around each child process (which include the child's own
+children). The runs are sequential, so a delta belongs to exactly one run.
+Per-file CPU: EchoStream and icad run every file in one process and report
+each file's CPU from inside it (start-up and imports left out, counted in
+the whole-run figure); multimon-ng and sox run a process per file, so
+theirs is the getrusage delta around it.
 """
 
 from __future__ import annotations
@@ -202,71 +205,108 @@ def _dpkg_version(pkg: str) -> str:
 # ---------------------------------------------------------------- echostream
 
 
+# Bytes of file names per `echostream detect` command line: far under
+# Linux's limits (ARG_MAX, 2 MiB; one argument, 128 KiB).
+ARGS_BYTES_MAX = 64 * 1024
+
+
+def _batches(files: list[str]) -> list[list[str]]:
+    batches: list[list[str]] = []
+    size = ARGS_BYTES_MAX
+    for path in files:
+        if size + len(path) + 1 > ARGS_BYTES_MAX:
+            batches.append([])
+            size = 0
+        batches[-1].append(path)
+        size += len(path) + 1
+    return batches
+
+
 def run_echostream(files: list[str], binary: Path, config: Path) -> ToolResult:
-    """`echostream detect FILE --config CONFIG`, one process per file."""
+    """`echostream detect FILE... --config CONFIG`: every file in one
+    process (in batches if the command line would get long), as icad runs
+    every file in one Python process. Per-file CPU is what the process
+    reports in each file's summary line (its CPU clock around reading,
+    detecting and printing that file); the whole process's CPU, start-up
+    included, comes from getrusage around it."""
     tool = ToolResult("EchoStream")
     ver = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
     tool.version = ver.stdout.strip() or "?"
-    log(f"echostream detect: {len(files)} files")
+    batches = _batches(files)
+    log(f"echostream detect: {len(files)} files in {len(batches)} process(es)")
     progress = Progress("echostream", len(files))
     t0, c0 = time.monotonic(), children_cpu_s()
-    summaries = 0
     # A scratch working directory, so nothing the binary might write with a
     # relative path (events.jsonl, recordings) lands in the project.
     scratch = config.parent / "echostream-cwd"
     scratch.mkdir(exist_ok=True)
-    for path in files:
-        out, cpu = _run_timed([str(binary), "detect", path, "--config", str(config)], cwd=scratch)
-        fr = FileResult(cpu_s=cpu)
-        if out.returncode != 0:
-            fr.error = f"exit status {out.returncode}: {_first_line(out.stderr)}"
+    for batch in batches:
+        out, _ = _run_timed([str(binary), "detect", *batch, "--config", str(config)], cwd=scratch)
+        wanted = set(batch)
+        pending = FileResult()  # events of the file whose summary is next
         for n, line in enumerate(out.stdout.splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 ev = json.loads(line)
             except json.JSONDecodeError:
-                fr.error = fr.error or f"stdout line {n} is not JSON: {line[:80]!r}"
+                pending.error = pending.error or f"stdout line {n} is not JSON: {line[:80]!r}"
                 continue
             kind = ev.get("type")
-            if kind == "two_tone":
-                fr.alerts.append(
-                    {
-                        "kind": "two_tone",
-                        "start_s": float(ev["start_s"]),
-                        "end_s": float(ev["end_s"]),
-                        "a_hz": ev.get("a_hz"),
-                        "b_hz": ev.get("b_hz"),
-                        "station": ev.get("tone_id"),
-                        "latency_ms": ev.get("latency_ms"),
-                    }
-                )
-            elif kind in ("long_tone", "hi_low"):
-                fr.alerts.append(
-                    {
-                        "kind": "long" if kind == "long_tone" else "hi_low",
-                        "start_s": float(ev["start_s"]),
-                        "end_s": float(ev["end_s"]),
-                        "hz": ev.get("hz"),
-                        "station": ev.get("tone_id"),
-                    }
-                )
-            elif kind == "dtmf":
-                fr.dtmf.append((str(ev.get("digit", "")), float(ev["start_s"])))
-            elif kind == "summary":
-                summaries += 1
+            if kind == "summary":
+                path = ev.get("file")
+                if path not in wanted:
+                    log(f"warning: echostream detect summarized a file it was not given: {path!r}")
+                    pending = FileResult()
+                    continue
+                pending.cpu_s = float(ev.get("cpu_s", 0.0))
                 for key in ("events_dropped", "duplicates_suppressed"):
                     if isinstance(ev.get(key), int):
                         tool.counters[key] = tool.counters.get(key, 0) + ev[key]
-        tool.files[path] = fr
-        progress.step()
+                tool.files[path] = pending
+                pending = FileResult()
+                progress.step()
+            else:
+                _add_event(pending, ev)
+        for path in batch:
+            if path not in tool.files:
+                why = f"exit status {out.returncode}: {_first_line(out.stderr)}" if out.returncode != 0 else "no summary line"
+                tool.files[path] = FileResult(error=why)
+                progress.step()
     tool.wall_s = time.monotonic() - t0
     tool.total_cpu_s = children_cpu_s() - c0
     if tool.counters.get("events_dropped"):
         log(f"warning: echostream detect dropped {tool.counters['events_dropped']} events (its summary lines say so)")
-    if summaries < len(files):
-        log(f"warning: {len(files) - summaries} echostream detect runs printed no summary line")
     return tool
+
+
+def _add_event(fr: FileResult, ev: dict) -> None:
+    """One event line of `echostream detect` into `fr`."""
+    kind = ev.get("type")
+    if kind == "two_tone":
+        fr.alerts.append(
+            {
+                "kind": "two_tone",
+                "start_s": float(ev["start_s"]),
+                "end_s": float(ev["end_s"]),
+                "a_hz": ev.get("a_hz"),
+                "b_hz": ev.get("b_hz"),
+                "station": ev.get("tone_id"),
+                "latency_ms": ev.get("latency_ms"),
+            }
+        )
+    elif kind in ("long_tone", "hi_low"):
+        fr.alerts.append(
+            {
+                "kind": "long" if kind == "long_tone" else "hi_low",
+                "start_s": float(ev["start_s"]),
+                "end_s": float(ev["end_s"]),
+                "hz": ev.get("hz"),
+                "station": ev.get("tone_id"),
+            }
+        )
+    elif kind == "dtmf":
+        fr.dtmf.append((str(ev.get("digit", "")), float(ev["start_s"])))
 
 
 # The product's DTMF defaults (platform-linux/src/config/defaults.rs),

@@ -107,8 +107,10 @@ def section(manifest: dict, tools: dict[str, ToolResult], meta: dict) -> str:
     out.append("How each tool is run:")
     out.append("")
     out.append(
-        "- **EchoStream**: `echostream detect FILE.wav --config compare-tones.json`, one process per "
-        "file. The config (written by the script, checked with `echostream check-config`) has one "
+        "- **EchoStream**: `echostream detect FILE.wav... --config compare-tones.json`, every file in "
+        "one process (as icad), each file with a fresh detector; its per-file CPU is what the process "
+        "reports for each file (CLOCK_PROCESS_CPUTIME_ID around reading the file, detecting and "
+        "printing its events). The config (written by the script, checked with `echostream check-config`) has one "
         "definition per station, windows ±1.2 % of each tone (under half the 2.42 % closest "
         "spacing of the table), timing matched to icad's defaults (A ≥ 850 ms, B ≥ 2600 ms, gap ≤ "
         "350 ms), `ignore_after_ms` 5000, and DTMF on with the product defaults (the low tone may be up "
@@ -260,10 +262,13 @@ def section(manifest: dict, tools: dict[str, ToolResult], meta: dict) -> str:
     out.append("### Speed")
     out.append("")
     out.append(
-        "Audio seconds processed per CPU second (user + system), from `getrusage(RUSAGE_CHILDREN)` "
-        "deltas around each tool's processes, file generation excluded. Per-file CPU summed; the "
-        "\"all, with start-up\" column also counts process start (for icad: the interpreter and its "
-        "imports, once)."
+        "Audio seconds processed per CPU second (user + system), file generation excluded. Per-file "
+        "CPU summed: for EchoStream and icad, which run every file in one process, as each measures "
+        "it around each file from inside; for multimon-ng and sox, `getrusage(RUSAGE_CHILDREN)` deltas "
+        "around their per-file processes. The \"all, with start-up\" column is the whole runs' CPU "
+        "from `getrusage(RUSAGE_CHILDREN)`, so it also counts process start (for icad: the "
+        "interpreter and its imports; for EchoStream: the binary and its config, once per batch of "
+        "files)."
     )
     out.append("")
     header = ["tool", "page files", "DTMF files", "tone-free files", "all files", "all, with start-up", "CPU s (all)"]

@@ -29,16 +29,19 @@
 //!
 //! # How
 //!
-//! 1. **Per sample** (`bank.rs`): sixteen Goertzel resonators (the eight
-//!    DTMF frequencies and their second harmonics) over 5 ms sub-blocks
-//!    (40 samples), plus `Σx²` and `Σx`. Each sub-block leaves a complex
-//!    DFT value per probe, referred to a common phase origin, and its
-//!    samples.
+//! 1. **Per 5 ms sub-block** (`bank.rs`, 40 samples): the samples are
+//!    kept, with `Σx²` and `Σx`; per sample nothing else is done. The
+//!    complex DFT value at each of the eight DTMF frequencies, referred to
+//!    a common phase origin, is computed only when a window needs it (see
+//!    2), once per sub-block, directly from tables; the second harmonics'
+//!    values only for the rare window that reaches the harmonic guard.
 //! 2. **Every 5 ms** (`analysis.rs`): the last five sub-blocks form a 25 ms
 //!    window; their sum is a 200-point DFT (40 Hz bins) at each nominal
-//!    frequency. Guards, cheapest first: window level; *presence* (every
-//!    sub-block holds at least half the mean energy, so the signal fills
-//!    the window); the strongest probe of each group beats the rest of its
+//!    frequency. Guards, cheapest first: window level and *presence*
+//!    (every sub-block holds at least half the mean energy, so the signal
+//!    fills the window), from the energies alone, before any DFT value is
+//!    computed (so silence and pauses cost no DFT); the strongest probe of
+//!    each group beats the rest of its
 //!    group by 6 dB; each tone's **frequency is measured** (below) and must
 //!    be within [`DtmfConfig::deviation_percent_max`]; each tone's level
 //!    reaches [`DtmfConfig::level_dbfs_min`]; twist within limits; the two
@@ -92,9 +95,10 @@
 //! another seed, 39 minutes of another engineer's texts). Also decoded:
 //! DC offsets to 0.3 FS, clipping at half the peak, ±15 Hz FM wobble, a
 //! 67 Hz CTCSS tone as loud as each DTMF tone.
-//! CPU (release, one core of an AMD EPYC): 26 µs per second of audio on
-//! silence, 30 on speech, 35 on noise or a held digit, 60 when dialling
-//! ten digits a second without pause (validation costs about 3 µs).
+//! CPU (release, one core of an AMD EPYC, `d7_cpu_cost_per_audio_second`):
+//! 5 µs per second of audio on silence, 12 on band noise, 17 on a held
+//! digit, 51 when dialling ten digits a second without pause (a window
+//! reaching the full guards costs about 1 µs).
 //!
 //! # Contract
 //!
@@ -120,7 +124,7 @@ use core::ops::Range;
 use heapless::Deque;
 
 use analysis::{Hit, Limits, Reject};
-use bank::{Bank, SubBlock};
+use bank::{Group, REF_PERIOD_SUBS, SubBlock};
 
 /// The detection sample rate. Equals `tone::DETECTION_RATE_HZ`.
 const RATE_HZ: u32 = super::DETECTION_RATE_HZ;
@@ -162,6 +166,32 @@ const _: () = {
         p += 1;
     }
 };
+
+/// The ring slots of a full window, oldest first, by the slot the next
+/// sub-block goes to (which holds the oldest).
+const WINDOW_ORDER: [[usize; WINDOW_SUBS]; WINDOW_SUBS] = {
+    let mut t = [[0; WINDOW_SUBS]; WINDOW_SUBS];
+    let mut next = 0;
+    while next < WINDOW_SUBS {
+        let mut k = 0;
+        while k < WINDOW_SUBS {
+            t[next][k] = (next + k) % WINDOW_SUBS;
+            k += 1;
+        }
+        next += 1;
+    }
+    t
+};
+
+/// The ring's sub-blocks in window `order` (oldest first).
+#[inline]
+fn window_of<'a>(
+    ring: &'a [SubBlock; WINDOW_SUBS],
+    order: &[usize; WINDOW_SUBS],
+) -> [&'a SubBlock; WINDOW_SUBS] {
+    let [a, b, c, d, e] = *order;
+    [&ring[a], &ring[b], &ring[c], &ring[d], &ring[e]]
+}
 
 /// The keypad, row-major: `DIGITS[row * 4 + column]`.
 const DIGITS: [u8; 16] = *b"123A456B789C*0#D";
@@ -261,6 +291,15 @@ struct Candidate {
     high_energy_sum: f32,
 }
 
+/// Whether a block's samples still need sanitizing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Samples {
+    /// Anything (NaN, infinities, huge values).
+    Raw,
+    /// Finite and within ±4.
+    Sanitized,
+}
+
 /// The digit state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -275,19 +314,23 @@ enum State {
 ///
 /// Sans-IO: [`process`](Self::process) takes samples and their index,
 /// [`poll_event`](Self::poll_event) hands out digits; drain it after every
-/// `process` call. Fixed size, no allocation: `size_of` is 3152 bytes on
-/// 64-bit targets, of which the window's five sub-blocks (DFT values and
-/// samples) take 1.5 KiB, the Goertzel bank 0.75 KiB and the event queue
-/// 0.65 KiB.
+/// `process` call. Fixed size, no allocation: `size_of` is 2120 bytes on
+/// 64-bit targets, of which the window's five sub-blocks (samples and DFT
+/// values) take 1.2 KiB and the event queue 0.65 KiB.
 #[derive(Debug, Clone)]
 pub struct DtmfDetector {
     limits: Limits,
     hits_to_validate: u32,
     misses_to_end: u32,
-    bank: Bank,
     /// The last [`WINDOW_SUBS`] sub-blocks, a ring; `ring_next` is the
-    /// slot the next one goes to (the oldest once full).
+    /// slot being filled (the oldest once full: its energy and DFT values
+    /// stay valid until it is closed again).
     ring: [SubBlock; WINDOW_SUBS],
+    /// Samples already in `ring[ring_next]`.
+    fill: usize,
+    /// Sub-blocks since the phase origin, modulo [`REF_PERIOD_SUBS`]:
+    /// the `origin` of the sub-block being filled.
+    origin: u32,
     ring_next: usize,
     ring_len: usize,
     /// Energy (mean removed) of the sub-block just before the window, for
@@ -315,8 +358,9 @@ impl DtmfDetector {
             limits: config.limits(),
             hits_to_validate: config.hits_to_validate(),
             misses_to_end: config.misses_to_end(),
-            bank: Bank::new(),
             ring: [SubBlock::EMPTY; WINDOW_SUBS],
+            fill: 0,
+            origin: 0,
             ring_next: 0,
             ring_len: 0,
             evicted_energy: 0.0,
@@ -336,6 +380,18 @@ impl DtmfDetector {
     /// partial analysis and any digit in progress (already reported digits
     /// stay reported) and counts it in [`DtmfStats::discontinuities`].
     pub fn process(&mut self, start: u64, block: &[f32]) {
+        self.process_samples(start, block, Samples::Raw);
+    }
+
+    /// [`process`](Self::process) for samples known to be finite and
+    /// within ±4 (the channel detector's at 8 kHz, already sanitized):
+    /// they are copied as they are, which gives the same result faster.
+    pub(crate) fn process_sanitized(&mut self, start: u64, block: &[f32]) {
+        debug_assert!(block.iter().all(|x| x.is_finite() && x.abs() <= 4.0));
+        self.process_samples(start, block, Samples::Sanitized);
+    }
+
+    fn process_samples(&mut self, start: u64, block: &[f32], samples: Samples) {
         if block.is_empty() {
             return;
         }
@@ -350,9 +406,19 @@ impl DtmfDetector {
         let mut rest = block;
         // Each pass takes at least one sample, so this ends.
         while !rest.is_empty() {
-            let used = self.bank.feed(rest, &mut self.stats.nonfinite_samples);
+            let slot = &mut self.ring[self.ring_next];
+            let used = match samples {
+                Samples::Raw => {
+                    let (used, bad) = slot.fill(self.fill, rest);
+                    self.stats.nonfinite_samples =
+                        self.stats.nonfinite_samples.saturating_add(bad.into());
+                    used
+                }
+                Samples::Sanitized => slot.copy(self.fill, rest),
+            };
             rest = &rest[used..];
-            if self.bank.is_full() {
+            self.fill += used;
+            if self.fill == SUB_LEN {
                 self.end_sub_block();
             }
         }
@@ -368,7 +434,8 @@ impl DtmfDetector {
     /// Forgets all audio, any digit in progress and any undrained events,
     /// as if newly created (the [`stats`](Self::stats) counters stay).
     pub fn reset(&mut self) {
-        self.bank.reset();
+        self.fill = 0;
+        self.origin = 0;
         self.ring_next = 0;
         self.ring_len = 0;
         self.next_index = None;
@@ -384,7 +451,8 @@ impl DtmfDetector {
 
     /// Starts the analysis afresh at sample index `start`.
     fn restart(&mut self, start: u64) {
-        self.bank.reset();
+        self.fill = 0;
+        self.origin = 0;
         self.ring_next = 0;
         self.ring_len = 0;
         self.sub_start = start;
@@ -393,23 +461,47 @@ impl DtmfDetector {
     }
 
     fn end_sub_block(&mut self) {
+        let slot = &mut self.ring[self.ring_next];
+        // Its energy is still the evicted sub-block's until it is closed.
         self.evicted_energy = if self.ring_len == WINDOW_SUBS {
-            self.ring[self.ring_next].ac_energy()
+            slot.ac_energy()
         } else {
             0.0
         };
-        self.ring[self.ring_next] = self.bank.finish();
+        slot.close(self.origin);
+        self.fill = 0;
+        self.origin = (self.origin + 1) % REF_PERIOD_SUBS;
         self.ring_next = (self.ring_next + 1) % WINDOW_SUBS;
         self.ring_len = (self.ring_len + 1).min(WINDOW_SUBS);
         self.sub_start = self.sub_start.wrapping_add(SUB_LEN as u64);
         if self.ring_len < WINDOW_SUBS {
             return;
         }
-        // Once full, the next slot holds the oldest sub-block.
-        let window: [&SubBlock; WINDOW_SUBS] =
-            core::array::from_fn(|k| &self.ring[(self.ring_next + k) % WINDOW_SUBS]);
         let end = self.sub_start;
-        let screened = analysis::screen(&window, &self.limits);
+        // Once full, the next slot holds the oldest sub-block.
+        let order = WINDOW_ORDER[self.ring_next];
+        // The energy guards need no DFT values: a quiet or patchy window
+        // (silence, most pauses) is rejected before any are computed.
+        let sub_energy = window_of(&self.ring, &order).map(SubBlock::ac_energy);
+        let screened = analysis::energies(sub_energy, &self.limits).and_then(|energies| {
+            // Each group's DFT values only when the window gets that far:
+            // the rows' margin rejects most windows of noise.
+            let mut strongest = |group: Group| {
+                for block in &mut self.ring {
+                    block.analyse(group);
+                }
+                analysis::strongest_in(&window_of(&self.ring, &order), group)
+            };
+            let row = strongest(Group::Rows)?;
+            let column = strongest(Group::Columns)?;
+            analysis::screen(
+                &window_of(&self.ring, &order),
+                &self.limits,
+                &energies,
+                (row, column),
+            )
+        });
+        let window = window_of(&self.ring, &order);
         // While a digit is down, the same pair passing the cheap guards is
         // all it takes to keep it down: the full guards already passed.
         if let (Ok(s), State::Down { digit, misses }) = (&screened, &mut self.state)

@@ -1,13 +1,16 @@
-//! The little transcendental math the tone detector needs, as `const fn`s.
+//! The little transcendental math the tone detector needs: `const fn`s
+//! to *design* things (the analysis window and the FFT's twiddles at
+//! compile time, the decimator's anti-alias filter in `Decimator::new`),
+//! and one fast sine/cosine for the DTMF measurements.
 //!
-//! Core is `no_std` without `libm`, so `f64::sin` and friends do not exist
-//! here. The detector needs them only to *design* things: the analysis
-//! window (computed at compile time) and the decimator's anti-alias filter
-//! (computed once in `Decimator::new`). The per-sample and per-frame paths
-//! use nothing but `+ - * /`. Each function is checked against `std` in the
+//! Core is `no_std`, so `f64::sin` and friends do not exist here; `libm`
+//! has them, but the DTMF measurement of a window needs dozens, on small
+//! arguments, where a quadrant reduction and two short polynomials do as
+//! well in a fraction of the time. The per-sample and per-frame paths use
+//! nothing but `+ - * /`. Each function is checked against `std` in the
 //! tests below.
 
-use core::f64::consts::{FRAC_PI_2, PI, TAU};
+use core::f64::consts::{FRAC_2_PI, FRAC_PI_2, PI, TAU};
 
 /// `sin(x)` to within 1e-15 for `|x| <= 1e6`; finite input expected.
 pub(crate) const fn sin(x: f64) -> f64 {
@@ -36,6 +39,50 @@ pub(crate) const fn sin(x: f64) -> f64 {
         i += 1;
     }
     sum
+}
+
+/// `(sin x, cos x)` to within an `f32` rounding for `|x| <= 1e5` (finite
+/// input expected; beyond that the reduction loses bits): `x` reduced to
+/// `[−π/4, π/4]` by quadrant, in `f64`, then Taylor polynomials whose
+/// first omitted terms are under 3e-9.
+#[inline]
+pub(crate) fn sin_cos_f32(x: f32) -> (f32, f32) {
+    let x = f64::from(x);
+    let half = if x >= 0.0 { 0.5 } else { -0.5 };
+    let quadrant = (x * FRAC_2_PI + half) as i64;
+    let r = x - quadrant as f64 * FRAC_PI_2;
+    let r2 = r * r;
+    let sin = r * (1.0 - r2 / 6.0 * (1.0 - r2 / 20.0 * (1.0 - r2 / 42.0 * (1.0 - r2 / 72.0))));
+    let cos = 1.0
+        - r2 / 2.0 * (1.0 - r2 / 12.0 * (1.0 - r2 / 30.0 * (1.0 - r2 / 56.0 * (1.0 - r2 / 90.0))));
+    let (sin, cos) = match quadrant.rem_euclid(4) {
+        0 => (sin, cos),
+        1 => (cos, -sin),
+        2 => (-sin, -cos),
+        _ => (-cos, sin),
+    };
+    (sin as f32, cos as f32)
+}
+
+/// `sin x` to within an `f32` rounding for `|x| <= 1e5` (finite input
+/// expected): `x` reduced to `[−π/2, π/2]` by whole half-turns, in `f64`,
+/// then a Taylor polynomial whose first omitted term is under 1e-9.
+#[inline]
+pub(crate) fn sin_f32(x: f32) -> f32 {
+    let x = f64::from(x);
+    let half = if x >= 0.0 { 0.5 } else { -0.5 };
+    let turns = (x * core::f64::consts::FRAC_1_PI + half) as i64;
+    let r = x - turns as f64 * PI;
+    let r2 = r * r;
+    let sin = r
+        * (1.0
+            - r2 / 6.0
+                * (1.0
+                    - r2 / 20.0
+                        * (1.0
+                            - r2 / 42.0
+                                * (1.0 - r2 / 72.0 * (1.0 - r2 / 110.0 * (1.0 - r2 / 156.0))))));
+    (if turns % 2 == 0 { sin } else { -sin }) as f32
 }
 
 /// `sqrt(x)` for `x >= 0` (0 for anything else), to the last bit or one
@@ -102,6 +149,34 @@ mod tests {
             x += 0.0137;
         }
         assert!((sin(12_345.678) - 12_345.678f64.sin()).abs() < 1e-11);
+    }
+
+    #[test]
+    fn sin_cos_f32_matches_std() {
+        let mut worst = 0.0f64;
+        let mut x = -300.0f32;
+        while x < 300.0 {
+            let (s, c) = sin_cos_f32(x);
+            let x64 = f64::from(x);
+            worst = worst
+                .max((f64::from(s) - x64.sin()).abs())
+                .max((f64::from(c) - x64.cos()).abs());
+            x += 0.000_731;
+        }
+        assert!(worst < 1.2e-7, "{worst}");
+        assert_eq!(sin_cos_f32(0.0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn sin_f32_matches_std() {
+        let mut worst = 0.0f64;
+        let mut x = -300.0f32;
+        while x < 300.0 {
+            worst = worst.max((f64::from(sin_f32(x)) - f64::from(x).sin()).abs());
+            x += 0.000_731;
+        }
+        assert!(worst < 1.2e-7, "{worst}");
+        assert_eq!(sin_f32(0.0), 0.0);
     }
 
     #[test]

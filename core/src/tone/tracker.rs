@@ -2,8 +2,7 @@
 //! out, with a running noise floor.
 //!
 //! Every [`HOP_LEN`] samples (64 ms) the last [`FFT_LEN`] samples (128 ms)
-//! are Hann-windowed and transformed (microfft `rfft_1024`, bins
-//! 7.8125 Hz apart). The strongest bin between [`TRACK_MIN_HZ`] and
+//! are Hann-windowed and transformed (`fft.rs`, bins 7.8125 Hz apart). The strongest bin between [`TRACK_MIN_HZ`] and
 //! [`TRACK_MAX_HZ`] is the frame's peak; its frequency is refined between
 //! bins from the three complex bins around it with the Hann-window form of
 //! Jacobsen's estimator, `δ = 2·Re[(X[k−1] − X[k+1]) / (2X[k] − X[k−1] −
@@ -26,9 +25,8 @@
 //! the run segmenter (see `runs.rs`) needs consecutive frames at one
 //! frequency and never strings those together.
 
-use microfft::real::rfft_1024;
-
 use super::DETECTION_RATE_HZ;
+use super::fft::{self, RealFft};
 use super::math;
 
 /// Samples per analysis frame at 8 kHz (128 ms).
@@ -55,6 +53,8 @@ pub const TONAL_RATIO: f32 = 6.3;
 /// The weakest peak that counts as a tone: −70 dBFS (a full-scale sine is
 /// 0 dBFS = power 1).
 pub const MIN_TONE_POWER: f32 = 1e-7;
+/// Bins from [`FIRST_BIN`] to [`LAST_BIN`].
+const SEARCHED_BINS: usize = LAST_BIN + 1 - FIRST_BIN;
 /// Bins either side of the peak left out of the floor.
 const FLOOR_EXCLUDE_BINS: usize = 3;
 /// The floor never drops below this (−130 dBFS per bin): digital silence
@@ -64,12 +64,14 @@ const FLOOR_MIN_POWER: f32 = 1e-13;
 /// Hann window's coherent gain is N/4.
 const POWER_SCALE: f32 = 16.0 / (FFT_LEN as f32 * FFT_LEN as f32);
 
-const _: () = assert!(FFT_LEN == 2 * HOP_LEN);
+const _: () = assert!(FFT_LEN == 2 * HOP_LEN && FFT_LEN == fft::LEN);
 const _: () = assert!(FIRST_BIN > FLOOR_EXCLUDE_BINS && LAST_BIN + 1 < FFT_LEN / 2);
 const _: () = assert!(HOP_MS == 64);
 
 /// The periodic Hann window, computed at compile time.
-static WINDOW: [f32; FFT_LEN] = hann();
+const WINDOW: [f32; FFT_LEN] = hann();
+/// The same, laid out for the transform.
+static FFT_WINDOW: fft::Window = fft::Window::new(&WINDOW);
 
 const fn hann() -> [f32; FFT_LEN] {
     let mut w = [0.0f32; FFT_LEN];
@@ -105,7 +107,7 @@ pub struct Tracker {
     write: usize,
     /// Samples since the last frame.
     fill: usize,
-    scratch: [f32; FFT_LEN],
+    fft: RealFft,
     floor: f32,
 }
 
@@ -131,7 +133,7 @@ impl Tracker {
             ring: [0.0; FFT_LEN],
             write: 0,
             fill: 0,
-            scratch: [0.0; FFT_LEN],
+            fft: RealFft::new(),
             floor: 0.0,
         }
     }
@@ -162,40 +164,56 @@ impl Tracker {
     }
 
     fn analyze(&mut self) -> Frame {
-        // Oldest first: ring[write..], then ring[..write].
-        let (newer, older) = self.ring.split_at(self.write);
-        let (w_older, w_newer) = WINDOW.split_at(older.len());
-        let (s_older, s_newer) = self.scratch.split_at_mut(older.len());
-        for ((s, &x), &w) in s_older.iter_mut().zip(older).zip(w_older) {
-            *s = x * w;
-        }
-        for ((s, &x), &w) in s_newer.iter_mut().zip(newer).zip(w_newer) {
-            *s = x * w;
-        }
-        let spectrum = rfft_1024(&mut self.scratch);
-        let power = |k: usize| spectrum[k].norm_sqr();
+        // Frames end on hop boundaries, so the ring's two halves are
+        // always whole: the older one starts at `write`.
+        let (first, second) = self.ring.split_at(HOP_LEN);
+        let (first, second): (&[f32; HOP_LEN], &[f32; HOP_LEN]) = (
+            first.try_into().expect("half the ring"),
+            second.try_into().expect("half the ring"),
+        );
+        let (older, newer) = if self.write == 0 {
+            (first, second)
+        } else {
+            (second, first)
+        };
+        self.fft.forward(older, newer, &FFT_WINDOW);
+        // |2X|², so a quarter of the usual scale.
+        let scale = POWER_SCALE * 0.25;
+        let power = self.fft.powers(FIRST_BIN, SEARCHED_BINS);
 
-        let mut peak = FIRST_BIN;
-        let mut peak_power = -1.0f32;
-        let mut sum = 0.0f32;
-        for (k, bin) in spectrum
-            .iter()
-            .enumerate()
-            .take(LAST_BIN + 1)
-            .skip(FIRST_BIN)
-        {
-            let p = bin.norm_sqr();
-            sum += p;
-            if p > peak_power {
-                peak_power = p;
-                peak = k;
+        // Sum and maximum in eight lanes, so both vectorize; the peak is
+        // the first bin holding the maximum.
+        let mut sums = [0.0f32; 8];
+        let mut maxes = [-1.0f32; 8];
+        let chunks = power.chunks_exact(8);
+        let tail = chunks.remainder();
+        for chunk in chunks {
+            for lane in 0..8 {
+                sums[lane] += chunk[lane];
+                maxes[lane] = if chunk[lane] > maxes[lane] {
+                    chunk[lane]
+                } else {
+                    maxes[lane]
+                };
             }
         }
+        for (lane, &p) in tail.iter().enumerate() {
+            sums[lane] += p;
+            maxes[lane] = maxes[lane].max(p);
+        }
+        let sum: f32 = sums.iter().sum();
+        let peak_power = maxes.iter().copied().fold(-1.0f32, f32::max);
+        let peak = FIRST_BIN
+            + power
+                .iter()
+                .position(|&p| p == peak_power)
+                .expect("the maximum is one of the values");
+
         let lo = peak.saturating_sub(FLOOR_EXCLUDE_BINS).max(FIRST_BIN);
         let hi = (peak + FLOOR_EXCLUDE_BINS).min(LAST_BIN);
-        let excluded: f32 = (lo..=hi).map(power).sum();
+        let excluded: f32 = power[lo - FIRST_BIN..=hi - FIRST_BIN].iter().sum();
         let others = (LAST_BIN + 1 - FIRST_BIN) - (hi + 1 - lo);
-        let frame_floor = ((sum - excluded).max(0.0) / others as f32) * POWER_SCALE;
+        let frame_floor = ((sum - excluded).max(0.0) / others as f32) * scale;
         self.floor = if self.floor == 0.0 || frame_floor < self.floor {
             frame_floor
         } else {
@@ -203,18 +221,25 @@ impl Tracker {
         }
         .max(FLOOR_MIN_POWER);
 
-        let (left, right) = (spectrum[peak - 1], spectrum[peak + 1]);
-        let centre = spectrum[peak];
-        let local_max = left.norm_sqr() <= peak_power && right.norm_sqr() <= peak_power;
-        let num = left - right;
-        let den = centre * 2.0 - left - right;
-        let den_power = den.norm_sqr();
+        let norm = |(re, im): (f32, f32)| re * re + im * im;
+        let (left, centre, right) = (
+            self.fft.bin(peak - 1),
+            self.fft.bin(peak),
+            self.fft.bin(peak + 1),
+        );
+        let local_max = norm(left) <= peak_power && norm(right) <= peak_power;
+        let num = (left.0 - right.0, left.1 - right.1);
+        let den = (
+            centre.0 * 2.0 - left.0 - right.0,
+            centre.1 * 2.0 - left.1 - right.1,
+        );
+        let den_power = norm(den);
         let delta = if den_power > 0.0 {
-            (2.0 * (num.re * den.re + num.im * den.im) / den_power).clamp(-1.0, 1.0)
+            (2.0 * (num.0 * den.0 + num.1 * den.1) / den_power).clamp(-1.0, 1.0)
         } else {
             0.0
         };
-        let power = peak_power * POWER_SCALE;
+        let power = peak_power * scale;
         Frame {
             hz: (peak as f32 + delta) * BIN_HZ,
             power,

@@ -5,18 +5,25 @@
 //! [`Bank`](super::bank::Bank). Two steps, guards cheapest first; the
 //! first that fails names the [`Reject`] reason:
 //!
-//! - [`screen`]: window level, presence, the strongest probe of each group
-//!   and its margin, and an upper bound on the tones' share of the energy.
-//!   Cheap; it is all a window needs while a validated digit stays down.
+//! - [`energies`]: window level and presence, from the sub-blocks'
+//!   energies alone (no DFT values needed yet).
+//! - [`strongest_in`]: the strongest probe of a group and its margin,
+//!   rows first (on noise most windows fail there, before the columns'
+//!   DFT values are even computed);
+//! - [`screen`]: an upper bound on the tones' share of the energy. Cheap;
+//!   with the two above it is all a window needs while a validated digit
+//!   stays down.
 //! - [`confirm`]: the frequencies (see [`measure`]), each
 //!   tone's level, twist, the tones' share of the energy, second
 //!   harmonics, and the harmonic series (see [`series`]).
 
-use super::bank::SubBlock;
+use super::bank::{self, FUNDAMENTALS, Group, SubBlock};
 use super::complex::Complex;
 use super::measure::{self, Tone};
 use super::series;
 use super::{HIGH, LOW, PROBES_HZ, WINDOW_LEN, WINDOW_SUBS};
+
+const _: () = assert!(LOW.end - LOW.start == 4 && HIGH.end - HIGH.start == 4);
 
 /// A sub-block holding less than this fraction of the window's mean
 /// sub-block energy means the signal did not fill the window (it started,
@@ -109,48 +116,96 @@ pub(super) struct Hit {
     pub(super) sub_mean: f32,
 }
 
-/// The cheap guards, sub-blocks oldest first.
-pub(super) fn screen(
-    window: &[&SubBlock; WINDOW_SUBS],
-    limits: &Limits,
-) -> Result<Screened, Reject> {
+/// A window's energies, once it passed the level and presence guards.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Energies {
+    /// Each sub-block's energy, its mean removed, oldest first.
+    sub: [f32; WINDOW_SUBS],
+    /// Their sum.
+    total: f32,
+}
+
+/// The guards on energy alone, on the window's sub-blocks' energies
+/// (each with its mean removed, [`SubBlock::ac_energy`]), oldest first.
+#[inline]
+pub(super) fn energies(sub: [f32; WINDOW_SUBS], limits: &Limits) -> Result<Energies, Reject> {
     // Level: the whole window, each sub-block's mean removed: that drops
     // DC and most sub-audible energy (a 67 Hz CTCSS tone loses 5 dB, 100 Hz
     // 2 dB), and costs a DTMF tone under 2 %.
-    let sub_energy: [f32; WINDOW_SUBS] = core::array::from_fn(|k| window[k].ac_energy());
-    let total: f32 = sub_energy.iter().sum();
+    let total: f32 = sub.iter().sum();
     if total < 2.0 * limits.tone_energy_min {
         return Err(Reject::Level);
     }
 
     // Presence: no sub-block much weaker than the rest.
-    let sub_min = sub_energy.iter().copied().fold(f32::MAX, f32::min);
+    let sub_min = sub.iter().copied().fold(f32::MAX, f32::min);
     if sub_min * (WINDOW_SUBS as f32) < PRESENCE_MIN * total {
         return Err(Reject::Presence);
     }
+    Ok(Energies { sub, total })
+}
 
-    // The strongest probe of each group in the nominal 200-point DFT, and
-    // its margin over the rest of its group.
-    let power: [f32; 8] = core::array::from_fn(|p| {
-        window
-            .iter()
-            .fold(Complex::ZERO, |z, b| z + b.dft[p])
-            .norm_sqr()
-    });
-    let row = strongest(&power, LOW);
-    let column = strongest(&power, HIGH);
-    for p in LOW.chain(HIGH) {
-        let best = if LOW.contains(&p) { row } else { column };
-        if p != best && power[best] < GROUP_MARGIN * power[p] {
-            return Err(Reject::Margin);
+/// A group's strongest probe in the window's nominal 200-point DFT, if
+/// it beats every other probe of the group by [`GROUP_MARGIN`]; the
+/// window's sub-blocks (oldest first) must be
+/// [`analyse`](SubBlock::analyse)d for `group`.
+///
+/// # Errors
+/// [`Reject::Margin`] when no probe stands out.
+#[inline]
+pub(super) fn strongest_in(
+    window: &[&SubBlock; WINDOW_SUBS],
+    group: Group,
+) -> Result<usize, Reject> {
+    debug_assert!(window.iter().all(|b| b.is_analysed(group)));
+    let first = group as usize * 4;
+    let (mut re, mut im) = ([0.0f32; 4], [0.0f32; 4]);
+    for block in window {
+        let (block_re, block_im) = block.dft_parts();
+        for lane in 0..4 {
+            re[lane] += block_re[first + lane];
+        }
+        for lane in 0..4 {
+            im[lane] += block_im[first + lane];
         }
     }
+    let power: [f32; 4] = core::array::from_fn(|l| re[l] * re[l] + im[l] * im[l]);
+    // The strongest probe must beat every other one of its group by
+    // GROUP_MARGIN: equivalently, only the strongest itself reaches
+    // 1/GROUP_MARGIN of it (a tie counts twice and fails, as it should).
+    // Counted over all probes, no branch per probe: on noise the winner
+    // is random and such branches would be mispredicted half the time.
+    let max = max4(&power);
+    let reaching: u32 = power
+        .iter()
+        .map(|&p| u32::from(GROUP_MARGIN * p > max))
+        .sum();
+    if reaching > 1 {
+        return Err(Reject::Margin);
+    }
+    Ok(first + strongest(&power, max))
+}
+
+/// The cheap guards on a window that passed [`energies`] and whose
+/// strongest probes of each group, `row` and `column`, passed
+/// [`strongest_in`].
+#[inline]
+pub(super) fn screen(
+    window: &[&SubBlock; WINDOW_SUBS],
+    limits: &Limits,
+    energies: &Energies,
+    (row, column): (usize, usize),
+) -> Result<Screened, Reject> {
+    let Energies {
+        sub: sub_energy,
+        total,
+    } = *energies;
 
     // An upper bound on each tone's coherent energy (Cauchy–Schwarz over
     // the sub-blocks, and the largest scalloping correction) weeds out most
     // non-tonal windows before any square root or arctangent.
     let bound = |p: usize| {
-        let incoherent: f32 = window.iter().map(|b| b.dft[p].norm_sqr()).sum();
+        let incoherent: f32 = window.iter().map(|b| b.dft(p).norm_sqr()).sum();
         2.0 * SCALLOP_POWER_BOUND * WINDOW_SUBS as f32 * incoherent / WINDOW_LEN as f32
     };
     let (low_bound, high_bound) = (bound(row), bound(column));
@@ -191,7 +246,7 @@ pub(super) fn confirm(
         sub_mean,
     } = *screened;
     let values =
-        |p: usize| -> [Complex; WINDOW_SUBS] { core::array::from_fn(|k| window[k].dft[p]) };
+        |p: usize| -> [Complex; WINDOW_SUBS] { core::array::from_fn(|k| window[k].dft(p)) };
 
     // Frequencies.
     let (low, high) =
@@ -226,7 +281,8 @@ pub(super) fn confirm(
     // Second harmonics, then the harmonic series.
     let tones = [(row, low), (column, high)];
     for &(probe, tone) in &tones {
-        if measure::harmonic_amplitude(&values(probe + 8), probe, &tone, &tones)
+        let harmonic = bank::window_probe_dfts(window, probe + FUNDAMENTALS);
+        if measure::harmonic_amplitude(&harmonic, probe, &tone, &tones)
             > HARMONIC_AMPLITUDE_MAX * tone.amplitude()
         {
             return Err(Reject::Harmonic);
@@ -249,15 +305,29 @@ pub(super) fn confirm(
     })
 }
 
-/// The index of the largest `power` in `group` (the first on a tie).
-fn strongest(power: &[f32; 8], group: core::ops::Range<usize>) -> usize {
-    let mut best = group.start;
-    for p in group {
-        if power[p] > power[best] {
-            best = p;
-        }
-    }
-    best
+/// The largest of four powers.
+#[inline]
+fn max4(group: &[f32]) -> f32 {
+    let a = if group[0] > group[1] {
+        group[0]
+    } else {
+        group[1]
+    };
+    let b = if group[2] > group[3] {
+        group[2]
+    } else {
+        group[3]
+    };
+    if a > b { a } else { b }
+}
+
+/// The index of the first of `group` equal to `max`, its largest value.
+#[inline]
+fn strongest(group: &[f32], max: f32) -> usize {
+    group
+        .iter()
+        .position(|&p| p == max)
+        .expect("the maximum is one of the values")
 }
 
 #[cfg(test)]

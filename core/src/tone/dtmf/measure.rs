@@ -8,7 +8,7 @@
 //! tone, the sequence `X[k]` is `C·e^{jφk}`, sampled every 5 ms: its
 //! frequency is read off it like any sampled sinusoid's.
 
-use super::complex::Complex;
+use super::complex::{Complex, TURN_STEPS};
 use super::{PROBES_HZ, RATE_HZ, SUB_LEN, WINDOW_SUBS};
 
 use core::f32::consts::{PI, TAU};
@@ -166,15 +166,12 @@ struct ProbeTurn {
 
 impl ProbeTurn {
     fn new(q: usize, p: usize, origin: u32) -> ProbeTurn {
-        let period = 2 * i64::from(RATE_HZ);
+        let period = i64::from(TURN_STEPS);
         let n0 = i64::from(origin) * SUB_LEN as i64;
         let at = |df: i64| {
             let start = (df * (2 * n0 + SUB_LEN as i64 - 1)).rem_euclid(period);
             let step = (df * 2 * SUB_LEN as i64).rem_euclid(period);
-            (
-                Complex::from_angle_f32(TAU * start as f32 / period as f32),
-                Complex::from_angle_f32(TAU * step as f32 / period as f32),
-            )
+            (Complex::turn(start as u32), Complex::turn(step as u32))
         };
         let (fq, fp) = (i64::from(PROBES_HZ[q]), i64::from(PROBES_HZ[p]));
         ProbeTurn {
@@ -260,22 +257,26 @@ pub(super) fn harmonic_amplitude(
 /// from its probe: `sin(πΔL/fs) / (L·sin(πΔ/fs))`, signed.
 pub(super) fn sub_block_gain(offset_hz: f32) -> f32 {
     let half = PI * offset_hz / RATE_HZ as f32;
-    let den = SUB_LEN as f32 * libm::sinf(half);
+    let den = SUB_LEN as f32 * sin(half);
     if den.abs() < 1e-6 {
         1.0
     } else {
-        libm::sinf(half * SUB_LEN as f32) / den
+        sin(half * SUB_LEN as f32) / den
     }
+}
+
+fn sin(x: f32) -> f32 {
+    super::super::math::sin_f32(x)
 }
 
 /// Amplitude response of the [`WINDOW_SUBS`]-term coherent sum to a
 /// residual advance of `radians` per sub-block: `sin(Kψ/2) / (K·sin(ψ/2))`.
 fn window_gain(radians: f32) -> f32 {
-    let den = WINDOW_SUBS as f32 * libm::sinf(radians / 2.0);
+    let den = WINDOW_SUBS as f32 * sin(radians / 2.0);
     if den.abs() < 1e-6 {
         1.0
     } else {
-        libm::sinf(radians * WINDOW_SUBS as f32 / 2.0) / den
+        sin(radians * WINDOW_SUBS as f32 / 2.0) / den
     }
 }
 

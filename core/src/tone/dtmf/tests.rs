@@ -614,7 +614,7 @@ fn empty_blocks_change_nothing() {
 fn the_detector_is_small_and_fixed_size() {
     let size = core::mem::size_of::<DtmfDetector>();
     // Documented on the type.
-    assert!(size <= 3_400, "{size}");
+    assert!(size <= 2_400, "{size}");
 }
 
 proptest! {
