@@ -37,6 +37,7 @@ use echostream::opus::{Application, Encoder, EncoderConfig, FrameDuration};
 use echostream_core::jitter::{InsertResult, JitterConfig, Stats};
 use echostream_core::time::{Instant, SampleIndex};
 use echostream_core::wire::{MediaTimestamp, Seq, StreamId};
+use echostream_sim::audio::{correlation, read_wav_i16};
 use echostream_sim::rng::Rng;
 
 struct Counting;
@@ -145,14 +146,6 @@ fn speech_like(secs: f64) -> Vec<f32> {
         .collect()
 }
 
-fn read_wav(path: &Path) -> Vec<i16> {
-    hound::WavReader::open(path)
-        .expect("open wav")
-        .into_samples::<i16>()
-        .collect::<Result<_, _>>()
-        .expect("read wav")
-}
-
 struct Run {
     output: Vec<i16>,
     dropped: u64,
@@ -240,28 +233,12 @@ fn run_pipeline(dir: &Path, input: &Path, loss: f64, seed: u64) -> Run {
     let playback_underruns = playback.counters().snapshot().underruns;
     playback.stop().expect("playback ran");
     Run {
-        output: read_wav(&output_path),
+        output: read_wav_i16(&output_path).expect("read wav"),
         dropped,
         packetizer: packetizer.stats(),
         depacketizer: depacketizer.stats(),
         jitter: depacketizer.jitter().stats(),
         playback_underruns,
-    }
-}
-
-/// Normalised cross-correlation of `a` with `b` over their common length.
-fn correlation(a: &[i16], b: &[i16]) -> f64 {
-    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    if aa == 0.0 || bb == 0.0 {
-        0.0
-    } else {
-        ab / (aa * bb).sqrt()
     }
 }
 
@@ -360,7 +337,7 @@ fn source_file(dir: &Path) -> (std::path::PathBuf, Vec<i16>) {
     let path = dir.join("speech.wav");
     echostream_sim::audio::write_wav_i16(&path, RATE_HZ, 1, &speech_like(SIGNAL_SECS))
         .expect("write source wav");
-    let source = read_wav(&path);
+    let source = read_wav_i16(&path).expect("read wav");
     (path, source)
 }
 

@@ -11,6 +11,7 @@ use echostream::audio::{
     WavSource, spawn_capture, spawn_playback,
 };
 use echostream_core::time::SampleIndex;
+use echostream_sim::audio::read_wav_i16;
 
 const PARAMS: StreamParams = StreamParams {
     rate_hz: 48_000,
@@ -37,14 +38,6 @@ fn write_wav(path: &Path, samples: &[i16]) {
         writer.write_sample(s).expect("write sample");
     }
     writer.finalize().expect("finalize wav");
-}
-
-fn read_wav(path: &Path) -> Vec<i16> {
-    hound::WavReader::open(path)
-        .expect("open wav")
-        .into_samples::<i16>()
-        .collect::<Result<_, _>>()
-        .expect("read wav")
 }
 
 #[test]
@@ -134,7 +127,7 @@ fn wav_sink_writes_exactly_what_was_played() {
     assert_eq!(sink.dropped_periods(), 0);
     eprintln!("120 ms written in {elapsed:?}");
     assert!(elapsed >= Duration::from_millis(110), "paced: {elapsed:?}");
-    assert_eq!(read_wav(&path), samples);
+    assert_eq!(read_wav_i16(&path).expect("read wav"), samples);
 }
 
 #[test]
@@ -191,7 +184,7 @@ fn threads_move_a_file_through_the_rings() {
     playback
         .stop()
         .expect("playback ends and the file is finished");
-    let written = read_wav(&output);
+    let written = read_wav_i16(&output).expect("read wav");
     let after = counters.snapshot();
     eprintln!("wav threads: playback {after:?}");
     assert_eq!(written.len() as u64, after.periods * 240);

@@ -424,6 +424,35 @@ fn write_wav<S: hound::Sample>(
     w.finalize().map_err(std::io::Error::other)
 }
 
+/// Reads a 16-bit WAV file's samples (interleaved if it has several
+/// channels).
+///
+/// # Errors
+/// The file cannot be opened, is not a WAV file, or holds another sample
+/// format.
+pub fn read_wav_i16(path: &Path) -> Result<Vec<i16>, hound::Error> {
+    hound::WavReader::open(path)?
+        .into_samples::<i16>()
+        .collect()
+}
+
+/// Normalised cross-correlation of `a` with `b` over their common length
+/// (1.0: the same waveform at any gain); 0.0 when either is silent.
+pub fn correlation(a: &[i16], b: &[i16]) -> f64 {
+    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    if aa == 0.0 || bb == 0.0 {
+        0.0
+    } else {
+        ab / (aa * bb).sqrt()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,7 +104,9 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    /// Runs until the stop flag is set, then closes the WebSocket.
+    /// Runs until the stop flag is set, then sends what the rings still
+    /// hold (the end-of-transmission of a talk-spurt cut short by the
+    /// stop) and closes the WebSocket.
     pub(crate) fn run(mut self, waker: Arc<Waker>) {
         // Held so that the waker's registration lives as long as the loop.
         let _waker = waker;
@@ -131,6 +133,7 @@ impl Driver {
             // until it would block.
             self.turn(Instant::now());
         }
+        self.turn(Instant::now());
         self.link.shut(self.poll.registry());
         log::info!("network loop stopped");
     }

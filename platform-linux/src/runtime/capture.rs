@@ -59,8 +59,6 @@ pub struct CaptureStats {
     pub net_ring_full: AtomicU64,
     /// Frames the encoder could not make (the receiver conceals them).
     pub encode_errors: AtomicU64,
-    /// The last block's RMS level in dBFS × 10, as an integer (VOX only).
-    pub level_ddbfs: AtomicU64,
 }
 
 /// Pre-roll frames kept at most (`preroll_ms` / `frame_ms`, capped):
@@ -139,14 +137,7 @@ impl ChannelCapture {
     pub fn push_block(&mut self, block: &Block) {
         let edge = match &mut self.gate {
             Gate::Always => None,
-            Gate::Vox(vox) => {
-                let edge = vox.push_block(block.index, block.frames());
-                let level = (vox.level_dbfs() * 10.0) as i64;
-                self.stats
-                    .level_ddbfs
-                    .store(level as u64, Ordering::Relaxed);
-                edge
-            }
+            Gate::Vox(vox) => vox.push_block(block.index, block.frames()),
         };
         let mut sent = 0;
         if edge == Some(VoxEdge::Opened) {

@@ -33,7 +33,7 @@ use echostream_relay::TokenPolicy;
 
 use self::capture::{CaptureStats, ChannelCapture, Gate};
 use self::playback::{ChannelPlayback, PlaybackStats};
-use crate::audio::pipeline::{Depacketizer, Packetizer, frame_ring};
+use crate::audio::pipeline::{Depacketizer, EncodedFrame, Packetizer, frame_ring};
 use crate::audio::{self, AudioError, AudioThread, Counters, RtSettings, StreamParams};
 use crate::config::{Config, Cor, Relay};
 use crate::net::{NetChannel, NetEvent, NetHandle, NetLoop, NetSettings};
@@ -104,10 +104,6 @@ impl Node {
     pub fn start(config: &Config) -> Result<Node, StartError> {
         check_supported(config)?;
         let (relay, net_settings) = relay_and_settings(config)?;
-        let params = StreamParams::from_config(&config.audio);
-        let rt = RtSettings::from_config(&config.audio);
-        let stop = Arc::new(AtomicBool::new(false));
-
         let mut net_channels = Vec::new();
         let mut pending = Vec::new();
         for (index, ch) in config.channels.iter().enumerate() {
@@ -134,108 +130,105 @@ impl Node {
             channels: Vec::new(),
         };
         for (index, to_net, from_net) in pending {
-            let ch = &config.channels[index];
-            let audio_err = |source| StartError::Audio {
-                index,
-                channel: ch.id.clone(),
-                source,
-            };
-            let pipeline_err = |reason: String| StartError::Pipeline {
-                index,
-                channel: ch.id.clone(),
-                reason,
-            };
-            let gate = match &ch.cor {
-                Cor::Always => Gate::Always,
-                Cor::Vox(vox) => Gate::Vox(
-                    Vox::new(VoxConfig {
-                        rate_hz: params.rate_hz,
-                        threshold_dbfs: vox.threshold_dbfs as f32,
-                        debounce_ms: ch.timers.cor_debounce_ms,
-                        hang_ms: ch.timers.cor_hang_ms,
-                    })
-                    .map_err(|err| pipeline_err(format!("cor.vox: {err}")))?,
-                ),
-                Cor::Gpio(_) => unreachable!("check_supported refuses GPIO COR"),
-            };
-            let encoder_config = EncoderConfig::from_audio(&config.audio)
-                .map_err(|err| pipeline_err(format!("Opus encoder: {err}")))?;
-            let encoder = Encoder::new(encoder_config)
-                .map_err(|err| pipeline_err(format!("Opus encoder: {err}")))?;
-            let (encoded_in, encoded_out) = frame_ring();
-            let packetizer = Packetizer::new(encoder, encoded_in, Seq(0), MediaTimestamp(0));
-            let preroll_frames =
-                (f64::from(config.audio.preroll_ms) / config.audio.frame_ms).ceil();
-            let capture = ChannelCapture::new(
-                gate,
-                packetizer,
-                encoded_out,
-                to_net,
-                waker.clone(),
-                preroll_frames as usize,
-            );
-            let capture_stats = capture.stats();
-            let source = match audio::open_source(&ch.input_device, params, ch.input_loop) {
-                Ok(source) => source,
-                Err(err) => {
-                    node.stop_all();
-                    return Err(audio_err(err));
-                }
-            };
-            let thread =
-                threads::spawn_capture(&ch.id, source, capture, stop.clone(), Counters::new(), rt);
-            match thread {
-                Ok(thread) => node.captures.push(thread),
-                Err(err) => {
-                    node.stop_all();
-                    return Err(audio_err(err));
-                }
+            let started = node.start_channel(config, index, to_net, from_net, &waker);
+            if let Err(err) = started {
+                node.stop_all();
+                return Err(err);
             }
-
-            let mut playback_stats = None;
-            if let Some(output) = &ch.output_device {
-                let jitter = jitter_config(config);
-                let depacketizer =
-                    Depacketizer::new(jitter, params.rate_hz, params.period_frames, StreamId(0))
-                        .map_err(|err| pipeline_err(err.to_string()))?;
-                let playback = ChannelPlayback::new(from_net, depacketizer);
-                playback_stats = Some(playback.stats());
-                if let Err(err) = create_parent_dir(output) {
-                    node.stop_all();
-                    return Err(pipeline_err(err));
-                }
-                let thread = audio::open_sink(output, params).and_then(|sink| {
-                    threads::spawn_playback(
-                        &ch.id,
-                        sink,
-                        playback,
-                        Arc::new(AtomicBool::new(false)),
-                        Counters::new(),
-                        rt,
-                    )
-                });
-                match thread {
-                    Ok(thread) => node.playbacks.push(thread),
-                    Err(err) => {
-                        node.stop_all();
-                        return Err(audio_err(err));
-                    }
-                }
-            }
-            node.channels.push(ChannelStatus {
-                id: ch.id.clone(),
-                capture: capture_stats,
-                playback: playback_stats,
-            });
-            log::info!(
-                "channel {} started: input {} output {} cor {}",
-                ch.id,
-                ch.input_device,
-                ch.output_device.as_deref().unwrap_or("none"),
-                ch.cor
-            );
         }
         Ok(node)
+    }
+
+    /// Starts channel `index`'s capture thread and, when it has an output,
+    /// its playback thread. On an error, what it started is in `self` for
+    /// the caller to stop.
+    fn start_channel(
+        &mut self,
+        config: &Config,
+        index: usize,
+        to_net: rtrb::Producer<EncodedFrame>,
+        from_net: rtrb::Consumer<EncodedFrame>,
+        waker: &Arc<mio::Waker>,
+    ) -> Result<(), StartError> {
+        let ch = &config.channels[index];
+        let params = StreamParams::from_config(&config.audio);
+        let rt = RtSettings::from_config(&config.audio);
+        let audio_err = |source| StartError::Audio {
+            index,
+            channel: ch.id.clone(),
+            source,
+        };
+        let pipeline_err = |reason: String| StartError::Pipeline {
+            index,
+            channel: ch.id.clone(),
+            reason,
+        };
+        let gate = match &ch.cor {
+            Cor::Always => Gate::Always,
+            Cor::Vox(vox) => Gate::Vox(
+                Vox::new(VoxConfig {
+                    rate_hz: params.rate_hz,
+                    threshold_dbfs: vox.threshold_dbfs as f32,
+                    debounce_ms: ch.timers.cor_debounce_ms,
+                    hang_ms: ch.timers.cor_hang_ms,
+                })
+                .map_err(|err| pipeline_err(format!("cor.vox: {err}")))?,
+            ),
+            Cor::Gpio(_) => unreachable!("check_supported refuses GPIO COR"),
+        };
+        let encoder = EncoderConfig::from_audio(&config.audio)
+            .and_then(Encoder::new)
+            .map_err(|err| pipeline_err(format!("Opus encoder: {err}")))?;
+        let (encoded_in, encoded_out) = frame_ring();
+        let packetizer = Packetizer::new(encoder, encoded_in, Seq(0), MediaTimestamp(0));
+        let preroll_frames = (f64::from(config.audio.preroll_ms) / config.audio.frame_ms).ceil();
+        let capture = ChannelCapture::new(
+            gate,
+            packetizer,
+            encoded_out,
+            to_net,
+            waker.clone(),
+            preroll_frames as usize,
+        );
+        let capture_stats = capture.stats();
+        let source =
+            audio::open_source(&ch.input_device, params, ch.input_loop).map_err(audio_err)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = threads::spawn_capture(&ch.id, source, capture, stop, Counters::new(), rt)
+            .map_err(audio_err)?;
+        self.captures.push(thread);
+
+        let mut playback_stats = None;
+        if let Some(output) = &ch.output_device {
+            let depacketizer = Depacketizer::new(
+                jitter_config(config),
+                params.rate_hz,
+                params.period_frames,
+                StreamId(0),
+            )
+            .map_err(|err| pipeline_err(err.to_string()))?;
+            let playback = ChannelPlayback::new(from_net, depacketizer);
+            playback_stats = Some(playback.stats());
+            create_parent_dir(output).map_err(pipeline_err)?;
+            let sink = audio::open_sink(output, params).map_err(audio_err)?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let thread = threads::spawn_playback(&ch.id, sink, playback, stop, Counters::new(), rt)
+                .map_err(audio_err)?;
+            self.playbacks.push(thread);
+        }
+        self.channels.push(ChannelStatus {
+            id: ch.id.clone(),
+            capture: capture_stats,
+            playback: playback_stats,
+        });
+        log::info!(
+            "channel {} started: input {} output {} cor {}",
+            ch.id,
+            ch.input_device,
+            ch.output_device.as_deref().unwrap_or("none"),
+            ch.cor
+        );
+        Ok(())
     }
 
     /// Runs until `stop` returns true (checked every 100 ms), logging the
@@ -295,11 +288,12 @@ impl Node {
         for ch in &self.channels {
             let c = &ch.capture;
             let mut line = format!(
-                "status channel={} sent={} talkspurts={} net_ring_full={}",
+                "status channel={} sent={} talkspurts={} net_ring_full={} encode_errors={}",
                 ch.id,
                 c.frames_sent.load(Ordering::Relaxed),
                 c.talkspurts.load(Ordering::Relaxed),
                 c.net_ring_full.load(Ordering::Relaxed),
+                c.encode_errors.load(Ordering::Relaxed),
             );
             if let Some(p) = &ch.playback {
                 line.push_str(&format!(
@@ -323,9 +317,8 @@ impl Node {
                 log::error!("{name}: {err}");
             }
         }
-        // The end-of-transmission frames just queued go out on the
-        // network thread's next turn.
-        std::thread::sleep(Duration::from_millis(50));
+        // The network thread sends the end-of-transmission frames just
+        // queued on its last turn.
         self.net.request_stop();
         for thread in self.playbacks.drain(..) {
             let name = thread.name().to_owned();

@@ -12,6 +12,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use echostream_sim::audio::correlation;
+
 pub const RATE_HZ: u32 = 48_000;
 
 /// The `echostream` binary under test.
@@ -319,30 +321,6 @@ pub fn write_wav(path: &Path, samples: &[i16]) {
     w.finalize().expect("finalize wav");
 }
 
-pub fn read_wav(path: &Path) -> Vec<i16> {
-    hound::WavReader::open(path)
-        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
-        .into_samples::<i16>()
-        .collect::<Result<_, _>>()
-        .expect("read wav")
-}
-
-/// Normalised correlation of `a` and `b` over their common length.
-pub fn correlation(a: &[i16], b: &[i16]) -> f64 {
-    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    if aa == 0.0 || bb == 0.0 {
-        0.0
-    } else {
-        ab / (aa * bb).sqrt()
-    }
-}
-
 const ENVELOPE_LEN: usize = 240; // 5 ms
 
 fn envelope(samples: &[i16]) -> Vec<f64> {
@@ -503,4 +481,10 @@ impl Drop for LossyProxy {
             let _ = t.join();
         }
     }
+}
+
+/// The samples of a 16-bit WAV file.
+pub fn read_wav(path: &Path) -> Vec<i16> {
+    echostream_sim::audio::read_wav_i16(path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
