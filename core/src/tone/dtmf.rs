@@ -486,14 +486,25 @@ impl DtmfDetector {
         let screened = analysis::energies(sub_energy, &self.limits).and_then(|energies| {
             // Each group's DFT values only when the window gets that far:
             // the rows' margin rejects most windows of noise.
-            let mut strongest = |group: Group| {
-                for block in &mut self.ring {
+            let strongest = |ring: &mut [SubBlock; WINDOW_SUBS], group: Group| {
+                for block in ring.iter_mut() {
                     block.analyse(group);
                 }
-                analysis::strongest_in(&window_of(&self.ring, &order), group)
+                analysis::strongest_in(&window_of(ring, &order), group)
             };
-            let row = strongest(Group::Rows)?;
-            let column = strongest(Group::Columns)?;
+            // While a digit is down its windows need only the cheap guards
+            // (below), of which the shares are not part.
+            let idle = self.state == State::Idle;
+            let mut candidate = |group: Group| {
+                let probe = strongest(&mut self.ring, group)?;
+                if idle {
+                    let window = window_of(&self.ring, &order);
+                    analysis::share(&window, &self.limits, &energies, group, probe)?;
+                }
+                Ok(probe)
+            };
+            let row = candidate(Group::Rows)?;
+            let column = candidate(Group::Columns)?;
             analysis::screen(
                 &window_of(&self.ring, &order),
                 &self.limits,

@@ -186,6 +186,49 @@ pub(super) fn strongest_in(
     Ok(first + strongest(&power, max))
 }
 
+/// An upper bound on the energy [`confirm`] can measure for a tone at
+/// probe `p` (Cauchy–Schwarz over the sub-blocks, and the largest
+/// scalloping correction): it weeds out most non-tonal windows before any
+/// square root or arctangent.
+#[inline]
+fn tone_bound(window: &[&SubBlock; WINDOW_SUBS], p: usize) -> f32 {
+    let incoherent: f32 = window.iter().map(|b| b.dft(p).norm_sqr()).sum();
+    2.0 * SCALLOP_POWER_BOUND * WINDOW_SUBS as f32 * incoherent / WINDOW_LEN as f32
+}
+
+/// Whether the strongest row (`Group::Rows`) or column can be one tone
+/// of a digit, each on its own, before the other group's DFT values are
+/// needed: [`confirm`] needs `low + high ≥ tone_ratio_min·total` with
+/// `high ≤ reverse_twist_max·low` and `low ≤ normal_twist_max·high`, so
+/// the low tone alone holds at least `tone_ratio_min / (1 +
+/// reverse_twist_max)` of the window (a fifth with the defaults) and the
+/// high one `tone_ratio_min / (1 + normal_twist_max)` (a tenth), and
+/// [`tone_bound`] never falls below what `confirm` measures. So this
+/// never fails a window that `confirm` would pass. Band noise, speech and
+/// a lone paging tone fail it far more often than the margins alone: the
+/// rows' share spares most such windows the columns' DFT values, the
+/// columns' share the measurement.
+///
+/// # Errors
+/// [`Reject::Ratio`] when the tone at `probe` cannot hold its share.
+#[inline]
+pub(super) fn share(
+    window: &[&SubBlock; WINDOW_SUBS],
+    limits: &Limits,
+    energies: &Energies,
+    group: Group,
+    probe: usize,
+) -> Result<(), Reject> {
+    let other_max = match group {
+        Group::Rows => limits.reverse_twist_max,
+        Group::Columns => limits.normal_twist_max,
+    };
+    if tone_bound(window, probe) * (1.0 + other_max) < limits.tone_ratio_min * energies.total {
+        return Err(Reject::Ratio);
+    }
+    Ok(())
+}
+
 /// The cheap guards on a window that passed [`energies`] and whose
 /// strongest probes of each group, `row` and `column`, passed
 /// [`strongest_in`].
@@ -201,14 +244,7 @@ pub(super) fn screen(
         total,
     } = *energies;
 
-    // An upper bound on each tone's coherent energy (Cauchy–Schwarz over
-    // the sub-blocks, and the largest scalloping correction) weeds out most
-    // non-tonal windows before any square root or arctangent.
-    let bound = |p: usize| {
-        let incoherent: f32 = window.iter().map(|b| b.dft(p).norm_sqr()).sum();
-        2.0 * SCALLOP_POWER_BOUND * WINDOW_SUBS as f32 * incoherent / WINDOW_LEN as f32
-    };
-    let (low_bound, high_bound) = (bound(row), bound(column));
+    let (low_bound, high_bound) = (tone_bound(window, row), tone_bound(window, column));
     if low_bound < limits.tone_energy_min || high_bound < limits.tone_energy_min {
         return Err(Reject::Level);
     }
