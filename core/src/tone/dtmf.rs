@@ -42,7 +42,10 @@
 //!    fills the window), from the energies alone, before any DFT value is
 //!    computed (so silence and pauses cost no DFT); the strongest probe of
 //!    each group beats the rest of its
-//!    group by 6 dB; each tone's **frequency is measured** (below) and must
+//!    group by 6 dB, and, while no digit is down, holds at least the part
+//!    of the window that the tone-share and twist limits leave it (so a
+//!    lone tone near a row, a paging tone say, costs no column DFT and no
+//!    measurement); each tone's **frequency is measured** (below) and must
 //!    be within [`DtmfConfig::deviation_percent_max`]; each tone's level
 //!    reaches [`DtmfConfig::level_dbfs_min`]; twist within limits; the two
 //!    tones hold [`DtmfConfig::tone_ratio_min`] of the window's energy

@@ -91,11 +91,12 @@
 //!   0.6 s; a page needs A ≥ 600 ms then B ≥ 1.5 s, the finder A ≥ 500 ms
 //!   then B ≥ 1 s, or one tone of 2 s.
 //! - CPU, release build (criterion, `benches/benches/tone.rs`), one core
-//!   of the 2-core dev VM, 32 two-tone definitions and the finder: 28 µs
-//!   per second of 8 kHz audio (35,000× realtime; the tracker is about 17
-//!   of them, 1.1 µs per frame with its FFT in `fft.rs`), 43 µs with DTMF
+//!   of the 2-core dev VM, 32 two-tone definitions and the finder: 21 µs
+//!   per second of 8 kHz audio (47,000× realtime; the tracker is about 17
+//!   of them, 1.1 µs per frame with its FFT in `fft.rs`), 37 µs with DTMF
 //!   on. At other device rates the decimator adds its share: 16 kHz
-//!   145 µs (6,900×), 44.1 kHz 259 µs (3,900×), 48 kHz 294 µs (3,400×).
+//!   121 µs (8,300×), 44.1 kHz 249 µs (4,000×), 48 kHz 259 µs (3,900×).
+//!   Repeated runs on that shared machine differ by up to 30 %.
 //! - State per channel: 49.5 KiB (`size_of::<ChannelDetector>()`,
 //!   printed by the tests; 26 KiB of it the decimator's coefficient bank,
 //!   12 KiB the tracker's sample ring and FFT working memory), nothing

@@ -9,7 +9,10 @@
 //!   energies alone (no DFT values needed yet).
 //! - [`strongest_in`]: the strongest probe of a group and its margin,
 //!   rows first (on noise most windows fail there, before the columns'
-//!   DFT values are even computed);
+//!   DFT values are even computed), each followed by [`share`] while no
+//!   digit is down: can that probe alone hold the part of the window a
+//!   digit's tone must (a lone paging tone or speech near a row fails
+//!   here, before the columns' DFT values or any measurement);
 //! - [`screen`]: an upper bound on the tones' share of the energy. Cheap;
 //!   with the two above it is all a window needs while a validated digit
 //!   stays down.
