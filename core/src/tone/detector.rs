@@ -29,6 +29,31 @@ const MAX_FILL_MS: u32 = 100;
 /// not by enough to overflow anything.
 const SAMPLE_LIMIT: f32 = 4.0;
 
+/// 8 kHz samples for the tracker and DTMF: sanitized floats, or 16-bit
+/// integers converted as they are stored.
+#[derive(Debug, Clone, Copy)]
+enum Input<'a> {
+    F32(&'a [f32]),
+    I16(&'a [i16]),
+}
+
+impl Input<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            Input::F32(x) => x.is_empty(),
+            Input::I16(x) => x.is_empty(),
+        }
+    }
+
+    /// What is left after the first `n` samples.
+    fn after(self, n: usize) -> Self {
+        match self {
+            Input::F32(x) => Input::F32(&x[n..]),
+            Input::I16(x) => Input::I16(&x[n..]),
+        }
+    }
+}
+
 /// Counters, for logs and health checks. They only grow (until
 /// [`ChannelDetector::reset`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -166,10 +191,15 @@ impl ChannelDetector {
     /// Then drain [`poll_event`](Self::poll_event).
     pub fn process_i16(&mut self, start: SampleIndex, block: &[i16]) {
         self.align(start, block.len());
+        if self.decimator.is_passthrough() {
+            // 8 kHz: converted as the tracker and DTMF store them, no copy.
+            self.feed_detection(Input::I16(block));
+            return;
+        }
         let mut buf = [0.0f32; CHUNK];
         for chunk in block.chunks(CHUNK) {
             for (d, &s) in buf.iter_mut().zip(chunk) {
-                *d = s as f32 * (1.0 / 32_768.0);
+                *d = super::i16_sample(s);
             }
             self.feed_device(&buf[..chunk.len()]);
         }
@@ -287,7 +317,7 @@ impl ChannelDetector {
     fn feed_device(&mut self, samples: &[f32]) {
         if self.decimator.is_passthrough() {
             // 8 kHz in: nothing to filter, no copy.
-            self.feed_detection(samples);
+            self.feed_detection(Input::F32(samples));
             return;
         }
         let mut rest = samples;
@@ -295,19 +325,22 @@ impl ChannelDetector {
         while !rest.is_empty() {
             let (consumed, produced) = self.decimator.process(rest, &mut out);
             rest = &rest[consumed..];
-            self.feed_detection(&out[..produced]);
+            self.feed_detection(Input::F32(&out[..produced]));
         }
     }
 
     /// 8 kHz samples in.
-    fn feed_detection(&mut self, samples: &[f32]) {
+    fn feed_detection(&mut self, samples: Input<'_>) {
         if self.dtmf.is_some() {
             self.feed_dtmf(samples);
         }
         let mut rest = samples;
         while !rest.is_empty() {
-            let (taken, frame) = self.tracker.push(rest);
-            rest = &rest[taken..];
+            let (taken, frame) = match rest {
+                Input::F32(x) => self.tracker.push(x),
+                Input::I16(x) => self.tracker.push_i16(x),
+            };
+            rest = rest.after(taken);
             self.produced += taken as u64;
             if let Some(frame) = frame {
                 self.on_frame(&frame);
@@ -318,14 +351,17 @@ impl ChannelDetector {
     /// Runs the DTMF decoder over the same 8 kHz samples (the first is
     /// detection-rate sample `self.produced` of this epoch) and queues its
     /// digits as events.
-    fn feed_dtmf(&mut self, samples: &[f32]) {
+    fn feed_dtmf(&mut self, samples: Input<'_>) {
         let Some(dtmf) = &mut self.dtmf else { return };
-        if self.decimator.is_passthrough() {
+        match samples {
+            // Within range by construction.
+            Input::I16(x) => dtmf.process_i16(self.produced, x),
             // The sanitized device samples themselves.
-            dtmf.process_sanitized(self.produced, samples);
-        } else {
+            Input::F32(x) if self.decimator.is_passthrough() => {
+                dtmf.process_sanitized(self.produced, x);
+            }
             // Filtered: within range in practice, but clamped all the same.
-            dtmf.process(self.produced, samples);
+            Input::F32(x) => dtmf.process(self.produced, x),
         }
         let rate = self.decimator.device_rate_hz() as u64;
         let on_min = frames_in_millis(self.dtmf_on_ms_min, super::DETECTION_RATE_HZ);

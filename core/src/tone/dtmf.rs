@@ -294,15 +294,6 @@ struct Candidate {
     high_energy_sum: f32,
 }
 
-/// Whether a block's samples still need sanitizing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Samples {
-    /// Anything (NaN, infinities, huge values).
-    Raw,
-    /// Finite and within ±4.
-    Sanitized,
-}
-
 /// The digit state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -383,7 +374,7 @@ impl DtmfDetector {
     /// partial analysis and any digit in progress (already reported digits
     /// stay reported) and counts it in [`DtmfStats::discontinuities`].
     pub fn process(&mut self, start: u64, block: &[f32]) {
-        self.process_samples(start, block, Samples::Raw);
+        self.process_samples(start, block, SubBlock::fill);
     }
 
     /// [`process`](Self::process) for samples known to be finite and
@@ -391,10 +382,28 @@ impl DtmfDetector {
     /// they are copied as they are, which gives the same result faster.
     pub(crate) fn process_sanitized(&mut self, start: u64, block: &[f32]) {
         debug_assert!(block.iter().all(|x| x.is_finite() && x.abs() <= 4.0));
-        self.process_samples(start, block, Samples::Sanitized);
+        self.process_samples(start, block, |slot, at, input| (slot.copy(at, input), 0));
     }
 
-    fn process_samples(&mut self, start: u64, block: &[f32], samples: Samples) {
+    /// [`process`](Self::process) for 16-bit samples, converted as they
+    /// are stored (see [`i16_sample`](super::i16_sample)): the same result
+    /// as converting them first, without the copy.
+    pub(crate) fn process_i16(&mut self, start: u64, block: &[i16]) {
+        self.process_samples(start, block, |slot, at, input| {
+            (slot.copy_i16(at, input), 0)
+        });
+    }
+
+    /// Feeds `block` into the sub-blocks with `take`, which stores as many
+    /// of its samples as fit from a position on and returns how many it
+    /// took and how many were not finite.
+    #[inline(always)]
+    fn process_samples<T: Copy>(
+        &mut self,
+        start: u64,
+        block: &[T],
+        take: impl Fn(&mut SubBlock, usize, &[T]) -> (usize, u32),
+    ) {
         if block.is_empty() {
             return;
         }
@@ -409,16 +418,11 @@ impl DtmfDetector {
         let mut rest = block;
         // Each pass takes at least one sample, so this ends.
         while !rest.is_empty() {
-            let slot = &mut self.ring[self.ring_next];
-            let used = match samples {
-                Samples::Raw => {
-                    let (used, bad) = slot.fill(self.fill, rest);
-                    self.stats.nonfinite_samples =
-                        self.stats.nonfinite_samples.saturating_add(bad.into());
-                    used
-                }
-                Samples::Sanitized => slot.copy(self.fill, rest),
-            };
+            let (used, bad) = take(&mut self.ring[self.ring_next], self.fill, rest);
+            if bad > 0 {
+                self.stats.nonfinite_samples =
+                    self.stats.nonfinite_samples.saturating_add(bad.into());
+            }
             rest = &rest[used..];
             self.fill += used;
             if self.fill == SUB_LEN {

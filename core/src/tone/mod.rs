@@ -135,6 +135,14 @@ pub use tracker::{TRACK_MAX_HZ, TRACK_MIN_HZ};
 
 /// The rate every detector runs at, after decimation.
 pub const DETECTION_RATE_HZ: u32 = 8_000;
+
+/// A 16-bit sample as the detectors see it (full scale ±1). The one
+/// conversion every path uses, so that 16-bit audio gives the same events
+/// whichever way it goes in.
+#[inline(always)]
+pub(crate) fn i16_sample(s: i16) -> f32 {
+    f32::from(s) * (1.0 / 32_768.0)
+}
 /// The most definitions one channel listens for.
 pub const MAX_DEFINITIONS: usize = 32;
 /// Events a detector holds between drains.

@@ -147,11 +147,31 @@ impl Tracker {
     /// took and, if that completed a frame, the frame. Call again with the
     /// rest until everything is taken. Samples must be finite.
     pub fn push(&mut self, samples: &[f32]) -> (usize, Option<Frame>) {
+        self.push_with(samples, |x| x)
+    }
+
+    /// [`push`](Self::push) for 16-bit samples, converted as they are
+    /// stored (see [`i16_sample`](super::i16_sample)).
+    pub fn push_i16(&mut self, samples: &[i16]) -> (usize, Option<Frame>) {
+        self.push_with(samples, super::i16_sample)
+    }
+
+    #[inline(always)]
+    fn push_with<T: Copy>(
+        &mut self,
+        samples: &[T],
+        convert: impl Fn(T) -> f32,
+    ) -> (usize, Option<Frame>) {
         let take = samples.len().min(HOP_LEN - self.fill);
         let mut rest = &samples[..take];
         while !rest.is_empty() {
             let n = rest.len().min(FFT_LEN - self.write);
-            self.ring[self.write..self.write + n].copy_from_slice(&rest[..n]);
+            for (kept, &x) in self.ring[self.write..self.write + n]
+                .iter_mut()
+                .zip(&rest[..n])
+            {
+                *kept = convert(x);
+            }
             self.write = (self.write + n) % FFT_LEN;
             rest = &rest[n..];
         }

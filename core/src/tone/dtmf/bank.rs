@@ -260,6 +260,19 @@ impl SubBlock {
         take
     }
 
+    /// Stores `input` as samples from `at` on (as many as fit), converted
+    /// (see [`i16_sample`](super::super::i16_sample)). Returns how many it
+    /// took.
+    #[inline]
+    pub(super) fn copy_i16(&mut self, at: usize, input: &[i16]) -> usize {
+        let slots = &mut self.samples[at..];
+        let take = slots.len().min(input.len());
+        for (kept, &raw) in slots[..take].iter_mut().zip(&input[..take]) {
+            *kept = super::super::i16_sample(raw);
+        }
+        take
+    }
+
     /// Completes a sub-block whose samples are all filled: its energy and
     /// sum, its place after the phase origin, and no DFT values yet.
     #[inline]
