@@ -565,3 +565,61 @@ fn dtmf_digits_and_a_page_come_out_of_one_detector_at_the_device_rate() {
     );
     assert!(!det.dtmf_enabled(), "and DTMF stays as it was");
 }
+
+#[test]
+fn sixteen_bit_and_float_input_give_the_same_events() {
+    // At 8 kHz 16-bit audio goes straight into the tracker and DTMF, at
+    // other rates through the decimator: either way the events must be
+    // exactly those of the same samples given as floats.
+    let mut definitions = Definitions::new();
+    definitions
+        .push(TwoToneDef::quick_call(349.0, 600.9))
+        .unwrap();
+    definitions.set_finder(FinderConfig::default()).unwrap();
+    for rate in [8_000, 16_000] {
+        let mut sig = Sig::new(rate);
+        sig.silence(200.0);
+        for (low, high) in [(697.0, 1209.0), (941.0, 1477.0), (852.0, 1633.0)] {
+            sig.digit(low, high, 60.0, 0.25).silence(60.0);
+        }
+        sig.page(349.0, 600.9, 1_000.0, 0.0, 3_000.0).silence(300.0);
+        let ints: Vec<i16> = sig
+            .samples
+            .iter()
+            .map(|&x| (x * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16)
+            .collect();
+        let floats: Vec<f32> = ints.iter().map(|&s| f32::from(s) / 32_768.0).collect();
+        let run = |feed: &dyn Fn(&mut ChannelDetector, u64, std::ops::Range<usize>)| {
+            let mut det = ChannelDetector::new(rate, &definitions).unwrap();
+            det.set_dtmf(Some(&dtmf::DtmfConfig::default())).unwrap();
+            let mut events = Vec::new();
+            let mut at = 0;
+            // Odd block sizes, so that sub-blocks and frames are split.
+            for (i, n) in [37usize, 160, 999, 4].iter().cycle().enumerate() {
+                if at >= ints.len() || i > 100_000 {
+                    break;
+                }
+                let end = (at + n).min(ints.len());
+                feed(&mut det, at as u64, at..end);
+                at = end;
+                while let Some(e) = det.poll_event() {
+                    events.push(e);
+                }
+            }
+            det.flush();
+            while let Some(e) = det.poll_event() {
+                events.push(e);
+            }
+            events
+        };
+        let by_int = run(&|det, at, r| det.process_i16(SampleIndex(at), &ints[r]));
+        let by_float = run(&|det, at, r| det.process_f32(SampleIndex(at), &floats[r]));
+        let digits = by_int.iter().filter(|e| e.kind() == ToneKind::Dtmf).count();
+        assert_eq!(digits, 3, "{rate} Hz: {by_int:?}");
+        assert!(
+            by_int.iter().any(|e| e.kind() == ToneKind::TwoTone),
+            "{rate} Hz: the page"
+        );
+        assert_eq!(by_int, by_float, "{rate} Hz");
+    }
+}
