@@ -382,7 +382,9 @@ impl DtmfDetector {
     /// they are copied as they are, which gives the same result faster.
     pub(crate) fn process_sanitized(&mut self, start: u64, block: &[f32]) {
         debug_assert!(block.iter().all(|x| x.is_finite() && x.abs() <= 4.0));
-        self.process_samples(start, block, |slot, at, input| (slot.copy(at, input), 0));
+        self.process_samples(start, block, |slot, at, input| {
+            (slot.store(at, input, |x| x), 0)
+        });
     }
 
     /// [`process`](Self::process) for 16-bit samples, converted as they
@@ -390,7 +392,7 @@ impl DtmfDetector {
     /// as converting them first, without the copy.
     pub(crate) fn process_i16(&mut self, start: u64, block: &[i16]) {
         self.process_samples(start, block, |slot, at, input| {
-            (slot.copy_i16(at, input), 0)
+            (slot.store(at, input, super::i16_sample), 0)
         });
     }
 

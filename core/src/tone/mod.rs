@@ -143,6 +143,7 @@ pub const DETECTION_RATE_HZ: u32 = 8_000;
 pub(crate) fn i16_sample(s: i16) -> f32 {
     f32::from(s) * (1.0 / 32_768.0)
 }
+
 /// The most definitions one channel listens for.
 pub const MAX_DEFINITIONS: usize = 32;
 /// Events a detector holds between drains.

@@ -152,7 +152,7 @@ impl Tracker {
 
     /// [`push`](Self::push) for 16-bit samples, converted as they are
     /// stored (see [`i16_sample`](super::i16_sample)).
-    pub fn push_i16(&mut self, samples: &[i16]) -> (usize, Option<Frame>) {
+    pub(crate) fn push_i16(&mut self, samples: &[i16]) -> (usize, Option<Frame>) {
         self.push_with(samples, super::i16_sample)
     }
 

@@ -250,25 +250,21 @@ impl SubBlock {
         (take, bad)
     }
 
-    /// Copies `input` into the samples from `at` on (as many as fit), as
-    /// they are: for samples already sanitized. Returns how many it took.
+    /// Stores `input` as samples from `at` on (as many as fit), each
+    /// through `convert`, which must give finite values within ±4 (already
+    /// sanitized floats as they are, or 16-bit samples scaled). Returns how
+    /// many it took.
     #[inline]
-    pub(super) fn copy(&mut self, at: usize, input: &[f32]) -> usize {
-        let slots = &mut self.samples[at..];
-        let take = slots.len().min(input.len());
-        slots[..take].copy_from_slice(&input[..take]);
-        take
-    }
-
-    /// Stores `input` as samples from `at` on (as many as fit), converted
-    /// (see [`i16_sample`](super::super::i16_sample)). Returns how many it
-    /// took.
-    #[inline]
-    pub(super) fn copy_i16(&mut self, at: usize, input: &[i16]) -> usize {
+    pub(super) fn store<T: Copy>(
+        &mut self,
+        at: usize,
+        input: &[T],
+        convert: impl Fn(T) -> f32,
+    ) -> usize {
         let slots = &mut self.samples[at..];
         let take = slots.len().min(input.len());
         for (kept, &raw) in slots[..take].iter_mut().zip(&input[..take]) {
-            *kept = super::super::i16_sample(raw);
+            *kept = convert(raw);
         }
         take
     }
