@@ -67,6 +67,14 @@
 //!    at least eleven, so a repeated digit after it is reported again. A
 //!    different digit validated while one is down is reported at once
 //!    (no gap needed).
+//! 4. **Idle windows** (`end_sub_block`): while no digit is down or being
+//!    confirmed, every other window is skipped. A digit needs at least two
+//!    consecutive windows, one of which is always analysed, and an idle
+//!    window's verdict depends on its own sub-blocks alone; so when an
+//!    analysed window holds a digit, the skipped one before it (whose
+//!    sub-blocks the ring still keeps) is analysed first, and the events
+//!    are bit for bit those of analysing every window (tested, against
+//!    that). Silence, noise and paging tones cost half the windows.
 //!
 //! **Frequency measurement.** A plain 205-point Goertzel has ~39 Hz bins
 //! and cannot tell 3.5 % (24 Hz at 697 Hz) from nominal. Here, turning
@@ -99,9 +107,13 @@
 //! DC offsets to 0.3 FS, clipping at half the peak, ±15 Hz FM wobble, a
 //! 67 Hz CTCSS tone as loud as each DTMF tone.
 //! CPU (release, one core of an AMD EPYC, `d7_cpu_cost_per_audio_second`):
-//! 5 µs per second of audio on silence, 12 on band noise, 17 on a held
-//! digit, 51 when dialling ten digits a second without pause (a window
-//! reaching the full guards costs about 1 µs).
+//! 6 µs per second of audio on silence, 11 on band noise, 18 on a held
+//! digit, 52 when dialling ten digits a second without pause (a window
+//! reaching the full guards costs about 1 µs). Skipping idle windows
+//! (4. above) took `echostream detect` over the tone comparison's files
+//! (mostly paging tones in noise) from 0.72 to 0.65 s of CPU; alone, on
+//! silence, it costs more than it saves (5.2 µs/s before), on a held digit
+//! it cannot skip (17.6 before).
 //!
 //! # Contract
 //!
@@ -170,16 +182,26 @@ const _: () = {
     }
 };
 
-/// The ring slots of a full window, oldest first, by the slot the next
-/// sub-block goes to (which holds the oldest).
-const WINDOW_ORDER: [[usize; WINDOW_SUBS]; WINDOW_SUBS] = {
-    let mut t = [[0; WINDOW_SUBS]; WINDOW_SUBS];
+/// Sub-blocks kept: the newest window's and the one before them, so that
+/// a window skipped while idle can still be analysed one sub-block later
+/// (see [`DtmfDetector::end_sub_block`]).
+const RING_SUBS: usize = WINDOW_SUBS + 1;
+
+/// The ring slots of the window ending `back` (0 or 1) sub-blocks before
+/// the newest, oldest first, by the slot the next sub-block goes to
+/// (which holds the oldest): `WINDOW_ORDER[next][back]`.
+const WINDOW_ORDER: [[[usize; WINDOW_SUBS]; 2]; RING_SUBS] = {
+    let mut t = [[[0; WINDOW_SUBS]; 2]; RING_SUBS];
     let mut next = 0;
-    while next < WINDOW_SUBS {
-        let mut k = 0;
-        while k < WINDOW_SUBS {
-            t[next][k] = (next + k) % WINDOW_SUBS;
-            k += 1;
+    while next < RING_SUBS {
+        let mut back = 0;
+        while back < 2 {
+            let mut k = 0;
+            while k < WINDOW_SUBS {
+                t[next][back][k] = (next + 1 - back + k) % RING_SUBS;
+                k += 1;
+            }
+            back += 1;
         }
         next += 1;
     }
@@ -189,7 +211,7 @@ const WINDOW_ORDER: [[usize; WINDOW_SUBS]; WINDOW_SUBS] = {
 /// The ring's sub-blocks in window `order` (oldest first).
 #[inline]
 fn window_of<'a>(
-    ring: &'a [SubBlock; WINDOW_SUBS],
+    ring: &'a [SubBlock; RING_SUBS],
     order: &[usize; WINDOW_SUBS],
 ) -> [&'a SubBlock; WINDOW_SUBS] {
     let [a, b, c, d, e] = *order;
@@ -235,8 +257,13 @@ impl DtmfEvent {
 /// Counters since [`DtmfDetector::new`]: monotonic, never reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DtmfStats {
-    /// 25 ms windows analysed (one per 5 ms).
+    /// 25 ms windows analysed. One ends every 5 ms; while no digit is
+    /// down or pending, every other one is skipped and analysed only if
+    /// the next holds a digit (the events are the same as analysing all).
     pub windows: u64,
+    /// Windows skipped and never analysed: with
+    /// [`windows`](Self::windows), one per 5 ms of audio.
+    pub skipped: u64,
     /// Windows holding a digit (while a digit is down, passing the cheap
     /// guards with the same pair is enough).
     pub hits: u64,
@@ -308,18 +335,19 @@ enum State {
 ///
 /// Sans-IO: [`process`](Self::process) takes samples and their index,
 /// [`poll_event`](Self::poll_event) hands out digits; drain it after every
-/// `process` call. Fixed size, no allocation: `size_of` is 2120 bytes on
-/// 64-bit targets, of which the window's five sub-blocks (samples and DFT
-/// values) take 1.2 KiB and the event queue 0.65 KiB.
+/// `process` call. Fixed size, no allocation: `size_of` is 2496 bytes on
+/// 64-bit targets, of which the six sub-blocks (samples and DFT values,
+/// each on cache-line boundaries) take 1.5 KiB and the event queue
+/// 0.65 KiB.
 #[derive(Debug, Clone)]
 pub struct DtmfDetector {
     limits: Limits,
     hits_to_validate: u32,
     misses_to_end: u32,
-    /// The last [`WINDOW_SUBS`] sub-blocks, a ring; `ring_next` is the
+    /// The last [`RING_SUBS`] sub-blocks, a ring; `ring_next` is the
     /// slot being filled (the oldest once full: its energy and DFT values
     /// stay valid until it is closed again).
-    ring: [SubBlock; WINDOW_SUBS],
+    ring: [SubBlock; RING_SUBS],
     /// Samples already in `ring[ring_next]`.
     fill: usize,
     /// Sub-blocks since the phase origin, modulo [`REF_PERIOD_SUBS`]:
@@ -327,9 +355,17 @@ pub struct DtmfDetector {
     origin: u32,
     ring_next: usize,
     ring_len: usize,
-    /// Energy (mean removed) of the sub-block just before the window, for
-    /// placing a digit's start.
+    /// Energy (mean removed) of the sub-block the last close overwrote
+    /// (0 if none): the one just before the window ending a sub-block
+    /// before the newest, for placing a digit's start.
     evicted_energy: f32,
+    /// Whether the window ending on the newest sub-block but one was
+    /// skipped (see [`end_sub_block`](Self::end_sub_block)).
+    skipped: bool,
+    /// Tests only: analyse every window, the reference that skipping is
+    /// checked against.
+    #[cfg(test)]
+    every_window: bool,
     /// Index of the first sample of the sub-block being filled.
     sub_start: u64,
     /// The `start` the next block must have to continue this one; `None`
@@ -352,12 +388,15 @@ impl DtmfDetector {
             limits: config.limits(),
             hits_to_validate: config.hits_to_validate(),
             misses_to_end: config.misses_to_end(),
-            ring: [SubBlock::EMPTY; WINDOW_SUBS],
+            ring: [SubBlock::EMPTY; RING_SUBS],
             fill: 0,
             origin: 0,
             ring_next: 0,
             ring_len: 0,
             evicted_energy: 0.0,
+            skipped: false,
+            #[cfg(test)]
+            every_window: false,
             sub_start: 0,
             next_index: None,
             candidate: None,
@@ -447,6 +486,7 @@ impl DtmfDetector {
         self.origin = 0;
         self.ring_next = 0;
         self.ring_len = 0;
+        self.skipped = false;
         self.next_index = None;
         self.candidate = None;
         self.state = State::Idle;
@@ -464,6 +504,7 @@ impl DtmfDetector {
         self.origin = 0;
         self.ring_next = 0;
         self.ring_len = 0;
+        self.skipped = false;
         self.sub_start = start;
         self.candidate = None;
         self.state = State::Idle;
@@ -472,7 +513,7 @@ impl DtmfDetector {
     fn end_sub_block(&mut self) {
         let slot = &mut self.ring[self.ring_next];
         // Its energy is still the evicted sub-block's until it is closed.
-        self.evicted_energy = if self.ring_len == WINDOW_SUBS {
+        self.evicted_energy = if self.ring_len == RING_SUBS {
             slot.ac_energy()
         } else {
             0.0
@@ -480,24 +521,63 @@ impl DtmfDetector {
         slot.close(self.origin);
         self.fill = 0;
         self.origin = (self.origin + 1) % REF_PERIOD_SUBS;
-        self.ring_next = (self.ring_next + 1) % WINDOW_SUBS;
-        self.ring_len = (self.ring_len + 1).min(WINDOW_SUBS);
+        self.ring_next = (self.ring_next + 1) % RING_SUBS;
+        self.ring_len = (self.ring_len + 1).min(RING_SUBS);
         self.sub_start = self.sub_start.wrapping_add(SUB_LEN as u64);
         if self.ring_len < WINDOW_SUBS {
             return;
         }
+        // While no digit is down or pending, a digit needs at least two
+        // consecutive windows, and while idle a window's verdict depends
+        // on its sub-blocks alone: so every other window is skipped, and
+        // the skipped one is analysed (first) only when the window after
+        // it holds a digit. The events are exactly those of analysing
+        // every window; quiet and noisy audio costs half the windows.
+        let sparse =
+            self.hits_to_validate >= 2 && self.state == State::Idle && self.candidate.is_none();
+        #[cfg(test)]
+        let sparse = sparse && !self.every_window;
+        if sparse && !self.skipped {
+            self.skipped = true;
+            self.stats.skipped += 1;
+            return;
+        }
+        let backfill = core::mem::take(&mut self.skipped);
         let end = self.sub_start;
-        // Once full, the next slot holds the oldest sub-block.
-        let order = WINDOW_ORDER[self.ring_next];
+        // The oldest slot holds the sub-block just before the window.
+        let before = if self.ring_len == RING_SUBS {
+            self.ring[self.ring_next].ac_energy()
+        } else {
+            0.0
+        };
+        let Some(verdict) = self.judge(0) else {
+            return;
+        };
+        if backfill && verdict.is_ok() {
+            let earlier = self.judge(1).expect("idle windows are always judged");
+            self.stats.skipped -= 1;
+            self.stats.count(&earlier);
+            let earlier_end = end.wrapping_sub(SUB_LEN as u64);
+            self.apply(earlier, earlier_end, self.evicted_energy);
+        }
+        self.stats.count(&verdict);
+        self.apply(verdict, end, before);
+    }
+
+    /// The verdict on the window ending `back` (0 or 1) sub-blocks before
+    /// the newest; `None` when a digit is down and the window keeps it
+    /// down (already counted and acted on).
+    fn judge(&mut self, back: usize) -> Option<Result<Hit, Reject>> {
+        let order = WINDOW_ORDER[self.ring_next][back];
         // The energy guards need no DFT values: a quiet or patchy window
         // (silence, most pauses) is rejected before any are computed.
         let sub_energy = window_of(&self.ring, &order).map(SubBlock::ac_energy);
         let screened = analysis::energies(sub_energy, &self.limits).and_then(|energies| {
             // Each group's DFT values only when the window gets that far:
             // the rows' margin rejects most windows of noise.
-            let strongest = |ring: &mut [SubBlock; WINDOW_SUBS], group: Group| {
-                for block in ring.iter_mut() {
-                    block.analyse(group);
+            let strongest = |ring: &mut [SubBlock; RING_SUBS], group: Group| {
+                for &slot in &order {
+                    ring[slot].analyse(group);
                 }
                 analysis::strongest_in(&window_of(ring, &order), group)
             };
@@ -521,7 +601,6 @@ impl DtmfDetector {
                 (row, column),
             )
         });
-        let window = window_of(&self.ring, &order);
         // While a digit is down, the same pair passing the cheap guards is
         // all it takes to keep it down: the full guards already passed.
         if let (Ok(s), State::Down { digit, misses }) = (&screened, &mut self.state)
@@ -531,18 +610,24 @@ impl DtmfDetector {
             self.candidate = None;
             self.stats.windows += 1;
             self.stats.hits += 1;
-            return;
+            return None;
         }
-        let verdict = screened.and_then(|s| analysis::confirm(&window, &self.limits, &s));
-        self.stats.count(&verdict);
+        let window = window_of(&self.ring, &order);
+        Some(screened.and_then(|s| analysis::confirm(&window, &self.limits, &s)))
+    }
+
+    /// Acts on the verdict on the window ending just before sample `end`,
+    /// whose preceding sub-block held `before` (energy, mean removed).
+    fn apply(&mut self, verdict: Result<Hit, Reject>, end: u64, before: f32) {
         match verdict {
-            Ok(hit) => self.on_hit(&hit, end),
+            Ok(hit) => self.on_hit(&hit, end, before),
             Err(_) => self.on_miss(),
         }
     }
 
-    /// A window ending just before sample `end` holds `hit`.
-    fn on_hit(&mut self, hit: &Hit, end: u64) {
+    /// A window ending just before sample `end`, whose preceding
+    /// sub-block held `before`, holds `hit`.
+    fn on_hit(&mut self, hit: &Hit, end: u64, before: f32) {
         let digit = DIGITS[hit.row * 4 + hit.column];
         if let State::Down {
             digit: down,
@@ -572,7 +657,7 @@ impl DtmfDetector {
                         .wrapping_add(((1.0 - hit.lead_coverage) * SUB_LEN as f32 + 0.5) as u64)
                 } else {
                     let before = if hit.sub_mean > 0.0 {
-                        (self.evicted_energy / hit.sub_mean).min(1.0)
+                        (before / hit.sub_mean).min(1.0)
                     } else {
                         0.0
                     };

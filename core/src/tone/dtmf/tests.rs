@@ -378,7 +378,7 @@ fn margin_two_rows_at_once_is_not_a_digit() {
         .silence(50.0);
     let (events, stats) = run(&a.0);
     assert!(events.is_empty());
-    assert!(stats.rejected_margin > 10, "{stats:?}");
+    assert!(stats.rejected_margin > 3, "{stats:?}");
 }
 
 #[test]
@@ -389,7 +389,7 @@ fn frequency_3_5_percent_off_is_rejected_1_percent_off_accepted() {
         .silence(50.0);
     let (events, stats) = run(&a.0);
     assert!(events.is_empty());
-    assert!(stats.rejected_frequency > 10, "{stats:?}");
+    assert!(stats.rejected_frequency > 3, "{stats:?}");
     let mut a = Audio::default();
     a.silence(10.0)
         .tones(100.0, &[(0.1, 941.0 * 1.01), (0.1, 1477.0 * 0.99)])
@@ -419,7 +419,7 @@ fn twist_convention_is_high_minus_low_and_limits_apply() {
         .silence(50.0);
     let (events, stats) = run(&a.0);
     assert!(events.is_empty());
-    assert!(stats.rejected_twist > 10, "{stats:?}");
+    assert!(stats.rejected_twist > 3, "{stats:?}");
     // Low tone 6 dB louder: normal twist -6, within 8.
     let mut a = Audio::default();
     a.silence(10.0)
@@ -439,7 +439,7 @@ fn ratio_a_digit_buried_in_another_tone_is_rejected() {
         .silence(50.0);
     let (events, stats) = run(&a.0);
     assert!(events.is_empty());
-    assert!(stats.rejected_ratio > 10, "{stats:?}");
+    assert!(stats.rejected_ratio > 3, "{stats:?}");
 }
 
 #[test]
@@ -462,7 +462,7 @@ fn harmonic_a_strong_second_harmonic_is_rejected() {
         .silence(50.0);
     let (events, stats) = run(&a.0);
     assert!(events.is_empty());
-    assert!(stats.rejected_harmonic > 10, "{stats:?}");
+    assert!(stats.rejected_harmonic > 3, "{stats:?}");
     // 20 dB down (a mildly distorting radio) is fine.
     let mut a = Audio::default();
     a.silence(10.0)
@@ -491,7 +491,7 @@ fn harmonic_two_members_of_a_voice_like_series_are_rejected() {
         .silence(50.0);
     let (events, stats) = run(&a.0);
     assert!(events.is_empty(), "{events:?}");
-    assert!(stats.rejected_harmonic > 10, "{stats:?}");
+    assert!(stats.rejected_harmonic > 3, "{stats:?}");
     // The same two components alone are a (badly tuned) '*'.
     let mut a = Audio::default();
     a.silence(10.0)
@@ -614,7 +614,91 @@ fn empty_blocks_change_nothing() {
 fn the_detector_is_small_and_fixed_size() {
     let size = core::mem::size_of::<DtmfDetector>();
     // Documented on the type.
-    assert!(size <= 2_400, "{size}");
+    std::println!("size_of::<DtmfDetector>() = {size}");
+    assert!(size <= 2_600, "{size}");
+}
+
+// ---------------------------------------------------------------------------
+// Skipping idle windows changes nothing but the work
+
+/// `audio` through the default detector in blocks of `block` samples,
+/// analysing every window (`every_window`) or skipping as in use.
+fn run_windows(audio: &[f32], block: usize, every_window: bool) -> (Vec<DtmfEvent>, DtmfStats) {
+    let mut detector = DtmfDetector::new(&DtmfConfig::default()).expect("valid config");
+    detector.every_window = every_window;
+    let mut events = Vec::new();
+    for (i, chunk) in audio.chunks(block).enumerate() {
+        detector.process((i * block) as u64, chunk);
+        while let Some(e) = detector.poll_event() {
+            events.push(e);
+        }
+    }
+    (events, detector.stats())
+}
+
+/// Digits of many lengths and gaps (from too short to long), with
+/// dropouts, back-to-back changes and a digit buried in noise, by a
+/// seeded generator.
+fn busy_dialling(seed: u64) -> Vec<f32> {
+    let mut state = seed | 1;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut a = Audio::default();
+    a.silence(3.0 + next(20) as f64 * 0.7);
+    for _ in 0..60 {
+        let digit = DIGITS[next(16) as usize];
+        a.digit(digit, 15.0 + next(60) as f64 * 0.9);
+        match next(4) {
+            0 => a.silence(next(15) as f64),
+            1 => a.silence(20.0 + next(40) as f64 * 0.8),
+            2 => a.digit(DIGITS[next(16) as usize], 10.0 + next(40) as f64),
+            _ => a.tones(5.0 + next(30) as f64, &[(0.05, 697.0 + next(900) as f64)]),
+        };
+    }
+    // Band-ish noise over all of it, loud enough to spoil some windows.
+    for x in &mut a.0 {
+        *x += 0.02 * ((next(2_001) as f32 - 1_000.0) / 1_000.0);
+    }
+    a.0
+}
+
+#[test]
+fn skipping_idle_windows_gives_the_events_of_analysing_all() {
+    for seed in 1..=6u64 {
+        let audio = busy_dialling(seed);
+        for block in [1, 37, 40, 80, 160, 1_000] {
+            let (all, all_stats) = run_windows(&audio, block, true);
+            let (some, some_stats) = run_windows(&audio, block, false);
+            assert!(all.len() > 10, "seed {seed}: {} digits", all.len());
+            // Bit for bit: digits, indices, frequencies and levels.
+            assert_eq!(all, some, "seed {seed}, blocks of {block}");
+            assert_eq!(all_stats.skipped, 0);
+            assert_eq!(
+                some_stats.windows + some_stats.skipped,
+                all_stats.windows,
+                "every window analysed or skipped"
+            );
+            assert!(some_stats.skipped > 20, "{some_stats:?}");
+        }
+    }
+}
+
+#[test]
+fn half_the_windows_of_noise_and_silence_are_skipped() {
+    let mut a = Audio::default();
+    a.silence(500.0);
+    a.0.extend(
+        (0..samples(500.0)).map(|i| 0.1 * libm::sinf(i as f32 * 1.7) * libm::sinf(i as f32 * 0.37)),
+    );
+    let (events, stats) = run_windows(&a.0, 160, false);
+    assert!(events.is_empty());
+    // 200 sub-blocks, so 196 windows: half analysed, half skipped.
+    assert_eq!(stats.windows + stats.skipped, 196);
+    assert_eq!(stats.skipped, 98, "{stats:?}");
 }
 
 proptest! {
