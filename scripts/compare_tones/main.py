@@ -26,6 +26,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="smoke run: 20 pages per SNR point, 16 digits per DTMF step, 60 s each of noise and speech; prints the section, writes no file unless --benchmarks is given")
     p.add_argument("--pages", type=int, metavar="N", help="pages per SNR point (default 200; --quick: 20)")
+    p.add_argument("--passes", type=int, metavar="N", help="passes of each tool over every file, interleaved; CPU figures are per-file medians (default 3; --quick: 1)")
     p.add_argument("--seed", type=int, default=1, help="seed of the test set (default 1)")
     p.add_argument("--benchmarks", type=Path, metavar="FILE", help="file whose section is replaced (default BENCHMARKS.md at the project root; --quick: none)")
     p.add_argument("--echostream", type=Path, metavar="BINARY", help="use this echostream binary instead of building the release one (for testing the script)")
@@ -124,12 +125,21 @@ def run(args: argparse.Namespace, doc: str) -> None:
             while f.read(1 << 20):
                 pass
 
-    # 3. The tools, one after another on the same files.
-    tools = {
-        "EchoStream": peers.run_echostream(files, binary, config),
-        "icad_tone_detection": peers.run_icad(files, WORK, peers.ICAD_DEFAULTS),
-        "multimon-ng": peers.run_multimon(files),
-    }
+    # 3. The tools, one after another on the same files, the whole round
+    # repeated so that each tool's CPU is a median over passes spread
+    # through the run (a burst of load elsewhere hits one pass, not one
+    # tool).
+    passes = args.passes or (1 if args.quick else 3)
+    if passes < 1:
+        die("--passes must be at least 1")
+    rounds: dict[str, list] = {"EchoStream": [], "icad_tone_detection": [], "multimon-ng": []}
+    for n in range(1, passes + 1):
+        if passes > 1:
+            log(f"pass {n} of {passes}")
+        rounds["EchoStream"].append(peers.run_echostream(files, binary, config))
+        rounds["icad_tone_detection"].append(peers.run_icad(files, WORK, peers.ICAD_DEFAULTS))
+        rounds["multimon-ng"].append(peers.run_multimon(files))
+    tools = {name: peers.median_of_passes(results) for name, results in rounds.items()}
     # icad once more on the page and tone-free files with its frame gate
     # off, to show what its one SNR knob buys (and costs in false alerts).
     tone_files = [f["abspath"] for f in manifest["files"] if f["kind"] in ("qc", "none")]
@@ -139,6 +149,7 @@ def run(args: argparse.Namespace, doc: str) -> None:
     meta = machine()
     meta["command"] = command
     meta["date"] = datetime.date.today().isoformat()
+    meta["passes"] = passes
     commit = _version(["git", "-C", str(ROOT), "describe", "--always", "--dirty"])
     meta["versions"] = [
         f"EchoStream {tools['EchoStream'].version.removeprefix('echostream ')} (git {commit}, "
@@ -160,6 +171,11 @@ def run(args: argparse.Namespace, doc: str) -> None:
         errs = tool.errors()
         if errs:
             failures.append(f"{tool.name} failed on {len(errs)} file(s), e.g. {errs[0]}")
+        if tool.name == "EchoStream" and tool.differing:
+            failures.append(
+                f"EchoStream reported other detections in a later pass on {len(tool.differing)} file(s), "
+                f"e.g. {Path(tool.differing[0]).name}: its detectors must be deterministic"
+            )
     if failures:
         for f in failures:
             print(f"error: {f}", file=sys.stderr)

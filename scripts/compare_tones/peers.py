@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,9 +58,50 @@ class ToolResult:
     failed: str | None = None  # the tool could not run at all
     cpu_parts: dict[str, float] = field(default_factory=dict)  # where the CPU went
     counters: dict[str, int] = field(default_factory=dict)  # from the tool's own summary
+    # With several passes (median_of_passes): each pass's per-file CPU sum,
+    # and the files on which a later pass reported other detections.
+    pass_cpu_s: list[float] = field(default_factory=list)
+    differing: list[str] = field(default_factory=list)
 
     def errors(self) -> list[str]:
         return [f"{Path(p).name}: {r.error}" for p, r in self.files.items() if r.error]
+
+
+def median_of_passes(passes: list[ToolResult]) -> ToolResult:
+    """One result from several passes of a tool over the same files: the
+    first pass's detections (later passes are checked to report the same;
+    files where they do not are listed in `differing`), and per file the
+    median CPU over the passes, so that a burst of load from elsewhere on
+    the machine during one pass does not move the figures."""
+    first = passes[0]
+    if len(passes) == 1:
+        first.pass_cpu_s = [sum(fr.cpu_s for fr in first.files.values())]
+        return first
+    for later in passes[1:]:
+        first.failed = first.failed or later.failed
+        for path, fr in first.files.items():
+            other = later.files.get(path)
+            if other is None or other.error:
+                fr.error = fr.error or (other.error if other else "missing from a later pass")
+            elif (other.alerts, other.dtmf) != (fr.alerts, fr.dtmf) and path not in first.differing:
+                first.differing.append(path)
+    first.pass_cpu_s = [sum(fr.cpu_s for fr in p.files.values()) for p in passes]
+    for path, fr in first.files.items():
+        fr.cpu_s = statistics.median(p.files[path].cpu_s for p in passes if path in p.files)
+    for path in first.conversion_cpu_s:
+        first.conversion_cpu_s[path] = statistics.median(
+            p.conversion_cpu_s[path] for p in passes if path in p.conversion_cpu_s
+        )
+    for key in first.cpu_parts:
+        first.cpu_parts[key] = statistics.median(p.cpu_parts.get(key, 0.0) for p in passes)
+    first.total_cpu_s = statistics.median(p.total_cpu_s for p in passes)
+    first.wall_s = statistics.median(p.wall_s for p in passes)
+    if first.differing:
+        log(
+            f"warning: {first.name} reported other detections in a later pass on "
+            f"{len(first.differing)} file(s), e.g. {Path(first.differing[0]).name}"
+        )
+    return first
 
 
 class Progress:

@@ -269,6 +269,13 @@ def section(manifest: dict, tools: dict[str, ToolResult], meta: dict) -> str:
         "from `getrusage(RUSAGE_CHILDREN)`, so it also counts process start (for icad: the "
         "interpreter and its imports; for EchoStream: the binary and its config, once per batch of "
         "files)."
+        + (
+            f" Each tool made {meta['passes']} passes over every file, interleaved (EchoStream, icad, "
+            "multimon-ng, then again), and every CPU figure is the median over them, per file; the "
+            "detections above are the first pass's. icad with its gate off ran once."
+            if meta.get("passes", 1) > 1
+            else ""
+        )
     )
     out.append("")
     header = ["tool", "page files", "DTMF files", "tone-free files", "all files", "all, with start-up", "CPU s (all)"]
@@ -310,6 +317,18 @@ def section(manifest: dict, tools: dict[str, ToolResult], meta: dict) -> str:
                 "icad_tone_detection does on the same files (all files, per-file CPU)."
             )
             out.append("")
+    spread = [
+        f"{_short(t)} " + " / ".join(f"{c:.2f}" for c in tools[t].pass_cpu_s)
+        for t in ("EchoStream", "icad_tone_detection", "multimon-ng")
+        if t in tools and len(tools[t].pass_cpu_s) > 1
+    ]
+    if spread:
+        out.append("Per-file CPU summed, each pass in turn (s): " + "; ".join(spread) + ".")
+        out.append("")
+    differing = [f"{_short(t)} on {len(tool.differing)} file(s)" for t, tool in tools.items() if tool.differing]
+    if differing:
+        out.append("Later passes reported other detections than the first: " + "; ".join(differing) + ".")
+        out.append("")
     icad = tools.get("icad_tone_detection")
     if icad and icad.cpu_parts:
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in icad.cpu_parts.items())
