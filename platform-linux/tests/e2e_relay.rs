@@ -92,36 +92,27 @@ fn heard_at(source: &[i16], output: &[i16], at: usize) -> f64 {
         return 0.0;
     };
     let quarter = RATE_HZ as usize / 2;
-    let reach = RATE_HZ as usize / 25; // 40 ms
     let n = source.len();
     let quarters: Vec<(isize, f64)> = (0..4)
         .map(|q| {
             let out_at = at + q * quarter;
-            let out = &output[out_at..out_at + quarter];
-            // Raw cross-correlation over every lag (2-sample steps, then
-            // refined), the best one's normalised correlation reported.
-            let raw = |shift: isize| -> i64 {
-                let start = (from + q * quarter + n) as isize + shift;
-                out.iter()
-                    .enumerate()
-                    .map(|(i, &y)| {
-                        let x = source[(start as usize + i) % n];
-                        i64::from(x) * i64::from(y)
-                    })
-                    .sum()
+            let expected = (from + q * quarter) % n;
+            let found = best_match(
+                source,
+                &output[out_at..out_at + quarter],
+                expected,
+                RATE_HZ as usize / 25, // 40 ms
+            );
+            // The lag from where the whole window put it, wrapped to ±n/2.
+            let shift = (found + n - expected) % n;
+            let shift = if shift > n / 2 {
+                shift as isize - n as isize
+            } else {
+                shift as isize
             };
-            let reach = reach as isize;
-            let coarse = (-reach..=reach)
-                .step_by(2)
-                .max_by_key(|&s| raw(s))
-                .expect("a lag");
-            let shift = (coarse - 1..=coarse + 1)
-                .max_by_key(|&s| raw(s))
-                .expect("a lag");
-            let from_q = ((from + q * quarter + n) as isize + shift) as usize % n;
             (
                 shift,
-                correlation_at(source, output, out_at, from_q, quarter),
+                correlation_at(source, output, out_at, found, quarter),
             )
         })
         .collect();

@@ -365,17 +365,36 @@ pub fn locate(source: &[i16], output: &[i16], at: usize) -> Option<usize> {
         .expect("a position");
     // Refine within ±10 ms on a 200 ms window.
     let fine_window = &out[..RATE_HZ as usize / 5];
-    let centre = coarse * ENVELOPE_LEN + source.len();
-    let best = (centre - 480..=centre + 480)
-        .max_by_key(|&p| {
-            fine_window
-                .iter()
-                .zip(&doubled[p % source.len()..])
-                .map(|(&x, &y)| i64::from(x) * i64::from(y))
-                .sum::<i64>()
-        })
+    Some(best_match(
+        source,
+        fine_window,
+        coarse * ENVELOPE_LEN,
+        RATE_HZ as usize / 100,
+    ))
+}
+
+/// Where in the (looped) `source`, within `reach` samples of `near`, the
+/// output samples `out` match best (largest raw cross-correlation): every
+/// second position, then the neighbours of the best. Returns the source
+/// index.
+pub fn best_match(source: &[i16], out: &[i16], near: usize, reach: usize) -> usize {
+    let n = source.len();
+    let raw = |p: usize| -> i64 {
+        out.iter()
+            .enumerate()
+            .map(|(i, &y)| i64::from(source[(p + i) % n]) * i64::from(y))
+            .sum()
+    };
+    // Positions offset by n, so that `near - reach` does not go below 0.
+    let centre = near % n + n;
+    let coarse = (centre - reach..=centre + reach)
+        .step_by(2)
+        .max_by_key(|&p| raw(p))
         .expect("a position");
-    Some(best % source.len())
+    (coarse - 1..=coarse + 1)
+        .max_by_key(|&p| raw(p))
+        .expect("a position")
+        % n
 }
 
 /// Correlation of `len` output samples from `at` with the source samples
