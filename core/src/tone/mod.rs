@@ -43,10 +43,19 @@
 //! frames, 64 ms timing and alerts at most 60 ms after B's minimum down to
 //! −8 dB SNR. (The transform now in use, `fft.rs`, a radix-4/8 Stockham
 //! FFT written for the compiler's vector units, takes 0.75 µs per 1024-point
-//! frame, 12 µs per audio second.) A Goertzel bank for 32 two-tone
-//! definitions (64 probes) measured 373 µs per audio second, eight times
-//! the FFT, and still could not run the tone finder, which must look at
-//! every frequency. On clean tones the interpolated frame frequency is off
+//! frame, 12 µs per audio second.) Two cheaper framings were measured
+//! and not taken (2026-11-24, `scripts/detect-ab` over the tone
+//! comparison's files): a 72 ms hop (576 samples) takes 4.8 % off
+//! `echostream detect`'s CPU, but widens the duration ambiguity from 128
+//! to 144 ms (Q4 rejects tones 150 ms short) and makes alerts up to 8 ms
+//! later; a 768-point frame (96 ms, 10.4 Hz bins) would save about a
+//! quarter of the transform, but leaves the tone 1.25 dB less over each
+//! bin's noise, about 1.6 times the frequency noise (by the table's
+//! trend), and a main lobe (±20.8 Hz) that puts a 254.1 Hz CTCSS tone's
+//! leakage on top of the 288.5 Hz table tone. A Goertzel bank for 32
+//! two-tone definitions (64 probes) measured 373 µs per audio second,
+//! eight times the FFT, and still could not run the tone finder, which
+//! must look at every frequency. On clean tones the interpolated frame frequency is off
 //! by at most 0.0002 Hz (tracker tests); a page's reported frequencies
 //! (the mean over each tone) are within 0.04 % at +20 dB and 0.16 % at
 //! −10 dB.
