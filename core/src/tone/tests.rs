@@ -56,20 +56,21 @@ impl Sig {
     }
 }
 
+/// Moves every event `det` holds into `events`.
+fn drain(det: &mut ChannelDetector, events: &mut Vec<ToneEvent>) {
+    events.extend(core::iter::from_fn(|| det.poll_event()));
+}
+
 fn run_blocks(det: &mut ChannelDetector, samples: &[f32], block: usize) -> Vec<ToneEvent> {
     let mut events = Vec::new();
     let mut at = 0u64;
     for chunk in samples.chunks(block.max(1)) {
         det.process_f32(SampleIndex(at), chunk);
         at += chunk.len() as u64;
-        while let Some(e) = det.poll_event() {
-            events.push(e);
-        }
+        drain(det, &mut events);
     }
     det.flush();
-    while let Some(e) = det.poll_event() {
-        events.push(e);
-    }
+    drain(det, &mut events);
     events
 }
 
@@ -484,14 +485,10 @@ proptest! {
             det.process_f32(SampleIndex(at as u64), &sig.samples[at..at + n]);
             at += n;
             i += 1;
-            while let Some(e) = det.poll_event() {
-                events.push(e);
-            }
+            drain(&mut det, &mut events);
         }
         det.flush();
-        while let Some(e) = det.poll_event() {
-            events.push(e);
-        }
+        drain(&mut det, &mut events);
         prop_assert_eq!(whole, events);
     }
 }
@@ -602,14 +599,10 @@ fn sixteen_bit_and_float_input_give_the_same_events() {
                 let end = (at + n).min(ints.len());
                 feed(&mut det, at as u64, at..end);
                 at = end;
-                while let Some(e) = det.poll_event() {
-                    events.push(e);
-                }
+                drain(&mut det, &mut events);
             }
             det.flush();
-            while let Some(e) = det.poll_event() {
-                events.push(e);
-            }
+            drain(&mut det, &mut events);
             events
         };
         let by_int = run(&|det, at, r| det.process_i16(SampleIndex(at), &ints[r]));
