@@ -318,7 +318,6 @@ impl Source {
     /// end).
     fn next_blocks(&mut self) -> Result<usize, hound::Error> {
         let channels = self.channels;
-        self.int16.clear();
         self.float.clear();
         match &mut self.kind {
             SourceKind::Pcm16 {
@@ -329,16 +328,22 @@ impl Source {
                 use std::io::Read as _;
                 let samples =
                     (self.frames * channels).min(*remaining as usize) / channels * channels;
-                bytes.resize(samples * 2, 0);
-                data.read_exact(bytes)?;
                 *remaining -= samples as u64;
-                let values = bytes
-                    .chunks_exact(2)
-                    .map(|b| i16::from_le_bytes([b[0], b[1]]));
                 if channels == 1 {
-                    self.int16.extend(values);
+                    // Straight into the samples, with no copy between:
+                    // the data chunk is little-endian 16-bit, so on a
+                    // little-endian machine the bytes are the values. (Not
+                    // cleared first: every value is overwritten.)
+                    self.int16.resize(samples, 0);
+                    data.read_exact(bytemuck::cast_slice_mut(&mut self.int16))?;
+                    for v in &mut self.int16 {
+                        *v = i16::from_le(*v);
+                    }
                     return Ok(self.int16.len());
                 }
+                self.int16.clear();
+                bytes.resize(samples * 2, 0);
+                data.read_exact(bytes)?;
                 let scale = 1.0 / (32_768.0 * channels as f32);
                 self.float
                     .extend(bytes.chunks_exact(2 * channels).map(|frame| {
@@ -350,6 +355,7 @@ impl Source {
                     }));
             }
             SourceKind::Other { reader, spec } => {
+                self.int16.clear();
                 let mut frame = Vec::with_capacity(channels);
                 while self.float.len() < self.frames {
                     frame.clear();
