@@ -323,7 +323,12 @@ def section(manifest: dict, tools: dict[str, ToolResult], meta: dict) -> str:
         if t in tools and len(tools[t].pass_cpu_s) > 1
     ]
     if spread:
-        out.append("Per-file CPU summed, each pass in turn (s): " + "; ".join(spread) + ".")
+        out.append(
+            "Per-file CPU summed, each pass in turn (s): " + "; ".join(spread) + ". How far a tool's "
+            "passes differ is how much the machine's speed wandered during the run (on a shared "
+            "virtual machine, 20 % between runs minutes apart is common): the ratios above are as "
+            "steady as these totals, and the per-kind columns, over fewer files, less so."
+        )
         out.append("")
     differing = [f"{_short(t)} on {len(tool.differing)} file(s)" for t, tool in tools.items() if tool.differing]
     if differing:
