@@ -17,9 +17,11 @@
 //! the whole of `echostream detect`: the compiler re-packs it across the
 //! probes and gathers the kernel element by element. Held apart from the
 //! final sums so that it stays straight vertical code, 40 multiplies and
-//! 40 additions per group with no broadcasts, it was still 3 % slower
-//! than this one. This kernel is about 16 % of `detect`'s CPU on the
-//! tone comparison's files: the whole DTMF decoder, about 40 %.)
+//! 40 additions per group with no broadcasts, it was still no faster
+//! (3 % slower, within the dev VM's run-to-run noise). This kernel is at
+//! most about 16 % of `detect`'s CPU on the tone comparison's files (an
+//! upper bound: the run without it also took other branches); the whole
+//! DTMF decoder is about 40 %.)
 
 use core::f64::consts::TAU;
 
