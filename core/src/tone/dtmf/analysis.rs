@@ -1,8 +1,8 @@
 //! The per-window stage: is there exactly one DTMF digit in these 25 ms,
 //! and at which frequencies and levels?
 //!
-//! A window is [`WINDOW_SUBS`] consecutive 5 ms sub-blocks from the
-//! [`Bank`](super::bank::Bank). Two steps, guards cheapest first; the
+//! A window is [`WINDOW_SUBS`] consecutive 5 ms sub-blocks
+//! ([`SubBlock`]s) from the detector's ring. Guards cheapest first; the
 //! first that fails names the [`Reject`] reason:
 //!
 //! - [`energies`]: window level and presence, from the sub-blocks'
