@@ -1,15 +1,6 @@
 //! Digit timing: the state machine that turns window verdicts into
-//! digits (step 3 of the [module docs](super)).
-//!
-//! A digit is *validated*, and reported at once, when the same digit wins
-//! enough consecutive windows to span 3/4 of
-//! [`DtmfConfig::on_ms_min`](super::DtmfConfig::on_ms_min); it then stays
-//! down until windows without it span 3/4 of
-//! [`DtmfConfig::off_ms_min`](super::DtmfConfig::off_ms_min). A different
-//! digit validated while one is down is reported at once. The event's
-//! frequencies, twist and levels are the means over the validating
-//! windows; its start is placed within the first window from how full
-//! that window's first sub-block is.
+//! digits and their events. What it does and why is step 3 of the
+//! [module docs](super).
 
 use super::analysis::{Hit, Reject};
 use super::{DIGITS, DtmfDetector, DtmfEvent, LEAD_FULL, SUB_LEN, WINDOW_LEN};
