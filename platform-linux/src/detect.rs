@@ -246,7 +246,7 @@ fn round6(x: f64) -> f64 {
 
 type FileReader = std::io::BufReader<std::fs::File>;
 
-/// A WAV file's audio, about a megabyte at a time, as mono blocks in [-1, 1]
+/// A WAV file's audio, [`READ_BYTES`] at a time, as mono blocks in [-1, 1]
 /// (16-bit mono as the integers themselves), whatever its format.
 ///
 /// 16-bit PCM, by far the most common, is read in bulk straight from the
