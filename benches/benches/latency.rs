@@ -96,7 +96,6 @@ fn main() {
         encoded_out,
         to_net_a,
         net_a.waker(),
-        0,
     );
 
     let jitter = JitterConfig::DEFAULT;
@@ -256,6 +255,7 @@ fn start_net(
         reconnect_max: Duration::from_secs(2),
     };
     let channel = NetChannel {
+        preroll_frames: 0,
         id: "fire".to_owned(),
         outgoing,
         incoming,

@@ -12,6 +12,7 @@
 pub mod crypto;
 pub mod jitter;
 pub mod level;
+pub mod node;
 pub mod time;
 pub mod tone;
 pub mod wire;

@@ -16,6 +16,7 @@
 //! whoever owns the step.
 
 use echostream_core::jitter::{InsertResult, JitterBuffer, JitterConfig, MEDIA_RATE_HZ, Playout};
+use echostream_core::node::Captured;
 use echostream_core::time::{Instant, SampleIndex};
 use echostream_core::wire::{
     Flags, KeyId, Kind, MAX_PAYLOAD_LEN, MediaTimestamp, Repr, Seq, StreamId,
@@ -54,6 +55,10 @@ pub struct EncodedFrame {
     /// locally): the playback side measures arrival jitter from this, not
     /// from when it happened to look at its ring.
     pub arrived: Option<std::time::Instant>,
+    /// For captured frames: whether the channel's own sources (VOX, or a
+    /// channel set to "always") call it active. The node engine decides
+    /// from this, and its other sources, whether the frame is sent.
+    pub active: bool,
 }
 
 impl std::fmt::Debug for EncodedFrame {
@@ -77,6 +82,24 @@ impl EncodedFrame {
             len: 0,
             bytes: [0; ENCODED_FRAME_LEN_MAX],
             arrived: None,
+            active: false,
+        }
+    }
+
+    /// The frame as the node engine takes it from the capture side: an
+    /// end-of-transmission marker says the capture side stopped.
+    pub fn captured(&self) -> Captured<'_> {
+        if self.is_end_of_transmission() {
+            Captured::End {
+                timestamp: self.timestamp,
+            }
+        } else {
+            Captured::Frame {
+                timestamp: self.timestamp,
+                fec: self.flags.contains(Flags::FEC),
+                payload: self.payload(),
+                active: self.active,
+            }
         }
     }
 

@@ -1,28 +1,34 @@
-//! The loop itself: one mio poll over the waker, the WebSocket and the
-//! UDP socket, and the link's lifecycle (connect, welcome, fail, back off,
-//! reconnect). Signaling messages are handled in `signaling.rs`, datagrams
-//! in `media.rs`.
+//! The network thread: one mio poll over the waker, the WebSocket and the
+//! UDP socket, driving the node engine ([`echostream_core::node::Node`]).
 //!
-//! Every turn does all the work there is, bounded: it moves the link on,
-//! reads signaling, reads datagrams, sends what the capture rings hold,
-//! runs the heartbeat and ping timers and flushes the WebSocket. Sockets
-//! are read until they would block (mio is edge-triggered), or until a
-//! budget is spent, in which case the next poll does not wait.
+//! The driver decides nothing. Each turn it takes `now` once, feeds the
+//! engine what happened (the link opened or failed, text frames,
+//! datagrams, captured frames, a looked-up UDP host), drains the engine's
+//! outputs after every input (connect, send, open the UDP side, deliver a
+//! frame to a channel's playback ring, report an event) and calls the
+//! engine's timers when they are due. Sockets are read until they would
+//! block (mio is edge-triggered) or a budget is spent, in which case the
+//! next poll does not wait.
 
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use echostream_core::crypto::SessionKeys;
-use echostream_core::wire::signal::{ChannelId, MAX_MESSAGE_LEN, ToRelay};
-use mio::{Events, Poll, Token, Waker};
+use echostream_core::node::{
+    ChannelIndex, Event, LinkDown, Node, OUTPUT_BUF_LEN, Output, Received,
+};
+use echostream_core::time::Instant as CoreInstant;
+use echostream_core::wire::MAX_DATAGRAM_LEN;
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::backoff::Backoff;
 use super::counters::NetCounters;
 use super::event::{EventSink, NetEvent};
 use super::link::{Incoming, Link};
-use super::media::{Effect, Media};
 use super::resolve::{Resolved, Resolver};
+use crate::audio::pipeline::EncodedFrame;
 
 /// The waker's token.
 pub(crate) const WAKER: Token = Token(0);
@@ -31,46 +37,30 @@ pub(crate) const SIGNAL: Token = Token(1);
 /// The UDP socket's token.
 pub(crate) const UDP: Token = Token(2);
 
-/// The longest the loop sleeps, whatever its timers say: the capture
-/// rings are drained at least this often even if nobody wakes the loop.
+/// The longest the loop sleeps, whatever the engine's timers say: the
+/// capture rings are drained at least this often even if nobody wakes
+/// the loop (quiet channels push their frames without waking it).
 const IDLE_MAX: Duration = Duration::from_millis(100);
 
 /// Signaling frames handled per turn.
 const READ_BUDGET: usize = 64;
 
-/// Heartbeat periods without any signaling frame (the relay answers every
-/// `ping`) before the WebSocket counts as dead.
-const SIGNAL_SILENT_HEARTBEATS: u32 = 4;
+/// Datagrams read per turn before other work gets a turn.
+const RECEIVE_BUDGET: usize = 256;
 
-/// The shortest signaling silence that counts as a dead WebSocket, for
-/// relays with very short heartbeats.
-const SIGNAL_SILENCE_MIN: Duration = Duration::from_secs(1);
-
-/// How long the relay may say nothing before the WebSocket counts as dead.
-fn signal_silence_max(heartbeat: Duration) -> Duration {
-    (heartbeat * SIGNAL_SILENT_HEARTBEATS).max(SIGNAL_SILENCE_MIN)
-}
+/// Frames taken from one channel's capture ring per turn: more than a
+/// ring holds, so one turn empties it.
+const CAPTURE_BUDGET: usize = 2 * crate::audio::pipeline::FRAME_RING_FRAMES;
 
 /// Readiness events taken per poll.
 const EVENTS_CAPACITY: usize = 64;
 
-/// The signaling side of a welcomed session.
+/// One channel's rings and name.
 #[derive(Debug)]
-pub(crate) struct Welcomed {
-    pub(crate) heartbeat: Duration,
-    pub(crate) next_ping_at: Instant,
-    pub(crate) last_heard_at: Instant,
-    /// Keys and the UDP endpoint waiting for its name to resolve.
-    pub(crate) pending_udp: Option<PendingUdp>,
-}
-
-/// A welcome whose UDP host is still being looked up.
-#[derive(Debug)]
-pub(crate) struct PendingUdp {
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) keys: SessionKeys,
-    pub(crate) key_id: u8,
+pub(crate) struct ChannelRings {
+    pub(crate) id: String,
+    pub(crate) outgoing: rtrb::Consumer<EncodedFrame>,
+    pub(crate) incoming: rtrb::Producer<EncodedFrame>,
 }
 
 /// Everything the network thread owns.
@@ -78,51 +68,52 @@ pub(crate) struct PendingUdp {
 pub(crate) struct Driver {
     pub(crate) poll: Poll,
     pub(crate) stop: Arc<AtomicBool>,
-    pub(crate) node_id: String,
-    pub(crate) token: String,
-    pub(crate) channel_ids: Vec<String>,
-    pub(crate) connect_timeout: Duration,
+    pub(crate) engine: Box<Node>,
     pub(crate) link: Link,
     pub(crate) resolver: Resolver,
-    pub(crate) backoff: Backoff,
-    /// When the next attempt starts, while the link is down.
-    pub(crate) retry_at: Option<Instant>,
-    /// When the attempt under way must have been welcomed.
-    pub(crate) attempt_deadline: Option<Instant>,
-    pub(crate) welcomed: Option<Welcomed>,
-    pub(crate) media: Media,
+    pub(crate) udp: Option<UdpSocket>,
+    /// The welcome's UDP host and port, while being looked up.
+    pub(crate) media_host: Option<(String, u16)>,
+    pub(crate) channels: Vec<ChannelRings>,
     pub(crate) events: EventSink,
     pub(crate) counters: Arc<NetCounters>,
+    /// The engine's clock starts here.
     pub(crate) epoch: Instant,
-    /// Why the link must go down, noticed mid-turn; acted on at the end
-    /// of the step, so no handler runs on a half-torn-down session.
-    pub(crate) broken: Option<String>,
+    /// Lent to the engine's outputs.
+    pub(crate) out: Box<[u8; OUTPUT_BUF_LEN]>,
+    /// Datagrams are read into this (one byte more than any valid one,
+    /// so an oversized datagram is seen as such).
+    pub(crate) rx: Box<[u8; MAX_DATAGRAM_LEN + 1]>,
+    pub(crate) incoming: Vec<Incoming>,
+    /// What the link said when it last failed, for the next
+    /// `Disconnected` event.
+    pub(crate) link_detail: Option<String>,
     /// A budget ran out: poll again without waiting.
     pub(crate) busy: bool,
-    pub(crate) incoming: Vec<Incoming>,
-    pub(crate) effects: Vec<Effect>,
 }
 
 impl Driver {
-    /// Runs until the stop flag is set, then sends what the rings still
-    /// hold (the end-of-transmission of a talk-spurt cut short by the
-    /// stop) and closes the WebSocket.
+    /// Runs until the stop flag is set, then takes in what the capture
+    /// rings still hold (ends of talk-spurts cut short by the stop), sends
+    /// it and closes the WebSocket.
     pub(crate) fn run(mut self, waker: Arc<Waker>) {
         // Held so that the waker's registration lives as long as the loop.
         let _waker = waker;
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
-        self.retry_at = Some(Instant::now());
         while !self.stop.load(Ordering::Acquire) {
-            let now = Instant::now();
             let timeout = if self.busy {
                 Duration::ZERO
             } else {
-                self.next_deadline()
-                    .map_or(IDLE_MAX, |at| at.saturating_duration_since(now))
+                let now = self.now();
+                self.engine
+                    .poll_timeout()
+                    .map_or(IDLE_MAX, |at| {
+                        Duration::from_micros(at.saturating_duration_since(now).as_micros())
+                    })
                     .min(IDLE_MAX)
             };
             if let Err(error) = self.poll.poll(&mut events, Some(timeout)) {
-                if error.kind() != std::io::ErrorKind::Interrupted {
+                if error.kind() != io::ErrorKind::Interrupted {
                     log::error!("network loop: polling failed: {error}");
                     // Not expected to persist; do not spin if it does.
                     std::thread::sleep(Duration::from_millis(10));
@@ -131,270 +122,320 @@ impl Driver {
             }
             // Readiness says little here: every turn tries every socket
             // until it would block.
-            self.turn(Instant::now());
+            self.turn();
         }
-        self.turn(Instant::now());
+        self.turn();
+        let _ = self.link.flush();
         self.link.shut(self.poll.registry());
         log::info!("network loop stopped");
     }
 
+    /// The engine's clock.
+    fn now(&self) -> CoreInstant {
+        CoreInstant::from_micros(self.epoch.elapsed().as_micros() as u64)
+    }
+
     /// One turn of the loop; see the module docs.
-    pub(crate) fn turn(&mut self, now: Instant) {
+    pub(crate) fn turn(&mut self) {
+        let now = self.now();
         self.busy = false;
-        self.signaling(now);
-        self.check_broken(now);
-        if self.media.receive(now) {
-            self.busy = true;
+        self.advance_link(now);
+        self.read_signaling(now);
+        self.look_up_media(now);
+        self.read_datagrams(now);
+        self.take_captured(now);
+        if self.engine.poll_timeout().is_some_and(|at| at <= now) {
+            self.engine.handle_timeout(now);
+            self.drain(now);
         }
-        self.media.send_captured(now);
-        self.media.tick(now);
-        self.timers(now);
-        self.apply_effects();
         if let Err(error) = self.link.flush() {
-            self.broken.get_or_insert(error.to_string());
+            self.link_failed(now, error);
         }
-        self.check_broken(now);
+        self.counters.publish(self.engine.counters());
     }
 
-    fn signaling(&mut self, now: Instant) {
-        if self.link.is_down() {
-            match self.retry_at {
-                Some(at) if now >= at => {
-                    self.retry_at = None;
-                    self.attempt_deadline = Some(now + self.connect_timeout);
-                    self.link.start();
-                }
-                _ => return,
-            }
+    fn advance_link(&mut self, now: CoreInstant) {
+        if self.link.is_down() || self.link.is_open() {
+            return;
         }
+        match self.link.advance(self.poll.registry(), &mut self.resolver) {
+            Ok(true) => {
+                log::info!("signaling connected to {}", self.link.url());
+                self.engine.handle_connected(now);
+                self.drain(now);
+            }
+            Ok(false) => {}
+            Err(error) => self.link_failed(now, error),
+        }
+    }
+
+    fn link_failed(&mut self, now: CoreInstant, error: super::link::LinkError) {
+        self.link.shut(self.poll.registry());
+        self.link_detail = Some(error.to_string());
+        self.engine.handle_disconnected(now, error.kind());
+        self.drain(now);
+    }
+
+    fn read_signaling(&mut self, now: CoreInstant) {
         if !self.link.is_open() {
-            match self.link.advance(self.poll.registry(), &mut self.resolver) {
-                Ok(true) => self.connected(),
-                Ok(false) => {}
-                Err(error) => {
-                    self.broken = Some(error.to_string());
-                    return;
-                }
-            }
+            return;
         }
-        if self.link.is_open() {
-            let mut incoming = std::mem::take(&mut self.incoming);
-            let read = self.link.read(READ_BUDGET, &mut incoming);
-            // What arrived before a failure (an `error` before the close)
-            // is handled first.
-            for frame in incoming.drain(..) {
-                if self.broken.is_some() {
-                    break;
-                }
-                self.on_frame(now, frame);
+        let mut incoming = std::mem::take(&mut self.incoming);
+        let read = self.link.read(READ_BUDGET, &mut incoming);
+        // What arrived before a failure (an `error` before the close) is
+        // handled first.
+        for frame in incoming.drain(..) {
+            match frame {
+                Incoming::Text(text) => self.engine.handle_text(now, text.as_str()),
+                Incoming::Binary => self.engine.handle_binary(now),
             }
-            self.incoming = incoming;
-            match read {
-                Ok(more) => self.busy |= more,
-                Err(error) => {
-                    self.broken.get_or_insert(error.to_string());
-                }
-            }
+            self.drain(now);
         }
-        self.resolve_udp(now);
+        self.incoming = incoming;
+        match read {
+            Ok(more) => self.busy |= more,
+            Err(error) => self.link_failed(now, error),
+        }
     }
 
-    fn connected(&mut self) {
-        log::info!("signaling connected to {}", self.link.url());
-        self.events.emit(NetEvent::Connected {
-            url: self.link.url().to_owned(),
-        });
-        let node_id = self.node_id.clone();
-        let token = self.token.clone();
-        let hello = ToRelay::Hello {
-            node_id: echostream_core::wire::signal::NodeId::new(&node_id)
-                .expect("node_id checked in NetLoop::new"),
-            token: echostream_core::wire::signal::Token::new(&token)
-                .expect("token checked in NetLoop::new"),
-            version: echostream_core::wire::signal::PROTOCOL_VERSION,
-        };
-        self.send(&hello);
-    }
-
-    /// Starts the media session once the welcome's UDP host has an address.
-    pub(crate) fn resolve_udp(&mut self, now: Instant) {
-        let Some(welcomed) = &mut self.welcomed else {
+    /// Moves the lookup of the welcome's UDP host on; once it has an
+    /// address, opens the socket and tells the engine.
+    fn look_up_media(&mut self, now: CoreInstant) {
+        let Some((host, port)) = &self.media_host else {
             return;
         };
-        let Some(pending) = &welcomed.pending_udp else {
-            return;
-        };
-        let relay = match self.resolver.resolve(&pending.host, pending.port) {
+        let relay = match self.resolver.resolve(host, *port) {
             Resolved::Pending => return,
             Resolved::Ready(Err(error)) => {
-                self.broken.get_or_insert(format!(
-                    "the relay's UDP host {} did not resolve: {error}",
-                    pending.host
-                ));
+                self.link_detail = Some(format!("{host}: {error}"));
+                self.media_host = None;
+                self.engine.handle_disconnected(now, LinkDown::UdpResolve);
+                self.drain(now);
                 return;
             }
             Resolved::Ready(Ok(addrs)) => addrs[0],
         };
-        let pending = welcomed.pending_udp.take().expect("checked above");
-        let heartbeat = welcomed.heartbeat;
-        let registry = self.poll.registry();
-        match self
-            .media
-            .begin_session(registry, now, relay, pending.keys, heartbeat)
-        {
-            Ok(local) => {
-                log::info!(
-                    "welcomed by the relay: audio to {relay} from {local}, heartbeat every {} ms, key {}",
-                    heartbeat.as_millis(),
-                    pending.key_id
-                );
-                self.events.emit(NetEvent::Welcomed {
-                    relay_udp: relay,
-                    local_udp: local,
-                    heartbeat,
-                    key_id: pending.key_id,
-                });
-                for i in 0..self.channel_ids.len() {
-                    let id = self.channel_ids[i].clone();
-                    let channel_id =
-                        ChannelId::new(&id).expect("channel ids checked in NetLoop::new");
-                    self.send(&ToRelay::Register { channel_id });
-                }
-            }
+        self.media_host = None;
+        match self.open_udp(relay) {
+            Ok(()) => self.engine.handle_media_ready(now, relay),
             Err(error) => {
-                self.broken
-                    .get_or_insert(format!("cannot open a UDP socket for {relay}: {error}"));
+                self.link_detail = Some(format!("{relay}: {error}"));
+                self.engine.handle_disconnected(now, LinkDown::UdpSocket);
             }
         }
+        self.drain(now);
     }
 
-    fn timers(&mut self, now: Instant) {
-        if let Some(deadline) = self.attempt_deadline
-            && now >= deadline
-            && self.welcomed.is_none()
-        {
-            let stage = if self.link.is_open() {
-                "waiting for the welcome"
-            } else {
-                self.link.stage()
-            };
-            self.broken.get_or_insert(format!(
-                "no welcome within {} ms (still {stage})",
-                self.connect_timeout.as_millis()
-            ));
-            return;
+    /// Binds a UDP socket of `relay`'s family, unless one is open already.
+    fn open_udp(&mut self, relay: SocketAddr) -> io::Result<()> {
+        let reuse = self
+            .udp
+            .as_ref()
+            .and_then(|s| s.local_addr().ok())
+            .is_some_and(|local| local.is_ipv4() == relay.is_ipv4());
+        if reuse {
+            return Ok(());
         }
-        let Some(welcomed) = &mut self.welcomed else {
-            return;
+        if let Some(mut old) = self.udp.take() {
+            let _ = self.poll.registry().deregister(&mut old);
+        }
+        let any: SocketAddr = if relay.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        let silence = signal_silence_max(welcomed.heartbeat);
-        let silent_for = now.saturating_duration_since(welcomed.last_heard_at);
-        if silent_for > silence {
-            self.broken.get_or_insert(format!(
-                "the relay sent nothing on signaling for {} ms",
-                silent_for.as_millis()
-            ));
-            return;
-        }
-        if now >= welcomed.next_ping_at {
-            welcomed.next_ping_at = (welcomed.next_ping_at + welcomed.heartbeat).max(now);
-            let t = self.micros(now);
-            self.send(&ToRelay::Ping { t });
-        }
+        let mut socket = UdpSocket::bind(any)?;
+        self.poll
+            .registry()
+            .register(&mut socket, UDP, Interest::READABLE)?;
+        self.udp = Some(socket);
+        Ok(())
     }
 
-    fn apply_effects(&mut self) {
-        let mut effects = std::mem::take(&mut self.effects);
-        self.media.swap_effects(&mut effects);
-        for effect in effects.drain(..) {
-            match effect {
-                Effect::Transmit { channel, active } => {
-                    let id = self.channel_ids[channel].clone();
-                    let channel_id =
-                        ChannelId::new(&id).expect("channel ids checked in NetLoop::new");
-                    self.send(&ToRelay::Transmit { channel_id, active });
+    fn read_datagrams(&mut self, now: CoreInstant) {
+        for _ in 0..RECEIVE_BUDGET {
+            let Some(socket) = &self.udp else {
+                return;
+            };
+            let (len, from) = match socket.recv_from(&mut self.rx[..]) {
+                Ok(received) => received,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // ICMP errors surface here on some kernels; nothing to read.
+                    log::debug!("UDP receive failed: {e}");
+                    return;
                 }
-                Effect::Event(event) => self.events.emit(event),
-                Effect::Reconnect(reason) => {
-                    self.broken.get_or_insert(reason);
-                }
+            };
+            self.engine.handle_datagram(now, from, &mut self.rx[..len]);
+            self.drain(now);
+        }
+        self.busy = true;
+    }
+
+    fn take_captured(&mut self, now: CoreInstant) {
+        for index in 0..self.channels.len() {
+            let channel = ChannelIndex::new(index).expect("at most MAX_CHANNELS channels");
+            for _ in 0..CAPTURE_BUDGET {
+                let Ok(frame) = self.channels[index].outgoing.pop() else {
+                    break;
+                };
+                self.engine.handle_captured(now, channel, frame.captured());
+                self.drain(now);
             }
         }
-        self.effects = effects;
     }
 
-    /// Sends a signaling message if the WebSocket is open; a full write
-    /// buffer drops and counts it.
-    pub(crate) fn send(&mut self, message: &ToRelay<'_>) {
-        if !self.link.is_open() || self.broken.is_some() {
-            return;
+    /// Carries out everything the engine has to do.
+    fn drain(&mut self, now: CoreInstant) {
+        while let Some(output) = self.engine.poll_output(&mut self.out[..]) {
+            match output {
+                Output::Connect => {
+                    if !self.link.is_down() {
+                        self.link.shut(self.poll.registry());
+                    }
+                    self.link_detail = None;
+                    self.link.start();
+                    // Name lookups and connects start now, not next turn.
+                    self.busy = true;
+                }
+                Output::Disconnect => {
+                    let _ = self.link.flush();
+                    self.link.shut(self.poll.registry());
+                    self.media_host = None;
+                }
+                Output::SendText { len } => self.send_text(now, len),
+                Output::OpenMedia { host_len, port } => {
+                    let host = String::from_utf8_lossy(&self.out[..host_len]).into_owned();
+                    self.media_host = Some((host, port));
+                    self.busy = true;
+                }
+                Output::SendDatagram { to, len } => self.send_datagram(to, len),
+                Output::Deliver { channel, frame } => self.deliver(channel, frame),
+                Output::Event(event) => self.report(event),
+            }
         }
-        let mut buf = [0u8; MAX_MESSAGE_LEN];
-        let len = message
-            .emit(&mut buf)
-            .expect("a MAX_MESSAGE_LEN buffer holds any message");
-        let text = std::str::from_utf8(&buf[..len])
-            .expect("emit writes JSON, which is UTF-8")
-            .to_owned();
-        match self.link.send(text) {
-            Ok(true) => NetCounters::bump(&self.counters.signal_out),
+    }
+
+    fn send_text(&mut self, now: CoreInstant, len: usize) {
+        let Ok(text) = std::str::from_utf8(&self.out[..len]) else {
+            unreachable!("the engine emits JSON, which is UTF-8");
+        };
+        match self.link.send(text.to_owned()) {
+            Ok(true) => {}
             Ok(false) => {
                 NetCounters::bump(&self.counters.drop_signal_full);
-                log::debug!(
-                    "signaling write buffer full; {} dropped",
-                    message.type_name()
-                );
+                log::debug!("signaling write buffer full; a message was dropped");
             }
-            Err(error) => {
-                self.broken.get_or_insert(error.to_string());
-            }
+            Err(error) => self.link_failed(now, error),
         }
     }
 
-    fn check_broken(&mut self, now: Instant) {
-        if let Some(reason) = self.broken.take() {
-            self.fail(now, reason);
+    fn send_datagram(&mut self, to: SocketAddr, len: usize) {
+        let Some(socket) = &self.udp else {
+            NetCounters::bump(&self.counters.drop_udp_send);
+            return;
+        };
+        if let Err(error) = socket.send_to(&self.out[..len], to) {
+            NetCounters::bump(&self.counters.drop_udp_send);
+            log::debug!("UDP send to {to} failed: {error}");
         }
     }
 
-    /// Takes the link down and schedules the next attempt.
-    fn fail(&mut self, now: Instant, reason: String) {
-        self.link.shut(self.poll.registry());
-        self.media.end_session();
-        self.welcomed = None;
-        self.attempt_deadline = None;
-        let delay = self.backoff.next_delay();
-        self.retry_at = Some(now + delay);
-        NetCounters::bump(&self.counters.reconnects);
-        log::warn!(
-            "relay link to {} is down: {reason}; reconnecting in {} ms",
-            self.link.url(),
-            delay.as_millis()
-        );
-        self.events.emit(NetEvent::Disconnected {
-            reason,
-            retry_in: delay,
-        });
+    fn deliver(&mut self, channel: ChannelIndex, received: Received) {
+        let mut frame = EncodedFrame::end_of_transmission(received.seq, received.timestamp);
+        frame.flags = received.flags;
+        frame.len = received.len as u16;
+        frame.bytes[..received.len].copy_from_slice(&self.out[..received.len]);
+        frame.arrived = Some(self.epoch + Duration::from_micros(received.arrived.as_micros()));
+        if self.channels[channel.get()].incoming.push(frame).is_err() {
+            NetCounters::bump(&self.counters.drop_incoming_full);
+        }
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        let retry = self.retry_at.filter(|_| self.link.is_down());
-        let welcomed = self.welcomed.as_ref().map(|w| {
-            w.next_ping_at
-                .min(w.last_heard_at + signal_silence_max(w.heartbeat))
-        });
-        [
-            retry,
-            self.attempt_deadline,
-            welcomed,
-            self.media.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+    /// Logs `event` and queues it, with names filled in.
+    fn report(&mut self, event: Event) {
+        let name = |channel: ChannelIndex| self.channels[channel.get()].id.clone();
+        let event = match event {
+            Event::Connected => NetEvent::Connected {
+                url: self.link.url().to_owned(),
+            },
+            Event::Welcomed {
+                relay_udp,
+                heartbeat,
+                key_id,
+            } => NetEvent::Welcomed {
+                relay_udp,
+                local_udp: self
+                    .udp
+                    .as_ref()
+                    .and_then(|s| s.local_addr().ok())
+                    .unwrap_or(relay_udp),
+                heartbeat: Duration::from_micros(heartbeat.as_micros()),
+                key_id: key_id.0,
+            },
+            Event::Registered { channel, stream_id } => NetEvent::Registered {
+                channel: name(channel),
+                stream_id: stream_id.0,
+            },
+            Event::UsersConnected { channel } => NetEvent::UsersConnected {
+                channel: name(channel),
+                users: self.engine.users(channel).map(str::to_owned).collect(),
+            },
+            Event::RemoteTransmit {
+                channel,
+                node,
+                active,
+            } => NetEvent::Transmit {
+                channel: name(channel),
+                node: node.as_str().to_owned(),
+                active,
+            },
+            Event::Talkspurt { channel, active } => NetEvent::Talkspurt {
+                channel: name(channel),
+                active,
+            },
+            Event::Rtt { rtt } => NetEvent::Rtt {
+                rtt: Duration::from_micros(rtt.as_micros()),
+            },
+            Event::PathLost {
+                relay_udp,
+                silent_for,
+            } => NetEvent::PathLost {
+                relay_udp,
+                silent_for: Duration::from_micros(silent_for.as_micros()),
+            },
+            Event::PathRestored { relay_udp, rtt } => NetEvent::PathRestored {
+                relay_udp,
+                rtt: Duration::from_micros(rtt.as_micros()),
+            },
+            Event::Rekeyed { key_id } => NetEvent::Rekeyed { key_id: key_id.0 },
+            Event::RelayError { code, message } => NetEvent::RelayError {
+                code,
+                message: message.as_str().to_owned(),
+            },
+            Event::Unexpected { what } => NetEvent::Unexpected { what },
+            Event::Disconnected { reason, retry_in } => NetEvent::Disconnected {
+                reason,
+                detail: self.link_detail.take(),
+                retry_in: Duration::from_micros(retry_in.as_micros()),
+            },
+        };
+        log_event(&event);
+        self.events.emit(event);
     }
+}
 
-    pub(crate) fn micros(&self, now: Instant) -> u64 {
-        now.saturating_duration_since(self.epoch).as_micros() as u64
+/// Logs an event at the level it deserves.
+fn log_event(event: &NetEvent) {
+    match event {
+        // Once per heartbeat: too often for the default level.
+        NetEvent::Rtt { .. } => log::trace!("{event}"),
+        NetEvent::Talkspurt { .. } => log::debug!("{event}"),
+        NetEvent::PathLost { .. }
+        | NetEvent::Disconnected { .. }
+        | NetEvent::RelayError { .. }
+        | NetEvent::Unexpected { .. } => log::warn!("{event}"),
+        _ => log::info!("{event}"),
     }
 }

@@ -1,10 +1,14 @@
-//! What the network loop reports to the rest of the node.
+//! What the network loop reports to the rest of the node: the engine's
+//! events with channel and node names filled in, and the link's own
+//! detail where the engine only knows the kind of failure.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::time::Duration;
+
+use echostream_core::node::{DisconnectReason, Unexpected};
 
 use super::counters::NetCounters;
 
@@ -20,13 +24,13 @@ pub enum NetEvent {
         /// The relay's signaling URL.
         url: String,
     },
-    /// The relay accepted `hello`: a session with a fresh key.
+    /// The relay accepted `hello` and the UDP side is ready.
     Welcomed {
         /// Where this node sends its datagrams.
         relay_udp: SocketAddr,
         /// This node's UDP socket.
         local_udp: SocketAddr,
-        /// The heartbeat period the relay asked for.
+        /// The heartbeat period in force.
         heartbeat: Duration,
         /// The key's id.
         key_id: u8,
@@ -52,6 +56,13 @@ pub enum NetEvent {
         /// The node holding (or releasing) it.
         node: String,
         /// Whether it transmits.
+        active: bool,
+    },
+    /// This node's channel opened (a talk-spurt starts) or closed.
+    Talkspurt {
+        /// The channel.
+        channel: String,
+        /// Whether it is open now.
         active: bool,
     },
     /// A heartbeat round trip over UDP.
@@ -86,10 +97,17 @@ pub enum NetEvent {
         /// Its text.
         message: String,
     },
+    /// The relay sent something valid but out of place; ignored.
+    Unexpected {
+        /// What.
+        what: Unexpected,
+    },
     /// The link is down; the next attempt starts after `retry_in`.
     Disconnected {
-        /// Why, in words.
-        reason: String,
+        /// Why.
+        reason: DisconnectReason,
+        /// What the operating system or TLS said, when the link failed.
+        detail: Option<String>,
         /// The delay before reconnecting.
         retry_in: Duration,
     },
@@ -125,13 +143,23 @@ impl fmt::Display for NetEvent {
                 "channel {channel}: {node} {} transmitting",
                 if *active { "started" } else { "stopped" }
             ),
+            NetEvent::Talkspurt { channel, active } => write!(
+                f,
+                "channel {channel}: {}",
+                if *active {
+                    "sending (channel active)"
+                } else {
+                    "stopped sending"
+                }
+            ),
             NetEvent::Rtt { rtt } => write!(f, "UDP round trip {} µs", rtt.as_micros()),
             NetEvent::PathLost {
                 relay_udp,
                 silent_for,
             } => write!(
                 f,
-                "UDP path to the relay at {relay_udp} lost: no heartbeat echo for {} ms; audio is not getting through",
+                "UDP path to the relay at {relay_udp} lost: no heartbeat echo for {} ms while \
+                 signaling is up; audio is not getting through (is UDP blocked by a firewall or NAT?)",
                 silent_for.as_millis()
             ),
             NetEvent::PathRestored { relay_udp, rtt } => write!(
@@ -143,11 +171,18 @@ impl fmt::Display for NetEvent {
             NetEvent::RelayError { code, message } => {
                 write!(f, "the relay reports error {code}: {message}")
             }
-            NetEvent::Disconnected { reason, retry_in } => write!(
-                f,
-                "relay link down: {reason}; reconnecting in {} ms",
-                retry_in.as_millis()
-            ),
+            NetEvent::Unexpected { what } => write!(f, "the relay sent {what}; ignored"),
+            NetEvent::Disconnected {
+                reason,
+                detail,
+                retry_in,
+            } => {
+                write!(f, "relay link down: {reason}")?;
+                if let Some(detail) = detail {
+                    write!(f, " ({detail})")?;
+                }
+                write!(f, "; reconnecting in {} ms", retry_in.as_millis())
+            }
         }
     }
 }
@@ -171,7 +206,7 @@ impl EventSink {
         match self.sender.try_send(event) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                NetCounters::bump(&self.counters.drop_events);
+                NetCounters::bump(&self.counters.drop_event_queue_full);
             }
         }
     }

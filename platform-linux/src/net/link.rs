@@ -20,6 +20,7 @@ use tungstenite::handshake::{HandshakeError, MidHandshake};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, Utf8Bytes, WebSocket};
 
+use echostream_core::node::LinkDown;
 use echostream_core::wire::signal::MAX_MESSAGE_LEN;
 
 use super::resolve::{Resolved, Resolver};
@@ -57,6 +58,20 @@ pub(crate) enum LinkError {
     Eof,
     /// Reading or writing failed once open.
     Io(tungstenite::Error),
+}
+
+impl LinkError {
+    /// The kind of failure, as the engine knows it.
+    pub(crate) fn kind(&self) -> LinkDown {
+        match self {
+            LinkError::Resolve(_) => LinkDown::Resolve,
+            LinkError::Connect(..) => LinkDown::Connect,
+            LinkError::Handshake(_) => LinkDown::Handshake,
+            LinkError::ClosedByRelay(_) => LinkDown::ClosedByRelay,
+            LinkError::Eof => LinkDown::Eof,
+            LinkError::Io(_) => LinkDown::Io,
+        }
+    }
 }
 
 impl fmt::Display for LinkError {

@@ -7,19 +7,25 @@
 //!            (Waker::wake)                   WebSocket: hello, register, transmit, ping / welcome, rekey, …
 //! ```
 //!
+//! Every decision is the node engine's ([`echostream_core::node`]): when
+//! to connect and give up, what to say on signaling, when a channel talks,
+//! what to seal and what to accept. This module is its driver (`driver.rs`):
+//! the poll, the sockets, TLS, WebSocket framing and name lookups.
+//!
 //! - [`NetLoop::new`] checks the settings and makes everything: the poll,
 //!   the waker, the TLS settings (for `wss://`), the counters and the event
 //!   queue. [`NetLoop::spawn`] starts the `net` thread.
-//! - The capture threads push [`EncodedFrame`]s into each channel's
-//!   `outgoing` ring and call [`mio::Waker::wake`] on [`NetLoop::waker`];
-//!   the loop seals and sends them at once. While a channel is not
-//!   registered (no relay yet, reconnecting) its frames are still taken
-//!   from the ring, dropped and counted, so the capture side never waits.
+//!
+//! - The capture threads push every [`EncodedFrame`] into each channel's
+//!   `outgoing` ring, marked with what the channel's own sources say
+//!   (VOX, "always"), and call [`mio::Waker::wake`] on [`NetLoop::waker`]
+//!   while the channel is active; the engine keeps the pre-roll and sends
+//!   while the channel's gate is open. Frames are taken from the ring
+//!   whatever the link's state, so the capture side never waits.
 //! - Frames the relay sends for a channel are pushed into its `incoming`
-//!   ring with media sequence numbers (see `seq_map.rs`); a full ring drops
-//!   and counts.
-//! - The link reconnects on any failure with exponential backoff and full
-//!   jitter, and re-registers every channel under the new session's key.
+//!   ring with media sequence numbers; a full ring drops and counts.
+//! - The engine reconnects on any failure with exponential backoff and
+//!   full jitter, and re-registers every channel under the new key.
 //! - What happens is counted in [`NetCounters`] and reported as
 //!   [`NetEvent`]s through [`NetHandle::events`].
 //!
@@ -27,16 +33,11 @@
 //! frames per turn, the WebSocket and TLS write buffers, the event queue.
 //! The loop never blocks on the relay; name lookups run on a helper thread.
 
-mod backoff;
 mod counters;
 mod driver;
 mod event;
 mod link;
-mod media;
-mod receive;
 mod resolve;
-mod seq_map;
-mod signaling;
 mod transport;
 
 use std::fmt;
@@ -48,8 +49,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use echostream_core::MAX_CHANNELS;
-use echostream_core::wire::signal::{ChannelId, NodeId, SignalError, Token};
+use echostream_core::node::{Node, NodeConfig, NodeConfigError, OUTPUT_BUF_LEN};
+use echostream_core::time::Duration as CoreDuration;
+use echostream_core::wire::MAX_DATAGRAM_LEN;
 use mio::{Poll, Waker};
 use rustls::pki_types::ServerName;
 use tungstenite::http::Uri;
@@ -57,16 +59,12 @@ use tungstenite::http::Uri;
 use crate::audio::pipeline::EncodedFrame;
 use crate::config::RemoteRelay;
 
-pub use backoff::BACKOFF_START;
 pub use counters::{NetCounters, NetCountersSnapshot};
 pub use event::{EVENT_QUEUE_LEN, NetEvent};
 pub use link::WS_WRITE_BUFFER_MAX;
-pub use media::{KEY_GRACE, PATH_LOST_HEARTBEATS, TRANSMIT_END_DELAY};
-pub use receive::{PARKED_AGE_MAX, PARKED_MAX};
-pub use signaling::{HEARTBEAT_MAX, HEARTBEAT_MIN};
 pub use transport::TLS_BUFFER_MAX;
 
-use driver::Driver;
+use driver::{ChannelRings, Driver};
 use link::{Link, Target};
 
 /// How the node reaches its relay.
@@ -124,6 +122,8 @@ pub struct NetChannel {
     pub outgoing: rtrb::Consumer<EncodedFrame>,
     /// Frames received for this channel: to the playback side.
     pub incoming: rtrb::Producer<EncodedFrame>,
+    /// Frames kept from before the channel opens, sent first.
+    pub preroll_frames: usize,
 }
 
 /// Why the network loop cannot be made.
@@ -137,34 +137,10 @@ pub enum NetError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The node id cannot travel in `hello`.
-    #[error("node_id `{node_id}`: {error}")]
-    NodeId {
-        /// The id.
-        node_id: String,
-        /// Why signaling refuses it.
-        error: SignalError,
-    },
-    /// The token cannot travel in `hello`.
-    #[error("relay token: {0}")]
-    Token(SignalError),
-    /// A channel id cannot travel in `register`.
-    #[error("channel id `{id}`: {error}")]
-    ChannelId {
-        /// The id.
-        id: String,
-        /// Why signaling refuses it.
-        error: SignalError,
-    },
-    /// The same channel id twice.
-    #[error("channel `{0}` is listed twice")]
-    DuplicateChannel(String),
-    /// More channels than a node serves.
-    #[error("{0} channels; one node serves at most {MAX_CHANNELS}")]
-    TooManyChannels(usize),
-    /// A time-out of zero.
-    #[error("connect_timeout must be longer than zero")]
-    ZeroConnectTimeout,
+    /// The node engine refused the settings (an id or token signaling
+    /// cannot carry, channels listed twice or too many, a zero time-out).
+    #[error("{0}")]
+    Node(#[from] NodeConfigError),
     /// The CA file cannot be used.
     #[error("CA file {}: {reason}", path.display())]
     CaFile {
@@ -200,25 +176,15 @@ impl NetLoop {
     /// See [`NetError`]: an id, token or URL signaling cannot carry, too
     /// many or repeated channels, an unusable CA file, or no poll.
     pub fn new(settings: NetSettings, channels: Vec<NetChannel>) -> Result<NetLoop, NetError> {
-        NodeId::new(&settings.node_id).map_err(|error| NetError::NodeId {
-            node_id: settings.node_id.clone(),
-            error,
-        })?;
-        Token::new(&settings.token).map_err(NetError::Token)?;
-        if channels.len() > MAX_CHANNELS {
-            return Err(NetError::TooManyChannels(channels.len()));
-        }
-        for (i, channel) in channels.iter().enumerate() {
-            ChannelId::new(&channel.id).map_err(|error| NetError::ChannelId {
-                id: channel.id.clone(),
-                error,
-            })?;
-            if channels[..i].iter().any(|c| c.id == channel.id) {
-                return Err(NetError::DuplicateChannel(channel.id.clone()));
-            }
-        }
-        if settings.connect_timeout.is_zero() {
-            return Err(NetError::ZeroConnectTimeout);
+        let mut config = NodeConfig::new(
+            &settings.node_id,
+            &settings.token,
+            core_duration(settings.connect_timeout),
+            core_duration(settings.reconnect_max),
+            jitter_seed(),
+        )?;
+        for channel in &channels {
+            config.add_channel(&channel.id, channel.preroll_frames)?;
         }
         let target = target(&settings)?;
 
@@ -226,37 +192,29 @@ impl NetLoop {
         let waker = Arc::new(Waker::new(poll.registry(), driver::WAKER)?);
         let counters = Arc::new(NetCounters::default());
         let (events, receiver) = event::EventSink::new(Arc::clone(&counters));
-        let epoch = Instant::now();
-        let channel_ids = channels.iter().map(|c| c.id.clone()).collect();
-        let media = media::Media::new(
-            channels
-                .into_iter()
-                .map(|c| (c.id, c.outgoing, c.incoming))
-                .collect(),
-            driver::UDP,
-            Arc::clone(&counters),
-            epoch,
-        );
         let driver = Driver {
             stop: Arc::new(AtomicBool::new(false)),
-            node_id: settings.node_id,
-            token: settings.token,
-            channel_ids,
-            connect_timeout: settings.connect_timeout,
+            engine: Box::new(Node::new(config)),
             link: Link::new(target, driver::SIGNAL),
             resolver: resolve::Resolver::new(Arc::clone(&waker)),
-            backoff: backoff::Backoff::new(settings.reconnect_max),
-            retry_at: None,
-            attempt_deadline: None,
-            welcomed: None,
-            media,
+            udp: None,
+            media_host: None,
+            channels: channels
+                .into_iter()
+                .map(|c| ChannelRings {
+                    id: c.id,
+                    outgoing: c.outgoing,
+                    incoming: c.incoming,
+                })
+                .collect(),
             events,
             counters,
-            epoch,
-            broken: None,
-            busy: false,
+            epoch: Instant::now(),
+            out: Box::new([0; OUTPUT_BUF_LEN]),
+            rx: Box::new([0; MAX_DATAGRAM_LEN + 1]),
             incoming: Vec::with_capacity(64),
-            effects: Vec::with_capacity(64),
+            link_detail: None,
+            busy: false,
             poll,
         };
         Ok(NetLoop {
@@ -367,6 +325,21 @@ impl Drop for NetHandle {
     }
 }
 
+fn core_duration(duration: Duration) -> CoreDuration {
+    CoreDuration::from_micros(duration.as_micros().min(u128::from(u64::MAX)) as u64)
+}
+
+/// A seed for the reconnect jitter: it must differ between nodes (so
+/// nodes that lost the relay together do not come back together), not be
+/// secret; the time serves if the random source fails.
+fn jitter_seed() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
+    })
+}
+
 /// Parses the URL into what the link needs, with TLS settings for `wss`.
 fn target(settings: &NetSettings) -> Result<Target, NetError> {
     let url_error = |reason: &str| NetError::Url {
@@ -408,6 +381,8 @@ fn target(settings: &NetSettings) -> Result<Target, NetError> {
 
 #[cfg(test)]
 mod tests {
+    use echostream_core::MAX_CHANNELS;
+
     use super::*;
 
     fn settings(url: &str) -> NetSettings {
@@ -428,6 +403,7 @@ mod tests {
             id: id.into(),
             outgoing,
             incoming,
+            preroll_frames: 0,
         }
     }
 
@@ -453,7 +429,8 @@ mod tests {
     fn ids_and_channels_are_checked() {
         let mut bad = settings("ws://127.0.0.1:1/");
         bad.node_id = "has space".into();
-        assert!(error(bad, vec![]).contains("node_id `has space`"));
+        let text = error(bad, vec![]);
+        assert!(text.starts_with("node_id:"), "{text}");
         let text = error(
             settings("ws://127.0.0.1:1/"),
             vec![channel("fire"), channel("fire")],

@@ -3,8 +3,8 @@
 //! them and the relay.
 //!
 //! ```text
-//! capture-<ch>  device ─► ChannelCapture (COR gate, Opus, pre-roll) ─► rtrb ─┐
-//! net           relay WebSocket + UDP (seal/open, replay, heartbeats)  ◄────┘
+//! capture-<ch>  device ─► ChannelCapture (VOX, Opus) ─► rtrb (every frame) ─┐
+//! net           the node engine: gate + pre-roll, relay WebSocket + UDP ◄───┘
 //!                 └─► rtrb ─► playback-<ch>  ChannelPlayback (jitter, Opus) ─► device
 //! relay         (with "relay": "embedded") the relay server on loopback
 //! main          signals, status lines, the network's events in the log
@@ -27,17 +27,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use echostream_core::jitter::{JitterConfig, MEDIA_RATE_HZ};
-use echostream_core::level::{Vox, VoxConfig};
+use echostream_core::level::{Vox, VoxConfig, VoxConfigError};
 use echostream_core::wire::{MediaTimestamp, Seq, StreamId};
 use echostream_relay::TokenPolicy;
 
 use self::capture::{CaptureStats, ChannelCapture, Gate};
 use self::playback::{ChannelPlayback, PlaybackStats};
-use crate::audio::pipeline::{Depacketizer, EncodedFrame, Packetizer, frame_ring};
+use crate::audio::pipeline::{Depacketizer, EncodedFrame, Packetizer, PipelineError, frame_ring};
 use crate::audio::{self, AudioError, AudioThread, Counters, RtSettings, StreamParams};
 use crate::config::{Config, Cor, Relay};
-use crate::net::{NetChannel, NetEvent, NetHandle, NetLoop, NetSettings};
-use crate::opus::{Encoder, EncoderConfig};
+use crate::net::{NetChannel, NetError, NetHandle, NetLoop, NetSettings};
+use crate::opus::{Encoder, EncoderConfig, OpusError};
 
 /// How often the node logs a status line per channel.
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(30);
@@ -55,25 +55,84 @@ pub enum StartError {
         /// What failed.
         source: AudioError,
     },
-    /// The codec or jitter buffer refused the audio settings.
-    #[error("channels[{index}] `{channel}`: {reason}")]
+    /// The VOX, codec, jitter buffer or output folder refused the settings.
+    #[error("channels[{index}] `{channel}`: {source}")]
     Pipeline {
         /// The channel's index in the config.
         index: usize,
         /// The channel's id.
         channel: String,
         /// What was refused.
-        reason: String,
+        source: ChannelSetupError,
     },
     /// Something this build cannot do yet.
     #[error("{0}")]
-    Unsupported(String),
+    Unsupported(Unsupported),
     /// The embedded relay could not start.
     #[error("embedded relay: {0}")]
-    Relay(String),
-    /// The network loop could not start.
+    Relay(#[from] echostream_relay::server::ServerError),
+    /// The network loop could not be made.
     #[error("network: {0}")]
-    Net(String),
+    Net(#[from] NetError),
+    /// The network thread could not be started.
+    #[error("network thread: {0}")]
+    NetThread(std::io::Error),
+}
+
+/// What a channel's audio path refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelSetupError {
+    /// The VOX settings.
+    #[error("cor.vox: {0}")]
+    Vox(VoxConfigError),
+    /// The Opus encoder settings.
+    #[error("Opus encoder: {0}")]
+    Encoder(OpusError),
+    /// The decoder or jitter buffer settings.
+    #[error("{0}")]
+    Playback(PipelineError),
+    /// The folder of a `file:` output could not be made.
+    #[error("output_device: cannot create folder `{}`: {source}", dir.display())]
+    OutputFolder {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A configured feature this build does not have yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    /// A COR line on GPIO.
+    #[error(
+        "channels[{0}].cor.gpio: this build has no GPIO support yet; use {{\"vox\": {{…}}}} or \"always\" as the channel's COR for now"
+    )]
+    GpioCor(usize),
+    /// A PTT output.
+    #[error(
+        "channels[{0}].ptt: this build cannot key transmitters yet; remove `ptt` to run the channel receive-only for now"
+    )]
+    Ptt(usize),
+}
+
+/// Why a running node stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A playback thread ended although nothing asked it to.
+    #[error("{thread} ended")]
+    PlaybackEnded {
+        /// The thread's name.
+        thread: String,
+    },
+    /// An audio thread failed (a device that stopped working).
+    #[error("{thread}: {source}")]
+    AudioFailed {
+        /// The thread's name.
+        thread: String,
+        /// What failed.
+        source: AudioError,
+    },
 }
 
 /// One channel's shared counters, for status lines.
@@ -106,6 +165,8 @@ impl Node {
         let (relay, net_settings) = relay_and_settings(config)?;
         let mut net_channels = Vec::new();
         let mut pending = Vec::new();
+        let preroll_frames = (f64::from(config.audio.preroll_ms) / config.audio.frame_ms).ceil();
+        let preroll_frames = (preroll_frames as usize).min(echostream_core::node::FRAME_ENTRIES);
         for (index, ch) in config.channels.iter().enumerate() {
             let (to_net, outgoing) = frame_ring();
             let (incoming, from_net) = frame_ring();
@@ -113,19 +174,17 @@ impl Node {
                 id: ch.id.clone(),
                 outgoing,
                 incoming,
+                preroll_frames,
             });
             pending.push((index, to_net, from_net));
         }
-        let net = NetLoop::new(net_settings, net_channels)
-            .map_err(|err| StartError::Net(err.to_string()))?;
+        let net = NetLoop::new(net_settings, net_channels)?;
         let waker = net.waker();
 
         let mut node = Node {
             captures: Vec::new(),
             playbacks: Vec::new(),
-            net: net
-                .spawn()
-                .map_err(|err| StartError::Net(err.to_string()))?,
+            net: net.spawn().map_err(StartError::NetThread)?,
             relay,
             channels: Vec::new(),
         };
@@ -158,10 +217,10 @@ impl Node {
             channel: ch.id.clone(),
             source,
         };
-        let pipeline_err = |reason: String| StartError::Pipeline {
+        let pipeline_err = |source: ChannelSetupError| StartError::Pipeline {
             index,
             channel: ch.id.clone(),
-            reason,
+            source,
         };
         let gate = match &ch.cor {
             Cor::Always => Gate::Always,
@@ -172,24 +231,16 @@ impl Node {
                     debounce_ms: ch.timers.cor_debounce_ms,
                     hang_ms: ch.timers.cor_hang_ms,
                 })
-                .map_err(|err| pipeline_err(format!("cor.vox: {err}")))?,
+                .map_err(|err| pipeline_err(ChannelSetupError::Vox(err)))?,
             ),
             Cor::Gpio(_) => unreachable!("check_supported refuses GPIO COR"),
         };
         let encoder = EncoderConfig::from_audio(&config.audio)
             .and_then(Encoder::new)
-            .map_err(|err| pipeline_err(format!("Opus encoder: {err}")))?;
+            .map_err(|err| pipeline_err(ChannelSetupError::Encoder(err)))?;
         let (encoded_in, encoded_out) = frame_ring();
         let packetizer = Packetizer::new(encoder, encoded_in, Seq(0), MediaTimestamp(0));
-        let preroll_frames = (f64::from(config.audio.preroll_ms) / config.audio.frame_ms).ceil();
-        let capture = ChannelCapture::new(
-            gate,
-            packetizer,
-            encoded_out,
-            to_net,
-            waker.clone(),
-            preroll_frames as usize,
-        );
+        let capture = ChannelCapture::new(gate, packetizer, encoded_out, to_net, waker.clone());
         let capture_stats = capture.stats();
         let source =
             audio::open_source(&ch.input_device, params, ch.input_loop).map_err(audio_err)?;
@@ -206,7 +257,7 @@ impl Node {
                 params.period_frames,
                 StreamId(0),
             )
-            .map_err(|err| pipeline_err(err.to_string()))?;
+            .map_err(|err| pipeline_err(ChannelSetupError::Playback(err)))?;
             let playback = ChannelPlayback::new(from_net, depacketizer);
             playback_stats = Some(playback.stats());
             create_parent_dir(output).map_err(pipeline_err)?;
@@ -231,31 +282,35 @@ impl Node {
         Ok(())
     }
 
-    /// Runs until `stop` returns true (checked every 100 ms), logging the
-    /// network's events and a status line per channel every
-    /// [`STATUS_INTERVAL`]; then shuts down in order.
+    /// Runs until `stop` returns true (checked every 100 ms), taking the
+    /// network's events (the network thread logs them) and logging a
+    /// status line per channel every [`STATUS_INTERVAL`]; then shuts down
+    /// in order.
     ///
     /// # Errors
     ///
     /// A thread that failed (a device that stopped working), named.
-    pub fn run(mut self, stop: impl Fn() -> bool) -> Result<(), String> {
+    pub fn run(mut self, stop: impl Fn() -> bool) -> Result<(), RunError> {
         let mut next_status = Instant::now() + STATUS_INTERVAL;
         let mut failure = None;
         while !stop() {
             std::thread::sleep(Duration::from_millis(100));
-            while let Ok(event) = self.net.events().try_recv() {
-                log_event(&event);
-            }
+            while self.net.events().try_recv().is_ok() {}
             if Instant::now() >= next_status {
                 next_status += STATUS_INTERVAL;
                 self.log_status();
             }
             if let Some(i) = self.playbacks.iter().position(AudioThread::is_finished) {
                 let thread = self.playbacks.swap_remove(i);
-                let name = thread.name().to_owned();
+                let thread_name = thread.name().to_owned();
                 failure = Some(match thread.join() {
-                    Ok(()) => format!("{name} ended"),
-                    Err(err) => format!("{name}: {err}"),
+                    Ok(()) => RunError::PlaybackEnded {
+                        thread: thread_name,
+                    },
+                    Err(source) => RunError::AudioFailed {
+                        thread: thread_name,
+                        source,
+                    },
                 });
                 break;
             }
@@ -266,8 +321,11 @@ impl Node {
                     // A `file:` input without `input_loop` ends; the
                     // channel goes quiet, the node goes on.
                     Ok(()) => log::info!("{name}: input ended; the channel stays quiet"),
-                    Err(err) => {
-                        failure = Some(format!("{name}: {err}"));
+                    Err(source) => {
+                        failure = Some(RunError::AudioFailed {
+                            thread: name,
+                            source,
+                        });
                         break;
                     }
                 }
@@ -288,10 +346,10 @@ impl Node {
         for ch in &self.channels {
             let c = &ch.capture;
             let mut line = format!(
-                "status channel={} sent={} talkspurts={} net_ring_full={} encode_errors={}",
+                "status channel={} frames={} vox_openings={} net_ring_full={} encode_errors={}",
                 ch.id,
-                c.frames_sent.load(Ordering::Relaxed),
-                c.talkspurts.load(Ordering::Relaxed),
+                c.frames.load(Ordering::Relaxed),
+                c.vox_openings.load(Ordering::Relaxed),
                 c.net_ring_full.load(Ordering::Relaxed),
                 c.encode_errors.load(Ordering::Relaxed),
             );
@@ -339,16 +397,10 @@ impl Node {
 fn check_supported(config: &Config) -> Result<(), StartError> {
     for (index, ch) in config.channels.iter().enumerate() {
         if matches!(ch.cor, Cor::Gpio(_)) {
-            return Err(StartError::Unsupported(format!(
-                "channels[{index}].cor.gpio: this build has no GPIO support yet; use \
-                 {{\"vox\": {{…}}}} or \"always\" as the channel's COR for now"
-            )));
+            return Err(StartError::Unsupported(Unsupported::GpioCor(index)));
         }
         if ch.ptt.is_some() {
-            return Err(StartError::Unsupported(format!(
-                "channels[{index}].ptt: this build cannot key transmitters yet; remove `ptt` \
-                 to run the channel receive-only for now"
-            )));
+            return Err(StartError::Unsupported(Unsupported::Ptt(index)));
         }
     }
     Ok(())
@@ -356,17 +408,17 @@ fn check_supported(config: &Config) -> Result<(), StartError> {
 
 /// Makes the folder of a `file:` output (`file:recordings/out.wav`) so a
 /// fresh checkout runs without preparing folders by hand.
-fn create_parent_dir(device: &str) -> Result<(), String> {
+fn create_parent_dir(device: &str) -> Result<(), ChannelSetupError> {
     let Some(path) = device.strip_prefix("file:") else {
         return Ok(());
     };
     match std::path::Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|err| {
-            format!(
-                "output_device: cannot create folder `{}`: {err}",
-                dir.display()
-            )
-        }),
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| ChannelSetupError::OutputFolder {
+                dir: dir.to_owned(),
+                source,
+            })
+        }
         _ => Ok(()),
     }
 }
@@ -393,13 +445,10 @@ fn relay_and_settings(
             use echostream_relay::server::{Server, ServerConfig};
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
             let relay_config = ServerConfig::new(loopback, loopback, TokenPolicy::AnyToken);
-            let server =
-                Server::bind(relay_config).map_err(|err| StartError::Relay(err.to_string()))?;
+            let server = Server::bind(relay_config)?;
             let url = format!("ws://{}", server.ws_addr());
             log::info!("embedded relay on {url}, UDP {}", server.udp_addr());
-            let handle = server
-                .spawn()
-                .map_err(|err| StartError::Relay(err.to_string()))?;
+            let handle = server.spawn()?;
             let settings = NetSettings {
                 node_id: config.node_id.clone(),
                 url,
@@ -411,16 +460,5 @@ fn relay_and_settings(
             Ok((Some(handle), settings))
         }
         Relay::Remote(remote) => Ok((None, NetSettings::remote(&config.node_id, remote))),
-    }
-}
-
-fn log_event(event: &NetEvent) {
-    match event {
-        // Once per heartbeat: too often for the default level.
-        NetEvent::Rtt { .. } => log::debug!("{event}"),
-        NetEvent::PathLost { .. } | NetEvent::Disconnected { .. } | NetEvent::RelayError { .. } => {
-            log::warn!("{event}")
-        }
-        _ => log::info!("{event}"),
     }
 }

@@ -52,6 +52,8 @@ pub fn audio_frame(n: u32, start: bool) -> EncodedFrame {
     };
     frame.len = payload.len() as u16;
     frame.bytes[..payload.len()].copy_from_slice(&payload);
+    // The channel's own sources call it active: the engine sends it.
+    frame.active = true;
     frame
 }
 
@@ -96,6 +98,7 @@ impl Node {
                 id: channel.to_owned(),
                 outgoing,
                 incoming,
+                preroll_frames: 0,
             });
         }
         let net = NetLoop::new(settings, net_channels).expect("valid settings");

@@ -17,7 +17,7 @@
 //! arrives after later audio (reordering across it) shifts that audio by
 //! one; both only cost a concealed or refused frame, never a stall.
 
-use echostream_core::wire::{KeyId, Seq};
+use crate::wire::{KeyId, Seq};
 
 /// Echo sequence numbers remembered per key; older ones are folded into a
 /// count. 16 heartbeat periods is far beyond any reordering the jitter
@@ -82,16 +82,22 @@ impl Epoch {
 /// Holds the current and the previous key's numbering (datagrams sealed
 /// under the old key still arrive during the receiver's grace period).
 #[derive(Debug, Clone)]
-pub(crate) struct SeqMap {
+pub struct SeqMap {
     current: Option<Epoch>,
     previous: Option<Epoch>,
     /// One past the highest media seq handed out.
     next: u32,
 }
 
+impl Default for SeqMap {
+    fn default() -> SeqMap {
+        SeqMap::new()
+    }
+}
+
 impl SeqMap {
     /// A map whose first media seq is 0.
-    pub(crate) fn new() -> SeqMap {
+    pub fn new() -> SeqMap {
         SeqMap {
             current: None,
             previous: None,
@@ -100,7 +106,7 @@ impl SeqMap {
     }
 
     /// The media seq of an audio or end-of-transmission datagram.
-    pub(crate) fn media_seq(&mut self, key_id: KeyId, wire: Seq) -> Seq {
+    pub fn media_seq(&mut self, key_id: KeyId, wire: Seq) -> Seq {
         let media = self.epoch(key_id).media(wire.0);
         // Serial-number comparison (RFC 1982): is `media` at or past `next`?
         if media.wrapping_sub(self.next) < 1 << 31 {
@@ -110,13 +116,13 @@ impl SeqMap {
     }
 
     /// A heartbeat echo took `wire`: later audio closes the hole.
-    pub(crate) fn skip_echo(&mut self, key_id: KeyId, wire: Seq) {
+    pub fn skip_echo(&mut self, key_id: KeyId, wire: Seq) {
         self.epoch(key_id).add_echo(wire.0);
     }
 
     /// A new session (a reconnect): its key ids may repeat old ones, so
     /// the next datagram starts a fresh numbering after what was handed out.
-    pub(crate) fn new_session(&mut self) {
+    pub fn new_session(&mut self) {
         self.current = None;
         self.previous = None;
     }
@@ -138,6 +144,9 @@ impl SeqMap {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
     use super::*;
 
     const K1: KeyId = KeyId(1);

@@ -4,9 +4,11 @@
 //! `[0, min(cap, BACKOFF_START × 2ⁿ)]` ("full jitter", from Brooker's
 //! "Exponential Backoff And Jitter"): nodes that lost the relay together
 //! (a relay restart) spread their reconnects out instead of arriving in
-//! waves. A welcome resets the attempt count.
+//! waves. A welcome resets the attempt count. The randomness comes from a
+//! seed the driver passes in (the operating system's random source on
+//! Linux, the simulation's seed in the simulator), so a run replays.
 
-use std::time::Duration;
+use crate::time::Duration;
 
 /// The ceiling of the first attempt's delay.
 pub const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -16,29 +18,21 @@ const DOUBLINGS_MAX: u32 = 16;
 
 /// Reconnect delays for one link.
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     cap: Duration,
     attempt: u32,
     rng: u64,
 }
 
 impl Backoff {
-    /// Delays up to `cap` (at least [`BACKOFF_START`]), seeded from the
-    /// operating system's random source (the time, if that fails: jitter
-    /// needs to differ between nodes, not to be secret).
-    pub(crate) fn new(cap: Duration) -> Backoff {
-        let seed = getrandom::u64().unwrap_or_else(|_| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
-        });
-        Backoff::with_seed(cap, seed)
-    }
-
-    /// Like [`Backoff::new`] with a fixed seed (tests).
-    pub(crate) fn with_seed(cap: Duration, seed: u64) -> Backoff {
+    /// Delays up to `cap` (at least [`BACKOFF_START`]), jittered from `seed`.
+    pub fn new(cap: Duration, seed: u64) -> Backoff {
         Backoff {
-            cap: cap.max(BACKOFF_START),
+            cap: if cap < BACKOFF_START {
+                BACKOFF_START
+            } else {
+                cap
+            },
             attempt: 0,
             // xorshift must not start at zero.
             rng: seed | 1,
@@ -47,23 +41,21 @@ impl Backoff {
 
     /// The delay before the next attempt; each call doubles the ceiling
     /// until it reaches the cap.
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let ceiling = self.ceiling();
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling_us = self.ceiling().as_micros();
         self.attempt = self.attempt.saturating_add(1);
-        let ceiling_us = ceiling.as_micros() as u64;
         Duration::from_micros(self.next_random() % (ceiling_us + 1))
     }
 
     /// The ceiling of the next delay.
-    pub(crate) fn ceiling(&self) -> Duration {
+    pub fn ceiling(&self) -> Duration {
         let doublings = self.attempt.min(DOUBLINGS_MAX);
-        BACKOFF_START
-            .saturating_mul(1u32 << doublings)
-            .min(self.cap)
+        let ceiling_us = BACKOFF_START.as_micros().saturating_mul(1u64 << doublings);
+        Duration::from_micros(ceiling_us.min(self.cap.as_micros()))
     }
 
     /// Back to the first attempt's ceiling (after a welcome).
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.attempt = 0;
     }
 
@@ -80,16 +72,19 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
     use super::*;
 
     #[test]
     fn ceilings_double_up_to_the_cap_and_reset() {
-        let mut backoff = Backoff::with_seed(Duration::from_secs(30), 7);
+        let mut backoff = Backoff::new(Duration::from_secs(30), 7);
         let mut ceilings = Vec::new();
         for _ in 0..10 {
-            ceilings.push(backoff.ceiling().as_millis());
-            let delay = backoff.next_delay();
-            assert!(delay <= Duration::from_millis(*ceilings.last().unwrap() as u64));
+            let ceiling = backoff.ceiling();
+            ceilings.push(ceiling.as_millis());
+            assert!(backoff.next_delay() <= ceiling);
         }
         assert_eq!(
             ceilings,
@@ -101,8 +96,8 @@ mod tests {
 
     #[test]
     fn delays_are_spread_over_the_whole_range() {
-        let mut backoff = Backoff::with_seed(Duration::from_millis(250), 42);
-        let delays: Vec<u128> = (0..1000)
+        let mut backoff = Backoff::new(Duration::from_millis(250), 42);
+        let delays: Vec<u64> = (0..1000)
             .map(|_| backoff.next_delay().as_millis())
             .collect();
         assert!(delays.iter().all(|&d| d <= 250));
@@ -112,14 +107,14 @@ mod tests {
 
     #[test]
     fn a_cap_below_the_start_is_raised_to_it() {
-        let backoff = Backoff::with_seed(Duration::from_millis(1), 1);
+        let backoff = Backoff::new(Duration::from_millis(1), 1);
         assert_eq!(backoff.ceiling(), BACKOFF_START);
     }
 
     #[test]
     fn two_seeds_give_different_delays() {
-        let mut a = Backoff::with_seed(Duration::from_secs(30), 1);
-        let mut b = Backoff::with_seed(Duration::from_secs(30), 2);
+        let mut a = Backoff::new(Duration::from_secs(30), 1);
+        let mut b = Backoff::new(Duration::from_secs(30), 2);
         let a: Vec<_> = (0..5).map(|_| a.next_delay()).collect();
         let b: Vec<_> = (0..5).map(|_| b.next_delay()).collect();
         assert_ne!(a, b);

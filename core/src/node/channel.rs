@@ -1,0 +1,77 @@
+//! One channel's state in the engine: its stream while registered, the
+//! activity gate (when it talks), its captured frames and its received
+//! numbering.
+//!
+//! The gate: a channel is open while any of its activity sources says so.
+//! Today that is the capture side's own verdict on each frame (VOX open,
+//! or a channel set to "always"); the COR line and tone-triggered
+//! passthrough join it as further sources. Opening sends the pre-roll
+//! first, flags the first frame sealed as the start of a talk-spurt and
+//! announces `transmit active:true`; closing sends an end of transmission
+//! and, [`TRANSMIT_END_DELAY`](super::TRANSMIT_END_DELAY) later,
+//! `transmit active:false`.
+
+use crate::crypto::Sender;
+use crate::wire::StreamId;
+
+use super::frames::FrameRing;
+use super::seq_map::SeqMap;
+
+/// A registered channel's stream.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub(crate) id: StreamId,
+    pub(crate) sender: Sender,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct Channel {
+    pub(crate) preroll_frames: usize,
+    pub(crate) stream: Option<Stream>,
+    pub(crate) seq_map: SeqMap,
+    pub(crate) frames: FrameRing,
+    /// The capture side's verdict on its last frame.
+    pub(crate) source_active: bool,
+    /// The gate is open: captured frames go out.
+    pub(crate) open: bool,
+    /// The next audio frame sealed starts a talk-spurt.
+    pub(crate) start_pending: bool,
+    /// Audio was sealed since the last end of transmission.
+    pub(crate) transmitting: bool,
+    /// `transmit active:true` was sent and `active:false` not yet.
+    pub(crate) announced: bool,
+    /// Node ids in the last `users_connected` for it.
+    pub(crate) users: usize,
+}
+
+impl Channel {
+    pub(crate) fn new(preroll_frames: usize) -> Channel {
+        Channel {
+            preroll_frames,
+            stream: None,
+            seq_map: SeqMap::new(),
+            frames: FrameRing::new(),
+            source_active: false,
+            open: false,
+            start_pending: true,
+            transmitting: false,
+            announced: false,
+            users: 0,
+        }
+    }
+
+    /// Whether the gate should be open.
+    pub(crate) fn wants_open(&self) -> bool {
+        self.source_active
+    }
+
+    /// The session ended: the stream is gone; a talk-spurt still open
+    /// starts afresh on the next session.
+    pub(crate) fn end_session(&mut self) {
+        self.stream = None;
+        self.transmitting = false;
+        self.announced = false;
+        self.start_pending = true;
+    }
+}

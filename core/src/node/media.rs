@@ -1,0 +1,326 @@
+//! The UDP side: datagrams opened and routed to their channel, heartbeats
+//! and the path check, and captured frames sealed on their stream.
+//!
+//! Every registered channel is one stream (DESIGN.md "Wire format v1"):
+//! the engine seals with one [`Sender`](crate::crypto::Sender) per stream
+//! under the session key and opens everything the relay sends with one
+//! [`Receiver`](crate::crypto::Receiver). The relay re-seals a talker's
+//! audio under each listener's own stream id, so a datagram's stream id
+//! names the channel it belongs to.
+
+use core::net::SocketAddr;
+
+use crate::crypto::{OpenError, SealError};
+use crate::time::{Duration, Instant};
+use crate::wire::{HEADER_LEN, HEARTBEAT_PAYLOAD_LEN, Kind, MediaTimestamp, Packet};
+
+use super::event::{DisconnectReason, Event};
+use super::signaling::next_key_id;
+use super::timer::Timer;
+use super::{
+    ChannelIndex, Delivery, Node, Output, PATH_DEAD_HEARTBEATS, PATH_LOST_HEARTBEATS, Received,
+    Text, audio_flags, later,
+};
+
+impl Node {
+    /// One UDP datagram from `from`, received at `now`; opened in place in
+    /// `datagram`. Its frame, if any, is handed out as [`Output::Deliver`].
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        self.now = now;
+        self.counters.datagrams_in += 1;
+        self.datagram(now, now, from, datagram);
+    }
+
+    /// Opens `data`, which arrived at `arrived`, and routes it (or holds it
+    /// until its key is announced).
+    pub(super) fn datagram(
+        &mut self,
+        now: Instant,
+        arrived: Instant,
+        from: SocketAddr,
+        data: &mut [u8],
+    ) {
+        let Some(session) = self.session.as_mut() else {
+            self.counters.drop_not_welcomed += 1;
+            return;
+        };
+        let Some(relay) = session.relay else {
+            self.counters.drop_not_welcomed += 1;
+            return;
+        };
+        let stream_id = match Packet::new_checked(&*data) {
+            Ok(packet) => packet.stream_id(),
+            Err(_) => {
+                self.counters.drop_malformed += 1;
+                return;
+            }
+        };
+        // Unknown streams are refused before any decryption work.
+        let Some(index) = self
+            .channels
+            .iter()
+            .position(|c| c.stream.as_ref().is_some_and(|s| s.id == stream_id))
+        else {
+            self.counters.drop_unknown_stream += 1;
+            return;
+        };
+        let opened = match session.receiver.open(now, data) {
+            Ok(opened) => opened,
+            // The relay seals under its next key as soon as it sends
+            // `rekey`; a datagram may outrun that message. Held only from
+            // the relay's own address and only under that next key.
+            Err(OpenError::UnknownKey(key_id))
+                if from == relay
+                    && key_id == next_key_id(session.receiver.key_id())
+                    && self.parked.park(arrived, from, data) =>
+            {
+                self.counters.datagrams_parked += 1;
+                if self.timers.get(Timer::ParkedExpiry).is_none() {
+                    let deadline = self.parked.deadline().expect("one was just parked");
+                    self.timers.set(Timer::ParkedExpiry, deadline);
+                }
+                return;
+            }
+            Err(error) => {
+                self.counters.drop_open[error.kind().index()] += 1;
+                return;
+            }
+        };
+        let repr = opened.repr;
+        let payload = &data[opened.payload];
+        let channel = ChannelIndex::new_unchecked(index);
+        match repr.kind {
+            Kind::Audio | Kind::EndOfTransmission => {
+                let seq = self.channels[index]
+                    .seq_map
+                    .media_seq(repr.key_id, repr.seq);
+                let end = repr.kind == Kind::EndOfTransmission;
+                let mut delivery = Delivery {
+                    channel,
+                    frame: Received {
+                        seq,
+                        timestamp: repr.timestamp,
+                        flags: repr.flags,
+                        end,
+                        arrived,
+                        len: if end { 0 } else { payload.len() },
+                    },
+                    bytes: [0; crate::wire::MAX_PAYLOAD_LEN],
+                };
+                if !end {
+                    delivery.bytes[..payload.len()].copy_from_slice(payload);
+                }
+                if self.deliveries.push_back(delivery).is_err() {
+                    self.counters.drop_deliveries_full += 1;
+                } else if end {
+                    self.counters.eot_in += 1;
+                } else {
+                    self.counters.audio_in += 1;
+                }
+            }
+            Kind::HeartbeatEcho => {
+                self.channels[index]
+                    .seq_map
+                    .skip_echo(repr.key_id, repr.seq);
+                let mut sent = [0u8; HEARTBEAT_PAYLOAD_LEN];
+                if payload.len() != HEARTBEAT_PAYLOAD_LEN {
+                    self.counters.drop_malformed += 1;
+                    return;
+                }
+                sent.copy_from_slice(payload);
+                self.counters.heartbeats_echoed += 1;
+                self.echo(now, u64::from_be_bytes(sent));
+            }
+            Kind::Heartbeat | Kind::Unknown(_) => self.counters.drop_unexpected_kind += 1,
+        }
+    }
+
+    /// A heartbeat sent at `sent_us` came back.
+    fn echo(&mut self, now: Instant, sent_us: u64) {
+        let session = self.session.as_mut().expect("echoes open under a session");
+        session.rounds_unanswered = 0;
+        session.last_echo_at = now;
+        // The payload is this node's own clock; anything from the future
+        // is not a round trip.
+        let Some(rtt_us) = now.as_micros().checked_sub(sent_us) else {
+            return;
+        };
+        let rtt = Duration::from_micros(rtt_us);
+        self.counters.rtt_last_us = rtt_us;
+        self.counters.rtt_max_us = self.counters.rtt_max_us.max(rtt_us);
+        let relay = session
+            .relay
+            .expect("echoes open once the media side is ready");
+        let restored = core::mem::replace(&mut session.path_lost, false);
+        let first_of_round = sent_us == session.round_sent_us && !session.round_reported;
+        if first_of_round {
+            session.round_reported = true;
+        }
+        if restored {
+            self.event(Event::PathRestored {
+                relay_udp: relay,
+                rtt,
+            });
+        }
+        if first_of_round {
+            self.event(Event::Rtt { rtt });
+        }
+    }
+
+    /// A heartbeat round due at `at`: checks the last rounds' echoes, then
+    /// sends one heartbeat per registered stream.
+    pub(super) fn heartbeat_round(&mut self, now: Instant, at: Instant) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let Some(relay) = session.relay else {
+            return;
+        };
+        self.timers
+            .set(Timer::HeartbeatRound, later(at + session.heartbeat, now));
+        if !self.channels.iter().any(|c| c.stream.is_some()) {
+            return;
+        }
+        let silent_for = now.saturating_duration_since(session.last_echo_at);
+        if session.rounds_unanswered >= PATH_DEAD_HEARTBEATS {
+            return self.fail(DisconnectReason::PathDead { silent_for });
+        }
+        if session.rounds_unanswered >= PATH_LOST_HEARTBEATS && !session.path_lost {
+            session.path_lost = true;
+            self.counters.path_lost += 1;
+            self.event(Event::PathLost {
+                relay_udp: relay,
+                silent_for,
+            });
+        }
+        let session = self.session.as_mut().expect("checked at the top");
+        session.rounds_unanswered = session.rounds_unanswered.saturating_add(1);
+        session.round_sent_us = now.as_micros();
+        session.round_reported = false;
+        for (index, c) in self.channels.iter().enumerate() {
+            if c.stream.is_some() {
+                self.heartbeats_due |= 1 << index;
+                self.heartbeat_us[index] = now.as_micros();
+            }
+        }
+    }
+
+    /// The next datagram to send: a heartbeat owed, else a captured frame
+    /// (channels in turn). Frames of a channel that is not registered are
+    /// dropped and counted here.
+    pub(super) fn poll_datagram(&mut self, buf: &mut [u8]) -> Option<Output> {
+        let relay = self.session.as_ref().and_then(|s| s.relay);
+        while self.heartbeats_due != 0 {
+            let index = self.heartbeats_due.trailing_zeros() as usize;
+            self.heartbeats_due &= !(1 << index);
+            let Some(to) = relay else { break };
+            let payload = self.heartbeat_us[index].to_be_bytes();
+            buf[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(&payload);
+            if let Some(len) = self.seal(
+                index,
+                Kind::Heartbeat,
+                false,
+                false,
+                MediaTimestamp(0),
+                payload.len(),
+                buf,
+            ) {
+                self.counters.heartbeats_sent += 1;
+                return Some(Output::SendDatagram { to, len });
+            }
+        }
+        let n = self.channels.len();
+        for k in 0..n {
+            let index = (self.cursor + k) % n;
+            while let Some(entry) = self.channels[index]
+                .frames
+                .pop_committed(&mut buf[HEADER_LEN..])
+            {
+                let c = &self.channels[index];
+                let Some(to) = relay.filter(|_| c.stream.is_some()) else {
+                    self.counters.drop_not_registered += 1;
+                    continue;
+                };
+                if entry.end && !c.transmitting {
+                    // Nothing of this talk-spurt went out: nothing to end.
+                    continue;
+                }
+                let kind = if entry.end {
+                    Kind::EndOfTransmission
+                } else {
+                    Kind::Audio
+                };
+                let len = usize::from(entry.len);
+                let Some(sealed) = self.seal(
+                    index,
+                    kind,
+                    c.start_pending,
+                    entry.fec,
+                    entry.timestamp,
+                    len,
+                    buf,
+                ) else {
+                    continue;
+                };
+                self.cursor = (index + 1) % n;
+                self.sealed_frame(index, entry.end);
+                return Some(Output::SendDatagram { to, len: sealed });
+            }
+        }
+        None
+    }
+
+    /// Talk-spurt bookkeeping after a frame of channel `index` was sealed.
+    fn sealed_frame(&mut self, index: usize, end: bool) {
+        let channel = ChannelIndex::new_unchecked(index);
+        let c = &mut self.channels[index];
+        if end {
+            c.transmitting = false;
+            self.counters.eot_out += 1;
+            return;
+        }
+        c.start_pending = false;
+        self.counters.audio_out += 1;
+        if !c.transmitting {
+            c.transmitting = true;
+            c.announced = true;
+            // A new talk-spurt: the last one's release is moot.
+            self.timers.clear(Timer::TransmitRelease(channel));
+            self.queue_text(Text::Transmit(channel, true));
+        }
+    }
+
+    /// Seals the payload at `buf[HEADER_LEN..][..payload_len]` on channel
+    /// `index`'s stream; the datagram's length, or `None` (counted).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the header's fields, each from a different place"
+    )]
+    fn seal(
+        &mut self,
+        index: usize,
+        kind: Kind,
+        start: bool,
+        fec: bool,
+        timestamp: MediaTimestamp,
+        payload_len: usize,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let stream = self.channels[index].stream.as_mut()?;
+        let flags = if kind == Kind::Audio {
+            audio_flags(start, fec)
+        } else {
+            crate::wire::Flags::NONE
+        };
+        match stream.sender.seal(kind, flags, timestamp, payload_len, buf) {
+            Ok(len) => Some(len),
+            Err(error) => {
+                self.counters.drop_seal += 1;
+                if error == SealError::SequenceExhausted {
+                    self.fail(DisconnectReason::SequenceExhausted);
+                }
+                None
+            }
+        }
+    }
+}

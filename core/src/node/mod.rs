@@ -1,0 +1,584 @@
+//! The edge node's engine: every decision the node makes about its link to
+//! the relay and its channels' audio, sans-IO, in fixed storage.
+//!
+//! It owns the link's lifecycle (connect, welcome, time-outs, backoff),
+//! signaling policy, channel registration and stream ids, packet
+//! protection ([`Sender`](crate::crypto::Sender) per stream, one
+//! [`Receiver`](crate::crypto::Receiver)), heartbeats and path health,
+//! talk-spurts (`transmit`, start flags, end of transmission), datagrams
+//! held across a rekey, and each channel's activity gate with its
+//! pre-roll. The Linux network thread and the simulator are two drivers of
+//! this one machine.
+//!
+//! # Driving it
+//!
+//! The driver owns the sockets, the link and the clock. It takes `now` once
+//! per turn, feeds every input through a `handle_*` call, then drains
+//! [`Node::poll_output`] until it returns `None`, and calls
+//! [`Node::handle_timeout`] no later than [`Node::poll_timeout`] says:
+//!
+//! - [`Output::Connect`]: open the signaling link; report
+//!   [`handle_connected`](Node::handle_connected) once the WebSocket is
+//!   open, or [`handle_disconnected`](Node::handle_disconnected) if it
+//!   fails (at any time, also later);
+//! - each text frame read: [`handle_text`](Node::handle_text) (a binary
+//!   frame: [`handle_binary`](Node::handle_binary));
+//! - [`Output::OpenMedia`]: resolve the UDP host, open a socket, report
+//!   [`handle_media_ready`](Node::handle_media_ready);
+//! - each datagram read: [`handle_datagram`](Node::handle_datagram) (opened
+//!   in place in the driver's buffer);
+//! - each frame the capture side made: [`handle_captured`](Node::handle_captured).
+//!
+//! Outputs carry their bytes in the buffer lent to `poll_output` (at least
+//! [`OUTPUT_BUF_LEN`]), so nothing is allocated per datagram or message.
+//! Every queue is bounded and counts what it drops ([`Counters`]). The
+//! engine never reads a clock; its notion of "now" is the latest `now` it
+//! was handed.
+
+mod backoff;
+mod channel;
+mod config;
+mod event;
+mod frames;
+mod media;
+mod output;
+mod parked;
+mod seq_map;
+mod signaling;
+mod timer;
+
+use core::net::SocketAddr;
+
+use heapless::{Deque, String, Vec};
+
+use crate::MAX_CHANNELS;
+use crate::crypto::{OpenErrorKind, Receiver, SessionKeys};
+use crate::time::{Duration, Instant};
+use crate::wire::signal::{MAX_HOST_LEN, MAX_USERS};
+use crate::wire::{Flags, MAX_PAYLOAD_LEN, MediaTimestamp, StreamId};
+
+pub use self::backoff::{BACKOFF_START, Backoff};
+pub use self::config::{ChannelConfig, ChannelIndex, NodeConfig, NodeConfigError};
+pub use self::event::{DisconnectReason, Event, LinkDown, NodeName, Unexpected};
+pub use self::frames::{FRAME_BYTES, FRAME_ENTRIES};
+pub use self::output::{Captured, Counters, OUTPUT_BUF_LEN, Output, Received};
+pub use self::parked::{PARKED_AGE_MAX, PARKED_MAX};
+pub use self::seq_map::SeqMap;
+
+use self::channel::Channel;
+use self::parked::Parked;
+use self::timer::{Timer, TimerTable};
+
+/// The shortest heartbeat period accepted from a welcome: a relay asking
+/// for less gets this (bounds the work a relay can ask for).
+pub const HEARTBEAT_MIN: Duration = Duration::from_millis(20);
+
+/// The longest heartbeat period accepted from a welcome.
+pub const HEARTBEAT_MAX: Duration = Duration::from_secs(60);
+
+/// Heartbeat rounds without any echo before the path counts as lost
+/// ([`Event::PathLost`]).
+pub const PATH_LOST_HEARTBEATS: u32 = 3;
+
+/// Heartbeat rounds without any echo before the engine gives the session
+/// up and reconnects ([`DisconnectReason::PathDead`]): a relay that lost
+/// this node's state, or a NAT that moved it, heals on a new session.
+pub const PATH_DEAD_HEARTBEATS: u32 = 10;
+
+const _: () = assert!(PATH_LOST_HEARTBEATS < PATH_DEAD_HEARTBEATS);
+
+/// How long datagrams sealed under the previous key still open after a
+/// `rekey` (the relay switches at once; this covers what is in flight).
+pub const KEY_GRACE: Duration = Duration::from_secs(5);
+
+/// How long after an end of transmission `transmit active:false` follows.
+/// The relay releases the channel on either; as WebSocket and UDP race, an
+/// immediate `active:false` would often win and the listeners would never
+/// get the end marker. Delayed, it only matters when the marker was lost.
+pub const TRANSMIT_END_DELAY: Duration = Duration::from_millis(250);
+
+/// Heartbeat periods without any signaling frame (the relay answers every
+/// `ping`) before the WebSocket counts as dead.
+pub const SIGNAL_SILENT_HEARTBEATS: u64 = 4;
+
+/// The shortest signaling silence that counts as a dead WebSocket, for
+/// relays with very short heartbeats.
+pub const SIGNAL_SILENCE_MIN: Duration = Duration::from_secs(1);
+
+/// Stream ids remembered under one key: a relay that hands out more
+/// (registering channels over and over) is given up on.
+pub const USED_STREAMS_MAX: usize = 4 * MAX_CHANNELS;
+
+/// Signaling messages waiting to be handed out.
+const TEXT_QUEUE_LEN: usize = 32;
+/// Events waiting to be handed out.
+const EVENT_QUEUE_LEN: usize = 32;
+/// Received frames waiting to be handed out: one datagram's, or every
+/// held datagram's after a rekey.
+const DELIVERY_QUEUE_LEN: usize = PARKED_MAX + 4;
+
+const _: () = assert!(TEXT_QUEUE_LEN >= MAX_CHANNELS + 4);
+
+/// How long the relay may say nothing before signaling counts as dead.
+fn signal_silence_max(heartbeat: Duration) -> Duration {
+    let silence = Duration::from_micros(heartbeat.as_micros() * SIGNAL_SILENT_HEARTBEATS);
+    if silence < SIGNAL_SILENCE_MIN {
+        SIGNAL_SILENCE_MIN
+    } else {
+        silence
+    }
+}
+
+/// Where the link is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No link; [`Timer::Retry`] says when the next attempt starts.
+    Down,
+    /// [`Output::Connect`] was handed out; waiting for the WebSocket.
+    Connecting,
+    /// The WebSocket is open and `hello` was sent; waiting for `welcome`.
+    Open,
+    /// Welcomed: a session exists.
+    Welcomed,
+}
+
+/// A signaling message to send, emitted when handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Text {
+    Hello,
+    Register(ChannelIndex),
+    Transmit(ChannelIndex, bool),
+    Ping(u64),
+    Pong(u64),
+}
+
+/// A link-level effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Connect,
+    Disconnect,
+    OpenMedia,
+}
+
+/// A welcomed session.
+#[derive(Debug)]
+struct Session {
+    heartbeat: Duration,
+    keys: SessionKeys,
+    receiver: Receiver<MAX_CHANNELS>,
+    udp_host: String<MAX_HOST_LEN>,
+    udp_port: u16,
+    /// The relay's UDP address, once the driver opened the media side.
+    relay: Option<SocketAddr>,
+    last_heard_at: Instant,
+    /// The send time (µs) of the last heartbeat round, and whether its
+    /// first echo was reported.
+    round_sent_us: u64,
+    round_reported: bool,
+    rounds_unanswered: u32,
+    last_echo_at: Instant,
+    path_lost: bool,
+    /// Every stream id sealed on under the current key.
+    used_streams: Vec<StreamId, USED_STREAMS_MAX>,
+}
+
+/// A received frame waiting to be handed out.
+#[derive(Debug)]
+struct Delivery {
+    channel: ChannelIndex,
+    frame: Received,
+    bytes: [u8; MAX_PAYLOAD_LEN],
+}
+
+/// The node engine. See the [module docs](self) for the drain contract.
+#[derive(Debug)]
+pub struct Node {
+    config: NodeConfig,
+    phase: Phase,
+    session: Option<Session>,
+    channels: Vec<Channel, MAX_CHANNELS>,
+    timers: TimerTable,
+    backoff: Backoff,
+    now: Instant,
+    control: Deque<Control, 4>,
+    texts: Deque<Text, TEXT_QUEUE_LEN>,
+    /// Channels (bits) owed a heartbeat, and each one's payload (µs).
+    heartbeats_due: u16,
+    heartbeat_us: [u64; MAX_CHANNELS],
+    /// Where the round robin over channels' frames resumes.
+    cursor: usize,
+    deliveries: Deque<Delivery, DELIVERY_QUEUE_LEN>,
+    events: Deque<Event, EVENT_QUEUE_LEN>,
+    parked: Parked,
+    /// The node ids of the last `users_connected`, and its channel.
+    users: Vec<NodeName, MAX_USERS>,
+    users_channel: Option<ChannelIndex>,
+    counters: Counters,
+}
+
+const _: () = assert!(MAX_CHANNELS <= u16::BITS as usize);
+
+impl Node {
+    /// An engine for `config`, with the link down and the first attempt
+    /// due at once (at [`Instant::ZERO`]).
+    pub fn new(config: NodeConfig) -> Node {
+        let mut channels = Vec::new();
+        for channel in config.channels() {
+            channels
+                .push(Channel::new(channel.preroll_frames))
+                .expect("NodeConfig holds at most MAX_CHANNELS channels");
+        }
+        let mut timers = TimerTable::default();
+        timers.set(Timer::Retry, Instant::ZERO);
+        Node {
+            backoff: Backoff::new(config.reconnect_max, config.seed),
+            config,
+            phase: Phase::Down,
+            session: None,
+            channels,
+            timers,
+            now: Instant::ZERO,
+            control: Deque::new(),
+            texts: Deque::new(),
+            heartbeats_due: 0,
+            heartbeat_us: [0; MAX_CHANNELS],
+            cursor: 0,
+            deliveries: Deque::new(),
+            events: Deque::new(),
+            parked: Parked::default(),
+            users: Vec::new(),
+            users_channel: None,
+            counters: Counters::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// What the engine counted so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Whether a session is up (welcomed, UDP side ready).
+    pub fn is_welcomed(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.relay.is_some())
+    }
+
+    /// A channel's stream id, while registered.
+    pub fn stream_id(&self, channel: ChannelIndex) -> Option<StreamId> {
+        self.channels
+            .get(channel.get())
+            .and_then(|c| c.stream.as_ref())
+            .map(|s| s.id)
+    }
+
+    /// Whether a channel's gate is open (it is talking).
+    pub fn is_open(&self, channel: ChannelIndex) -> bool {
+        self.channels.get(channel.get()).is_some_and(|c| c.open)
+    }
+
+    /// The node ids the relay last listed for `channel` (valid after
+    /// [`Event::UsersConnected`] for it, until the next input).
+    pub fn users(&self, channel: ChannelIndex) -> impl Iterator<Item = &str> {
+        let current = self.users_channel == Some(channel);
+        self.users
+            .iter()
+            .filter(move |_| current)
+            .map(|u| u.as_str())
+    }
+
+    /// How many node ids the relay last listed for `channel`.
+    pub fn users_count(&self, channel: ChannelIndex) -> usize {
+        self.channels.get(channel.get()).map_or(0, |c| c.users)
+    }
+
+    /// The WebSocket is open (after [`Output::Connect`]): `hello` goes out.
+    pub fn handle_connected(&mut self, now: Instant) {
+        self.now = now;
+        if self.phase != Phase::Connecting {
+            return;
+        }
+        self.phase = Phase::Open;
+        self.queue_text(Text::Hello);
+        self.event(Event::Connected);
+    }
+
+    /// The link failed or closed (at any stage). A link the engine already
+    /// took down is ignored.
+    pub fn handle_disconnected(&mut self, now: Instant, cause: LinkDown) {
+        self.now = now;
+        self.fail(DisconnectReason::Link(cause));
+    }
+
+    /// The UDP side is ready (after [`Output::OpenMedia`]): `relay` is
+    /// where datagrams go. Channels register now.
+    pub fn handle_media_ready(&mut self, now: Instant, relay: SocketAddr) {
+        self.now = now;
+        let Some(session) = self.session.as_mut().filter(|s| s.relay.is_none()) else {
+            return;
+        };
+        session.relay = Some(relay);
+        session.last_echo_at = now;
+        let (heartbeat, key_id) = (session.heartbeat, session.keys.key_id());
+        self.timers.set(Timer::HeartbeatRound, now + heartbeat);
+        self.event(Event::Welcomed {
+            relay_udp: relay,
+            heartbeat,
+            key_id,
+        });
+        for index in 0..self.channels.len() {
+            self.queue_text(Text::Register(ChannelIndex::new_unchecked(index)));
+        }
+    }
+
+    /// One frame from the capture side of `channel`, in capture order:
+    /// kept as pre-roll while the channel is quiet, sent while it talks.
+    /// An index past the channel list is ignored.
+    pub fn handle_captured(&mut self, now: Instant, channel: ChannelIndex, captured: Captured<'_>) {
+        self.now = now;
+        let Some(c) = self.channels.get_mut(channel.get()) else {
+            debug_assert!(false, "{channel} is not a channel of this node");
+            return;
+        };
+        match captured {
+            Captured::Frame {
+                timestamp,
+                fec,
+                payload,
+                active,
+            } => {
+                c.source_active = active;
+                self.update_gate(channel, timestamp);
+                let c = &mut self.channels[channel.get()];
+                let commit = c.open;
+                if c.frames
+                    .push(timestamp, fec, false, payload, commit)
+                    .is_err()
+                {
+                    self.counters.drop_captured += 1;
+                }
+                if !commit {
+                    c.frames.trim_preroll(c.preroll_frames);
+                }
+            }
+            Captured::End { timestamp } => {
+                c.source_active = false;
+                self.update_gate(channel, timestamp);
+            }
+        }
+    }
+
+    /// Runs every timer due at `now`. Call at or after
+    /// [`poll_timeout`](Self::poll_timeout); early or extra calls are
+    /// harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        // Each timer rearms for later than `now` or not at all, so this ends.
+        while let Some((timer, at)) = self.timers.take_expired(now) {
+            match timer {
+                Timer::Retry => self.start_attempt(now),
+                Timer::ConnectDeadline => {
+                    if self.phase != Phase::Welcomed {
+                        self.fail(DisconnectReason::NoWelcome {
+                            within: self.config.connect_timeout,
+                        });
+                    }
+                }
+                Timer::SignalSilence => {
+                    let silent_for = self.session.as_ref().map_or(Duration::ZERO, |s| {
+                        now.saturating_duration_since(s.last_heard_at)
+                    });
+                    self.fail(DisconnectReason::SignalSilent { silent_for });
+                }
+                Timer::Ping => {
+                    if let Some(session) = &self.session {
+                        let next = later(at + session.heartbeat, now);
+                        self.timers.set(Timer::Ping, next);
+                        self.queue_text(Text::Ping(now.as_micros()));
+                    }
+                }
+                Timer::HeartbeatRound => self.heartbeat_round(now, at),
+                Timer::ParkedExpiry => self.fail(DisconnectReason::KeyNeverAnnounced),
+                Timer::TransmitRelease(channel) => {
+                    let c = &mut self.channels[channel.get()];
+                    if c.announced && !c.transmitting && c.stream.is_some() {
+                        c.announced = false;
+                        self.queue_text(Text::Transmit(channel, false));
+                    }
+                }
+            }
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) next has work.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// The next effect, or `None` when there is nothing to do; bytes that go
+    /// with it are written to the front of `buf`. Link control first, then
+    /// signaling, heartbeats, captured frames (channels in turn), received
+    /// frames, and events.
+    ///
+    /// # Panics
+    /// If `buf` is shorter than [`OUTPUT_BUF_LEN`] (a driver bug).
+    #[must_use]
+    pub fn poll_output(&mut self, buf: &mut [u8]) -> Option<Output> {
+        assert!(
+            buf.len() >= OUTPUT_BUF_LEN,
+            "poll_output is lent at least OUTPUT_BUF_LEN bytes"
+        );
+        if let Some(control) = self.control.pop_front() {
+            return Some(self.control_output(control, buf));
+        }
+        if let Some(text) = self.texts.pop_front() {
+            let len = self.emit_text(text, buf);
+            self.counters.signal_out += 1;
+            return Some(Output::SendText { len });
+        }
+        if let Some(output) = self.poll_datagram(buf) {
+            self.counters.datagrams_out += 1;
+            return Some(output);
+        }
+        if let Some(delivery) = self.deliveries.pop_front() {
+            let len = delivery.frame.len;
+            buf[..len].copy_from_slice(&delivery.bytes[..len]);
+            return Some(Output::Deliver {
+                channel: delivery.channel,
+                frame: delivery.frame,
+            });
+        }
+        self.events.pop_front().map(Output::Event)
+    }
+
+    fn control_output(&mut self, control: Control, buf: &mut [u8]) -> Output {
+        match control {
+            Control::Connect => Output::Connect,
+            Control::Disconnect => Output::Disconnect,
+            Control::OpenMedia => {
+                let session = self
+                    .session
+                    .as_ref()
+                    .expect("OpenMedia is queued with a session and dropped with it");
+                let host = session.udp_host.as_bytes();
+                buf[..host.len()].copy_from_slice(host);
+                Output::OpenMedia {
+                    host_len: host.len(),
+                    port: session.udp_port,
+                }
+            }
+        }
+    }
+
+    fn start_attempt(&mut self, now: Instant) {
+        if self.phase != Phase::Down {
+            return;
+        }
+        self.phase = Phase::Connecting;
+        self.push_control(Control::Connect);
+        self.timers
+            .set(Timer::ConnectDeadline, now + self.config.connect_timeout);
+    }
+
+    /// Opens or closes `channel`'s gate to match its sources. `timestamp`
+    /// is the media time of the frame at hand (an end of transmission
+    /// takes it).
+    fn update_gate(&mut self, channel: ChannelIndex, timestamp: MediaTimestamp) {
+        let now = self.now;
+        let c = &mut self.channels[channel.get()];
+        let wants = c.wants_open();
+        if wants == c.open {
+            return;
+        }
+        c.open = wants;
+        c.frames.commit_all();
+        if wants {
+            c.start_pending = true;
+        } else {
+            if c.frames.push(timestamp, false, true, &[], true).is_err() {
+                self.counters.drop_captured += 1;
+            }
+            if c.stream.is_some() {
+                self.timers
+                    .set(Timer::TransmitRelease(channel), now + TRANSMIT_END_DELAY);
+            }
+        }
+        self.event(Event::Talkspurt {
+            channel,
+            active: wants,
+        });
+    }
+
+    /// Takes the link down for `reason` (if it is not down already) and
+    /// schedules the next attempt.
+    fn fail(&mut self, reason: DisconnectReason) {
+        if self.phase == Phase::Down {
+            return;
+        }
+        self.control.clear();
+        self.push_control(Control::Disconnect);
+        self.texts.clear();
+        self.heartbeats_due = 0;
+        while self.parked.pop().is_some() {
+            self.counters.drop_open[OpenErrorKind::UnknownKey.index()] += 1;
+        }
+        self.session = None;
+        let mut scratch = [0u8; MAX_PAYLOAD_LEN];
+        for c in &mut self.channels {
+            c.end_session();
+            while c.frames.pop_committed(&mut scratch).is_some() {
+                self.counters.drop_not_registered += 1;
+            }
+        }
+        self.timers.clear_all_but(Timer::Retry);
+        let delay = self.backoff.next_delay();
+        self.timers.set(Timer::Retry, self.now + delay);
+        self.counters.reconnects += 1;
+        self.phase = Phase::Down;
+        self.event(Event::Disconnected {
+            reason,
+            retry_in: delay,
+        });
+    }
+
+    fn push_control(&mut self, control: Control) {
+        // Four slots hold any sequence the engine makes (it clears the
+        // queue before a Disconnect).
+        self.control
+            .push_back(control)
+            .expect("the control queue never holds more than three");
+    }
+
+    fn queue_text(&mut self, text: Text) {
+        if self.texts.push_back(text).is_err() {
+            self.counters.drop_text_queue_full += 1;
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        if self.events.push_back(event).is_err() {
+            self.counters.drop_events += 1;
+        }
+    }
+}
+
+/// The later of two instants.
+fn later(a: Instant, b: Instant) -> Instant {
+    if a > b { a } else { b }
+}
+
+/// The flags a captured audio frame travels with.
+fn audio_flags(start: bool, fec: bool) -> Flags {
+    let mut flags = Flags::NONE;
+    if start {
+        flags = flags.union(Flags::START_OF_TALKSPURT);
+    }
+    if fec {
+        flags = flags.union(Flags::FEC);
+    }
+    flags
+}
