@@ -29,6 +29,8 @@ pub(crate) struct Stream {
 pub(crate) struct Channel {
     pub(crate) preroll_frames: usize,
     pub(crate) stream: Option<Stream>,
+    /// `register` was sent and `registered` has not come yet.
+    pub(crate) registering: bool,
     pub(crate) seq_map: SeqMap,
     pub(crate) frames: FrameRing,
     /// The capture side's verdict on its last frame.
@@ -50,6 +52,7 @@ impl Channel {
         Channel {
             preroll_frames,
             stream: None,
+            registering: false,
             seq_map: SeqMap::new(),
             frames: FrameRing::new(),
             source_active: false,
@@ -70,6 +73,7 @@ impl Channel {
     /// starts afresh on the next session.
     pub(crate) fn end_session(&mut self) {
         self.stream = None;
+        self.registering = false;
         self.transmitting = false;
         self.announced = false;
         self.start_pending = true;

@@ -10,11 +10,12 @@
 
 use core::net::SocketAddr;
 
-use crate::crypto::{OpenError, SealError};
+use crate::crypto::{OpenError, OpenErrorKind, SealError};
 use crate::time::{Duration, Instant};
 use crate::wire::{HEADER_LEN, HEARTBEAT_PAYLOAD_LEN, Kind, MediaTimestamp, Packet};
 
 use super::event::{DisconnectReason, Event};
+use super::parked::Awaiting;
 use super::signaling::next_key_id;
 use super::timer::Timer;
 use super::{
@@ -48,19 +49,28 @@ impl Node {
             self.counters.drop_not_welcomed += 1;
             return;
         };
-        let stream_id = match Packet::new_checked(&*data) {
-            Ok(packet) => packet.stream_id(),
+        let (stream_id, key_id) = match Packet::new_checked(&*data) {
+            Ok(packet) => (packet.stream_id(), packet.key_id()),
             Err(_) => {
                 self.counters.drop_malformed += 1;
                 return;
             }
         };
-        // Unknown streams are refused before any decryption work.
+        // Unknown streams are refused before any decryption work, unless
+        // the relay is known to be registering one.
         let Some(index) = self
             .channels
             .iter()
             .position(|c| c.stream.as_ref().is_some_and(|s| s.id == stream_id))
         else {
+            let registering = self.channels.iter().any(|c| c.registering);
+            if from == relay
+                && registering
+                && key_id == session.receiver.key_id()
+                && self.park(Awaiting::Stream, arrived, from, data)
+            {
+                return;
+            }
             self.counters.drop_unknown_stream += 1;
             return;
         };
@@ -72,13 +82,8 @@ impl Node {
             Err(OpenError::UnknownKey(key_id))
                 if from == relay
                     && key_id == next_key_id(session.receiver.key_id())
-                    && self.parked.park(arrived, from, data) =>
+                    && self.park(Awaiting::Key, arrived, from, data) =>
             {
-                self.counters.datagrams_parked += 1;
-                if self.timers.get(Timer::ParkedExpiry).is_none() {
-                    let deadline = self.parked.deadline().expect("one was just parked");
-                    self.timers.set(Timer::ParkedExpiry, deadline);
-                }
                 return;
             }
             Err(error) => {
@@ -132,6 +137,62 @@ impl Node {
                 self.echo(now, u64::from_be_bytes(sent));
             }
             Kind::Heartbeat | Kind::Unknown(_) => self.counters.drop_unexpected_kind += 1,
+        }
+    }
+
+    /// Holds `data` until the message it waits for (see `parked.rs`).
+    fn park(
+        &mut self,
+        awaiting: Awaiting,
+        arrived: Instant,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        if !self.parked.park(awaiting, arrived, from, data) {
+            return false;
+        }
+        self.counters.datagrams_parked += 1;
+        self.rearm_parked();
+        true
+    }
+
+    /// The parked-datagram timer follows the oldest held datagram.
+    pub(super) fn rearm_parked(&mut self) {
+        match self.parked.deadline() {
+            Some(deadline) => self.timers.set(Timer::ParkedExpiry, deadline),
+            None => self.timers.clear(Timer::ParkedExpiry),
+        }
+    }
+
+    /// Opens again what was held (a `rekey` or `registered` came); what
+    /// still waits is held again with its first arrival time.
+    pub(super) fn unpark(&mut self, now: Instant) {
+        for _ in 0..self.parked.len() {
+            let Some(mut held) = self.parked.pop() else {
+                break;
+            };
+            let len = held.len;
+            self.datagram(now, held.arrived, held.from, &mut held.bytes[..len]);
+        }
+        self.rearm_parked();
+    }
+
+    /// Held datagrams that waited too long are dropped and counted; one
+    /// that waited for a key means the session is broken.
+    pub(super) fn expire_parked(&mut self, now: Instant) {
+        let mut key_never_came = false;
+        while let Some(held) = self.parked.pop_expired(now) {
+            match held.awaiting {
+                Awaiting::Key => {
+                    self.counters.drop_open[OpenErrorKind::UnknownKey.index()] += 1;
+                    key_never_came = true;
+                }
+                Awaiting::Stream => self.counters.drop_unknown_stream += 1,
+            }
+        }
+        self.rearm_parked();
+        if key_never_came {
+            self.fail(DisconnectReason::KeyNeverAnnounced);
         }
     }
 

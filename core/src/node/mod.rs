@@ -330,6 +330,7 @@ impl Node {
             key_id,
         });
         for index in 0..self.channels.len() {
+            self.channels[index].registering = true;
             self.queue_text(Text::Register(ChannelIndex::new_unchecked(index)));
         }
     }
@@ -401,7 +402,7 @@ impl Node {
                     }
                 }
                 Timer::HeartbeatRound => self.heartbeat_round(now, at),
-                Timer::ParkedExpiry => self.fail(DisconnectReason::KeyNeverAnnounced),
+                Timer::ParkedExpiry => self.expire_parked(now),
                 Timer::TransmitRelease(channel) => {
                     let c = &mut self.channels[channel.get()];
                     if c.announced && !c.transmitting && c.stream.is_some() {

@@ -1,11 +1,13 @@
-//! Datagrams that outran their key: the relay seals under a new key as
-//! soon as it sends `rekey`, and a datagram may arrive before that
-//! message. Such a datagram waits here for the key, bounded in number
-//! ([`PARKED_MAX`]) and age ([`PARKED_AGE_MAX`]).
+//! Datagrams that outran their signaling: the relay seals under a new key
+//! as soon as it sends `rekey`, and fans audio out on a stream as soon as
+//! it sends `registered`; a datagram may arrive before that message. Such
+//! a datagram waits here for it, bounded in number ([`PARKED_MAX`]) and
+//! age ([`PARKED_AGE_MAX`]).
 //!
-//! Only datagrams from the relay's own address under the key id the relay
-//! issues next are held: anything else under an unknown key is refused at
-//! once, so a stranger cannot fill this queue.
+//! Only datagrams from the relay's own address are held, and only under
+//! the key id the relay issues next, or on an unknown stream under the
+//! current key while a registration is outstanding: anything else is
+//! refused at once, so a stranger cannot fill this queue.
 
 use core::net::SocketAddr;
 
@@ -23,9 +25,19 @@ pub const PARKED_MAX: usize = 16;
 /// reconnects when this runs out.
 pub const PARKED_AGE_MAX: Duration = Duration::from_millis(500);
 
+/// What a held datagram waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Awaiting {
+    /// The `rekey` announcing its key.
+    Key,
+    /// The `registered` naming its stream.
+    Stream,
+}
+
 /// One held datagram.
 #[derive(Debug)]
 pub(crate) struct ParkedDatagram {
+    pub(crate) awaiting: Awaiting,
     pub(crate) arrived: Instant,
     pub(crate) from: SocketAddr,
     pub(crate) len: usize,
@@ -40,11 +52,18 @@ pub(crate) struct Parked {
 
 impl Parked {
     /// Holds a copy of `datagram`; false (nothing held) when full or too long.
-    pub(crate) fn park(&mut self, arrived: Instant, from: SocketAddr, datagram: &[u8]) -> bool {
+    pub(crate) fn park(
+        &mut self,
+        awaiting: Awaiting,
+        arrived: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
         if self.datagrams.is_full() || datagram.len() > MAX_DATAGRAM_LEN {
             return false;
         }
         let mut held = ParkedDatagram {
+            awaiting,
             arrived,
             from,
             len: datagram.len(),
@@ -60,6 +79,20 @@ impl Parked {
     /// The oldest held datagram.
     pub(crate) fn pop(&mut self) -> Option<ParkedDatagram> {
         self.datagrams.pop_front()
+    }
+
+    /// The oldest held datagram if it waited [`PARKED_AGE_MAX`] by `now`.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<ParkedDatagram> {
+        if self.deadline().is_some_and(|deadline| deadline <= now) {
+            self.datagrams.pop_front()
+        } else {
+            None
+        }
+    }
+
+    /// How many are held.
+    pub(crate) fn len(&self) -> usize {
+        self.datagrams.len()
     }
 
     /// When the oldest held datagram gives up.

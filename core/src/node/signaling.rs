@@ -104,7 +104,7 @@ impl Node {
             ToNode::Registered {
                 channel_id,
                 stream_id,
-            } => self.on_registered(channel_id, stream_id),
+            } => self.on_registered(now, channel_id, stream_id),
             ToNode::Transmit {
                 channel_id,
                 node_id,
@@ -162,7 +162,7 @@ impl Node {
     /// A stream for a channel. A stream id is never sealed on twice under
     /// one key: a second `Sender` for it would start at seq 0 again and
     /// repeat nonces, so a relay that hands one out again is given up on.
-    fn on_registered(&mut self, channel_id: ChannelId<'_>, stream_id: StreamId) {
+    fn on_registered(&mut self, now: Instant, channel_id: ChannelId<'_>, stream_id: StreamId) {
         let Some(channel) = self.channel_of(channel_id) else {
             return self.unexpected(Unexpected::UnknownChannel);
         };
@@ -181,6 +181,7 @@ impl Node {
             return self.fail(DisconnectReason::TooManyStreams);
         }
         c.end_session();
+        c.registering = false;
         c.stream = Some(Stream {
             id: stream_id,
             sender: Sender::new(&session.keys, Direction::NodeToRelay, stream_id),
@@ -189,6 +190,8 @@ impl Node {
         self.heartbeat_us[channel.get()] = self.now.as_micros();
         self.heartbeats_due |= 1 << channel.get();
         self.event(Event::Registered { channel, stream_id });
+        // Audio that outran this message opens now.
+        self.unpark(now);
     }
 
     /// Switches every stream to `keys`; the receiver accepts the previous
@@ -212,11 +215,7 @@ impl Node {
         session.keys = keys;
         self.counters.rekeys += 1;
         self.event(Event::Rekeyed { key_id });
-        self.timers.clear(Timer::ParkedExpiry);
-        while let Some(mut held) = self.parked.pop() {
-            let len = held.len;
-            self.datagram(now, held.arrived, held.from, &mut held.bytes[..len]);
-        }
+        self.unpark(now);
     }
 
     fn unexpected(&mut self, what: Unexpected) {

@@ -73,10 +73,6 @@ impl TimerTable {
         self.at[timer.index()] = None;
     }
 
-    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
-        self.at[timer.index()]
-    }
-
     /// Clears every timer but `keep`.
     pub(crate) fn clear_all_but(&mut self, keep: Timer) {
         for (i, at) in self.at.iter_mut().enumerate() {
