@@ -16,6 +16,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use echostream_core::jitter::State as JitterState;
 use echostream_core::time::Instant;
 
 use crate::audio::Block;
@@ -53,7 +54,6 @@ pub struct ChannelPlayback {
     rate_hz: u32,
     /// Frames handed to the device so far: the clock.
     played_frames: u64,
-    playing: bool,
     stats: Arc<PlaybackStats>,
     /// Hook for the latency harness: called with the frame's media
     /// timestamp each time a decoded frame's PCM is ready.
@@ -70,7 +70,7 @@ impl std::fmt::Debug for ChannelPlayback {
         f.debug_struct("ChannelPlayback")
             .field("rate_hz", &self.rate_hz)
             .field("played_frames", &self.played_frames)
-            .field("playing", &self.playing)
+            .field("playing", &self.is_playing())
             .finish_non_exhaustive()
     }
 }
@@ -88,7 +88,6 @@ impl ChannelPlayback {
             blocks_in,
             blocks_out,
             played_frames: 0,
-            playing: false,
             stats: Arc::new(PlaybackStats::default()),
             on_decoded: None,
             timestamps: [0; TIMESTAMP_TABLE_LEN],
@@ -104,6 +103,12 @@ impl ChannelPlayback {
     /// is ready (for latency measurement).
     pub fn set_decoded_hook(&mut self, hook: Box<dyn FnMut(u32) + Send>) {
         self.on_decoded = Some(hook);
+    }
+
+    /// Whether a talk-spurt is playing: the jitter buffer's own state
+    /// (core decides; this side only reads it).
+    pub fn is_playing(&self) -> bool {
+        self.depacketizer.jitter().state() == JitterState::Playing
     }
 
     /// The device clock now, as the jitter buffer's time.
@@ -132,12 +137,7 @@ impl ChannelPlayback {
         }
         if self.blocks_out.is_empty() {
             let played = self.depacketizer.play_frame(now, &mut self.blocks_in);
-            match played {
-                Played::Frame | Played::Fec | Played::Conceal => self.playing = true,
-                Played::Silence => {}
-                Played::EndOfTransmission => self.playing = false,
-            }
-            if played == Played::Silence && !self.playing {
+            if played == Played::Silence && !self.is_playing() {
                 // Idle, or a talk-spurt waiting for its target delay: play
                 // one period of the silence and ask again next period, so
                 // that playout starts within a period of the target, not
@@ -170,7 +170,8 @@ impl ChannelPlayback {
         st.fec.store(s.fec, Ordering::Relaxed);
         st.concealed.store(s.concealed, Ordering::Relaxed);
         st.ends.store(s.ends, Ordering::Relaxed);
-        st.playing.store(u64::from(self.playing), Ordering::Relaxed);
+        st.playing
+            .store(u64::from(self.is_playing()), Ordering::Relaxed);
         let target = self.depacketizer.jitter().delay_target_next_ms();
         st.jitter_target_ms
             .store(u64::from(target), Ordering::Relaxed);
