@@ -78,3 +78,8 @@ fn jitter_ops_corpus() {
 fn tone_blocks_corpus() {
     replay("tone_blocks", include!("../../fuzz/bodies/tone_blocks.rs"));
 }
+
+#[test]
+fn node_inputs_corpus() {
+    replay("node_inputs", include!("../../fuzz/bodies/node_inputs.rs"));
+}

@@ -154,4 +154,48 @@ fn seeds_match_what_the_code_produces() {
     // The shipped configs change as features land; a seed only has to be
     // a valid config, which the corpus replay checks.
     check_or_write("config_parse", configs(), false);
+    check_or_write("node_inputs", node_inputs(), true);
+}
+
+/// Operation strings for the `node_inputs` target (see its body for the
+/// encoding): a talk-spurt, audio and echoes from the relay, a rekey, a
+/// link failure and the reconnect.
+fn node_inputs() -> Vec<(String, Vec<u8>)> {
+    let text = |t: &str| {
+        let mut bytes = t.as_bytes().to_vec();
+        bytes.resize(bytes.len().div_ceil(4) * 4, b' ');
+        let mut op = vec![0u8, (bytes.len() / 4) as u8];
+        op.extend(bytes);
+        op
+    };
+    let mut talk = Vec::new();
+    for i in 0..30u8 {
+        talk.extend([0x83, 0, 10]); // an active frame on "fire"
+        talk.extend([4, 3]); // 24 ms on
+        if i % 10 == 9 {
+            talk.extend([2, 0, 2, 0]); // a heartbeat echo
+        }
+    }
+    talk.extend([0x03, 0, 10, 4, 40]); // quiet: the gate closes
+    let mut heard = Vec::new();
+    for k in 0..20u8 {
+        heard.extend([2, k % 2, k * 4, 60 + k]); // audio and ends, sealed
+        heard.extend([4, 2]);
+    }
+    let key = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=";
+    let mut rekey = text(&format!(
+        "{{\"type\":\"rekey\",\"key\":\"{key}\",\"key_id\":2}}"
+    ));
+    rekey.extend([2, 0, 0, 40, 4, 100]);
+    let mut reconnect = vec![5, 4, 255, 6];
+    reconnect.extend(text(
+        "{\"type\":\"users_connected\",\"channel_id\":\"fire\",\"users\":[\"a\",\"b\"]}",
+    ));
+    reconnect.extend([4, 255, 4, 255, 7]);
+    vec![
+        ("talk".to_owned(), talk),
+        ("heard".to_owned(), heard),
+        ("rekey".to_owned(), rekey),
+        ("reconnect".to_owned(), reconnect),
+    ]
 }

@@ -160,7 +160,6 @@ impl Driver {
         }
         match self.link.advance(self.poll.registry(), &mut self.resolver) {
             Ok(true) => {
-                log::info!("signaling connected to {}", self.link.url());
                 self.engine.handle_connected(now);
                 self.drain(now);
             }

@@ -1,0 +1,145 @@
+// The body of the `node_inputs` fuzz target, shared with the stable corpus
+// replay test: a node engine, welcomed under a fixed key, fed any sequence
+// of relay texts, datagrams (sealed under that key or not), captured
+// frames, link failures and clock steps. Nothing may panic, every drain
+// must end, and the engine must keep its bounds.
+|data: &[u8]| {
+    use echostream_core::crypto::{Direction, Secret, Sender, SessionKeys};
+    use echostream_core::node::{
+        Captured, ChannelIndex, LinkDown, Node, NodeConfig, OUTPUT_BUF_LEN, Output,
+    };
+    use echostream_core::time::{Duration, Instant};
+    use echostream_core::wire::{Flags, HEADER_LEN, KeyId, Kind, MediaTimestamp, StreamId};
+    use std::net::SocketAddr;
+
+    let relay: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let mut config = NodeConfig::new(
+        "fuzz-node",
+        "fuzz-token-0123456789",
+        Duration::from_secs(2),
+        Duration::from_secs(5),
+        7,
+    )
+    .unwrap();
+    config.add_channel("fire", 5).unwrap();
+    config.add_channel("water", 0).unwrap();
+    let mut node = Box::new(Node::new(config));
+    let mut buf = vec![0u8; OUTPUT_BUF_LEN];
+    let mut now = Instant::ZERO;
+    let drain = |node: &mut Node, buf: &mut [u8], now: Instant| {
+        let mut outputs = 0;
+        while let Some(output) = node.poll_output(buf) {
+            outputs += 1;
+            assert!(outputs < 10_000, "a drain ends");
+            if let Output::OpenMedia { .. } = output {
+                node.handle_media_ready(now, "127.0.0.1:40000".parse().unwrap());
+            }
+        }
+    };
+    // Connected, welcomed under a fixed key, both channels registered.
+    let secret = [0x42u8; 32];
+    node.handle_timeout(now);
+    drain(&mut node, &mut buf, now);
+    node.handle_connected(now);
+    drain(&mut node, &mut buf, now);
+    let key = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+    node.handle_text(
+        now,
+        &format!(
+            "{{\"type\":\"welcome\",\"udp_host\":\"127.0.0.1\",\"udp_port\":40000,\"key\":\"{key}\",\"key_id\":1,\"heartbeat_ms\":100}}"
+        ),
+    );
+    drain(&mut node, &mut buf, now);
+    for (channel, stream) in [("fire", 7), ("water", 8)] {
+        node.handle_text(
+            now,
+            &format!("{{\"type\":\"registered\",\"channel_id\":\"{channel}\",\"stream_id\":{stream}}}"),
+        );
+        drain(&mut node, &mut buf, now);
+    }
+    let keys = SessionKeys::derive(&Secret::from_bytes(secret), KeyId(1));
+    let mut senders = [
+        Sender::new(&keys, Direction::RelayToNode, StreamId(7)),
+        Sender::new(&keys, Direction::RelayToNode, StreamId(8)),
+    ];
+
+    let mut rest = data;
+    let mut frame = 0u32;
+    while let Some((&op, tail)) = rest.split_first() {
+        rest = tail;
+        let take = |rest: &mut &[u8], n: usize| {
+            let n = n.min(rest.len());
+            let (head, tail) = rest.split_at(n);
+            *rest = tail;
+            head.to_vec()
+        };
+        match op % 8 {
+            0 => {
+                // A text from the relay.
+                let len = usize::from(take(&mut rest, 1).first().copied().unwrap_or(0)) * 4;
+                let text = String::from_utf8_lossy(&take(&mut rest, len)).into_owned();
+                node.handle_text(now, &text);
+            }
+            1 => {
+                // Raw bytes as a datagram, from the relay or a stranger.
+                let len = usize::from(take(&mut rest, 1).first().copied().unwrap_or(0)) * 6;
+                let mut bytes = take(&mut rest, len);
+                let from = if op & 0x80 != 0 { relay } else { "127.0.0.2:9".parse().unwrap() };
+                node.handle_datagram(now, from, &mut bytes);
+            }
+            2 => {
+                // A datagram sealed under the session key.
+                let head = take(&mut rest, 3);
+                let (s, k, len) = match head[..] {
+                    [a, b, c] => (usize::from(a % 2), b, usize::from(c) % 200),
+                    _ => continue,
+                };
+                let kind = match k % 4 {
+                    0 => Kind::Audio,
+                    1 => Kind::EndOfTransmission,
+                    2 => Kind::HeartbeatEcho,
+                    _ => Kind::Heartbeat,
+                };
+                let len = if kind == Kind::HeartbeatEcho { 8 } else { len };
+                let mut bytes = vec![k; HEADER_LEN + len + 16];
+                let flags = if k & 0x10 != 0 { Flags::START_OF_TALKSPURT } else { Flags::NONE };
+                if let Ok(n) = senders[s].seal(kind, flags, MediaTimestamp(u32::from(k) * 960), len, &mut bytes) {
+                    node.handle_datagram(now, relay, &mut bytes[..n]);
+                }
+            }
+            3 => {
+                // A captured frame, active or not, or the capture's end.
+                let head = take(&mut rest, 2);
+                let (c, len) = match head[..] {
+                    [a, b] => (usize::from(a % 2), usize::from(b) * 6),
+                    _ => continue,
+                };
+                let channel = ChannelIndex::new(c).unwrap();
+                frame += 1;
+                let payload = vec![0x5a; len];
+                let captured = if op & 0x40 != 0 {
+                    Captured::End { timestamp: MediaTimestamp(frame * 960) }
+                } else {
+                    Captured::Frame {
+                        timestamp: MediaTimestamp(frame * 960),
+                        fec: op & 0x20 != 0,
+                        payload: &payload,
+                        active: op & 0x80 != 0,
+                    }
+                };
+                node.handle_captured(now, channel, captured);
+            }
+            4 => {
+                // The clock moves on and the timers run.
+                let step = u64::from(take(&mut rest, 1).first().copied().unwrap_or(0));
+                now = now + Duration::from_millis(step * 8);
+                node.handle_timeout(now);
+            }
+            5 => node.handle_disconnected(now, LinkDown::Eof),
+            6 => node.handle_connected(now),
+            _ => node.handle_binary(now),
+        }
+        drain(&mut node, &mut buf, now);
+        assert!(node.poll_timeout().is_some(), "the engine always has a next deadline");
+    }
+}
