@@ -132,7 +132,7 @@
             4 => {
                 // The clock moves on and the timers run.
                 let step = u64::from(take(&mut rest, 1).first().copied().unwrap_or(0));
-                now = now + Duration::from_millis(step * 8);
+                now += Duration::from_millis(step * 8);
                 node.handle_timeout(now);
             }
             5 => node.handle_disconnected(now, LinkDown::Eof),
