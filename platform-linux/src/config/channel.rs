@@ -148,8 +148,12 @@ pub struct Vox {
     /// The channel opens when the level exceeds this, in dB relative to
     /// full scale, −90 to below 0 (default −40 dBFS). `timers.cor_hang_ms`
     /// keeps it open through pauses.
-    #[serde(default = "defaults::vox_threshold_dbfs")]
+    #[serde(default = "vox_threshold_dbfs")]
     pub threshold_dbfs: f64,
+}
+
+fn vox_threshold_dbfs() -> f64 {
+    defaults::VOX_THRESHOLD_DBFS
 }
 
 /// COR and PTT timing (DESIGN.md "PTT and COR").
@@ -174,6 +178,19 @@ pub struct Timers {
     pub lockout_s: u32,
 }
 
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            cor_debounce_ms: defaults::COR_DEBOUNCE_MS,
+            cor_hang_ms: defaults::COR_HANG_MS,
+            tx_delay_ms: defaults::TX_DELAY_MS,
+            ptt_hang_ms: defaults::PTT_HANG_MS,
+            timeout_s: defaults::TIMEOUT_S,
+            lockout_s: defaults::LOCKOUT_S,
+        }
+    }
+}
+
 /// DTMF decoder settings. Digits are published as `dtmf` events.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -190,6 +207,18 @@ pub struct Dtmf {
     pub min_on_ms: u32,
     /// Shortest pause that separates two digits (default 40 ms).
     pub min_off_ms: u32,
+}
+
+impl Default for Dtmf {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            twist_normal_db: defaults::DTMF_TWIST_NORMAL_DB,
+            twist_reverse_db: defaults::DTMF_TWIST_REVERSE_DB,
+            min_on_ms: defaults::DTMF_MIN_ON_MS,
+            min_off_ms: defaults::DTMF_MIN_OFF_MS,
+        }
+    }
 }
 
 /// What a device string names, once the `file:` prefix is looked at.
