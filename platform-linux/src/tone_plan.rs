@@ -54,7 +54,7 @@ impl ChannelPlan {
         ChannelPlan {
             definitions,
             names: Vec::new(),
-            dtmf: Some(DtmfConfig::default()),
+            dtmf: Some(DtmfConfig::DEFAULT),
         }
     }
 }
@@ -66,7 +66,7 @@ pub fn dtmf_config(dtmf: &Dtmf) -> DtmfConfig {
         twist_reverse_db_max: dtmf.twist_reverse_db as f32,
         on_ms_min: dtmf.min_on_ms,
         off_ms_min: dtmf.min_off_ms,
-        ..DtmfConfig::default()
+        ..DtmfConfig::DEFAULT
     }
 }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::Path;
 
+use echostream_core::tone::dtmf::DtmfConfig;
 use serde::Deserialize;
 
 use super::defaults;
@@ -210,13 +211,15 @@ pub struct Dtmf {
 }
 
 impl Default for Dtmf {
+    /// The detector's own defaults (Q.24).
     fn default() -> Self {
+        let core = DtmfConfig::DEFAULT;
         Self {
             enabled: true,
-            twist_normal_db: defaults::DTMF_TWIST_NORMAL_DB,
-            twist_reverse_db: defaults::DTMF_TWIST_REVERSE_DB,
-            min_on_ms: defaults::DTMF_MIN_ON_MS,
-            min_off_ms: defaults::DTMF_MIN_OFF_MS,
+            twist_normal_db: f64::from(core.twist_normal_db_max),
+            twist_reverse_db: f64::from(core.twist_reverse_db_max),
+            min_on_ms: core.on_ms_min,
+            min_off_ms: core.off_ms_min,
         }
     }
 }

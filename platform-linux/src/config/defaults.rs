@@ -4,21 +4,19 @@
 //! "Tone detection", "Events and uploads"), as plain constants: the types
 //! that use them (their `Default` impls and serde defaults) sit beside
 //! their definitions and import this module, never the other way round.
+//!
+//! Defaults the core also has are not repeated here: the frame length and
+//! the jitter-buffer bounds come from `JitterConfig::DEFAULT`, the DTMF
+//! limits from `DtmfConfig::DEFAULT`.
 
 /// Device sample rate when `audio.sample_rate_hz` is absent.
 pub const SAMPLE_RATE_HZ: u32 = 48_000;
-/// Opus frame length when `audio.frame_ms` is absent.
-pub const FRAME_MS: f64 = 20.0;
 /// ALSA period when `audio.period_ms` is absent.
 pub const PERIOD_MS: f64 = 5.0;
 /// ALSA buffer length in periods when `audio.buffer_periods` is absent.
 pub const BUFFER_PERIODS: u32 = 3;
 /// Pre-roll kept before COR opens.
 pub const PREROLL_MS: u32 = 300;
-/// Lower bound of the adaptive jitter-buffer delay.
-pub const JITTER_MIN_MS: u32 = 20;
-/// Upper bound of the adaptive jitter-buffer delay.
-pub const JITTER_MAX_MS: u32 = 200;
 /// SCHED_FIFO priority of the audio threads.
 pub const RT_PRIORITY: u32 = 70;
 
@@ -62,15 +60,6 @@ pub const HI_LOW_MIN_ALTERNATIONS: u32 = 4;
 pub const HI_LOW_MIN_SEGMENT_MS: u32 = 150;
 /// Hi-low: longest segment counted as one half-cycle.
 pub const HI_LOW_MAX_GAP_MS: u32 = 250;
-
-/// DTMF: low group louder than high group by at most this (normal twist).
-pub const DTMF_TWIST_NORMAL_DB: f64 = 8.0;
-/// DTMF: high group louder than low group by at most this (reverse twist).
-pub const DTMF_TWIST_REVERSE_DB: f64 = 4.0;
-/// DTMF: shortest tone accepted as a digit (DESIGN.md: ≥ 40 ms on).
-pub const DTMF_MIN_ON_MS: u32 = 40;
-/// DTMF: shortest pause that separates two digits.
-pub const DTMF_MIN_OFF_MS: u32 = 40;
 
 /// MQTT broker port without TLS.
 pub const MQTT_PORT: u16 = 1883;

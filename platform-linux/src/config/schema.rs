@@ -8,6 +8,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use echostream_core::jitter::JitterConfig;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
@@ -185,15 +186,17 @@ pub struct Audio {
 }
 
 impl Default for Audio {
+    /// Frame length and jitter bounds are the jitter buffer's own defaults.
     fn default() -> Self {
+        let jitter = JitterConfig::DEFAULT;
         Self {
             sample_rate_hz: defaults::SAMPLE_RATE_HZ,
-            frame_ms: defaults::FRAME_MS,
+            frame_ms: jitter.frame_us() as f64 / 1_000.0,
             period_ms: defaults::PERIOD_MS,
             buffer_periods: defaults::BUFFER_PERIODS,
             preroll_ms: defaults::PREROLL_MS,
-            jitter_min_ms: defaults::JITTER_MIN_MS,
-            jitter_max_ms: defaults::JITTER_MAX_MS,
+            jitter_min_ms: jitter.jitter_min_ms,
+            jitter_max_ms: jitter.jitter_max_ms,
             rt_priority: defaults::RT_PRIORITY,
             opus: Opus::default(),
         }
