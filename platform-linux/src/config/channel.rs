@@ -204,9 +204,10 @@ pub struct Dtmf {
     /// Largest level by which the high tone may exceed the low tone, 0 to
     /// 20 (default 4 dB).
     pub twist_reverse_db: f64,
-    /// Shortest tone accepted as a digit, at least 20 (default 40 ms).
+    /// Shortest tone accepted as a digit, 30 to 1000 (default 40 ms).
     pub min_on_ms: u32,
-    /// Shortest pause that separates two digits (default 40 ms).
+    /// Shortest pause that separates two digits, so that a repeated digit
+    /// counts twice, 30 to 1000 (default 40 ms).
     pub min_off_ms: u32,
 }
 
