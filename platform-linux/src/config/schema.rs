@@ -95,8 +95,11 @@ pub enum Relay {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteRelay {
-    /// Signaling WebSocket, `wss://host[:port]/path` (TLS) or `ws://…`
-    /// (plain; only sensible on loopback or a trusted network).
+    /// Signaling WebSocket, `wss://host[:port]/path` (TLS). Plain `ws://`
+    /// sends the token and the media key in clear, so it is refused unless
+    /// the host is a loopback address written as one (`127.0.0.1`,
+    /// `[::1]`; a name such as `localhost` is not) or `insecure_plaintext`
+    /// is set.
     pub url: String,
     /// Shared secret the relay checks in `hello`. Keep it out of version
     /// control; at least 16 characters, no spaces.
@@ -111,6 +114,11 @@ pub struct RemoteRelay {
     /// Reconnect attempts back off exponentially up to this (default 30000 ms).
     #[serde(default = "relay_reconnect_max_ms")]
     pub reconnect_max_ms: u32,
+    /// Allow a `ws://` URL to a host that is not loopback, for a network
+    /// where anyone who can read the traffic may also hear the audio
+    /// (default false).
+    #[serde(default)]
+    pub insecure_plaintext: bool,
 }
 
 fn relay_connect_timeout_ms() -> u32 {
