@@ -7,7 +7,7 @@
 //! [`check`] runs during validation and reports the core's refusals with
 //! the field path they came from.
 
-use echostream_core::tone::dtmf::DtmfConfig;
+use echostream_core::tone::dtmf::{DtmfConfig, DtmfConfigError};
 use echostream_core::tone::{
     DefinitionError, DefinitionIndex, Definitions, FinderConfig, HiLowDef, LongToneDef,
     MAX_DEFINITIONS, TwoToneDef,
@@ -54,7 +54,7 @@ impl ChannelPlan {
         ChannelPlan {
             definitions,
             names: Vec::new(),
-            dtmf: Some(DtmfConfig::default()),
+            dtmf: Some(DtmfConfig::DEFAULT),
         }
     }
 }
@@ -66,8 +66,30 @@ pub fn dtmf_config(dtmf: &Dtmf) -> DtmfConfig {
         twist_reverse_db_max: dtmf.twist_reverse_db as f32,
         on_ms_min: dtmf.min_on_ms,
         off_ms_min: dtmf.min_off_ms,
-        ..DtmfConfig::default()
+        ..DtmfConfig::DEFAULT
     }
+}
+
+/// A core refusal of a channel's DTMF settings, as `(path, reason)`
+/// in the file's words: `channels[0].dtmf.min_off_ms`, `10 ms is not
+/// between 30 and 1000 ms`.
+fn dtmf_problem(base: &str, dtmf: &Dtmf, error: DtmfConfigError) -> (String, String) {
+    let range = error.range();
+    let (field, value) = match error {
+        DtmfConfigError::TwistNormal => ("twist_normal_db", dtmf.twist_normal_db),
+        DtmfConfigError::TwistReverse => ("twist_reverse_db", dtmf.twist_reverse_db),
+        DtmfConfigError::OnTime => ("min_on_ms", f64::from(dtmf.min_on_ms)),
+        DtmfConfigError::OffTime => ("min_off_ms", f64::from(dtmf.min_off_ms)),
+        // The file cannot set these: they are DtmfConfig::DEFAULT's, which
+        // the core's tests hold valid. Said in the core's words all the same.
+        DtmfConfigError::Deviation | DtmfConfigError::Level | DtmfConfigError::ToneRatio => {
+            return (base.to_owned(), format!("the detector's built-in {error}"));
+        }
+    };
+    (
+        format!("{base}.{field}"),
+        format!("{value} {} is not {range}", range.unit),
+    )
 }
 
 /// Builds the plan for the definitions `listens(channel)` selects: one
@@ -193,17 +215,13 @@ pub fn plan(config: &Config, channel: Option<&str>) -> Result<ChannelPlan, Vec<(
     let dtmf = config
         .channels
         .iter()
-        .filter(|c| wanted(&c.id))
-        .filter_map(|c| c.dtmf.as_ref().filter(|d| d.enabled).map(|d| (c, d)))
-        .map(|(c, d)| {
+        .enumerate()
+        .filter(|(_, c)| wanted(&c.id))
+        .filter_map(|(i, c)| c.dtmf.as_ref().filter(|d| d.enabled).map(|d| (i, d)))
+        .map(|(i, d)| {
             let core = dtmf_config(d);
             if let Err(e) = core.validate() {
-                let index = config
-                    .channels
-                    .iter()
-                    .position(|x| x.id == c.id)
-                    .unwrap_or(0);
-                errors.push((format!("channels[{index}].dtmf"), e.to_string()));
+                errors.push(dtmf_problem(&format!("channels[{i}].dtmf"), d, e));
             }
             core
         })

@@ -124,6 +124,31 @@ fn port_70000_and_port_0_are_both_named() {
 }
 
 #[test]
+fn plain_ws_to_a_remote_relay_exits_2_unless_insecure_plaintext_is_set() {
+    let expected = "error: relay.url: ws:// sends the media key in clear; use wss://, \
+                    or set relay.insecure_plaintext: true for a trusted network";
+    let mut config = pi_config();
+    config["relay"]["url"] = json!("ws://10.0.0.5:8080/echostream");
+
+    let output = check_config(&config);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stdout(&output), "", "nothing on stdout for a bad config");
+    assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+
+    // The node refuses it at start-up too, before the GPIO lines (status 3).
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("plain.json"), config.to_string()).expect("write");
+    let output = echostream(&["run", "--config", "plain.json"], dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+
+    config["relay"]["insecure_plaintext"] = json!(true);
+    let output = check_config(&config);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "", "an allowed ws:// draws no warning");
+}
+
+#[test]
 fn unreadable_file_exits_2_naming_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = echostream(&["check-config", "no-such-config.json"], dir.path());

@@ -48,9 +48,10 @@ pub struct JitterConfig {
 }
 
 impl JitterConfig {
-    /// 20 ms frames, 20–200 ms delay (the `config.json` defaults) starting
-    /// at 80 ms, 97 %, five concealed frames, one second to give up on a
-    /// silent sender.
+    /// 20 ms frames, 20–200 ms delay starting at 80 ms, 97 %, five
+    /// concealed frames, one second to give up on a silent sender. The
+    /// config file's `audio` section falls back to this frame length and
+    /// these delay bounds, so they are written here only.
     pub const DEFAULT: JitterConfig = JitterConfig {
         frame_samples: 960,
         jitter_min_ms: 20,

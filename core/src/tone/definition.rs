@@ -334,7 +334,7 @@ impl fmt::Display for DefinitionError {
             }
             DefinitionError::FrequencyOutOfBand { hz } => write!(
                 f,
-                "tone {hz} Hz is outside the detectable band {TRACK_MIN_HZ}..={TRACK_MAX_HZ} Hz"
+                "tone {hz} Hz is outside the detectable band, {TRACK_MIN_HZ} to {TRACK_MAX_HZ} Hz"
             ),
             DefinitionError::RangeOutOfBounds { hz, range_hz } => write!(
                 f,
@@ -343,7 +343,7 @@ impl fmt::Display for DefinitionError {
             ),
             DefinitionError::LengthOutOfBounds { length_ms } => write!(
                 f,
-                "length {length_ms} ms is outside {MIN_LENGTH_MS}..={MAX_LENGTH_MS} ms"
+                "length {length_ms} ms is outside {MIN_LENGTH_MS} to {MAX_LENGTH_MS} ms"
             ),
             DefinitionError::GapTooLong { max_gap_ms } => {
                 write!(f, "max gap {max_gap_ms} ms is above {MAX_GAP_MS} ms")
@@ -354,7 +354,7 @@ impl fmt::Display for DefinitionError {
             ),
             DefinitionError::AlternationsOutOfBounds { alternations } => write!(
                 f,
-                "{alternations} alternations is outside 2..={MAX_ALTERNATIONS}"
+                "{alternations} alternations is outside 2 to {MAX_ALTERNATIONS}"
             ),
         }
     }

@@ -133,7 +133,7 @@ mod measure;
 mod series;
 mod timing;
 
-pub use config::{DtmfConfig, DtmfConfigError};
+pub use config::{DtmfConfig, DtmfConfigError, FieldRange};
 
 use core::ops::Range;
 

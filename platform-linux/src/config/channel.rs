@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::Path;
 
+use echostream_core::tone::dtmf::DtmfConfig;
 use serde::Deserialize;
 
 use super::defaults;
@@ -148,8 +149,12 @@ pub struct Vox {
     /// The channel opens when the level exceeds this, in dB relative to
     /// full scale, −90 to below 0 (default −40 dBFS). `timers.cor_hang_ms`
     /// keeps it open through pauses.
-    #[serde(default = "defaults::vox_threshold_dbfs")]
+    #[serde(default = "vox_threshold_dbfs")]
     pub threshold_dbfs: f64,
+}
+
+fn vox_threshold_dbfs() -> f64 {
+    defaults::VOX_THRESHOLD_DBFS
 }
 
 /// COR and PTT timing (DESIGN.md "PTT and COR").
@@ -174,6 +179,19 @@ pub struct Timers {
     pub lockout_s: u32,
 }
 
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            cor_debounce_ms: defaults::COR_DEBOUNCE_MS,
+            cor_hang_ms: defaults::COR_HANG_MS,
+            tx_delay_ms: defaults::TX_DELAY_MS,
+            ptt_hang_ms: defaults::PTT_HANG_MS,
+            timeout_s: defaults::TIMEOUT_S,
+            lockout_s: defaults::LOCKOUT_S,
+        }
+    }
+}
+
 /// DTMF decoder settings. Digits are published as `dtmf` events.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -186,10 +204,25 @@ pub struct Dtmf {
     /// Largest level by which the high tone may exceed the low tone, 0 to
     /// 20 (default 4 dB).
     pub twist_reverse_db: f64,
-    /// Shortest tone accepted as a digit, at least 20 (default 40 ms).
+    /// Shortest tone accepted as a digit, 30 to 1000 (default 40 ms).
     pub min_on_ms: u32,
-    /// Shortest pause that separates two digits (default 40 ms).
+    /// Shortest pause that separates two digits, so that a repeated digit
+    /// counts twice, 30 to 1000 (default 40 ms).
     pub min_off_ms: u32,
+}
+
+impl Default for Dtmf {
+    /// The detector's own defaults (Q.24).
+    fn default() -> Self {
+        let core = DtmfConfig::DEFAULT;
+        Self {
+            enabled: true,
+            twist_normal_db: f64::from(core.twist_normal_db_max),
+            twist_reverse_db: f64::from(core.twist_reverse_db_max),
+            min_on_ms: core.on_ms_min,
+            min_off_ms: core.off_ms_min,
+        }
+    }
 }
 
 /// What a device string names, once the `file:` prefix is looked at.

@@ -1,28 +1,22 @@
 //! The values a field takes when the config file leaves it out.
 //!
 //! These are the numbers DESIGN.md promises ("Audio path", "PTT and COR",
-//! "Tone detection", "Events and uploads"). They live in one place so the
-//! schema docs, the serde defaults and the validation limits cannot drift.
-
-use std::path::PathBuf;
-
-use super::channel::{Dtmf, Timers};
-use super::schema::{Audio, LogFormat, LogLevel, Logging, Opus, OpusApplication, Recordings};
+//! "Tone detection", "Events and uploads"), as plain constants: the types
+//! that use them (their `Default` impls and serde defaults) sit beside
+//! their definitions and import this module, never the other way round.
+//!
+//! Defaults the core also has are not repeated here: the frame length and
+//! the jitter-buffer bounds come from `JitterConfig::DEFAULT`, the DTMF
+//! limits from `DtmfConfig::DEFAULT`.
 
 /// Device sample rate when `audio.sample_rate_hz` is absent.
 pub const SAMPLE_RATE_HZ: u32 = 48_000;
-/// Opus frame length when `audio.frame_ms` is absent.
-pub const FRAME_MS: f64 = 20.0;
 /// ALSA period when `audio.period_ms` is absent.
 pub const PERIOD_MS: f64 = 5.0;
 /// ALSA buffer length in periods when `audio.buffer_periods` is absent.
 pub const BUFFER_PERIODS: u32 = 3;
 /// Pre-roll kept before COR opens.
 pub const PREROLL_MS: u32 = 300;
-/// Lower bound of the adaptive jitter-buffer delay.
-pub const JITTER_MIN_MS: u32 = 20;
-/// Upper bound of the adaptive jitter-buffer delay.
-pub const JITTER_MAX_MS: u32 = 200;
 /// SCHED_FIFO priority of the audio threads.
 pub const RT_PRIORITY: u32 = 70;
 
@@ -67,15 +61,6 @@ pub const HI_LOW_MIN_SEGMENT_MS: u32 = 150;
 /// Hi-low: longest segment counted as one half-cycle.
 pub const HI_LOW_MAX_GAP_MS: u32 = 250;
 
-/// DTMF: low group louder than high group by at most this (normal twist).
-pub const DTMF_TWIST_NORMAL_DB: f64 = 8.0;
-/// DTMF: high group louder than low group by at most this (reverse twist).
-pub const DTMF_TWIST_REVERSE_DB: f64 = 4.0;
-/// DTMF: shortest tone accepted as a digit (DESIGN.md: ≥ 40 ms on).
-pub const DTMF_MIN_ON_MS: u32 = 40;
-/// DTMF: shortest pause that separates two digits.
-pub const DTMF_MIN_OFF_MS: u32 = 40;
-
 /// MQTT broker port without TLS.
 pub const MQTT_PORT: u16 = 1883;
 /// MQTT broker port with TLS.
@@ -105,132 +90,3 @@ pub const RECORDINGS_DIR: &str = "./recordings";
 pub const SPOOL_DIR: &str = "./recordings/spool";
 /// Event log used when there is no `mqtt` section.
 pub const EVENTS_FILE: &str = "./events.jsonl";
-
-// serde's `default = "…"` wants functions.
-
-pub(crate) fn vox_threshold_dbfs() -> f64 {
-    VOX_THRESHOLD_DBFS
-}
-pub(crate) fn max_gap_ms() -> u32 {
-    MAX_GAP_MS
-}
-pub(crate) fn record_length_ms() -> u32 {
-    RECORD_LENGTH_MS
-}
-pub(crate) fn record_delay_ms() -> u32 {
-    RECORD_DELAY_MS
-}
-pub(crate) fn ignore_after_ms() -> u32 {
-    IGNORE_AFTER_MS
-}
-pub(crate) fn alert_type() -> String {
-    ALERT_TYPE.to_owned()
-}
-pub(crate) fn hi_low_min_alternations() -> u32 {
-    HI_LOW_MIN_ALTERNATIONS
-}
-pub(crate) fn hi_low_min_segment_ms() -> u32 {
-    HI_LOW_MIN_SEGMENT_MS
-}
-pub(crate) fn hi_low_max_gap_ms() -> u32 {
-    HI_LOW_MAX_GAP_MS
-}
-pub(crate) fn mqtt_prefix() -> String {
-    MQTT_PREFIX.to_owned()
-}
-pub(crate) fn mqtt_keepalive_s() -> u32 {
-    MQTT_KEEPALIVE_S
-}
-pub(crate) fn mqtt_outbox_dir() -> PathBuf {
-    PathBuf::from(MQTT_OUTBOX_DIR)
-}
-pub(crate) fn s3_region() -> String {
-    S3_REGION.to_owned()
-}
-pub(crate) fn s3_presign_expiry_s() -> u32 {
-    S3_PRESIGN_EXPIRY_S
-}
-pub(crate) fn s3_backoff_max_s() -> u32 {
-    S3_BACKOFF_MAX_S
-}
-pub(crate) fn relay_connect_timeout_ms() -> u32 {
-    RELAY_CONNECT_TIMEOUT_MS
-}
-pub(crate) fn relay_reconnect_max_ms() -> u32 {
-    RELAY_RECONNECT_MAX_MS
-}
-pub(crate) fn events_file() -> PathBuf {
-    PathBuf::from(EVENTS_FILE)
-}
-
-impl Default for Audio {
-    fn default() -> Self {
-        Self {
-            sample_rate_hz: SAMPLE_RATE_HZ,
-            frame_ms: FRAME_MS,
-            period_ms: PERIOD_MS,
-            buffer_periods: BUFFER_PERIODS,
-            preroll_ms: PREROLL_MS,
-            jitter_min_ms: JITTER_MIN_MS,
-            jitter_max_ms: JITTER_MAX_MS,
-            rt_priority: RT_PRIORITY,
-            opus: Opus::default(),
-        }
-    }
-}
-
-impl Default for Opus {
-    fn default() -> Self {
-        Self {
-            bitrate_bps: OPUS_BITRATE_BPS,
-            complexity: OPUS_COMPLEXITY,
-            fec: true,
-            expected_loss_pct: OPUS_EXPECTED_LOSS_PCT,
-            dtx: false,
-            application: OpusApplication::Voip,
-        }
-    }
-}
-
-impl Default for Timers {
-    fn default() -> Self {
-        Self {
-            cor_debounce_ms: COR_DEBOUNCE_MS,
-            cor_hang_ms: COR_HANG_MS,
-            tx_delay_ms: TX_DELAY_MS,
-            ptt_hang_ms: PTT_HANG_MS,
-            timeout_s: TIMEOUT_S,
-            lockout_s: LOCKOUT_S,
-        }
-    }
-}
-
-impl Default for Dtmf {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            twist_normal_db: DTMF_TWIST_NORMAL_DB,
-            twist_reverse_db: DTMF_TWIST_REVERSE_DB,
-            min_on_ms: DTMF_MIN_ON_MS,
-            min_off_ms: DTMF_MIN_OFF_MS,
-        }
-    }
-}
-
-impl Default for Recordings {
-    fn default() -> Self {
-        Self {
-            dir: PathBuf::from(RECORDINGS_DIR),
-            spool_dir: PathBuf::from(SPOOL_DIR),
-        }
-    }
-}
-
-impl Default for Logging {
-    fn default() -> Self {
-        Self {
-            level: LogLevel::Info,
-            format: LogFormat::Text,
-        }
-    }
-}

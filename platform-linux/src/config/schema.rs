@@ -8,6 +8,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use echostream_core::jitter::JitterConfig;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
@@ -63,11 +64,15 @@ pub struct Config {
     pub recordings: Recordings,
     /// JSON-lines event log used when there is no `mqtt` section
     /// (default `./events.jsonl`).
-    #[serde(default = "defaults::events_file")]
+    #[serde(default = "events_file")]
     pub events_file: PathBuf,
     /// Log level and format (logs go to standard error).
     #[serde(default)]
     pub logging: Logging,
+}
+
+fn events_file() -> PathBuf {
+    PathBuf::from(defaults::EVENTS_FILE)
 }
 
 /// The relay this node connects to.
@@ -90,8 +95,11 @@ pub enum Relay {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteRelay {
-    /// Signaling WebSocket, `wss://host[:port]/path` (TLS) or `ws://…`
-    /// (plain; only sensible on loopback or a trusted network).
+    /// Signaling WebSocket, `wss://host[:port]/path` (TLS). Plain `ws://`
+    /// sends the token and the media key in clear, so it is refused unless
+    /// the host is a loopback address written as one (`127.0.0.1`,
+    /// `[::1]`; a name such as `localhost` is not) or `insecure_plaintext`
+    /// is set.
     pub url: String,
     /// Shared secret the relay checks in `hello`. Keep it out of version
     /// control; at least 16 characters, no spaces.
@@ -101,11 +109,23 @@ pub struct RemoteRelay {
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Give up one connection attempt after this long (default 5000 ms).
-    #[serde(default = "defaults::relay_connect_timeout_ms")]
+    #[serde(default = "relay_connect_timeout_ms")]
     pub connect_timeout_ms: u32,
     /// Reconnect attempts back off exponentially up to this (default 30000 ms).
-    #[serde(default = "defaults::relay_reconnect_max_ms")]
+    #[serde(default = "relay_reconnect_max_ms")]
     pub reconnect_max_ms: u32,
+    /// Allow a `ws://` URL to a host that is not loopback, for a network
+    /// where anyone who can read the traffic may also hear the audio
+    /// (default false).
+    #[serde(default)]
+    pub insecure_plaintext: bool,
+}
+
+fn relay_connect_timeout_ms() -> u32 {
+    defaults::RELAY_CONNECT_TIMEOUT_MS
+}
+fn relay_reconnect_max_ms() -> u32 {
+    defaults::RELAY_RECONNECT_MAX_MS
 }
 
 impl<'de> Deserialize<'de> for Relay {
@@ -173,6 +193,24 @@ pub struct Audio {
     pub opus: Opus,
 }
 
+impl Default for Audio {
+    /// Frame length and jitter bounds are the jitter buffer's own defaults.
+    fn default() -> Self {
+        let jitter = JitterConfig::DEFAULT;
+        Self {
+            sample_rate_hz: defaults::SAMPLE_RATE_HZ,
+            frame_ms: jitter.frame_us() as f64 / 1_000.0,
+            period_ms: defaults::PERIOD_MS,
+            buffer_periods: defaults::BUFFER_PERIODS,
+            preroll_ms: defaults::PREROLL_MS,
+            jitter_min_ms: jitter.jitter_min_ms,
+            jitter_max_ms: jitter.jitter_max_ms,
+            rt_priority: defaults::RT_PRIORITY,
+            opus: Opus::default(),
+        }
+    }
+}
+
 /// Opus encoder settings (RFC 6716).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -193,6 +231,19 @@ pub struct Opus {
     /// `voip` (speech, default), `audio` (music, tones) or
     /// `restricted_lowdelay` (CELT only, lowest delay, no FEC).
     pub application: OpusApplication,
+}
+
+impl Default for Opus {
+    fn default() -> Self {
+        Self {
+            bitrate_bps: defaults::OPUS_BITRATE_BPS,
+            complexity: defaults::OPUS_COMPLEXITY,
+            fec: true,
+            expected_loss_pct: defaults::OPUS_EXPECTED_LOSS_PCT,
+            dtx: false,
+            application: OpusApplication::Voip,
+        }
+    }
 }
 
 /// Opus application mode (`OPUS_APPLICATION_*`).
@@ -228,7 +279,7 @@ pub struct Mqtt {
     pub password: Option<String>,
     /// First topic level(s), e.g. `"fire/county"` (default `"echostream"`).
     /// No `+`, `#`, empty levels or leading/trailing `/`.
-    #[serde(default = "defaults::mqtt_prefix")]
+    #[serde(default = "mqtt_prefix")]
     pub prefix: String,
     /// Connect with TLS (default false).
     #[serde(default)]
@@ -239,12 +290,22 @@ pub struct Mqtt {
     pub ca_file: Option<PathBuf>,
     /// Keep-alive interval, 1 to 65535 (default 30 s). The broker publishes
     /// the `offline` last will after 1.5 × this without traffic.
-    #[serde(default = "defaults::mqtt_keepalive_s")]
+    #[serde(default = "mqtt_keepalive_s")]
     pub keepalive_s: u32,
     /// Durable outbox: events wait here until the broker acknowledges them
     /// (default `./outbox`).
-    #[serde(default = "defaults::mqtt_outbox_dir")]
+    #[serde(default = "mqtt_outbox_dir")]
     pub outbox_dir: PathBuf,
+}
+
+fn mqtt_prefix() -> String {
+    defaults::MQTT_PREFIX.to_owned()
+}
+fn mqtt_keepalive_s() -> u32 {
+    defaults::MQTT_KEEPALIVE_S
+}
+fn mqtt_outbox_dir() -> PathBuf {
+    PathBuf::from(defaults::MQTT_OUTBOX_DIR)
 }
 
 impl Mqtt {
@@ -291,7 +352,7 @@ pub struct S3 {
     #[serde(default)]
     pub endpoint: Option<String>,
     /// Region used for signing (default `us-east-1`; MinIO accepts that).
-    #[serde(default = "defaults::s3_region")]
+    #[serde(default = "s3_region")]
     pub region: String,
     /// Bucket name: 3 to 63 lowercase letters, digits, `-` and `.`.
     pub bucket: String,
@@ -308,12 +369,22 @@ pub struct S3 {
     pub prefix: String,
     /// Lifetime of the presigned URL in the `recording` event, 1 to 604800
     /// (SigV4's limit, 7 days; the default).
-    #[serde(default = "defaults::s3_presign_expiry_s")]
+    #[serde(default = "s3_presign_expiry_s")]
     pub presign_expiry_s: u32,
     /// Failed uploads are retried with exponential backoff up to this
     /// (default 300 s). A file leaves the spool only once uploaded.
-    #[serde(default = "defaults::s3_backoff_max_s")]
+    #[serde(default = "s3_backoff_max_s")]
     pub backoff_max_s: u32,
+}
+
+fn s3_region() -> String {
+    defaults::S3_REGION.to_owned()
+}
+fn s3_presign_expiry_s() -> u32 {
+    defaults::S3_PRESIGN_EXPIRY_S
+}
+fn s3_backoff_max_s() -> u32 {
+    defaults::S3_BACKOFF_MAX_S
 }
 
 /// Where recordings go.
@@ -328,6 +399,15 @@ pub struct Recordings {
     pub spool_dir: PathBuf,
 }
 
+impl Default for Recordings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from(defaults::RECORDINGS_DIR),
+            spool_dir: PathBuf::from(defaults::SPOOL_DIR),
+        }
+    }
+}
+
 /// Logging to standard error.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -336,6 +416,15 @@ pub struct Logging {
     pub level: LogLevel,
     /// `text` (default, one line per record) or `json` (one object per line).
     pub format: LogFormat,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Self {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+        }
+    }
 }
 
 /// Least severe log record written.

@@ -45,21 +45,21 @@ pub struct TwoTone {
     pub tone_b_range_hz: f64,
     /// Audio recorded after the alert (default 30000 ms); also how long a
     /// passthrough lasts. 0: alert only, no recording.
-    #[serde(default = "defaults::record_length_ms")]
+    #[serde(default = "record_length_ms")]
     pub record_length_ms: u32,
     /// Free-form label carried in events so receivers can act on it
     /// (e.g. `"fire"`, `"ems"`; default `"default"`).
-    #[serde(default = "defaults::alert_type")]
+    #[serde(default = "alert_type")]
     pub alert_type: String,
     /// Longest silence allowed between A and B (default 500 ms).
-    #[serde(default = "defaults::max_gap_ms")]
+    #[serde(default = "max_gap_ms")]
     pub max_gap_ms: u32,
     /// The recording starts this long after the alert (default 0 ms).
-    #[serde(default = "defaults::record_delay_ms")]
+    #[serde(default = "record_delay_ms")]
     pub record_delay_ms: u32,
     /// The same definition does not alert again for this long after an
     /// alert (duplicate suppression; default 10000 ms).
-    #[serde(default = "defaults::ignore_after_ms")]
+    #[serde(default = "ignore_after_ms")]
     pub ignore_after_ms: u32,
     /// Id of the channel whose audio is listened to.
     pub channel: String,
@@ -84,16 +84,16 @@ pub struct LongTone {
     /// The tone must last at least this long (e.g. 5000 ms).
     pub length_ms: u32,
     /// Audio recorded after the alert (default 30000 ms); 0: alert only.
-    #[serde(default = "defaults::record_length_ms")]
+    #[serde(default = "record_length_ms")]
     pub record_length_ms: u32,
     /// Label carried in events (default `"default"`).
-    #[serde(default = "defaults::alert_type")]
+    #[serde(default = "alert_type")]
     pub alert_type: String,
     /// The recording starts this long after the alert (default 0 ms).
-    #[serde(default = "defaults::record_delay_ms")]
+    #[serde(default = "record_delay_ms")]
     pub record_delay_ms: u32,
     /// No second alert from this definition for this long (default 10000 ms).
-    #[serde(default = "defaults::ignore_after_ms")]
+    #[serde(default = "ignore_after_ms")]
     pub ignore_after_ms: u32,
     /// Id of the channel listened to.
     pub channel: String,
@@ -117,33 +117,60 @@ pub struct HiLow {
     pub range_hz: f64,
     /// Changes between high and low needed before the alert, at least 2
     /// (default 4).
-    #[serde(default = "defaults::hi_low_min_alternations")]
+    #[serde(default = "hi_low_min_alternations")]
     pub min_alternations: u32,
     /// A high or low segment shorter than this breaks the sequence
     /// (default 150 ms).
-    #[serde(default = "defaults::hi_low_min_segment_ms")]
+    #[serde(default = "hi_low_min_segment_ms")]
     pub min_segment_ms: u32,
     /// Longest silence allowed between a high and a low segment
     /// (default 250 ms).
-    #[serde(default = "defaults::hi_low_max_gap_ms")]
+    #[serde(default = "hi_low_max_gap_ms")]
     pub max_gap_ms: u32,
     /// Audio recorded after the alert (default 30000 ms); 0: alert only.
-    #[serde(default = "defaults::record_length_ms")]
+    #[serde(default = "record_length_ms")]
     pub record_length_ms: u32,
     /// Label carried in events (default `"default"`).
-    #[serde(default = "defaults::alert_type")]
+    #[serde(default = "alert_type")]
     pub alert_type: String,
     /// The recording starts this long after the alert (default 0 ms).
-    #[serde(default = "defaults::record_delay_ms")]
+    #[serde(default = "record_delay_ms")]
     pub record_delay_ms: u32,
     /// No second alert from this definition for this long (default 10000 ms).
-    #[serde(default = "defaults::ignore_after_ms")]
+    #[serde(default = "ignore_after_ms")]
     pub ignore_after_ms: u32,
     /// Id of the channel listened to.
     pub channel: String,
     /// Id of a channel that carries the audio after the alert. Absent: none.
     #[serde(default)]
     pub passthrough: Option<String>,
+}
+
+// serde's `default = "…"` wants functions.
+
+fn record_length_ms() -> u32 {
+    defaults::RECORD_LENGTH_MS
+}
+fn record_delay_ms() -> u32 {
+    defaults::RECORD_DELAY_MS
+}
+fn ignore_after_ms() -> u32 {
+    defaults::IGNORE_AFTER_MS
+}
+fn alert_type() -> String {
+    defaults::ALERT_TYPE.to_owned()
+}
+fn max_gap_ms() -> u32 {
+    defaults::MAX_GAP_MS
+}
+fn hi_low_min_alternations() -> u32 {
+    defaults::HI_LOW_MIN_ALTERNATIONS
+}
+fn hi_low_min_segment_ms() -> u32 {
+    defaults::HI_LOW_MIN_SEGMENT_MS
+}
+fn hi_low_max_gap_ms() -> u32 {
+    defaults::HI_LOW_MAX_GAP_MS
 }
 
 /// What every kind of tone definition has: identity, where it listens,

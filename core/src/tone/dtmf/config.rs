@@ -51,46 +51,48 @@ pub struct DtmfConfig {
 
 impl Default for DtmfConfig {
     fn default() -> DtmfConfig {
-        DtmfConfig {
-            twist_normal_db_max: 8.0,
-            twist_reverse_db_max: 4.0,
-            on_ms_min: 40,
-            off_ms_min: 40,
-            deviation_percent_max: 2.5,
-            level_dbfs_min: -50.0,
-            tone_ratio_min: 0.7,
-        }
+        DtmfConfig::DEFAULT
     }
 }
 
 impl DtmfConfig {
-    /// Checks every field against its documented range.
+    /// Q.24 (AT&T) twist and timing, 2.5 % deviation, -50 dBFS, 0.7 of the
+    /// window's energy in the pair. Also what a config file's `dtmf`
+    /// section falls back to, so each number is written here only.
+    pub const DEFAULT: DtmfConfig = DtmfConfig {
+        twist_normal_db_max: 8.0,
+        twist_reverse_db_max: 4.0,
+        on_ms_min: 40,
+        off_ms_min: 40,
+        deviation_percent_max: 2.5,
+        level_dbfs_min: -50.0,
+        tone_ratio_min: 0.7,
+    };
+
+    /// Checks every field against its [`DtmfConfigError::range`].
     ///
     /// # Errors
-    /// The first field out of range (NaN is out of every range).
+    /// The first field out of range, in field order (NaN is out of every
+    /// range).
     pub fn validate(&self) -> Result<(), DtmfConfigError> {
-        if !(0.0..=20.0).contains(&self.twist_normal_db_max) {
-            return Err(DtmfConfigError::TwistNormal);
+        // Exact: the times checked are far below 2^24, and a larger one is
+        // out of range as an f32 too.
+        let fields = [
+            (self.twist_normal_db_max, DtmfConfigError::TwistNormal),
+            (self.twist_reverse_db_max, DtmfConfigError::TwistReverse),
+            (self.on_ms_min as f32, DtmfConfigError::OnTime),
+            (self.off_ms_min as f32, DtmfConfigError::OffTime),
+            (self.deviation_percent_max, DtmfConfigError::Deviation),
+            (self.level_dbfs_min, DtmfConfigError::Level),
+            (self.tone_ratio_min, DtmfConfigError::ToneRatio),
+        ];
+        match fields
+            .into_iter()
+            .find(|&(value, error)| !error.range().contains(value))
+        {
+            Some((_, error)) => Err(error),
+            None => Ok(()),
         }
-        if !(0.0..=20.0).contains(&self.twist_reverse_db_max) {
-            return Err(DtmfConfigError::TwistReverse);
-        }
-        if !(30..=1_000).contains(&self.on_ms_min) {
-            return Err(DtmfConfigError::OnTime);
-        }
-        if !(30..=1_000).contains(&self.off_ms_min) {
-            return Err(DtmfConfigError::OffTime);
-        }
-        if !(0.5..=5.0).contains(&self.deviation_percent_max) {
-            return Err(DtmfConfigError::Deviation);
-        }
-        if !(-100.0..=0.0).contains(&self.level_dbfs_min) {
-            return Err(DtmfConfigError::Level);
-        }
-        if !(0.1..=1.0).contains(&self.tone_ratio_min) {
-            return Err(DtmfConfigError::ToneRatio);
-        }
-        Ok(())
     }
 
     pub(super) fn limits(&self) -> Limits {
@@ -153,25 +155,57 @@ impl DtmfConfigError {
         }
     }
 
-    /// The accepted range, for messages.
-    pub const fn range(&self) -> &'static str {
-        match self {
-            DtmfConfigError::TwistNormal | DtmfConfigError::TwistReverse => "0 to 20 dB",
-            DtmfConfigError::OnTime | DtmfConfigError::OffTime => "30 to 1000 ms",
-            DtmfConfigError::Deviation => "0.5 to 5 percent",
-            DtmfConfigError::Level => "-100 to 0 dBFS",
-            DtmfConfigError::ToneRatio => "0.1 to 1",
-        }
+    /// The values the field accepts: what [`DtmfConfig::validate`]
+    /// checks, and what messages quote.
+    pub const fn range(&self) -> FieldRange {
+        let (min, max, unit) = match self {
+            DtmfConfigError::TwistNormal | DtmfConfigError::TwistReverse => (0.0, 20.0, "dB"),
+            DtmfConfigError::OnTime | DtmfConfigError::OffTime => (30.0, 1_000.0, "ms"),
+            DtmfConfigError::Deviation => (0.5, 5.0, "percent"),
+            DtmfConfigError::Level => (-100.0, 0.0, "dBFS"),
+            DtmfConfigError::ToneRatio => (0.1, 1.0, ""),
+        };
+        FieldRange { min, max, unit }
     }
 }
 
 impl fmt::Display for DtmfConfigError {
+    /// `on_ms_min must be between 30 and 1000 ms`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} must be between {}", self.field(), self.range())
+        write!(f, "{} must be {}", self.field(), self.range())
     }
 }
 
 impl core::error::Error for DtmfConfigError {}
+
+/// The values one [`DtmfConfig`] field accepts, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FieldRange {
+    /// The least accepted value.
+    pub min: f32,
+    /// The greatest accepted value.
+    pub max: f32,
+    /// The field's unit, empty for a plain ratio.
+    pub unit: &'static str,
+}
+
+impl FieldRange {
+    /// Whether `value` is accepted (NaN never is).
+    pub fn contains(&self, value: f32) -> bool {
+        (self.min..=self.max).contains(&value)
+    }
+}
+
+impl fmt::Display for FieldRange {
+    /// `between 30 and 1000 ms`: the words after "must be".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "between {} and {}", self.min, self.max)?;
+        if !self.unit.is_empty() {
+            write!(f, " {}", self.unit)?;
+        }
+        Ok(())
+    }
+}
 
 fn db_to_power(db: f32) -> f32 {
     libm::powf(10.0, db / 10.0)

@@ -206,11 +206,19 @@ fn every_field_out_of_range_is_refused_by_name() {
         assert_eq!(config.validate(), Err(error), "{config:?}");
         assert_eq!(DtmfDetector::new(&config).err(), Some(error));
         let message = std::format!("{error}");
-        assert!(
-            message.starts_with(error.field()) && message.contains(error.range()),
-            "{message}"
+        assert_eq!(
+            message,
+            std::format!("{} must be {}", error.field(), error.range())
         );
     }
+    assert_eq!(
+        std::format!("{}", DtmfConfigError::OffTime),
+        "off_ms_min must be between 30 and 1000 ms"
+    );
+    assert_eq!(
+        std::format!("{}", DtmfConfigError::ToneRatio),
+        "tone_ratio_min must be between 0.1 and 1"
+    );
 }
 
 #[test]

@@ -281,6 +281,28 @@ fn dtmf_min_off_of_zero_is_an_error() {
 }
 
 #[test]
+fn dtmf_times_are_reported_once_under_the_files_field_name() {
+    for (field, value, reason) in [
+        ("min_off_ms", 10, "10 ms is not between 30 and 1000 ms"),
+        ("min_off_ms", 1001, "1001 ms is not between 30 and 1000 ms"),
+        (
+            "min_off_ms",
+            0,
+            "cannot tell a held digit from a repeated one",
+        ),
+        ("min_on_ms", 25, "25 ms is not between 30 and 1000 ms"),
+        ("min_on_ms", 10, "would accept tones shorter than 20 ms"),
+    ] {
+        let report = error_at(
+            |c| c["channels"][0]["dtmf"] = json!({ "enabled": true, field.to_owned(): value }),
+            &format!("channels[0].dtmf.{field}"),
+            reason,
+        );
+        assert_eq!(report.problems.len(), 1, "{}", listing(&report));
+    }
+}
+
+#[test]
 fn dtmf_defaults_follow_the_design() {
     let report = check_edited(|_| {});
     let config = report.config.expect("base config");

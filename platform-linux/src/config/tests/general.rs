@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use super::{error_at, warning_at};
+use super::{check_edited, error_at, listing, warning_at};
+use crate::config::Relay;
 
 #[test]
 fn node_id_empty_is_an_error() {
@@ -56,18 +57,113 @@ fn relay_url_without_host_is_an_error() {
     );
 }
 
+/// What a node refuses to send its token and media key to in clear.
+const PLAINTEXT_REFUSED: &str = "ws:// sends the media key in clear; use wss://, or set \
+                                 relay.insecure_plaintext: true for a trusted network";
+
 #[test]
-fn relay_plain_ws_beyond_loopback_warns() {
-    warning_at(
-        |c| c["relay"]["url"] = json!("ws://relay.example.org:8080/ws"),
-        "relay.url",
-        "in clear text to `relay.example.org`",
-    );
-    // On loopback plain ws:// is fine.
-    let report = super::check_edited(|c| c["relay"]["url"] = json!("ws://127.0.0.1:8080/ws"));
-    assert!(report.problems.is_empty(), "{}", super::listing(&report));
+fn relay_plain_ws_to_a_host_that_is_not_a_loopback_address_is_an_error() {
+    for url in [
+        "ws://10.0.0.5:8080/ws",
+        "ws://relay.example.org/ws",
+        // A name is not an address, whatever it starts with or resolves to.
+        "ws://127.evil.example/ws",
+        "ws://localhost:8000/ws",
+        "ws://[2001:db8::1]:8080/ws",
+    ] {
+        let report = error_at(
+            |c| c["relay"]["url"] = json!(url),
+            "relay.url",
+            PLAINTEXT_REFUSED,
+        );
+        assert_eq!(report.problems.len(), 1, "{url}: {}", listing(&report));
+    }
 }
 
+#[test]
+fn relay_plain_ws_to_a_loopback_address_is_accepted() {
+    for url in [
+        "ws://127.0.0.1:8080/ws",
+        "ws://127.0.0.1",
+        "ws://127.1.2.3:8080/",
+        "ws://[::1]:8080/ws",
+        "ws://[::1]",
+        "ws://[::ffff:127.0.0.1]:8080/",
+        "ws://user@127.0.0.1:8080/ws",
+    ] {
+        let report = check_edited(|c| c["relay"]["url"] = json!(url));
+        assert!(report.problems.is_empty(), "{url}: {}", listing(&report));
+    }
+}
+
+#[test]
+fn insecure_plaintext_allows_plain_ws_to_any_host() {
+    for url in [
+        "ws://10.0.0.5:8080/ws",
+        "ws://127.evil.example/ws",
+        "ws://localhost:8000/ws",
+    ] {
+        let report = check_edited(|c| {
+            c["relay"]["url"] = json!(url);
+            c["relay"]["insecure_plaintext"] = json!(true);
+        });
+        assert!(report.problems.is_empty(), "{url}: {}", listing(&report));
+        let config = report.config.expect("accepted");
+        let Relay::Remote(relay) = config.relay else {
+            panic!("a remote relay");
+        };
+        assert!(relay.insecure_plaintext);
+    }
+}
+
+#[test]
+fn insecure_plaintext_is_off_unless_set() {
+    let config = check_edited(|_| {}).config.expect("base config");
+    let Relay::Remote(relay) = config.relay else {
+        panic!("a remote relay");
+    };
+    assert!(!relay.insecure_plaintext);
+    error_at(
+        |c| {
+            c["relay"]["url"] = json!("ws://10.0.0.5:8080/ws");
+            c["relay"]["insecure_plaintext"] = json!(false);
+        },
+        "relay.url",
+        PLAINTEXT_REFUSED,
+    );
+}
+
+#[test]
+fn insecure_plaintext_where_it_changes_nothing_warns() {
+    for url in [
+        "wss://relay.example.org/ws",
+        "ws://127.0.0.1:8080/ws",
+        "ws://[::1]:8080/ws",
+    ] {
+        warning_at(
+            |c| {
+                c["relay"]["url"] = json!(url);
+                c["relay"]["insecure_plaintext"] = json!(true);
+            },
+            "relay.insecure_plaintext",
+            "has no effect",
+        );
+    }
+}
+
+#[test]
+fn insecure_plaintext_misspelt_or_not_a_boolean_is_an_error() {
+    error_at(
+        |c| c["relay"]["insecure_plain_text"] = json!(true),
+        "relay.insecure_plain_text",
+        "did you mean `insecure_plaintext`?",
+    );
+    error_at(
+        |c| c["relay"]["insecure_plaintext"] = json!("yes"),
+        "relay.insecure_plaintext",
+        "expected a boolean",
+    );
+}
 #[test]
 fn relay_token_empty_is_an_error() {
     error_at(
@@ -115,9 +211,9 @@ fn relay_zero_reconnect_max_is_an_error() {
 
 #[test]
 fn embedded_relay_is_a_plain_string() {
-    let report = super::check_edited(|c| c["relay"] = json!("embedded"));
+    let report = check_edited(|c| c["relay"] = json!("embedded"));
     let config = report.config.expect("embedded relay accepted");
-    assert_eq!(config.relay, crate::config::Relay::Embedded);
+    assert_eq!(config.relay, Relay::Embedded);
 }
 
 #[test]
@@ -140,12 +236,12 @@ fn frame_size_opus_cannot_do_is_an_error() {
 
 #[test]
 fn frame_of_2_5_ms_is_written_as_a_number() {
-    let report = super::check_edited(|c| {
+    let report = check_edited(|c| {
         c["audio"]["frame_ms"] = json!(2.5);
         c["audio"]["period_ms"] = json!(2.5);
         c["audio"]["opus"] = json!({ "application": "restricted_lowdelay", "fec": false });
     });
-    assert!(report.problems.is_empty(), "{}", super::listing(&report));
+    assert!(report.problems.is_empty(), "{}", listing(&report));
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Loader behaviour: serde errors with paths, repairs, reporting everything
 //! at once, defaults.
 
+use echostream_core::jitter::JitterConfig;
+use echostream_core::tone::dtmf::DtmfConfig;
 use serde_json::json;
 
 use super::{assert_reported, check_edited, error_at, listing};
@@ -256,6 +258,7 @@ fn minimal_config_takes_the_design_defaults() {
     assert_eq!(audio.period_ms, 5.0);
     assert_eq!(audio.buffer_periods, 3);
     assert_eq!(audio.preroll_ms, 300);
+    assert_eq!((audio.jitter_min_ms, audio.jitter_max_ms), (20, 200));
     assert!(audio.opus.fec);
     let channel = &config.channels[0];
     assert_eq!(channel.cor, Cor::Always);
@@ -264,4 +267,19 @@ fn minimal_config_takes_the_design_defaults() {
     assert_eq!(config.recordings.dir.to_str(), Some("./recordings"));
     assert_eq!(config.events_file.to_str(), Some("./events.jsonl"));
     assert!(config.mqtt.is_none() && config.s3.is_none());
+}
+
+#[test]
+fn left_out_audio_and_dtmf_settings_are_the_cores_defaults() {
+    let report = check(
+        r#"{ "node_id": "n", "relay": "embedded",
+             "channels": [ { "id": "a", "input_device": "null", "cor": "always", "dtmf": {} } ] }"#,
+    );
+    let config = report.config.expect("minimal config");
+    assert_eq!(
+        crate::runtime::jitter_config(&config),
+        JitterConfig::DEFAULT
+    );
+    let dtmf = config.channels[0].dtmf.as_ref().expect("dtmf section");
+    assert_eq!(crate::tone_plan::dtmf_config(dtmf), DtmfConfig::DEFAULT);
 }

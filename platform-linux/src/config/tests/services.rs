@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{check_edited, error_at, warning_at};
+use super::{check_edited, error_at, listing, warning_at};
 
 #[test]
 fn mqtt_port_above_65535_is_an_error() {
@@ -151,11 +151,29 @@ fn s3_endpoint_without_host_is_an_error() {
 
 #[test]
 fn s3_plain_http_beyond_loopback_warns() {
-    warning_at(
-        |c| c["s3"]["endpoint"] = json!("http://minio.example.org:9000"),
-        "s3.endpoint",
-        "unencrypted",
-    );
+    for endpoint in [
+        "http://minio.example.org:9000",
+        // A name that merely starts like a loopback address.
+        "http://127.evil.example:9000",
+    ] {
+        warning_at(
+            |c| c["s3"]["endpoint"] = json!(endpoint),
+            "s3.endpoint",
+            "unencrypted",
+        );
+    }
+    for endpoint in [
+        "http://127.0.0.1:9000",
+        "http://[::1]:9000",
+        "http://localhost:9000",
+    ] {
+        let report = check_edited(|c| c["s3"]["endpoint"] = json!(endpoint));
+        assert!(
+            report.problems.is_empty(),
+            "{endpoint}: {}",
+            listing(&report)
+        );
+    }
 }
 
 #[test]

@@ -215,6 +215,25 @@ fn hi_low_windows_overlapping_is_an_error() {
 }
 
 #[test]
+fn lengths_and_counts_the_detector_refuses_name_the_files_field_in_words() {
+    error_at(
+        |c| c["tones"][0]["tone_a_length_ms"] = json!(10),
+        "tones[0].tone_a_length_ms",
+        "length 10 ms is outside 128 to 60000 ms",
+    );
+    error_at(
+        |c| c["hi_low"][0]["min_segment_ms"] = json!(70_000),
+        "hi_low[0].min_segment_ms",
+        "length 70000 ms is outside 128 to 60000 ms",
+    );
+    error_at(
+        |c| c["hi_low"][0]["min_alternations"] = json!(100),
+        "hi_low[0].min_alternations",
+        "100 alternations is outside 2 to 64",
+    );
+}
+
+#[test]
 fn hi_low_fewer_than_two_alternations_is_an_error() {
     error_at(
         |c| c["hi_low"][0]["min_alternations"] = json!(1),

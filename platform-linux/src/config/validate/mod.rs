@@ -10,6 +10,8 @@ mod channels;
 mod services;
 mod tones;
 
+use std::net::IpAddr;
+
 use super::problem::{Problem, Problems};
 use super::schema::{Audio, Config, OpusApplication, Relay, RemoteRelay};
 
@@ -87,20 +89,30 @@ fn check_relay(problems: &mut Problems, relay: &RemoteRelay) {
         None => problems.error(
             "relay.url",
             format!(
-                "`{}` is not a WebSocket URL; use wss://host[:port]/path (ws:// only on loopback)",
+                "`{}` is not a WebSocket URL; use wss://host[:port]/path",
                 relay.url
             ),
         ),
         Some((scheme, rest)) => {
             let host = url_host(rest);
+            // The relay's welcome carries the media key: over ws:// anyone
+            // on the path can decrypt every stream.
+            let plain_beyond_loopback = scheme == "ws" && !is_loopback(host);
             if host.is_empty() {
                 problems.error("relay.url", format!("`{}` has no host", relay.url));
-            } else if scheme == "ws" && !is_loopback(host) {
-                problems.warning(
+            } else if plain_beyond_loopback && !relay.insecure_plaintext {
+                problems.error(
                     "relay.url",
+                    "ws:// sends the media key in clear; use wss://, or set \
+                     relay.insecure_plaintext: true for a trusted network",
+                );
+            } else if !plain_beyond_loopback && relay.insecure_plaintext {
+                problems.warning(
+                    "relay.insecure_plaintext",
                     format!(
-                        "ws:// sends the token and the media key in clear text to `{host}`; \
-                         use wss:// beyond loopback"
+                        "has no effect with `{}`; it only allows ws:// to a host that is not \
+                         a loopback address",
+                        relay.url
                     ),
                 );
             }
@@ -159,8 +171,13 @@ fn url_host(rest: &str) -> &str {
     host_port.split(':').next().unwrap_or_default()
 }
 
+/// Whether `host` (brackets already off) is a loopback address written as
+/// one. A name is never loopback here, `localhost` included: what it
+/// resolves to is up to the resolver, and a prefix test would let
+/// `127.evil.example` through. An IPv4-mapped `::ffff:127.0.0.1` counts.
 fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host == "::1" || host.starts_with("127.")
+    host.parse::<IpAddr>()
+        .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 fn check_audio(problems: &mut Problems, audio: &Audio) {

@@ -117,9 +117,12 @@ fn check_s3(problems: &mut Problems, s3: &S3) {
             ),
             Some((scheme, rest)) => {
                 let host = url_host(rest);
+                // Only a warning, so the name `localhost` is trusted here,
+                // unlike for the relay, where plain text is refused.
+                let local = host == "localhost" || is_loopback(host);
                 if host.is_empty() {
                     problems.error("s3.endpoint", format!("`{endpoint}` has no host"));
-                } else if scheme == "http" && !is_loopback(host) {
+                } else if scheme == "http" && !local {
                     problems.warning(
                         "s3.endpoint",
                         format!("http:// sends recordings to `{host}` unencrypted; use https://"),
