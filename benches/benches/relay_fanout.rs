@@ -14,8 +14,14 @@
 //! N listener sockets, so it includes the client's syscalls too, and the
 //! two sides share the machine's cores.
 //!
+//! After timing each engine case, a counted pass runs the same iterations
+//! under a counting global allocator and prints the heap allocations per
+//! delivered datagram (the talker's sealing stays outside the count).
+//!
 //! `cargo bench -p echostream-benches --bench relay_fanout`
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::hint::black_box;
 use std::net::SocketAddr;
 
@@ -32,6 +38,48 @@ const PAYLOAD_LEN: usize = 60;
 /// talker included, because `users_connected` lists every member.
 const LISTENERS: [usize; 3] = [1, 10, 100];
 const _: () = assert!(100 < MAX_USERS);
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to `System` unchanged; the counter is a
+// const-initialised thread-local `Cell` that itself never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: as for `alloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as for `alloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+// Counts per thread: the engine cases run on the bench's thread, so the
+// loopback server's thread never disturbs them.
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// Talker packets in the counted pass after each engine case.
+const COUNTED_PACKETS: u64 = 50;
 
 struct Talker {
     sender: Sender,
@@ -151,6 +199,25 @@ fn fanout(c: &mut Criterion) {
                 BatchSize::SmallInput,
             );
         });
+        let (mut counted, mut delivered) = (0u64, 0u64);
+        for _ in 0..COUNTED_PACKETS {
+            talker.timestamp = talker.timestamp.wrapping_add(960);
+            let mut datagram = seal(&mut talker.sender, Kind::Audio, talker.timestamp, &payload);
+            now += echostream_core::time::Duration::from_millis(20);
+            let before = allocations();
+            relay.handle_datagram(now, talker.addr, &mut datagram);
+            while let Some(output) = relay.poll_output() {
+                delivered += u64::from(matches!(output, Output::SendDatagram { .. }));
+                black_box(output);
+            }
+            counted += allocations() - before;
+        }
+        assert_eq!(delivered, COUNTED_PACKETS * listeners as u64);
+        println!(
+            "relay_fanout/listeners/{listeners}: {:.2} allocations per delivered datagram \
+             ({counted} in {COUNTED_PACKETS} talker packets)",
+            counted as f64 / delivered as f64
+        );
         let drops = &relay.counters().drops;
         assert_eq!(
             drops.datagram_queue_full + drops.not_talker + drops.no_address,
