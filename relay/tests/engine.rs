@@ -9,7 +9,9 @@ use echostream_core::crypto::{Direction, OpenErrorKind, Receiver, Secret, Sender
 use echostream_core::time::{Duration, Instant};
 use echostream_core::wire::signal::{ToNode, ToRelay};
 use echostream_core::wire::{Flags, HEADER_LEN, Kind, MAX_DATAGRAM_LEN, MediaTimestamp, StreamId};
-use echostream_relay::engine::{CloseReason, ConnId, Output, Relay, RelayConfig, TokenPolicy};
+use echostream_relay::engine::{
+    CloseReason, ConnId, MAX_OUTPUT_LEN, Output, Relay, RelayConfig, TokenPolicy,
+};
 
 const TOKEN: &str = "good-token";
 const CH: &str = "fire";
@@ -146,11 +148,12 @@ impl World {
 
     /// Drains every output into the nodes' inboxes.
     fn drain(&mut self) {
-        while let Some(output) = self.relay.poll_output() {
+        let mut buf = [0u8; MAX_OUTPUT_LEN];
+        while let Some(output) = self.relay.poll_output(&mut buf) {
             match &output {
                 Output::SendText { conn, .. } => {
                     let node = self.nodes.iter_mut().find(|n| n.conn == *conn).unwrap();
-                    let msg = parse(output.payload());
+                    let msg = parse(output.payload(&buf));
                     if let Msg::Welcome { secret, key_id, .. } | Msg::Rekey { secret, key_id } = msg
                     {
                         let keys = SessionKeys::derive(
@@ -182,7 +185,7 @@ impl World {
                 }
                 Output::SendDatagram { to, .. } => {
                     let node = self.nodes.iter_mut().find(|n| n.addr == *to).unwrap();
-                    node.datagrams.push(output.payload().to_vec());
+                    node.datagrams.push(output.payload(&buf).to_vec());
                 }
                 Output::Close { conn, reason } => {
                     if let Some(node) = self.nodes.iter_mut().find(|n| n.conn == *conn) {
