@@ -58,6 +58,12 @@ struct Outbox {
     datagrams: VecDeque<QueuedDatagram>,
 }
 
+impl Outbox {
+    fn is_empty(&self) -> bool {
+        self.texts.is_empty() && self.datagrams.is_empty()
+    }
+}
+
 /// An error frame for a closed connection, or its close.
 #[derive(Debug, Clone, Copy)]
 enum Control {
@@ -72,6 +78,9 @@ pub(super) struct Outputs {
     control: VecDeque<Control>,
     /// Indexed by session slot; empty for a free slot.
     outboxes: Vec<Outbox>,
+    /// One bit per session slot whose outbox may hold something, so that
+    /// [`pop`](Self::pop) skips idle slots 64 at a time.
+    pending: Vec<u64>,
     texts: Store,
     payloads: Store,
     /// Where a message is emitted before it is stored.
@@ -93,6 +102,7 @@ impl Outputs {
         Outputs {
             control: VecDeque::with_capacity(limits.control_queue_len_max),
             outboxes: (0..limits.sessions_max).map(|_| outbox()).collect(),
+            pending: vec![0; limits.sessions_max.div_ceil(64)],
             texts: Store::new(limits.queued_text_bytes_max, TEXT_CHUNK_LEN),
             payloads: Store::new(limits.queued_payload_bytes_max, PAYLOAD_CHUNK_LEN),
             scratch: vec![0; MAX_MESSAGE_LEN].into_boxed_slice(),
@@ -124,6 +134,7 @@ impl Outputs {
             Ok(entry) => {
                 self.texts.share(entry);
                 queue.push_back(entry);
+                self.pending[slot / 64] |= 1 << (slot % 64);
             }
             Err(StoreFull) => drops.text_store_full += 1,
         }
@@ -166,6 +177,7 @@ impl Outputs {
                     datagram,
                     payload: entry,
                 });
+                self.pending[slot / 64] |= 1 << (slot % 64);
             }
             Err(StoreFull) => drops.payload_store_full += 1,
         }
@@ -211,6 +223,7 @@ impl Outputs {
         for queued in outbox.datagrams.drain(..) {
             self.payloads.release(queued.payload);
         }
+        self.pending[slot / 64] &= !(1 << (slot % 64));
     }
 
     /// The next output into `buf` (at least [`MAX_OUTPUT_LEN`] bytes):
@@ -233,18 +246,39 @@ impl Outputs {
                 Control::Close { conn, reason } => Output::Close { conn, reason },
             });
         }
-        let n = sessions.len();
-        for k in 0..n {
-            let slot = (self.cursor + k) % n;
-            let Some(session) = sessions[slot].as_mut() else {
-                continue;
-            };
-            if let Some(output) = self.pop_slot(slot, session, buf, drops) {
-                self.cursor = (slot + 1) % n;
-                return Some(output);
+        // Each turn returns or clears a bit: `pop_slot` gives `None` only
+        // once the outbox is empty.
+        while let Some(slot) = self.next_pending() {
+            let session = sessions[slot]
+                .as_mut()
+                .expect("a pending slot holds a live session: clear runs on removal");
+            let output = self.pop_slot(slot, session, buf, drops);
+            if self.outboxes[slot].is_empty() {
+                self.pending[slot / 64] &= !(1 << (slot % 64));
+            }
+            if output.is_some() {
+                self.cursor = (slot + 1) % self.outboxes.len();
+                return output;
             }
         }
         None
+    }
+
+    /// The first pending slot at or after the cursor, wrapping around.
+    fn next_pending(&self) -> Option<usize> {
+        let first_from = |start: usize, end: usize| {
+            let mut i = start;
+            while i < end {
+                let word = self.pending[i / 64] >> (i % 64);
+                if word != 0 {
+                    let found = i + word.trailing_zeros() as usize;
+                    return (found < end).then_some(found);
+                }
+                i = (i / 64 + 1) * 64;
+            }
+            None
+        };
+        first_from(self.cursor, self.outboxes.len()).or_else(|| first_from(0, self.cursor))
     }
 
     fn pop_slot(
@@ -305,10 +339,11 @@ mod tests {
 
     const SLOTS: usize = 64;
 
-    /// Stores that hold one longest frame and one longest payload only.
-    fn outputs() -> Outputs {
+    /// `slots` sessions; stores that hold one longest frame and one
+    /// longest payload only.
+    fn outputs(slots: usize) -> Outputs {
         Outputs::new(&Limits {
-            sessions_max: SLOTS,
+            sessions_max: slots,
             queued_text_bytes_max: MAX_MESSAGE_LEN,
             queued_payload_bytes_max: MAX_PAYLOAD_LEN,
             ..Limits::default()
@@ -319,9 +354,9 @@ mod tests {
         SessionKeys::derive(&Secret::from_bytes([7; 32]), KeyId(1))
     }
 
-    /// `SLOTS` sessions with one stream each, stream id = slot + 1.
-    fn sessions() -> Vec<Option<Session>> {
-        (0..SLOTS)
+    /// `slots` sessions with one stream each, stream id = slot + 1.
+    fn sessions(slots: usize) -> Vec<Option<Session>> {
+        (0..slots)
             .map(|slot| {
                 let mut session = Session::new(ConnId(slot as u64), Instant::from_millis(0));
                 let stream_id = StreamId(slot as u32 + 1);
@@ -338,7 +373,7 @@ mod tests {
 
     #[test]
     fn a_frame_for_every_member_is_stored_once() {
-        let mut out = outputs();
+        let mut out = outputs(SLOTS);
         let mut drops = Drops::default();
         let ids: Vec<String> = (0..MAX_USERS)
             .map(|i| format!("{i:0>width$}", width = MAX_ID_LEN))
@@ -354,7 +389,7 @@ mod tests {
         }
         out.release_text(text);
         assert_eq!(drops, Drops::default(), "one copy fits, {SLOTS} would not");
-        let (mut sessions, mut buf) = (sessions(), vec![0u8; MAX_OUTPUT_LEN]);
+        let (mut sessions, mut buf) = (sessions(SLOTS), vec![0u8; MAX_OUTPUT_LEN]);
         let mut first = None;
         for slot in 0..SLOTS {
             let output = out.pop(&mut sessions, &mut buf, &mut drops).unwrap();
@@ -375,7 +410,7 @@ mod tests {
 
     #[test]
     fn a_fanned_out_payload_is_stored_once_and_sealed_per_stream() {
-        let mut out = outputs();
+        let mut out = outputs(SLOTS);
         let mut drops = Drops::default();
         let payload = [0x5a; MAX_PAYLOAD_LEN];
         let to = SocketAddr::from(([10, 0, 0, 1], 5000));
@@ -396,7 +431,7 @@ mod tests {
         out.queue_datagram(0, datagram, &[1], &mut other, &mut drops);
         assert_eq!(other, Some(Err(StoreFull)));
         assert_eq!(drops.payload_store_full, 1);
-        let (mut sessions, mut buf) = (sessions(), vec![0u8; MAX_OUTPUT_LEN]);
+        let (mut sessions, mut buf) = (sessions(SLOTS), vec![0u8; MAX_OUTPUT_LEN]);
         for slot in 0..SLOTS {
             let output = out.pop(&mut sessions, &mut buf, &mut drops).unwrap();
             let Output::SendDatagram { to: sent_to, len } = output else {
@@ -411,5 +446,31 @@ mod tests {
             assert_eq!(&buf[opened.payload], payload);
         }
         assert!(out.payloads.is_empty());
+    }
+
+    #[test]
+    fn slots_are_served_round_robin_and_idle_ones_skipped() {
+        let slots = 150;
+        let mut out = outputs(slots);
+        let mut drops = Drops::default();
+        let busy = [3, 70, 149];
+        for t in 0..2 {
+            for slot in busy {
+                let text = out.text(&ToNode::Pong { t });
+                out.queue_text(slot, text, &mut drops);
+                out.release_text(text);
+            }
+        }
+        let (mut sessions, mut buf) = (sessions(slots), vec![0u8; MAX_OUTPUT_LEN]);
+        let mut served = Vec::new();
+        while let Some(output) = out.pop(&mut sessions, &mut buf, &mut drops) {
+            let Output::SendText { conn, .. } = output else {
+                panic!("a frame, got {output:?}");
+            };
+            served.push(conn.0);
+        }
+        assert_eq!(served, [3, 70, 149, 3, 70, 149]);
+        assert_eq!(out.pending, [0, 0, 0]);
+        assert!(out.texts.is_empty());
     }
 }
