@@ -274,4 +274,22 @@ mod tests {
         config.tokens = TokenPolicy::Tokens(Vec::new());
         assert_eq!(config.validate().unwrap_err().field, "tokens");
     }
+
+    #[test]
+    fn the_output_stores_hold_at_least_one_longest_frame_and_payload() {
+        let mut config = RelayConfig::new("127.0.0.1", 5000, TokenPolicy::AnyToken);
+        config.limits.queued_text_bytes_max = MAX_MESSAGE_LEN - 1;
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "limits.queued_text_bytes_max"
+        );
+        config.limits.queued_text_bytes_max = MAX_MESSAGE_LEN;
+        config.limits.queued_payload_bytes_max = MAX_PAYLOAD_LEN - 1;
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "limits.queued_payload_bytes_max"
+        );
+        config.limits.queued_payload_bytes_max = MAX_PAYLOAD_LEN;
+        assert_eq!(config.validate(), Ok(()));
+    }
 }
