@@ -1,8 +1,9 @@
 //! Relay fan-out on one core: one talker's audio datagram through the
 //! engine to N listeners on its channel. One iteration = `handle_datagram`
 //! (checked parse, stream lookup, open under the talker's key, replay
-//! commit, talker arbitration) plus draining `poll_output` (one re-seal per
-//! listener under that listener's own key and stream). Sealing the
+//! commit, talker arbitration) plus draining `poll_output` into one lent
+//! buffer (one seal per listener under that listener's own key and
+//! stream). Sealing the
 //! talker's datagram is set-up, outside the timing.
 //!
 //! Criterion's throughput is delivered datagrams per second (N per
@@ -14,8 +15,14 @@
 //! N listener sockets, so it includes the client's syscalls too, and the
 //! two sides share the machine's cores.
 //!
+//! After timing each engine case, a counted pass runs the same iterations
+//! under a counting global allocator and prints the heap allocations per
+//! delivered datagram (the talker's sealing stays outside the count).
+//!
 //! `cargo bench -p echostream-benches --bench relay_fanout`
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::hint::black_box;
 use std::net::SocketAddr;
 
@@ -24,7 +31,7 @@ use echostream_core::crypto::{Direction, Secret, Sender, SessionKeys};
 use echostream_core::time::Instant;
 use echostream_core::wire::signal::{ChannelId, MAX_USERS, NodeId, ToNode, ToRelay, Token};
 use echostream_core::wire::{Flags, HEADER_LEN, Kind, MAX_DATAGRAM_LEN, MediaTimestamp};
-use echostream_relay::{ConnId, Output, Relay, RelayConfig, TokenPolicy};
+use echostream_relay::{ConnId, MAX_OUTPUT_LEN, Output, Relay, RelayConfig, TokenPolicy};
 
 /// A 20 ms Opus frame at ~24 kb/s is about 60 bytes.
 const PAYLOAD_LEN: usize = 60;
@@ -32,6 +39,48 @@ const PAYLOAD_LEN: usize = 60;
 /// talker included, because `users_connected` lists every member.
 const LISTENERS: [usize; 3] = [1, 10, 100];
 const _: () = assert!(100 < MAX_USERS);
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to `System` unchanged; the counter is a
+// const-initialised thread-local `Cell` that itself never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: as for `alloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as for `alloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+// Counts per thread: the engine cases run on the bench's thread, so the
+// loopback server's thread never disturbs them.
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// Talker packets in the counted pass after each engine case.
+const COUNTED_PACKETS: u64 = 50;
 
 struct Talker {
     sender: Sender,
@@ -71,14 +120,15 @@ fn channel(listeners: usize) -> (Relay, Talker) {
         let channel_id = ChannelId::new("fire").expect("a valid id");
         send_text(&mut relay, now, conn, &ToRelay::Register { channel_id });
         let (mut keys, mut stream) = (None, None);
-        while let Some(output) = relay.poll_output() {
+        let mut buf = [0u8; MAX_OUTPUT_LEN];
+        while let Some(output) = relay.poll_output(&mut buf) {
             let Output::SendText { conn: to, .. } = &output else {
                 continue;
             };
             if *to != conn {
                 continue;
             }
-            match ToNode::parse(output.payload()).expect("valid") {
+            match ToNode::parse(output.payload(&buf)).expect("valid") {
                 ToNode::Welcome { key, key_id, .. } => {
                     keys = Some(SessionKeys::derive(
                         &Secret::from_bytes(key.into_bytes()),
@@ -93,7 +143,7 @@ fn channel(listeners: usize) -> (Relay, Talker) {
         let mut sender = Sender::new(&keys, Direction::NodeToRelay, stream.expect("registered"));
         let mut heartbeat = seal(&mut sender, Kind::Heartbeat, 0, &[0; 8]);
         relay.handle_datagram(now, addr(i), &mut heartbeat);
-        while relay.poll_output().is_some() {}
+        while relay.poll_output(&mut buf).is_some() {}
         if i == 0 {
             talker = Some(Talker {
                 sender,
@@ -130,6 +180,7 @@ fn fanout(c: &mut Criterion) {
         // Audio time advances 20 ms a packet so the talker never falls
         // silent; sessions are not timed out (no handle_timeout calls).
         let mut now = Instant::from_millis(2);
+        let mut buf = vec![0u8; MAX_OUTPUT_LEN];
         group.throughput(Throughput::Elements(listeners as u64));
         group.bench_function(format!("listeners/{listeners}"), |b| {
             b.iter_batched(
@@ -141,9 +192,9 @@ fn fanout(c: &mut Criterion) {
                     now += echostream_core::time::Duration::from_millis(20);
                     relay.handle_datagram(now, talker.addr, &mut datagram);
                     let mut delivered = 0usize;
-                    while let Some(output) = relay.poll_output() {
+                    while let Some(output) = relay.poll_output(&mut buf) {
                         delivered += usize::from(matches!(output, Output::SendDatagram { .. }));
-                        black_box(output);
+                        black_box(output.payload(&buf));
                     }
                     debug_assert_eq!(delivered, listeners);
                     delivered
@@ -151,6 +202,25 @@ fn fanout(c: &mut Criterion) {
                 BatchSize::SmallInput,
             );
         });
+        let (mut counted, mut delivered) = (0u64, 0u64);
+        for _ in 0..COUNTED_PACKETS {
+            talker.timestamp = talker.timestamp.wrapping_add(960);
+            let mut datagram = seal(&mut talker.sender, Kind::Audio, talker.timestamp, &payload);
+            now += echostream_core::time::Duration::from_millis(20);
+            let before = allocations();
+            relay.handle_datagram(now, talker.addr, &mut datagram);
+            while let Some(output) = relay.poll_output(&mut buf) {
+                delivered += u64::from(matches!(output, Output::SendDatagram { .. }));
+                black_box(output.payload(&buf));
+            }
+            counted += allocations() - before;
+        }
+        assert_eq!(delivered, COUNTED_PACKETS * listeners as u64);
+        println!(
+            "relay_fanout/listeners/{listeners}: {:.2} allocations per delivered datagram \
+             ({counted} in {COUNTED_PACKETS} talker packets)",
+            counted as f64 / delivered as f64
+        );
         let drops = &relay.counters().drops;
         assert_eq!(
             drops.datagram_queue_full + drops.not_talker + drops.no_address,

@@ -13,6 +13,6 @@ pub mod tokens;
 pub use keys::{IssuedKey, KeyIssuer};
 
 pub use engine::{
-    CloseReason, ConfigError, ConnId, Counters, Drops, Limits, Output, RekeyRefused, Relay,
-    RelayConfig, TokenPolicy,
+    CloseReason, ConfigError, ConnId, Counters, Drops, Limits, MAX_OUTPUT_LEN, Output,
+    RekeyRefused, Relay, RelayConfig, TokenPolicy,
 };

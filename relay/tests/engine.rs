@@ -9,7 +9,9 @@ use echostream_core::crypto::{Direction, OpenErrorKind, Receiver, Secret, Sender
 use echostream_core::time::{Duration, Instant};
 use echostream_core::wire::signal::{ToNode, ToRelay};
 use echostream_core::wire::{Flags, HEADER_LEN, Kind, MAX_DATAGRAM_LEN, MediaTimestamp, StreamId};
-use echostream_relay::engine::{CloseReason, ConnId, Output, Relay, RelayConfig, TokenPolicy};
+use echostream_relay::engine::{
+    CloseReason, ConnId, MAX_OUTPUT_LEN, Output, Relay, RelayConfig, TokenPolicy,
+};
 
 const TOKEN: &str = "good-token";
 const CH: &str = "fire";
@@ -146,11 +148,12 @@ impl World {
 
     /// Drains every output into the nodes' inboxes.
     fn drain(&mut self) {
-        while let Some(output) = self.relay.poll_output() {
+        let mut buf = [0u8; MAX_OUTPUT_LEN];
+        while let Some(output) = self.relay.poll_output(&mut buf) {
             match &output {
                 Output::SendText { conn, .. } => {
                     let node = self.nodes.iter_mut().find(|n| n.conn == *conn).unwrap();
-                    let msg = parse(output.payload());
+                    let msg = parse(output.payload(&buf));
                     if let Msg::Welcome { secret, key_id, .. } | Msg::Rekey { secret, key_id } = msg
                     {
                         let keys = SessionKeys::derive(
@@ -182,7 +185,7 @@ impl World {
                 }
                 Output::SendDatagram { to, .. } => {
                     let node = self.nodes.iter_mut().find(|n| n.addr == *to).unwrap();
-                    node.datagrams.push(output.payload().to_vec());
+                    node.datagrams.push(output.payload(&buf).to_vec());
                 }
                 Output::Close { conn, reason } => {
                     if let Some(node) = self.nodes.iter_mut().find(|n| n.conn == *conn) {
@@ -640,4 +643,66 @@ fn a_full_relay_refuses_connections_and_a_reconnect_replaces_the_old_session() {
     w.join(1);
     assert_eq!(w.nodes[0].closed, Some(CloseReason::Replaced));
     assert_eq!(w.relay.members(CH), vec!["alpha"]);
+}
+
+#[test]
+fn a_full_payload_store_drops_and_counts_and_empties_once_drained() {
+    let mut config = config();
+    // Room for one longest payload: a few short ones.
+    config.limits.queued_payload_bytes_max = echostream_core::wire::MAX_PAYLOAD_LEN;
+    let mut w = World::new(config, &["alpha", "bravo", "charlie"]);
+    for i in 0..3 {
+        w.join(i);
+        w.send(i, Kind::Heartbeat, &1u64.to_be_bytes());
+        w.received(i);
+    }
+    // Alpha floods without the driver draining in between.
+    for n in 0..200u32 {
+        let mut d = w.seal(0, Kind::Audio, &n.to_be_bytes());
+        let from = w.nodes[0].addr;
+        w.relay.handle_datagram(w.now, from, &mut d);
+    }
+    w.drain();
+    let heard = w.received(1);
+    assert!(!heard.is_empty() && heard.len() < 200);
+    assert_eq!(w.received(2).len(), heard.len());
+    // The first ones got through, in order; the rest were counted once
+    // per listener.
+    for (n, (_, _, payload)) in heard.iter().enumerate() {
+        assert_eq!(payload[..], (n as u32).to_be_bytes());
+    }
+    let drops = &w.relay.counters().drops;
+    assert_eq!(drops.payload_store_full, 2 * (200 - heard.len() as u64));
+    assert_eq!(drops.datagram_queue_full, 0);
+    // Drained, the store is free again.
+    w.send(0, Kind::Audio, b"after");
+    assert_eq!(w.received(1)[0].2, b"after");
+    assert_eq!(w.received(2)[0].2, b"after");
+}
+
+#[test]
+fn a_full_text_store_drops_and_counts_and_empties_once_drained() {
+    let mut config = config();
+    // Room for one longest frame: a few dozen pongs.
+    config.limits.queued_text_bytes_max = echostream_core::wire::signal::MAX_MESSAGE_LEN;
+    let mut w = World::new(config, &["alpha"]);
+    w.join(0);
+    w.nodes[0].inbox.clear();
+    let pings = 60u64;
+    for t in 0..pings {
+        let mut buf = [0u8; 64];
+        let len = ToRelay::Ping { t }.emit(&mut buf).unwrap();
+        w.relay.handle_text(w.now, w.nodes[0].conn, &buf[..len]);
+    }
+    w.drain();
+    let pongs = w.nodes[0].inbox.len() as u64;
+    let drops = &w.relay.counters().drops;
+    assert!(drops.text_store_full > 0);
+    assert_eq!(drops.text_queue_full, 0);
+    assert_eq!(pongs + drops.text_store_full, pings);
+    let expected: Vec<Msg> = (0..pongs).map(|t| Msg::Pong { t }).collect();
+    assert_eq!(w.nodes[0].inbox, expected);
+    w.nodes[0].inbox.clear();
+    w.text(0, &ToRelay::Ping { t: 99 });
+    assert_eq!(w.nodes[0].inbox, vec![Msg::Pong { t: 99 }]);
 }

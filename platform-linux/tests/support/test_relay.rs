@@ -15,7 +15,9 @@ use std::time::{Duration, Instant as StdInstant};
 
 use echostream_core::time::Instant;
 use echostream_core::wire::MAX_DATAGRAM_LEN;
-use echostream_relay::engine::{ConnId, Counters, Output, Relay, RelayConfig, TokenPolicy};
+use echostream_relay::engine::{
+    ConnId, Counters, MAX_OUTPUT_LEN, Output, Relay, RelayConfig, TokenPolicy,
+};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use tungstenite::handshake::server::{NoCallback, ServerHandshake};
@@ -177,9 +179,9 @@ struct Server {
     commands: mpsc::Receiver<Command>,
     epoch: StdInstant,
     stop: bool,
-    /// Text frames wait in `held` until then.
+    /// Text frames wait in `held` (with their bytes) until then.
     hold_texts_until: Option<StdInstant>,
-    held: Vec<Output>,
+    held: Vec<(Output, Vec<u8>)>,
 }
 
 impl Server {
@@ -345,30 +347,31 @@ impl Server {
             .is_some_and(|until| StdInstant::now() < until);
         if !holding {
             self.hold_texts_until = None;
-            for output in std::mem::take(&mut self.held) {
-                self.output(output);
+            for (output, bytes) in std::mem::take(&mut self.held) {
+                self.output(output, &bytes);
             }
         }
-        while let Some(output) = self.relay.poll_output() {
+        let mut buf = [0u8; MAX_OUTPUT_LEN];
+        while let Some(output) = self.relay.poll_output(&mut buf) {
             if holding && matches!(output, Output::SendText { .. }) {
-                self.held.push(output);
+                self.held.push((output, output.payload(&buf).to_vec()));
             } else {
-                self.output(output);
+                self.output(output, output.payload(&buf));
             }
         }
     }
 
-    fn output(&mut self, output: Output) {
+    fn output(&mut self, output: Output, bytes: &[u8]) {
         {
             match &output {
                 Output::SendText { conn, .. } => {
                     if let Some(Conn::Open(ws)) = self.conns.get_mut(&(conn.0 as usize)) {
-                        let text = std::str::from_utf8(output.payload()).unwrap().to_owned();
+                        let text = std::str::from_utf8(bytes).unwrap().to_owned();
                         let _ = ws.write(Message::text(text));
                     }
                 }
                 Output::SendDatagram { to, .. } => {
-                    let _ = self.udp.send_to(output.payload(), *to);
+                    let _ = self.udp.send_to(bytes, *to);
                 }
                 Output::Close { conn, .. } => {
                     if let Some(Conn::Open(mut ws)) = self.conns.remove(&(conn.0 as usize)) {

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use echostream_core::time::Duration;
+use echostream_core::wire::MAX_PAYLOAD_LEN;
 use echostream_core::wire::signal::{Host, MAX_MESSAGE_LEN, MAX_TO_RELAY_LEN, MAX_USERS};
 
 /// Streams (channel memberships) one session may hold: the edge's
@@ -17,6 +18,10 @@ pub const TALKER_SILENCE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Heartbeat periods without a heartbeat, ping or valid datagram before a
 /// session is closed.
 pub const HEARTBEATS_MISSED_MAX: u64 = 3;
+
+/// The most bytes a queued-output store may hold: its chunks are counted
+/// in `u32`.
+const STORE_BYTES_MAX: usize = u32::MAX as usize;
 
 /// Which `hello.token`s open a session.
 ///
@@ -80,6 +85,14 @@ pub struct Limits {
     /// counted (a later frame from that connection is answered with
     /// another `Close`).
     pub control_queue_len_max: usize,
+    /// Bytes of the text frames waiting in all queues, each frame stored
+    /// once however many connections it goes to; allocated at start. A
+    /// frame that does not fit is dropped and counted.
+    pub queued_text_bytes_max: usize,
+    /// Bytes of the datagram payloads waiting in all queues, each stored
+    /// once however many members it goes to; allocated at start. A
+    /// datagram that does not fit is dropped and counted.
+    pub queued_payload_bytes_max: usize,
     /// Malformed messages tolerated on one connection before it is closed.
     pub malformed_messages_max: u32,
 }
@@ -94,6 +107,12 @@ impl Default for Limits {
             text_queue_len_max: 64,
             datagram_queue_len_max: 256,
             control_queue_len_max: 512,
+            // The server drains after every input, so little waits at
+            // once. 1 MiB holds 128 of the longest frames or about 4000
+            // `transmit` frames; 800 of the longest payloads or 8000
+            // 20 ms Opus frames.
+            queued_text_bytes_max: 1 << 20,
+            queued_payload_bytes_max: 1 << 20,
             malformed_messages_max: 8,
         }
     }
@@ -141,7 +160,7 @@ impl RelayConfig {
     /// The first field that is out of range, named.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
-        let checks: [(&'static str, bool, &'static str); 11] = [
+        let checks: [(&'static str, bool, &'static str); 13] = [
             (
                 "udp_host",
                 Host::new(&self.udp_host).is_ok(),
@@ -182,6 +201,16 @@ impl RelayConfig {
                 "limits.control_queue_len_max",
                 l.control_queue_len_max >= 2,
                 "must hold at least one error and its close",
+            ),
+            (
+                "limits.queued_text_bytes_max",
+                (MAX_MESSAGE_LEN..=STORE_BYTES_MAX).contains(&l.queued_text_bytes_max),
+                "must be 8192 (one message) to 4 GiB",
+            ),
+            (
+                "limits.queued_payload_bytes_max",
+                (MAX_PAYLOAD_LEN..=STORE_BYTES_MAX).contains(&l.queued_payload_bytes_max),
+                "must be 1275 (one Opus packet) to 4 GiB",
             ),
             (
                 "limits.malformed_messages_max",
@@ -244,5 +273,23 @@ mod tests {
         config.limits.members_per_channel_max = 4;
         config.tokens = TokenPolicy::Tokens(Vec::new());
         assert_eq!(config.validate().unwrap_err().field, "tokens");
+    }
+
+    #[test]
+    fn the_output_stores_hold_at_least_one_longest_frame_and_payload() {
+        let mut config = RelayConfig::new("127.0.0.1", 5000, TokenPolicy::AnyToken);
+        config.limits.queued_text_bytes_max = MAX_MESSAGE_LEN - 1;
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "limits.queued_text_bytes_max"
+        );
+        config.limits.queued_text_bytes_max = MAX_MESSAGE_LEN;
+        config.limits.queued_payload_bytes_max = MAX_PAYLOAD_LEN - 1;
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "limits.queued_payload_bytes_max"
+        );
+        config.limits.queued_payload_bytes_max = MAX_PAYLOAD_LEN;
+        assert_eq!(config.validate(), Ok(()));
     }
 }

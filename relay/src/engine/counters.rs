@@ -76,8 +76,14 @@ pub struct Drops {
     pub seal_failed: u64,
     /// A recipient's datagram queue was full.
     pub datagram_queue_full: u64,
+    /// A datagram for one recipient found every byte of
+    /// `limits.queued_payload_bytes_max` taken by payloads still queued.
+    pub payload_store_full: u64,
     /// A connection's text queue was full.
     pub text_queue_full: u64,
+    /// A text frame for one connection found every byte of
+    /// `limits.queued_text_bytes_max` taken by frames still queued.
+    pub text_store_full: u64,
     /// The close queue was full.
     pub control_queue_full: u64,
 }

@@ -2,14 +2,12 @@
 
 use std::net::SocketAddr;
 
-use echostream_core::crypto::SealError;
 use echostream_core::time::Instant;
-use echostream_core::wire::{
-    Flags, HEADER_LEN, Kind, MAX_DATAGRAM_LEN, MediaTimestamp, Packet, StreamId,
-};
+use echostream_core::wire::{Flags, Kind, MediaTimestamp, Packet, StreamId};
 
+use super::Relay;
 use super::channel::{Floor, Member};
-use super::{Output, Relay, transmit_message};
+use super::outbox::Datagram;
 
 impl Relay {
     /// One UDP datagram from `from`, decrypted in place in `datagram`.
@@ -17,9 +15,10 @@ impl Relay {
     /// The stream id names the session; that session's receiver opens it
     /// (node-to-relay keys, replay window). A valid datagram records `from`
     /// as the stream's address and keeps the session alive. Heartbeats are
-    /// echoed; audio from the channel's talker is re-sealed for every other
-    /// member under its own stream and keys; end-of-transmission releases
-    /// the channel and is passed on. Everything else is dropped and counted
+    /// echoed; audio from the channel's talker is queued for every other
+    /// member (the payload stored once) and sealed under each one's own
+    /// stream and keys as it is polled; end-of-transmission releases the
+    /// channel and is passed on. Everything else is dropped and counted
     /// in [`Counters::drops`](super::Counters::drops).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
         self.counters.datagrams_in += 1;
@@ -57,15 +56,18 @@ impl Relay {
         match repr.kind {
             Kind::Heartbeat => {
                 self.counters.heartbeats += 1;
-                self.seal_to(
-                    slot,
-                    m,
-                    from,
-                    Kind::HeartbeatEcho,
-                    Flags::NONE,
-                    repr.timestamp,
-                    payload,
-                );
+                let echo = Datagram {
+                    to: from,
+                    membership: m,
+                    kind: Kind::HeartbeatEcho,
+                    flags: Flags::NONE,
+                    timestamp: repr.timestamp,
+                };
+                let mut stored = None;
+                let drops = &mut self.counters.drops;
+                self.out
+                    .queue_datagram(slot, echo, payload, &mut stored, drops);
+                self.out.release_payload(stored);
             }
             Kind::Audio => self.audio(now, slot, m, repr.flags, repr.timestamp, payload),
             Kind::EndOfTransmission => self.end_of_transmission(slot, m, repr.timestamp),
@@ -105,11 +107,8 @@ impl Relay {
             Floor::Held { taken } => {
                 self.counters.audio_in += 1;
                 if taken {
-                    let output = {
-                        let channel = self.channels[c].as_ref().expect("live");
-                        transmit_message(&channel.id, &self.session(slot).node_id, true)
-                    };
-                    self.send_to_members(c, Some(slot), &output);
+                    let text = self.transmit_text(c, slot, true);
+                    self.send_to_members(c, Some(slot), text);
                 }
                 self.fan_out(c, slot, Kind::Audio, flags, timestamp, payload);
             }
@@ -119,15 +118,8 @@ impl Relay {
             } => {
                 self.counters.drops.not_talker += 1;
                 if first_refusal {
-                    let output = {
-                        let channel = self.channels[c].as_ref().expect("live");
-                        transmit_message(&channel.id, &self.session(holder.session).node_id, true)
-                    };
-                    let mut output = output;
-                    if let Output::SendText { conn, .. } = &mut output {
-                        *conn = self.session(slot).conn;
-                    }
-                    self.queue_text(slot, output);
+                    let text = self.transmit_text(c, holder.session, true);
+                    self.send_text(slot, text);
                 }
             }
         }
@@ -156,7 +148,8 @@ impl Relay {
         self.announce_release(c, slot);
     }
 
-    /// Re-seals `payload` for every member of channel `c` but `source`.
+    /// Queues `payload` for every member of channel `c` but `source`,
+    /// stored once; each copy is sealed when polled.
     fn fan_out(
         &mut self,
         c: usize,
@@ -166,13 +159,13 @@ impl Relay {
         timestamp: MediaTimestamp,
         payload: &[u8],
     ) {
-        let members = self.channels[c].as_ref().expect("live").members.len();
-        for i in 0..members {
-            let member = self.channels[c].as_ref().expect("live").members[i];
+        let channel = self.channels[c].as_ref().expect("live");
+        let mut stored = None;
+        for member in &channel.members {
             if member.session == source {
                 continue;
             }
-            let recipient = self.session(member.session);
+            let recipient = super::live(&self.sessions, member.session);
             let m = recipient
                 .membership(member.stream_id)
                 .expect("channel members and memberships agree");
@@ -180,46 +173,18 @@ impl Relay {
                 self.counters.drops.no_address += 1;
                 continue;
             };
-            self.seal_to(member.session, m, to, kind, flags, timestamp, payload);
+            let datagram = Datagram {
+                to,
+                membership: m,
+                kind,
+                flags,
+                timestamp,
+            };
+            let drops = &mut self.counters.drops;
+            self.out
+                .queue_datagram(member.session, datagram, payload, &mut stored, drops);
         }
-    }
-
-    /// Seals `payload` on membership `m` of session `slot` and queues it.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call site per datagram kind; a struct would only rename them"
-    )]
-    fn seal_to(
-        &mut self,
-        slot: usize,
-        m: usize,
-        to: SocketAddr,
-        kind: Kind,
-        flags: Flags,
-        timestamp: MediaTimestamp,
-        payload: &[u8],
-    ) {
-        let mut bytes = Box::new([0u8; MAX_DATAGRAM_LEN]);
-        let Some(space) = bytes.get_mut(HEADER_LEN..HEADER_LEN + payload.len()) else {
-            // An opened payload is at most MAX_PAYLOAD_LEN; never here.
-            self.counters.drops.seal_failed += 1;
-            return;
-        };
-        space.copy_from_slice(payload);
-        let session = self.session_mut(slot);
-        let sender = &mut session.memberships[m].sender;
-        let sealed = sender.seal(kind, flags, timestamp, payload.len(), &mut bytes[..]);
-        if sender.needs_rekey() {
-            session.rekey_due = true;
-        }
-        match sealed {
-            Ok(len) => self.queue_datagram(slot, Output::SendDatagram { to, len, bytes }),
-            Err(SealError::SequenceExhausted) => {
-                self.session_mut(slot).rekey_due = true;
-                self.counters.drops.seal_failed += 1;
-            }
-            Err(_) => self.counters.drops.seal_failed += 1,
-        }
+        self.out.release_payload(stored);
     }
 
     /// The stream ids of a node's memberships, for tests and status.

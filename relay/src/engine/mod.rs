@@ -7,7 +7,10 @@
 //! the clock. It feeds every input through a `handle_*` call with the
 //! current time, then drains [`Relay::poll_output`] until it returns
 //! `None`, and calls [`Relay::handle_timeout`] no later than
-//! [`Relay::poll_timeout`] says:
+//! [`Relay::poll_timeout`] says. The driver lends `poll_output` one
+//! buffer of at least [`MAX_OUTPUT_LEN`] bytes; each [`Output`]'s bytes
+//! are the first `len` of it, to be sent (or copied) before the next call
+//! writes over them. Inputs:
 //!
 //! - [`handle_connect`](Relay::handle_connect) when a WebSocket opens,
 //!   [`handle_text`](Relay::handle_text) per text frame,
@@ -18,35 +21,50 @@
 //!
 //! # Limits
 //!
-//! Every table and queue has a fixed capacity ([`Limits`]). Outputs queue
-//! per connection (text) and per node (datagrams), so one node's flood
-//! fills only its recipients' queues; whatever does not fit is dropped and
-//! counted in [`Counters::drops`]. `poll_output` serves connections round
-//! robin.
+//! Every table and queue has a fixed capacity ([`Limits`]), allocated
+//! when the relay is made. Outputs queue per connection (text) and per
+//! node (datagrams), so one node's flood fills only its recipients'
+//! queues; whatever does not fit is dropped and counted in
+//! [`Counters::drops`]. A queue holds a small descriptor per output; the
+//! bytes are stored once however many members they go to (a frame for a
+//! channel, a payload fanned out), in two stores of
+//! `queued_text_bytes_max` and `queued_payload_bytes_max` bytes. Nothing
+//! is allocated per frame or datagram.
+//!
+//! `poll_output` serves connections round robin. It seals each datagram
+//! as it hands it out, under the recipient's stream, so sequence numbers
+//! follow each stream's queue order and a datagram dropped from a full
+//! queue uses none. Datagrams still queued when a session is rekeyed are
+//! sealed under the new key. When a sender nears the end of its
+//! sequence numbers at poll time, `poll_timeout` turns due at once and
+//! `handle_timeout` (or the next input) sends the new key.
 
 mod channel;
 mod config;
 mod counters;
 mod media;
+mod outbox;
 mod output;
 mod session;
 mod signaling;
+mod store;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 
 use echostream_core::time::{Duration, Instant};
 use echostream_core::wire::StreamId;
-use echostream_core::wire::signal::{MAX_MESSAGE_LEN, ToNode};
+use echostream_core::wire::signal::ToNode;
 
 pub use self::config::{
     ConfigError, HEARTBEATS_MISSED_MAX, Limits, RelayConfig, STREAMS_PER_SESSION_MAX,
     TALKER_SILENCE_TIMEOUT, TokenPolicy,
 };
 pub use self::counters::{Counters, Drops};
-pub use self::output::{CloseReason, ConnId, Output};
+pub use self::output::{CloseReason, ConnId, MAX_OUTPUT_LEN, Output};
 
 use self::channel::Channel;
+use self::outbox::{Outputs, Text};
 use self::session::{Phase, Session};
 
 /// Error codes the relay sends in `error` messages (HTTP-like).
@@ -102,10 +120,8 @@ pub struct Relay {
     /// Which session slot holds each stream.
     streams: HashMap<StreamId, usize>,
     next_stream_id: u32,
-    /// Error frames of closed connections and their `Close`s.
-    control: VecDeque<Output>,
-    /// Where `poll_output`'s round robin resumes.
-    cursor: usize,
+    /// What waits to be sent.
+    out: Outputs,
     counters: Counters,
 }
 
@@ -122,8 +138,7 @@ impl Relay {
             channels: (0..limits.channels_max).map(|_| None).collect(),
             streams: HashMap::with_capacity(limits.sessions_max * STREAMS_PER_SESSION_MAX),
             next_stream_id: 1,
-            control: VecDeque::with_capacity(limits.control_queue_len_max),
-            cursor: 0,
+            out: Outputs::new(&limits),
             counters: Counters::default(),
             config,
         })
@@ -153,11 +168,10 @@ impl Relay {
             }
             None => {
                 self.counters.sessions_refused_full += 1;
-                self.push_control_error(conn, error_code::FULL, "relay full");
-                self.push_control(Output::Close {
-                    conn,
-                    reason: CloseReason::RelayFull,
-                });
+                let error = error_message(error_code::FULL, "relay full");
+                let drops = &mut self.counters.drops;
+                self.out.push_error(conn, &error, drops);
+                self.out.push_close(conn, CloseReason::RelayFull, drops);
             }
         }
     }
@@ -194,7 +208,8 @@ impl Relay {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) next has work: the
-    /// earliest talker release or session time-out.
+    /// earliest talker release or session time-out, or at once when a
+    /// sender ran low on sequence numbers while `poll_output` sealed.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let timeout = self.config.session_timeout();
         let sessions = self.sessions.iter().flatten().map(|s| {
@@ -212,30 +227,29 @@ impl Relay {
         sessions.chain(talkers).min()
     }
 
-    /// The next effect, or `None` when there is nothing to do. Close
-    /// frames first, then one frame or datagram per connection in turn.
-    pub fn poll_output(&mut self) -> Option<Output> {
-        if let Some(output) = self.control.pop_front() {
-            self.count_out(&output);
-            return Some(output);
+    /// The next effect, its bytes written to the start of `buf`; `None`
+    /// when there is nothing to do. Closes (and their error frames)
+    /// first, then one frame or datagram per connection in turn, a
+    /// connection's frames before its node's datagrams. Datagrams are
+    /// sealed here.
+    ///
+    /// # Panics
+    /// `buf` is shorter than [`MAX_OUTPUT_LEN`].
+    pub fn poll_output(&mut self, buf: &mut [u8]) -> Option<Output> {
+        assert!(
+            buf.len() >= MAX_OUTPUT_LEN,
+            "poll_output needs a buffer of MAX_OUTPUT_LEN bytes, was lent {}",
+            buf.len()
+        );
+        let output = self
+            .out
+            .pop(&mut self.sessions, buf, &mut self.counters.drops)?;
+        match output {
+            Output::SendText { .. } => self.counters.texts_out += 1,
+            Output::SendDatagram { .. } => self.counters.datagrams_out += 1,
+            Output::Close { .. } => {}
         }
-        let n = self.sessions.len();
-        for k in 0..n {
-            let slot = (self.cursor + k) % n;
-            let Some(session) = self.sessions[slot].as_mut() else {
-                continue;
-            };
-            if let Some(output) = session
-                .texts
-                .pop_front()
-                .or_else(|| session.datagrams.pop_front())
-            {
-                self.cursor = (slot + 1) % n;
-                self.count_out(&output);
-                return Some(output);
-            }
-        }
-        None
+        Some(output)
     }
 
     /// Issues the session on `conn` a new key now: sends `rekey`, seals
@@ -273,14 +287,6 @@ impl Relay {
             .unwrap_or_default()
     }
 
-    fn count_out(&mut self, output: &Output) {
-        match output {
-            Output::SendText { .. } => self.counters.texts_out += 1,
-            Output::SendDatagram { .. } => self.counters.datagrams_out += 1,
-            Output::Close { .. } => {}
-        }
-    }
-
     fn slot_of(&self, conn: ConnId) -> Option<usize> {
         self.sessions
             .iter()
@@ -294,9 +300,7 @@ impl Relay {
     }
 
     fn session(&self, slot: usize) -> &Session {
-        self.sessions[slot]
-            .as_ref()
-            .expect("slots in channel and stream tables are live sessions")
+        live(&self.sessions, slot)
     }
 
     fn session_mut(&mut self, slot: usize) -> &mut Session {
@@ -305,58 +309,28 @@ impl Relay {
             .expect("slots in channel and stream tables are live sessions")
     }
 
-    /// Queues `message` for the session in `slot`; counts a full queue.
+    /// Queues `message` for the session in `slot`; counts a full queue
+    /// or store.
     fn send(&mut self, slot: usize, message: &ToNode<'_>) {
-        let output = text_output(self.session(slot).conn, message);
-        self.queue_text(slot, output);
+        let text = self.out.text(message);
+        self.send_text(slot, text);
     }
 
-    fn queue_text(&mut self, slot: usize, output: Output) {
-        let max = self.config.limits.text_queue_len_max;
-        let session = self.session_mut(slot);
-        if session.texts.len() < max {
-            session.texts.push_back(output);
-        } else {
-            self.counters.drops.text_queue_full += 1;
-        }
-    }
-
-    fn queue_datagram(&mut self, slot: usize, output: Output) {
-        let max = self.config.limits.datagram_queue_len_max;
-        let session = self.session_mut(slot);
-        if session.datagrams.len() < max {
-            session.datagrams.push_back(output);
-        } else {
-            self.counters.drops.datagram_queue_full += 1;
-        }
-    }
-
-    fn push_control(&mut self, output: Output) {
-        if self.control.len() < self.config.limits.control_queue_len_max {
-            self.control.push_back(output);
-        } else {
-            self.counters.drops.control_queue_full += 1;
-        }
-    }
-
-    fn push_control_error(&mut self, conn: ConnId, code: u16, text: &str) {
-        // Leave room for the Close that follows: it matters more.
-        if self.control.len() + 1 < self.config.limits.control_queue_len_max {
-            let output = text_output(conn, &error_message(code, text));
-            self.control.push_back(output);
-        } else {
-            self.counters.drops.control_queue_full += 1;
-        }
+    /// Queues `text` for the session in `slot`, then lets go of it.
+    fn send_text(&mut self, slot: usize, text: Text) {
+        self.out.queue_text(slot, text, &mut self.counters.drops);
+        self.out.release_text(text);
     }
 
     /// Closes the session in `slot`: its queued frames are dropped, an
     /// optional `error` is sent, then `Close`; its channels are updated.
     fn close(&mut self, slot: usize, reason: CloseReason, error: Option<(u16, &str)>) {
         let conn = self.session(slot).conn;
+        let drops = &mut self.counters.drops;
         if let Some((code, text)) = error {
-            self.push_control_error(conn, code, text);
+            self.out.push_error(conn, &error_message(code, text), drops);
         }
-        self.push_control(Output::Close { conn, reason });
+        self.out.push_close(conn, reason, drops);
         self.counters.sessions_closed += 1;
         self.remove_session(slot);
     }
@@ -366,6 +340,7 @@ impl Relay {
         let session = self.sessions[slot]
             .take()
             .expect("remove_session is called with a live slot");
+        self.out.clear(slot);
         self.counters.sessions_active -= 1;
         for membership in &session.memberships {
             self.streams.remove(&membership.stream_id);
@@ -380,67 +355,62 @@ impl Relay {
                 continue;
             }
             if held {
-                let message = transmit_message(&channel.id, &session.node_id, false);
-                self.send_to_members(c, None, &message);
+                let text = self
+                    .out
+                    .text(&transmit_message(&channel.id, &session.node_id, false));
+                self.send_to_members(c, None, text);
             }
             self.users_connected(c);
         }
     }
 
-    /// Sends `output` (a text frame) to every member of channel `c` but
-    /// the session in `except`.
-    fn send_to_members(&mut self, c: usize, except: Option<usize>, message: &Output) {
-        let members = self.channels[c]
+    /// Queues `text` (stored once) for every member of channel `c` but
+    /// the session in `except`, then lets go of it.
+    fn send_to_members(&mut self, c: usize, except: Option<usize>, text: Text) {
+        let channel = self.channels[c]
             .as_ref()
-            .expect("callers pass a live channel")
-            .members
-            .len();
-        for i in 0..members {
-            let member = self.channels[c].as_ref().expect("still live").members[i];
-            if Some(member.session) == except {
-                continue;
+            .expect("callers pass a live channel");
+        for member in &channel.members {
+            if Some(member.session) != except {
+                self.out
+                    .queue_text(member.session, text, &mut self.counters.drops);
             }
-            let mut output = message.clone();
-            if let Output::SendText { conn, .. } = &mut output {
-                *conn = self.session(member.session).conn;
-            }
-            self.queue_text(member.session, output);
         }
+        self.out.release_text(text);
     }
 
     /// `users_connected` to every member of channel `c`.
     fn users_connected(&mut self, c: usize) {
-        let output = {
-            let channel = self.channels[c]
-                .as_ref()
-                .expect("callers pass a live channel");
-            let mut users = echostream_core::wire::signal::Users::new();
-            for member in &channel.members {
-                let node_id = node_id(&self.session(member.session).node_id);
-                users
-                    .push(node_id)
-                    .expect("members_per_channel_max <= MAX_USERS, checked in validate");
-            }
-            text_output(
-                ConnId(0),
-                &ToNode::UsersConnected {
-                    channel_id: channel_id(&channel.id),
-                    users,
-                },
-            )
-        };
-        self.send_to_members(c, None, &output);
+        let channel = self.channels[c]
+            .as_ref()
+            .expect("callers pass a live channel");
+        let mut users = echostream_core::wire::signal::Users::new();
+        for member in &channel.members {
+            let node_id = node_id(&live(&self.sessions, member.session).node_id);
+            users
+                .push(node_id)
+                .expect("members_per_channel_max <= MAX_USERS, checked in validate");
+        }
+        let text = self.out.text(&ToNode::UsersConnected {
+            channel_id: channel_id(&channel.id),
+            users,
+        });
+        self.send_to_members(c, None, text);
     }
 
     /// `transmit` active:false to channel `c`'s members but the old holder.
     fn announce_release(&mut self, c: usize, holder_slot: usize) {
-        let output = {
-            let channel = self.channels[c]
-                .as_ref()
-                .expect("callers pass a live channel");
-            transmit_message(&channel.id, &self.session(holder_slot).node_id, false)
-        };
-        self.send_to_members(c, Some(holder_slot), &output);
+        let text = self.transmit_text(c, holder_slot, false);
+        self.send_to_members(c, Some(holder_slot), text);
+    }
+
+    /// `transmit` on channel `c` naming the node in `slot`, stored once.
+    fn transmit_text(&mut self, c: usize, slot: usize, active: bool) -> Text {
+        let channel = self.channels[c]
+            .as_ref()
+            .expect("callers pass a live channel");
+        let node = &live(&self.sessions, slot).node_id;
+        self.out.text(&transmit_message(&channel.id, node, active))
     }
 
     fn run_due_rekeys(&mut self, now: Instant) {
@@ -500,13 +470,12 @@ impl Relay {
     }
 }
 
-/// Emits `message` into a text output for `conn`.
-fn text_output(conn: ConnId, message: &ToNode<'_>) -> Output {
-    let mut bytes = Box::new([0u8; MAX_MESSAGE_LEN]);
-    let len = message
-        .emit(&mut bytes[..])
-        .expect("a MAX_MESSAGE_LEN buffer holds any message");
-    Output::SendText { conn, len, bytes }
+/// The session in `slot`, for callers that borrow other fields of the
+/// relay at the same time.
+fn live(sessions: &[Option<Session>], slot: usize) -> &Session {
+    sessions[slot]
+        .as_ref()
+        .expect("slots in channel and stream tables are live sessions")
 }
 
 fn error_message(code: u16, text: &str) -> ToNode<'static> {
@@ -520,15 +489,12 @@ fn error_message(code: u16, text: &str) -> ToNode<'static> {
     ToNode::Error { code, message }
 }
 
-fn transmit_message(channel: &str, node: &str, active: bool) -> Output {
-    text_output(
-        ConnId(0),
-        &ToNode::Transmit {
-            channel_id: channel_id(channel),
-            node_id: node_id(node),
-            active,
-        },
-    )
+fn transmit_message<'a>(channel: &'a str, node: &'a str, active: bool) -> ToNode<'a> {
+    ToNode::Transmit {
+        channel_id: channel_id(channel),
+        node_id: node_id(node),
+        active,
+    }
 }
 
 fn node_id(text: &str) -> echostream_core::wire::signal::NodeId<'_> {

@@ -59,26 +59,34 @@ impl CloseReason {
     }
 }
 
+/// The least a buffer lent to [`Relay::poll_output`](super::Relay::poll_output)
+/// may hold: the longest text frame or datagram the relay sends.
+pub const MAX_OUTPUT_LEN: usize = if MAX_MESSAGE_LEN > MAX_DATAGRAM_LEN {
+    MAX_MESSAGE_LEN
+} else {
+    MAX_DATAGRAM_LEN
+};
+
+const _: () = assert!(MAX_OUTPUT_LEN >= MAX_MESSAGE_LEN && MAX_OUTPUT_LEN >= MAX_DATAGRAM_LEN);
+
 /// One effect for the driver, from [`Relay::poll_output`](super::Relay::poll_output).
-#[derive(Clone, PartialEq, Eq)]
+/// The bytes to send are the first `len` bytes of the buffer lent to that
+/// call ([`payload`](Self::payload)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
-    /// Send `bytes[..len]` as one WebSocket text frame on `conn`.
+    /// Send `buf[..len]` as one WebSocket text frame on `conn`.
     SendText {
         /// The connection.
         conn: ConnId,
-        /// How many bytes of `bytes` are the frame.
+        /// How many bytes of the lent buffer are the frame (JSON, UTF-8).
         len: usize,
-        /// The frame (JSON, UTF-8) and unused space.
-        bytes: Box<[u8; MAX_MESSAGE_LEN]>,
     },
-    /// Send `bytes[..len]` as one UDP datagram to `to`.
+    /// Send `buf[..len]` as one UDP datagram to `to`.
     SendDatagram {
         /// The node's UDP address.
         to: SocketAddr,
-        /// How many bytes of `bytes` are the datagram.
+        /// How many bytes of the lent buffer are the sealed datagram.
         len: usize,
-        /// The sealed datagram and unused space.
-        bytes: Box<[u8; MAX_DATAGRAM_LEN]>,
     },
     /// Close `conn` (after sending the frames already polled for it). The
     /// relay already forgot it; `handle_disconnect` for it is harmless.
@@ -91,35 +99,16 @@ pub enum Output {
 }
 
 impl Output {
-    /// The bytes to send: the frame or the datagram; empty for `Close`.
-    pub fn payload(&self) -> &[u8] {
-        match self {
-            Output::SendText { len, bytes, .. } => &bytes[..*len],
-            Output::SendDatagram { len, bytes, .. } => &bytes[..*len],
+    /// The bytes to send out of `buf`, the buffer lent to the
+    /// `poll_output` call that returned this output: the frame or the
+    /// datagram; empty for `Close`.
+    ///
+    /// # Panics
+    /// `buf` is shorter than the output (not the buffer that was lent).
+    pub fn payload<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        match *self {
+            Output::SendText { len, .. } | Output::SendDatagram { len, .. } => &buf[..len],
             Output::Close { .. } => &[],
-        }
-    }
-}
-
-impl fmt::Debug for Output {
-    // The bytes are ciphertext or JSON with keys in it: print lengths only.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Output::SendText { conn, len, .. } => f
-                .debug_struct("SendText")
-                .field("conn", conn)
-                .field("len", len)
-                .finish_non_exhaustive(),
-            Output::SendDatagram { to, len, .. } => f
-                .debug_struct("SendDatagram")
-                .field("to", to)
-                .field("len", len)
-                .finish_non_exhaustive(),
-            Output::Close { conn, reason } => f
-                .debug_struct("Close")
-                .field("conn", conn)
-                .field("reason", reason)
-                .finish(),
         }
     }
 }

@@ -1,7 +1,6 @@
-//! One node's connection: its phase, keys, channel memberships and
-//! bounded output queues.
+//! One node's connection: its phase, keys and channel memberships (its
+//! output queues are in [`outbox`](super::outbox), by session slot).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use echostream_core::crypto::{Receiver, Sender, SessionKeys};
@@ -9,7 +8,7 @@ use echostream_core::time::Instant;
 use echostream_core::wire::StreamId;
 
 use super::config::STREAMS_PER_SESSION_MAX;
-use super::output::{ConnId, Output};
+use super::output::ConnId;
 use crate::keys::KeyIssuer;
 
 /// Where a session is in the handshake.
@@ -55,8 +54,6 @@ pub(super) struct Session {
     pub(super) malformed: u32,
     /// A sender neared its counter's end; rekey after this input.
     pub(super) rekey_due: bool,
-    pub(super) texts: VecDeque<Output>,
-    pub(super) datagrams: VecDeque<Output>,
 }
 
 impl Session {
@@ -71,8 +68,6 @@ impl Session {
             last_alive: now,
             malformed: 0,
             rekey_due: false,
-            texts: VecDeque::new(),
-            datagrams: VecDeque::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use echostream_core::wire::signal::{
 use super::channel::{Channel, Member};
 use super::config::STREAMS_PER_SESSION_MAX;
 use super::session::{Keys, Membership, Phase};
-use super::{CloseReason, ConnId, Output, Relay, error_code, error_message, text_output};
+use super::{CloseReason, ConnId, Relay, error_code, error_message};
 
 impl Relay {
     /// One WebSocket text frame from `conn`.
@@ -24,10 +24,8 @@ impl Relay {
         self.counters.texts_in += 1;
         let Some(slot) = self.slot_of(conn) else {
             self.counters.texts_unknown_conn += 1;
-            self.push_control(Output::Close {
-                conn,
-                reason: CloseReason::NotConnected,
-            });
+            let drops = &mut self.counters.drops;
+            self.out.push_close(conn, CloseReason::NotConnected, drops);
             return;
         };
         if text.len() > self.config.limits.message_len_max {
@@ -168,19 +166,15 @@ impl Relay {
         session.phase = Phase::Welcomed;
         session.last_alive = now;
         self.counters.sessions_welcomed += 1;
-        let output = {
-            let udp_host =
-                Host::new(&self.config.udp_host).expect("checked in RelayConfig::validate");
-            let welcome = ToNode::Welcome {
-                udp_host,
-                udp_port: self.config.udp_port,
-                key: SecretBytes::new(issued.secret),
-                key_id: issued.key_id,
-                heartbeat_ms: self.config.heartbeat_ms,
-            };
-            text_output(self.session(slot).conn, &welcome)
-        };
-        self.queue_text(slot, output);
+        let udp_host = Host::new(&self.config.udp_host).expect("checked in RelayConfig::validate");
+        let text = self.out.text(&ToNode::Welcome {
+            udp_host,
+            udp_port: self.config.udp_port,
+            key: SecretBytes::new(issued.secret),
+            key_id: issued.key_id,
+            heartbeat_ms: self.config.heartbeat_ms,
+        });
+        self.send_text(slot, text);
     }
 
     fn register(&mut self, slot: usize, channel_id: ChannelId<'_>) {

@@ -331,13 +331,17 @@ impl Server {
 
     /// Hands every pending engine output to its socket.
     fn drain(&mut self) {
-        while let Some(output) = self.relay.poll_output() {
-            match &output {
-                Output::SendText { conn, .. } => self.send_text(*conn, output.payload()),
-                Output::SendDatagram { to, .. } => self.send_datagram(*to, output.payload()),
-                Output::Close { conn, reason } => self.engine_close(*conn, *reason),
+        // Out of `self` while the sends borrow it; nothing drains from
+        // within a send.
+        let mut buf = std::mem::take(&mut self.out_buf);
+        while let Some(output) = self.relay.poll_output(&mut buf) {
+            match output {
+                Output::SendText { conn, .. } => self.send_text(conn, output.payload(&buf)),
+                Output::SendDatagram { to, .. } => self.send_datagram(to, output.payload(&buf)),
+                Output::Close { conn, reason } => self.engine_close(conn, reason),
             }
         }
+        self.out_buf = buf;
     }
 
     fn send_text(&mut self, id: ConnId, bytes: &[u8]) {
@@ -501,7 +505,7 @@ impl Server {
             self.drop_conn(slot);
         }
         // Member-list updates for connections already gone go nowhere.
-        while self.relay.poll_output().is_some() {}
+        while self.relay.poll_output(&mut self.out_buf).is_some() {}
     }
 }
 

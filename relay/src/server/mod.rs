@@ -65,7 +65,7 @@ pub use self::counters::ServerCounters;
 pub use self::transport::{TlsFiles, tls_config};
 
 use self::conn::Conn;
-use crate::engine::{ConnId, Relay};
+use crate::engine::{ConnId, MAX_OUTPUT_LEN, Relay};
 
 const LISTENER: Token = Token(0);
 const UDP: Token = Token(1);
@@ -95,6 +95,9 @@ pub struct Server {
     shared: Arc<Mutex<ServerCounters>>,
     start: std::time::Instant,
     udp_buf: Box<[u8; MAX_DATAGRAM_LEN + 1]>,
+    /// Lent to the engine's `poll_output` (a slice, so that taking it out
+    /// for a drain leaves an empty box, which allocates nothing).
+    out_buf: Box<[u8]>,
     /// Slots of ready connections, reused every turn.
     ready: Vec<usize>,
     accept_pending: bool,
@@ -188,6 +191,7 @@ impl Server {
             shared: Arc::new(Mutex::new(ServerCounters::default())),
             start: std::time::Instant::now(),
             udp_buf: Box::new([0; MAX_DATAGRAM_LEN + 1]),
+            out_buf: vec![0; MAX_OUTPUT_LEN].into_boxed_slice(),
             ready: Vec::with_capacity(EVENTS_LEN),
             accept_pending: false,
             udp_pending: false,

@@ -1,0 +1,506 @@
+//! What waits to be sent, and handing it out.
+//!
+//! Queues hold small descriptors; the bytes sit once in one of two
+//! [`Store`]s however many queues refer to them: a text frame emitted
+//! once for every member of a channel, an audio payload copied once for
+//! every listener. [`Outputs::pop`] copies a frame into the buffer the
+//! driver lends, or seals a datagram there under the recipient's stream,
+//! so nothing is allocated per output. Everything here is allocated when
+//! the relay starts, sized from [`Limits`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+
+use echostream_core::crypto::SealError;
+use echostream_core::wire::signal::{MAX_MESSAGE_LEN, ToNode};
+use echostream_core::wire::{Flags, HEADER_LEN, Kind, MAX_PAYLOAD_LEN, MediaTimestamp};
+
+use super::config::Limits;
+use super::counters::Drops;
+use super::output::{CloseReason, ConnId, MAX_OUTPUT_LEN, Output};
+use super::session::Session;
+use super::store::{Entry, Store, StoreFull};
+
+/// Text chunk size: a `transmit`, `registered` or `pong` frame fits one.
+const TEXT_CHUNK_LEN: usize = 256;
+/// Payload chunk size: a 20 ms Opus frame up to 48 kb/s (120 bytes) fits
+/// one.
+const PAYLOAD_CHUNK_LEN: usize = 128;
+
+const _: () = assert!(HEADER_LEN + MAX_PAYLOAD_LEN <= MAX_OUTPUT_LEN);
+
+/// A text frame emitted into the text store, or why it could not be; the
+/// caller holds one reference and lets it go with [`Outputs::release_text`].
+pub(super) type Text = Result<Entry, StoreFull>;
+
+/// A datagram to seal when it is polled: everything but the payload and
+/// the sequence number, which the recipient's sender assigns then.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Datagram {
+    pub(super) to: SocketAddr,
+    /// The recipient's membership (stream) whose sender seals it.
+    pub(super) membership: usize,
+    pub(super) kind: Kind,
+    pub(super) flags: Flags,
+    pub(super) timestamp: MediaTimestamp,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct QueuedDatagram {
+    datagram: Datagram,
+    payload: Entry,
+}
+
+/// One session slot's queues, allocated at start to their limits.
+struct Outbox {
+    texts: VecDeque<Entry>,
+    datagrams: VecDeque<QueuedDatagram>,
+}
+
+impl Outbox {
+    fn is_empty(&self) -> bool {
+        self.texts.is_empty() && self.datagrams.is_empty()
+    }
+}
+
+/// An error frame for a closed connection, or its close.
+#[derive(Debug, Clone, Copy)]
+enum Control {
+    Text { conn: ConnId, text: Entry },
+    Close { conn: ConnId, reason: CloseReason },
+}
+
+/// Every output queue of the relay and the stores behind them.
+pub(super) struct Outputs {
+    /// Error frames of closed connections and their `Close`s.
+    control: VecDeque<Control>,
+    /// Indexed by session slot; empty for a free slot.
+    outboxes: Vec<Outbox>,
+    /// One bit per session slot whose outbox may hold something, so that
+    /// [`pop`](Self::pop) skips idle slots 64 at a time.
+    pending: Vec<u64>,
+    texts: Store,
+    payloads: Store,
+    /// Where a message is emitted before it is stored.
+    scratch: Box<[u8]>,
+    /// Where the round robin of [`pop`](Self::pop) resumes.
+    cursor: usize,
+    text_queue_len_max: usize,
+    datagram_queue_len_max: usize,
+    control_queue_len_max: usize,
+}
+
+impl Outputs {
+    /// Empty queues and stores sized from validated `limits`.
+    pub(super) fn new(limits: &Limits) -> Outputs {
+        let outbox = || Outbox {
+            texts: VecDeque::with_capacity(limits.text_queue_len_max),
+            datagrams: VecDeque::with_capacity(limits.datagram_queue_len_max),
+        };
+        Outputs {
+            control: VecDeque::with_capacity(limits.control_queue_len_max),
+            outboxes: (0..limits.sessions_max).map(|_| outbox()).collect(),
+            pending: vec![0; limits.sessions_max.div_ceil(64)],
+            texts: Store::new(limits.queued_text_bytes_max, TEXT_CHUNK_LEN),
+            payloads: Store::new(limits.queued_payload_bytes_max, PAYLOAD_CHUNK_LEN),
+            scratch: vec![0; MAX_MESSAGE_LEN].into_boxed_slice(),
+            cursor: 0,
+            text_queue_len_max: limits.text_queue_len_max,
+            datagram_queue_len_max: limits.datagram_queue_len_max,
+            control_queue_len_max: limits.control_queue_len_max,
+        }
+    }
+
+    /// Emits `message` once into the text store, for any number of
+    /// [`queue_text`](Self::queue_text) calls.
+    pub(super) fn text(&mut self, message: &ToNode<'_>) -> Text {
+        let len = message
+            .emit(&mut self.scratch)
+            .expect("a MAX_MESSAGE_LEN buffer holds any message");
+        self.texts.insert(&self.scratch[..len])
+    }
+
+    /// Queues `text` for the session in `slot`; a full queue or a text
+    /// the store refused is counted.
+    pub(super) fn queue_text(&mut self, slot: usize, text: Text, drops: &mut Drops) {
+        let queue = &mut self.outboxes[slot].texts;
+        if queue.len() >= self.text_queue_len_max {
+            drops.text_queue_full += 1;
+            return;
+        }
+        match text {
+            Ok(entry) => {
+                self.texts.share(entry);
+                queue.push_back(entry);
+                self.pending[slot / 64] |= 1 << (slot % 64);
+            }
+            Err(StoreFull) => drops.text_store_full += 1,
+        }
+    }
+
+    /// Lets go of the reference [`text`](Self::text) gave the caller.
+    pub(super) fn release_text(&mut self, text: Text) {
+        if let Ok(entry) = text {
+            self.texts.release(entry);
+        }
+    }
+
+    /// Queues `datagram` with `payload` for the session in `slot`. The
+    /// payload is copied into the store on first use and kept in
+    /// `stored` for the other recipients of the same fan-out; the caller
+    /// lets it go with [`release_payload`](Self::release_payload). A full
+    /// queue or store is counted.
+    pub(super) fn queue_datagram(
+        &mut self,
+        slot: usize,
+        datagram: Datagram,
+        payload: &[u8],
+        stored: &mut Option<Result<Entry, StoreFull>>,
+        drops: &mut Drops,
+    ) {
+        if payload.len() > MAX_PAYLOAD_LEN {
+            // An opened payload is at most MAX_PAYLOAD_LEN; never here.
+            drops.seal_failed += 1;
+            return;
+        }
+        let queue = &mut self.outboxes[slot].datagrams;
+        if queue.len() >= self.datagram_queue_len_max {
+            drops.datagram_queue_full += 1;
+            return;
+        }
+        match *stored.get_or_insert_with(|| self.payloads.insert(payload)) {
+            Ok(entry) => {
+                self.payloads.share(entry);
+                queue.push_back(QueuedDatagram {
+                    datagram,
+                    payload: entry,
+                });
+                self.pending[slot / 64] |= 1 << (slot % 64);
+            }
+            Err(StoreFull) => drops.payload_store_full += 1,
+        }
+    }
+
+    /// Lets go of the fan-out's own reference to its payload.
+    pub(super) fn release_payload(&mut self, stored: Option<Result<Entry, StoreFull>>) {
+        if let Some(Ok(entry)) = stored {
+            self.payloads.release(entry);
+        }
+    }
+
+    /// Queues a `Close` (and no frame) for `conn`; a full queue is
+    /// counted.
+    pub(super) fn push_close(&mut self, conn: ConnId, reason: CloseReason, drops: &mut Drops) {
+        if self.control.len() < self.control_queue_len_max {
+            self.control.push_back(Control::Close { conn, reason });
+        } else {
+            drops.control_queue_full += 1;
+        }
+    }
+
+    /// Queues an `error` frame for a connection about to be closed,
+    /// leaving room for the `Close` that follows: it matters more.
+    pub(super) fn push_error(&mut self, conn: ConnId, message: &ToNode<'_>, drops: &mut Drops) {
+        if self.control.len() + 1 >= self.control_queue_len_max {
+            drops.control_queue_full += 1;
+            return;
+        }
+        match self.text(message) {
+            // The queue takes over the reference `text` gave.
+            Ok(text) => self.control.push_back(Control::Text { conn, text }),
+            Err(StoreFull) => drops.text_store_full += 1,
+        }
+    }
+
+    /// Drops whatever is queued for the session in `slot`.
+    pub(super) fn clear(&mut self, slot: usize) {
+        let outbox = &mut self.outboxes[slot];
+        for text in outbox.texts.drain(..) {
+            self.texts.release(text);
+        }
+        for queued in outbox.datagrams.drain(..) {
+            self.payloads.release(queued.payload);
+        }
+        self.pending[slot / 64] &= !(1 << (slot % 64));
+    }
+
+    /// The next output into `buf` (at least [`MAX_OUTPUT_LEN`] bytes):
+    /// the close queue first, then one frame or datagram per session
+    /// slot in turn, a session's frames before its datagrams. A datagram
+    /// is sealed here, under its recipient's sender; one that cannot be
+    /// is counted and the next is tried.
+    pub(super) fn pop(
+        &mut self,
+        sessions: &mut [Option<Session>],
+        buf: &mut [u8],
+        drops: &mut Drops,
+    ) -> Option<Output> {
+        if let Some(control) = self.control.pop_front() {
+            return Some(match control {
+                Control::Text { conn, text } => Output::SendText {
+                    conn,
+                    len: self.take_text(text, buf),
+                },
+                Control::Close { conn, reason } => Output::Close { conn, reason },
+            });
+        }
+        // Each turn returns or clears a bit: `pop_slot` gives `None` only
+        // once the outbox is empty.
+        while let Some(slot) = self.next_pending() {
+            let session = sessions[slot]
+                .as_mut()
+                .expect("a pending slot holds a live session: clear runs on removal");
+            let output = self.pop_slot(slot, session, buf, drops);
+            if self.outboxes[slot].is_empty() {
+                self.pending[slot / 64] &= !(1 << (slot % 64));
+            }
+            if output.is_some() {
+                self.cursor = (slot + 1) % self.outboxes.len();
+                return output;
+            }
+        }
+        None
+    }
+
+    /// The first pending slot at or after the cursor, wrapping around.
+    fn next_pending(&self) -> Option<usize> {
+        let first_from = |start: usize, end: usize| {
+            let mut i = start;
+            while i < end {
+                let word = self.pending[i / 64] >> (i % 64);
+                if word != 0 {
+                    let found = i + word.trailing_zeros() as usize;
+                    return (found < end).then_some(found);
+                }
+                i = (i / 64 + 1) * 64;
+            }
+            None
+        };
+        first_from(self.cursor, self.outboxes.len()).or_else(|| first_from(0, self.cursor))
+    }
+
+    fn pop_slot(
+        &mut self,
+        slot: usize,
+        session: &mut Session,
+        buf: &mut [u8],
+        drops: &mut Drops,
+    ) -> Option<Output> {
+        if let Some(text) = self.outboxes[slot].texts.pop_front() {
+            let len = self.take_text(text, buf);
+            return Some(Output::SendText {
+                conn: session.conn,
+                len,
+            });
+        }
+        while let Some(queued) = self.outboxes[slot].datagrams.pop_front() {
+            let d = queued.datagram;
+            let payload_len = self
+                .payloads
+                .copy_to(queued.payload, &mut buf[HEADER_LEN..]);
+            self.payloads.release(queued.payload);
+            let sender = &mut session.memberships[d.membership].sender;
+            let sealed = sender.seal(d.kind, d.flags, d.timestamp, payload_len, buf);
+            if sender.needs_rekey() {
+                session.rekey_due = true;
+            }
+            match sealed {
+                Ok(len) => return Some(Output::SendDatagram { to: d.to, len }),
+                Err(SealError::SequenceExhausted) => {
+                    session.rekey_due = true;
+                    drops.seal_failed += 1;
+                }
+                Err(_) => drops.seal_failed += 1,
+            }
+        }
+        None
+    }
+
+    /// Copies a queued text into `buf` and lets go of the queue's
+    /// reference.
+    fn take_text(&mut self, text: Entry, buf: &mut [u8]) -> usize {
+        let len = self.texts.copy_to(text, buf);
+        self.texts.release(text);
+        len
+    }
+}
+
+impl fmt::Debug for Outputs {
+    // The scratch buffer holds the last frame emitted, keys included:
+    // print how much waits, never bytes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let queued = |count: fn(&Outbox) -> usize| self.outboxes.iter().map(count).sum::<usize>();
+        f.debug_struct("Outputs")
+            .field("control", &self.control.len())
+            .field("texts", &queued(|o| o.texts.len()))
+            .field("datagrams", &queued(|o| o.datagrams.len()))
+            .field("text_store", &self.texts)
+            .field("payload_store", &self.payloads)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use echostream_core::crypto::{Direction, Receiver, Secret, Sender, SessionKeys};
+    use echostream_core::time::Instant;
+    use echostream_core::wire::signal::{ChannelId, MAX_ID_LEN, MAX_USERS, NodeId, Users};
+    use echostream_core::wire::{KeyId, StreamId};
+
+    use super::super::session::Membership;
+    use super::*;
+
+    const SLOTS: usize = 64;
+
+    /// `slots` sessions; stores that hold one longest frame and one
+    /// longest payload only.
+    fn outputs(slots: usize) -> Outputs {
+        Outputs::new(&Limits {
+            sessions_max: slots,
+            queued_text_bytes_max: MAX_MESSAGE_LEN,
+            queued_payload_bytes_max: MAX_PAYLOAD_LEN,
+            ..Limits::default()
+        })
+    }
+
+    fn keys() -> SessionKeys {
+        SessionKeys::derive(&Secret::from_bytes([7; 32]), KeyId(1))
+    }
+
+    /// `slots` sessions with one stream each, stream id = slot + 1.
+    fn sessions(slots: usize) -> Vec<Option<Session>> {
+        (0..slots)
+            .map(|slot| {
+                let mut session = Session::new(ConnId(slot as u64), Instant::from_millis(0));
+                let stream_id = StreamId(slot as u32 + 1);
+                session.memberships.push(Membership {
+                    channel: 0,
+                    stream_id,
+                    sender: Sender::new(&keys(), Direction::RelayToNode, stream_id),
+                    addr: None,
+                });
+                Some(session)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_frame_for_every_member_is_stored_once() {
+        let mut out = outputs(SLOTS);
+        let mut drops = Drops::default();
+        let ids: Vec<String> = (0..MAX_USERS)
+            .map(|i| format!("{i:0>width$}", width = MAX_ID_LEN))
+            .collect();
+        let mut users = Users::new();
+        for id in &ids {
+            users.push(NodeId::new(id).unwrap()).unwrap();
+        }
+        let channel_id = ChannelId::new("fire").unwrap();
+        let text = out.text(&ToNode::UsersConnected { channel_id, users });
+        for slot in 0..SLOTS {
+            out.queue_text(slot, text, &mut drops);
+        }
+        out.release_text(text);
+        assert_eq!(drops, Drops::default(), "one copy fits, {SLOTS} would not");
+        let (mut sessions, mut buf) = (sessions(SLOTS), vec![0u8; MAX_OUTPUT_LEN]);
+        let mut first = None;
+        for slot in 0..SLOTS {
+            let output = out.pop(&mut sessions, &mut buf, &mut drops).unwrap();
+            assert_eq!(
+                output,
+                Output::SendText {
+                    conn: ConnId(slot as u64),
+                    len: output.payload(&buf).len()
+                }
+            );
+            let bytes = output.payload(&buf).to_vec();
+            assert!(bytes.len() > MAX_MESSAGE_LEN / 2);
+            assert_eq!(first.get_or_insert_with(|| bytes.clone()), &bytes);
+        }
+        assert_eq!(out.pop(&mut sessions, &mut buf, &mut drops), None);
+        assert!(out.texts.is_empty());
+    }
+
+    #[test]
+    fn a_fanned_out_payload_is_stored_once_and_sealed_per_stream() {
+        let mut out = outputs(SLOTS);
+        let mut drops = Drops::default();
+        let payload = [0x5a; MAX_PAYLOAD_LEN];
+        let to = SocketAddr::from(([10, 0, 0, 1], 5000));
+        let datagram = Datagram {
+            to,
+            membership: 0,
+            kind: Kind::Audio,
+            flags: Flags::NONE,
+            timestamp: MediaTimestamp(960),
+        };
+        let mut stored = None;
+        for slot in 0..SLOTS {
+            out.queue_datagram(slot, datagram, &payload, &mut stored, &mut drops);
+        }
+        out.release_payload(stored);
+        // A second payload does not fit while the first is queued.
+        let mut other = None;
+        out.queue_datagram(0, datagram, &[1], &mut other, &mut drops);
+        assert_eq!(other, Some(Err(StoreFull)));
+        assert_eq!(drops.payload_store_full, 1);
+        let (mut sessions, mut buf) = (sessions(SLOTS), vec![0u8; MAX_OUTPUT_LEN]);
+        for slot in 0..SLOTS {
+            let output = out.pop(&mut sessions, &mut buf, &mut drops).unwrap();
+            let Output::SendDatagram { to: sent_to, len } = output else {
+                panic!("a datagram, got {output:?}");
+            };
+            assert_eq!(sent_to, to);
+            let mut receiver = Receiver::<1>::new(&keys(), Direction::RelayToNode);
+            let opened = receiver
+                .open(Instant::from_millis(0), &mut buf[..len])
+                .unwrap();
+            assert_eq!(opened.repr.stream_id, StreamId(slot as u32 + 1));
+            assert_eq!(&buf[opened.payload], payload);
+        }
+        assert!(out.payloads.is_empty());
+    }
+
+    #[test]
+    fn slots_are_served_round_robin_and_idle_ones_skipped() {
+        let slots = 150;
+        let mut out = outputs(slots);
+        let mut drops = Drops::default();
+        let busy = [3, 70, 149];
+        for t in 0..2 {
+            for slot in busy {
+                let text = out.text(&ToNode::Pong { t });
+                out.queue_text(slot, text, &mut drops);
+                out.release_text(text);
+            }
+        }
+        let (mut sessions, mut buf) = (sessions(slots), vec![0u8; MAX_OUTPUT_LEN]);
+        let mut served = Vec::new();
+        while let Some(output) = out.pop(&mut sessions, &mut buf, &mut drops) {
+            let Output::SendText { conn, .. } = output else {
+                panic!("a frame, got {output:?}");
+            };
+            served.push(conn.0);
+        }
+        assert_eq!(served, [3, 70, 149, 3, 70, 149]);
+        assert_eq!(out.pending, [0, 0, 0]);
+        assert!(out.texts.is_empty());
+    }
+
+    #[test]
+    fn debug_output_shows_counts_never_bytes() {
+        let mut out = outputs(SLOTS);
+        let mut drops = Drops::default();
+        let text = out.text(&super::super::error_message(400, "zebra-secret"));
+        out.queue_text(5, text, &mut drops);
+        out.release_text(text);
+        let debug = format!("{out:?}");
+        assert!(debug.contains("texts: 1"), "{debug}");
+        // Bytes would print as a list of numbers: the frame's "zebra".
+        let zebra = format!("{:?}", &b"zebra"[..]);
+        let zebra = zebra.trim_matches(|c| c == '[' || c == ']');
+        assert!(!debug.contains(zebra), "{debug}");
+        assert!(debug.len() < 400, "{debug}");
+    }
+}
