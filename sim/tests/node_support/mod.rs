@@ -13,7 +13,9 @@ use echostream_core::node::{
 };
 use echostream_core::time::{Duration, Instant};
 use echostream_core::wire::MediaTimestamp;
-use echostream_relay::engine::{ConnId, Output as RelayOutput, Relay, RelayConfig, TokenPolicy};
+use echostream_relay::engine::{
+    ConnId, MAX_OUTPUT_LEN, Output as RelayOutput, Relay, RelayConfig, TokenPolicy,
+};
 
 /// The relay's UDP address as every node sees it.
 pub const RELAY_UDP: SocketAddr = SocketAddr::new(
@@ -283,11 +285,12 @@ impl World {
     /// The one place that speaks the relay engine's output API.
     fn drain_relay(&mut self) -> bool {
         let mut busy = false;
-        while let Some(output) = self.relay.poll_output() {
+        let mut buf = vec![0u8; MAX_OUTPUT_LEN];
+        while let Some(output) = self.relay.poll_output(&mut buf) {
             busy = true;
             match &output {
                 RelayOutput::SendText { conn, .. } => {
-                    let text = String::from_utf8(output.payload().to_vec()).expect("JSON");
+                    let text = String::from_utf8(output.payload(&buf).to_vec()).expect("JSON");
                     let Some(node) = self.node_of(*conn) else {
                         continue;
                     };
@@ -314,7 +317,7 @@ impl World {
                     if self.udp_cut[node] || self.relay_mute[node] {
                         continue;
                     }
-                    let bytes = output.payload().to_vec();
+                    let bytes = output.payload(&buf).to_vec();
                     self.send(self.udp_latency, Flight::ToNodeDatagram { node, bytes });
                 }
                 RelayOutput::Close { conn, .. } => {
