@@ -233,6 +233,22 @@ fn a_relay_that_is_down_is_retried_with_growing_delays() {
 }
 
 #[test]
+fn a_udp_host_that_never_resolves_counts_against_the_connect_time_out() {
+    let mut world = World::new(&["alpha"], &["fire"]);
+    world.udp_host_stuck = true;
+    world.run_for(Duration::from_millis(2_100));
+    assert_eq!(
+        disconnects(&world, 0),
+        [DisconnectReason::NoWelcome {
+            within: Duration::from_secs(2)
+        }]
+    );
+    world.udp_host_stuck = false;
+    world.run_for(Duration::from_secs(2));
+    assert!(world.nodes[0].engine.is_welcomed());
+}
+
+#[test]
 fn a_lost_udp_path_is_reported_then_restored_and_a_dead_one_reconnects() {
     let mut world = two_nodes();
     world.udp_cut[0] = true;

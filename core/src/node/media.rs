@@ -20,7 +20,7 @@ use super::signaling::next_key_id;
 use super::timer::Timer;
 use super::{
     ChannelIndex, Delivery, Node, Output, PATH_DEAD_HEARTBEATS, PATH_LOST_HEARTBEATS, Received,
-    Text, audio_flags, later,
+    Text, audio_flags, next_period,
 };
 
 impl Node {
@@ -237,8 +237,10 @@ impl Node {
         let Some(relay) = session.relay else {
             return;
         };
-        self.timers
-            .set(Timer::HeartbeatRound, later(at + session.heartbeat, now));
+        self.timers.set(
+            Timer::HeartbeatRound,
+            next_period(at, session.heartbeat, now),
+        );
         if !self.channels.iter().any(|c| c.stream.is_some()) {
             return;
         }
@@ -299,7 +301,10 @@ impl Node {
             {
                 let c = &self.channels[index];
                 let Some(to) = relay.filter(|_| c.stream.is_some()) else {
-                    self.counters.drop_not_registered += 1;
+                    // An end marker with nothing before it is no loss.
+                    if !entry.end {
+                        self.counters.drop_not_registered += 1;
+                    }
                     continue;
                 };
                 if entry.end && !c.transmitting {

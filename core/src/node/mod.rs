@@ -322,6 +322,8 @@ impl Node {
         };
         session.relay = Some(relay);
         session.last_echo_at = now;
+        // The attempt is complete once the UDP side is ready too.
+        self.timers.clear(Timer::ConnectDeadline);
         let (heartbeat, key_id) = (session.heartbeat, session.keys.key_id());
         self.timers.set(Timer::HeartbeatRound, now + heartbeat);
         self.event(Event::Welcomed {
@@ -382,7 +384,7 @@ impl Node {
             match timer {
                 Timer::Retry => self.start_attempt(now),
                 Timer::ConnectDeadline => {
-                    if self.phase != Phase::Welcomed {
+                    if !self.is_welcomed() {
                         self.fail(DisconnectReason::NoWelcome {
                             within: self.config.connect_timeout,
                         });
@@ -396,7 +398,7 @@ impl Node {
                 }
                 Timer::Ping => {
                     if let Some(session) = &self.session {
-                        let next = later(at + session.heartbeat, now);
+                        let next = next_period(at, session.heartbeat, now);
                         self.timers.set(Timer::Ping, next);
                         self.queue_text(Text::Ping(now.as_micros()));
                     }
@@ -567,9 +569,12 @@ impl Node {
     }
 }
 
-/// The later of two instants.
-fn later(a: Instant, b: Instant) -> Instant {
-    if a > b { a } else { b }
+/// The next deadline of a periodic timer that was due at `at`: one period
+/// on, or one period from `now` if that is already past (a stalled loop
+/// does not make up missed rounds in a burst).
+fn next_period(at: Instant, period: Duration, now: Instant) -> Instant {
+    let next = at + period;
+    if next > now { next } else { now + period }
 }
 
 /// The flags a captured audio frame travels with.
@@ -582,4 +587,25 @@ fn audio_flags(start: bool, fec: bool) -> Flags {
         flags = flags.union(Flags::FEC);
     }
     flags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_periodic_timer_never_rearms_in_the_past() {
+        let period = Duration::from_millis(100);
+        let at = Instant::from_millis(1_000);
+        assert_eq!(
+            next_period(at, period, Instant::from_millis(1_010)),
+            Instant::from_millis(1_100),
+            "on time: one period on"
+        );
+        assert_eq!(
+            next_period(at, period, Instant::from_millis(5_000)),
+            Instant::from_millis(5_100),
+            "after a stall: no burst of missed rounds"
+        );
+    }
 }

@@ -95,7 +95,6 @@ impl Node {
                     c.end_session();
                     c.seq_map.new_session();
                 }
-                self.timers.clear(Timer::ConnectDeadline);
                 self.timers
                     .set(Timer::SignalSilence, now + signal_silence_max(heartbeat));
                 self.timers.set(Timer::Ping, now + heartbeat);

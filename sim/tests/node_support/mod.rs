@@ -117,6 +117,8 @@ pub struct World {
     pub udp_cut: Vec<bool>,
     /// Everything from the relay to node `i` is lost (signaling too).
     pub relay_mute: Vec<bool>,
+    /// The welcome's UDP host never resolves.
+    pub udp_host_stuck: bool,
 }
 
 impl World {
@@ -165,6 +167,7 @@ impl World {
             relay_up: true,
             udp_cut: vec![false; n],
             relay_mute: vec![false; n],
+            udp_host_stuck: false,
         }
     }
 
@@ -370,7 +373,9 @@ impl World {
                 Output::OpenMedia { host_len, port } => {
                     assert_eq!(&buf[..host_len], b"127.0.0.1");
                     assert_eq!(port, RELAY_UDP.port());
-                    self.nodes[i].engine.handle_media_ready(now, RELAY_UDP);
+                    if !self.udp_host_stuck {
+                        self.nodes[i].engine.handle_media_ready(now, RELAY_UDP);
+                    }
                 }
                 Output::SendDatagram { to, len } => {
                     assert_eq!(to, RELAY_UDP);
