@@ -21,8 +21,7 @@
 //!
 //! `cargo bench -p echostream-benches --bench relay_fanout`
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use echostream_sim::alloc::{Counting, allocations};
 use std::hint::black_box;
 use std::net::SocketAddr;
 
@@ -40,44 +39,10 @@ const PAYLOAD_LEN: usize = 60;
 const LISTENERS: [usize; 3] = [1, 10, 100];
 const _: () = assert!(100 < MAX_USERS);
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to `System` unchanged; the counter is a
-// const-initialised thread-local `Cell` that itself never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: the caller's contract for `alloc` is passed on as is.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: as for `alloc`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as for `alloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 // Counts per thread: the engine cases run on the bench's thread, so the
 // loopback server's thread never disturbs them.
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
 
 /// Talker packets in the counted pass after each engine case.
 const COUNTED_PACKETS: u64 = 50;

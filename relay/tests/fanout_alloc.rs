@@ -8,8 +8,7 @@
 //! disturb them; only the relay's calls are counted, not the simulated
 //! nodes' sealing and parsing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use echostream_sim::alloc::{Counting, allocations};
 use std::net::SocketAddr;
 
 use echostream_core::crypto::{Direction, Receiver, Secret, Sender, SessionKeys};
@@ -18,42 +17,8 @@ use echostream_core::wire::signal::{ChannelId, NodeId, ToNode, ToRelay, Token};
 use echostream_core::wire::{Flags, HEADER_LEN, Kind, MAX_DATAGRAM_LEN, MediaTimestamp};
 use echostream_relay::{ConnId, MAX_OUTPUT_LEN, Output, Relay, RelayConfig, TokenPolicy};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to `System` unchanged; the counter is a
-// const-initialised thread-local `Cell` that itself never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: the caller's contract for `alloc` is passed on as is.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: as for `alloc`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as for `alloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
 
 const LISTENERS: usize = 20;
 const PAYLOAD_LEN: usize = 60;

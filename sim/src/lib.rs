@@ -5,6 +5,7 @@
 //! fault injector; virtual sound cards, GPIO and the relay core join it as
 //! they are built.
 
+pub mod alloc;
 pub mod audio;
 pub mod net;
 pub mod rng;
