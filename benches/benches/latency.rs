@@ -256,6 +256,8 @@ fn start_net(
     };
     let channel = NetChannel {
         preroll_frames: 0,
+        tones: None,
+        tone_names: Vec::new(),
         id: "fire".to_owned(),
         outgoing,
         incoming,

@@ -437,3 +437,122 @@ fn packetizer_and_depacketizer_steps_do_not_allocate() {
     drop(std::hint::black_box(vec![1u8; 16]));
     assert_eq!(allocations() - before, 1, "the counting allocator counts");
 }
+
+#[test]
+fn a_capture_step_with_32_definitions_and_dtmf_does_not_allocate() {
+    use echostream::runtime::capture::{ChannelCapture, Gate, Wake, tone_ring};
+    use echostream_core::level::{Vox, VoxConfig};
+    use echostream_core::tone::dtmf::DtmfConfig;
+    use echostream_core::tone::{
+        ChannelDetector, Definitions, MAX_DEFINITIONS, Measured, TwoToneDef,
+    };
+    use echostream_sim::audio::{Signal, qc2_sorted_hz};
+
+    struct NoWake;
+    impl Wake for NoWake {
+        fn wake(&self) {}
+    }
+
+    // A full channel: 32 Quick Call II pairs and DTMF, with VOX and Opus.
+    let hz = qc2_sorted_hz();
+    let mut definitions = Definitions::new();
+    for i in 0..MAX_DEFINITIONS {
+        let (a, b) = (hz[(2 * i) % hz.len()], hz[(2 * i + 9) % hz.len()]);
+        definitions
+            .push(TwoToneDef::quick_call(a, b))
+            .expect("a valid definition");
+    }
+    let mut detector = ChannelDetector::new(RATE_HZ, &definitions).expect("detector");
+    detector
+        .set_dtmf(Some(&DtmfConfig::DEFAULT))
+        .expect("DTMF settings");
+    let (events_tx, mut events_rx) = tone_ring();
+    let (encoded_tx, encoded_rx) = frame_ring();
+    let (to_net, mut from_capture) = frame_ring();
+    let packetizer = Packetizer::new(
+        Encoder::new(fec_encoder_config()).expect("encoder"),
+        encoded_tx,
+        Seq(0),
+        MediaTimestamp(0),
+    );
+    let vox = Vox::new(VoxConfig {
+        rate_hz: RATE_HZ,
+        threshold_dbfs: -40.0,
+        debounce_ms: 20,
+        hang_ms: 250,
+    })
+    .expect("vox");
+    let mut capture = ChannelCapture::new(
+        Gate::Vox(vox),
+        packetizer,
+        encoded_rx,
+        to_net,
+        Arc::new(NoWake),
+    )
+    .with_detector(Box::new(detector), events_tx);
+
+    // Speech, a page for definition 0, then the digit 5.
+    let mut signal = Signal::new(RATE_HZ);
+    signal
+        .silence(500.0)
+        .page(
+            f64::from(hz[0]),
+            f64::from(hz[9]),
+            1_000.0,
+            0.0,
+            2_200.0,
+            0.3,
+        )
+        .silence(300.0)
+        .dual_tone(770.0, 1_336.0, 100.0, 0.2, 0.2)
+        .silence(500.0);
+    let mut speech = speech_like(1.0);
+    speech.extend(&signal.samples);
+    let samples: Vec<i16> = speech
+        .iter()
+        .map(|&s| (s * f32::from(i16::MAX)) as i16)
+        .collect();
+
+    let mut block = Block::silent(SampleIndex::ZERO, PERIOD_FRAMES);
+    let blocks = samples.len() / PERIOD_FRAMES;
+    const WARM_UP: usize = 20;
+    let mut counted = 0;
+    for i in 0..blocks {
+        block.index = SampleIndex((i * PERIOD_FRAMES) as u64);
+        block
+            .frames_mut()
+            .copy_from_slice(&samples[i * PERIOD_FRAMES..(i + 1) * PERIOD_FRAMES]);
+        let before = allocations();
+        capture.push_block(&block);
+        while from_capture.pop().is_ok() {}
+        if i >= WARM_UP {
+            counted += allocations() - before;
+        }
+    }
+    assert_eq!(
+        counted,
+        0,
+        "allocations in {} capture steps",
+        blocks - WARM_UP
+    );
+
+    let heard: Vec<_> = std::iter::from_fn(|| events_rx.pop().ok()).collect();
+    assert!(
+        heard
+            .iter()
+            .any(|e| e.definition.map(|d| d.get()) == Some(0)
+                && matches!(e.measured, Measured::TwoTone { .. })),
+        "the page was heard: {heard:?}"
+    );
+    assert!(
+        heard
+            .iter()
+            .any(|e| matches!(e.measured, Measured::Dtmf { digit: b'5', .. })),
+        "the digit was heard: {heard:?}"
+    );
+    let stats = capture.stats();
+    assert_eq!(
+        stats.tone_events.load(std::sync::atomic::Ordering::Relaxed),
+        heard.len() as u64
+    );
+}

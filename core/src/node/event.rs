@@ -7,6 +7,7 @@ use core::net::SocketAddr;
 use heapless::String;
 
 use crate::time::Duration;
+use crate::tone::ToneEvent;
 use crate::wire::signal::{ErrorMessage, MAX_ID_LEN};
 use crate::wire::{KeyId, StreamId};
 
@@ -127,8 +128,8 @@ impl fmt::Display for DisconnectReason {
 /// A node id from the relay, owned.
 pub type NodeName = String<MAX_ID_LEN>;
 
-/// Something that happened on the link to the relay.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something that happened on the link to the relay or on a channel.
+#[derive(Debug, Clone, PartialEq)]
 #[allow(
     clippy::large_enum_variant,
     reason = "core does not allocate: the relay's error text travels inline, and events are few"
@@ -173,6 +174,13 @@ pub enum Event {
         channel: ChannelIndex,
         /// Whether it is open now.
         active: bool,
+    },
+    /// A channel's detector heard a page or a DTMF digit.
+    Tone {
+        /// The channel.
+        channel: ChannelIndex,
+        /// What it heard, where, and how late.
+        event: ToneEvent,
     },
     /// A heartbeat round trip over UDP (the first echo of each round).
     Rtt {

@@ -54,6 +54,7 @@ use heapless::{Deque, String, Vec};
 use crate::MAX_CHANNELS;
 use crate::crypto::{OpenErrorKind, Receiver, SessionKeys};
 use crate::time::{Duration, Instant};
+use crate::tone::ToneEvent;
 use crate::wire::signal::{MAX_HOST_LEN, MAX_USERS};
 use crate::wire::{Flags, MAX_PAYLOAD_LEN, MediaTimestamp, StreamId};
 
@@ -372,6 +373,18 @@ impl Node {
                 self.update_gate(channel, timestamp);
             }
         }
+    }
+
+    /// A detection on `channel` (a page or a DTMF digit), from its
+    /// capture side's detector. Reported as [`Event::Tone`]; recordings,
+    /// passthrough and the report to other sites start from here.
+    pub fn handle_tone(&mut self, now: Instant, channel: ChannelIndex, event: ToneEvent) {
+        self.now = now;
+        if channel.get() >= self.channels.len() {
+            debug_assert!(false, "{channel} is not a channel of this node");
+            return;
+        }
+        self.event(Event::Tone { channel, event });
     }
 
     /// Runs every timer due at `now`. Call at or after

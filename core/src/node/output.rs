@@ -62,7 +62,7 @@ pub struct Received {
 /// One effect for the driver, from [`Node::poll_output`](super::Node::poll_output).
 /// Where bytes go with it, they are at the front of the buffer lent to
 /// that call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[allow(
     clippy::large_enum_variant,
     reason = "core does not allocate: an event travels inline, and outputs are drained one at a time"

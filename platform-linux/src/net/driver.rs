@@ -29,6 +29,8 @@ use super::event::{EventSink, NetEvent};
 use super::link::{Incoming, Link};
 use super::resolve::{Resolved, Resolver};
 use crate::audio::pipeline::EncodedFrame;
+use crate::tone_plan::Named;
+use echostream_core::tone::ToneEvent;
 
 /// The waker's token.
 pub(crate) const WAKER: Token = Token(0);
@@ -61,6 +63,8 @@ pub(crate) struct ChannelRings {
     pub(crate) id: String,
     pub(crate) outgoing: rtrb::Consumer<EncodedFrame>,
     pub(crate) incoming: rtrb::Producer<EncodedFrame>,
+    pub(crate) tones: Option<rtrb::Consumer<ToneEvent>>,
+    pub(crate) tone_names: Vec<Named>,
 }
 
 /// Everything the network thread owns.
@@ -275,6 +279,14 @@ impl Driver {
     fn take_captured(&mut self, now: CoreInstant) {
         for index in 0..self.channels.len() {
             let channel = ChannelIndex::new(index).expect("at most MAX_CHANNELS channels");
+            while let Some(event) = self.channels[index]
+                .tones
+                .as_mut()
+                .and_then(|ring| ring.pop().ok())
+            {
+                self.engine.handle_tone(now, channel, event);
+                self.drain(now);
+            }
             for _ in 0..CAPTURE_BUDGET {
                 let Ok(frame) = self.channels[index].outgoing.pop() else {
                     break;
@@ -393,6 +405,14 @@ impl Driver {
             Event::Talkspurt { channel, active } => NetEvent::Talkspurt {
                 channel: name(channel),
                 active,
+            },
+            Event::Tone { channel, event } => NetEvent::Tone {
+                channel: name(channel),
+                definition: event
+                    .definition
+                    .and_then(|d| self.channels[channel.get()].tone_names.get(d.get()))
+                    .cloned(),
+                event,
             },
             Event::Rtt { rtt } => NetEvent::Rtt {
                 rtt: Duration::from_micros(rtt.as_micros()),

@@ -9,6 +9,9 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::time::Duration;
 
 use echostream_core::node::{DisconnectReason, Unexpected};
+use echostream_core::tone::{Measured, ToneEvent};
+
+use crate::tone_plan::Named;
 
 use super::counters::NetCounters;
 
@@ -16,8 +19,8 @@ use super::counters::NetCounters;
 /// [`EVENT_QUEUE_LEN`] wait, the rest are dropped and counted.
 pub const EVENT_QUEUE_LEN: usize = 256;
 
-/// Something that happened on the link to the relay.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Something that happened on the link to the relay or on a channel.
+#[derive(Debug, Clone, PartialEq)]
 pub enum NetEvent {
     /// The WebSocket is open (TLS and upgrade done); `hello` was sent.
     Connected {
@@ -64,6 +67,15 @@ pub enum NetEvent {
         channel: String,
         /// Whether it is open now.
         active: bool,
+    },
+    /// A channel's detector heard a page or a DTMF digit.
+    Tone {
+        /// The channel.
+        channel: String,
+        /// The definition's names (`None` for a DTMF digit).
+        definition: Option<Named>,
+        /// What was heard.
+        event: ToneEvent,
     },
     /// A heartbeat round trip over UDP.
     Rtt {
@@ -152,6 +164,11 @@ impl fmt::Display for NetEvent {
                     "stopped sending"
                 }
             ),
+            NetEvent::Tone {
+                channel,
+                definition,
+                event,
+            } => tone_line(f, channel, definition.as_ref(), event),
             NetEvent::Rtt { rtt } => write!(f, "UDP round trip {} µs", rtt.as_micros()),
             NetEvent::PathLost {
                 relay_udp,
@@ -185,6 +202,51 @@ impl fmt::Display for NetEvent {
             }
         }
     }
+}
+
+/// `ALERT Station 1 (fire) on pages: 349.1/707.3 Hz, 12 ms after the
+/// pattern's minimum`, or `DTMF 5 on pages (697.2/1336.1 Hz)`.
+fn tone_line(
+    f: &mut fmt::Formatter<'_>,
+    channel: &str,
+    definition: Option<&Named>,
+    event: &ToneEvent,
+) -> fmt::Result {
+    if let Measured::Dtmf {
+        digit,
+        low_hz,
+        high_hz,
+        ..
+    } = event.measured
+    {
+        return write!(
+            f,
+            "DTMF {} on {channel} ({low_hz:.1}/{high_hz:.1} Hz)",
+            char::from(digit)
+        );
+    }
+    match definition {
+        Some(named) => write!(
+            f,
+            "ALERT {} ({}) on {channel}: ",
+            named.tone_id, named.alert_type
+        )?,
+        None => write!(f, "TONE on {channel}: ")?,
+    }
+    match event.measured {
+        Measured::TwoTone { a_hz, b_hz } => write!(f, "{a_hz:.1}/{b_hz:.1} Hz")?,
+        Measured::LongTone { hz } => write!(f, "{hz:.1} Hz long tone")?,
+        Measured::HiLow {
+            a_hz,
+            b_hz,
+            alternations,
+        } => write!(
+            f,
+            "{a_hz:.1}/{b_hz:.1} Hz hi-low, {alternations} alternations"
+        )?,
+        Measured::Dtmf { .. } => unreachable!("handled above"),
+    }
+    write!(f, ", {} ms after the pattern's minimum", event.latency_ms)
 }
 
 /// The loop's end of the event queue: never blocks, counts what it drops.

@@ -58,6 +58,8 @@ use tungstenite::http::Uri;
 
 use crate::audio::pipeline::EncodedFrame;
 use crate::config::RemoteRelay;
+use crate::tone_plan::Named;
+use echostream_core::tone::ToneEvent;
 
 pub use counters::{NetCounters, NetCountersSnapshot};
 pub use event::{EVENT_QUEUE_LEN, NetEvent};
@@ -124,6 +126,10 @@ pub struct NetChannel {
     pub incoming: rtrb::Producer<EncodedFrame>,
     /// Frames kept from before the channel opens, sent first.
     pub preroll_frames: usize,
+    /// The channel's detections (pages, DTMF digits), when it detects.
+    pub tones: Option<rtrb::Consumer<ToneEvent>>,
+    /// The names of its tone definitions, by definition index.
+    pub tone_names: Vec<Named>,
 }
 
 /// Why the network loop cannot be made.
@@ -205,6 +211,8 @@ impl NetLoop {
                     id: c.id,
                     outgoing: c.outgoing,
                     incoming: c.incoming,
+                    tones: c.tones,
+                    tone_names: c.tone_names,
                 })
                 .collect(),
             events,
@@ -404,6 +412,8 @@ mod tests {
             outgoing,
             incoming,
             preroll_frames: 0,
+            tones: None,
+            tone_names: Vec::new(),
         }
     }
 

@@ -14,13 +14,24 @@
 //! quiet so that the pre-roll holds the first syllable that opened it and
 //! the codec state is warm. The network thread is woken while the channel
 //! is active and when that changes; quiet frames wait for its next turn.
-//! Everything is made in [`ChannelCapture::new`]; [`ChannelCapture::push_block`]
+//!
+//! A channel with tone definitions or DTMF also runs its
+//! [`ChannelDetector`] here, on every block whatever the VOX says: a page
+//! on a quiet channel is still a page. It runs on this thread rather than
+//! on a thread of its own fed by a ring: it is sans-IO, allocation-free
+//! core code like the encoder beside it, and a second ring and thread per
+//! channel would add a copy of every block and a wake-up per period. Its
+//! events leave through a fixed-capacity ring to the network thread's
+//! node engine; a full ring drops and counts.
+//! Everything is made in [`ChannelCapture::new`] and
+//! [`ChannelCapture::with_detector`]; [`ChannelCapture::push_block`]
 //! allocates, locks and logs nothing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use echostream_core::level::{Vox, VoxEdge};
+use echostream_core::tone::{ChannelDetector, ToneEvent};
 
 use crate::audio::Block;
 use crate::audio::pipeline::{EncodedFrame, Packetizer};
@@ -61,6 +72,24 @@ pub struct CaptureStats {
     pub net_ring_full: AtomicU64,
     /// Frames the encoder could not make (the receiver conceals them).
     pub encode_errors: AtomicU64,
+    /// Detections (pages, DTMF digits) handed to the network thread.
+    pub tone_events: AtomicU64,
+    /// Detections dropped because the ring to the network thread was full.
+    pub tone_events_dropped: AtomicU64,
+}
+
+/// Detections a channel can queue for the network thread.
+pub const TONE_RING_EVENTS: usize = 64;
+
+/// A ring for one channel's detections.
+pub fn tone_ring() -> (rtrb::Producer<ToneEvent>, rtrb::Consumer<ToneEvent>) {
+    rtrb::RingBuffer::new(TONE_RING_EVENTS)
+}
+
+/// A channel's detector and where its events go.
+struct Detection {
+    detector: Box<ChannelDetector>,
+    events: rtrb::Producer<ToneEvent>,
 }
 
 /// The capture side of one channel. See the [module docs](self).
@@ -72,6 +101,7 @@ pub struct ChannelCapture {
     waker: Arc<dyn Wake>,
     /// The verdict on the last block.
     active: bool,
+    detection: Option<Detection>,
     stats: Arc<CaptureStats>,
 }
 
@@ -80,6 +110,7 @@ impl std::fmt::Debug for ChannelCapture {
         f.debug_struct("ChannelCapture")
             .field("gate", &self.gate)
             .field("active", &self.active)
+            .field("detecting", &self.detection.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -101,8 +132,21 @@ impl ChannelCapture {
             encoded,
             to_net,
             waker,
+            detection: None,
             stats: Arc::new(CaptureStats::default()),
         }
+    }
+
+    /// Runs `detector` on every block from now on; its events go to
+    /// `events` (the network thread's end is the other half of a
+    /// [`tone_ring`]).
+    pub fn with_detector(
+        mut self,
+        detector: Box<ChannelDetector>,
+        events: rtrb::Producer<ToneEvent>,
+    ) -> ChannelCapture {
+        self.detection = Some(Detection { detector, events });
+        self
     }
 
     /// The counters, shared.
@@ -117,6 +161,7 @@ impl ChannelCapture {
 
     /// One captured period. No allocation, lock or logging.
     pub fn push_block(&mut self, block: &Block) {
+        let detected = self.detect(block);
         let was_active = self.active;
         if let Gate::Vox(vox) = &mut self.gate {
             if vox.push_block(block.index, block.frames()) == Some(VoxEdge::Opened) {
@@ -135,9 +180,27 @@ impl ChannelCapture {
         }
         let errors = self.packetizer.stats().encode_errors;
         self.stats.encode_errors.store(errors, Ordering::Relaxed);
-        if self.active || was_active {
+        if self.active || was_active || detected {
             self.waker.wake();
         }
+    }
+
+    /// Runs the detector on `block`; returns whether it heard something.
+    fn detect(&mut self, block: &Block) -> bool {
+        let Some(detection) = &mut self.detection else {
+            return false;
+        };
+        detection.detector.process_i16(block.index, block.frames());
+        let mut heard = false;
+        while let Some(event) = detection.detector.poll_event() {
+            heard = true;
+            let counter = match detection.events.push(event) {
+                Ok(()) => &self.stats.tone_events,
+                Err(_) => &self.stats.tone_events_dropped,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        heard
     }
 
     /// The source ended or the node stops: the engine is told, so that an

@@ -38,6 +38,9 @@ use crate::audio::{self, AudioError, AudioThread, Counters, RtSettings, StreamPa
 use crate::config::{Config, Cor, Relay};
 use crate::net::{NetChannel, NetError, NetHandle, NetLoop, NetSettings};
 use crate::opus::{Encoder, EncoderConfig, OpusError};
+use crate::tone_plan::{self, Named};
+use echostream_core::tone::dtmf::DtmfConfigError;
+use echostream_core::tone::{ChannelDetector, RateError, ToneEvent};
 
 /// How often the node logs a status line per channel.
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(30);
@@ -91,6 +94,16 @@ pub enum ChannelSetupError {
     /// The decoder or jitter buffer settings.
     #[error("{0}")]
     Playback(PipelineError),
+    /// The tone definitions or DTMF settings were refused (check-config
+    /// reports the same).
+    #[error("tones: {}", .0.iter().map(|(path, why)| format!("{path}: {why}")).collect::<Vec<_>>().join("; "))]
+    Tones(Vec<(String, String)>),
+    /// The detector cannot run at the device rate.
+    #[error("tone detection: {0}")]
+    DetectorRate(RateError),
+    /// The DTMF settings were refused.
+    #[error("dtmf: {0}")]
+    Dtmf(DtmfConfigError),
     /// The folder of a `file:` output could not be made.
     #[error("output_device: cannot create folder `{}`: {source}", dir.display())]
     OutputFolder {
@@ -170,13 +183,23 @@ impl Node {
         for (index, ch) in config.channels.iter().enumerate() {
             let (to_net, outgoing) = frame_ring();
             let (incoming, from_net) = frame_ring();
+            let detection = detector_for(config, index)?;
+            let (tone_names, tones, detection) = match detection {
+                Some((detector, names)) => {
+                    let (producer, consumer) = capture::tone_ring();
+                    (names, Some(consumer), Some((detector, producer)))
+                }
+                None => (Vec::new(), None, None),
+            };
             net_channels.push(NetChannel {
                 id: ch.id.clone(),
                 outgoing,
                 incoming,
                 preroll_frames,
+                tones,
+                tone_names,
             });
-            pending.push((index, to_net, from_net));
+            pending.push((index, to_net, from_net, detection));
         }
         let net = NetLoop::new(net_settings, net_channels)?;
         let waker = net.waker();
@@ -188,8 +211,8 @@ impl Node {
             relay,
             channels: Vec::new(),
         };
-        for (index, to_net, from_net) in pending {
-            let started = node.start_channel(config, index, to_net, from_net, &waker);
+        for (index, to_net, from_net, detection) in pending {
+            let started = node.start_channel(config, index, to_net, from_net, detection, &waker);
             if let Err(err) = started {
                 node.stop_all();
                 return Err(err);
@@ -207,6 +230,7 @@ impl Node {
         index: usize,
         to_net: rtrb::Producer<EncodedFrame>,
         from_net: rtrb::Consumer<EncodedFrame>,
+        detection: Option<(Box<ChannelDetector>, rtrb::Producer<ToneEvent>)>,
         waker: &Arc<mio::Waker>,
     ) -> Result<(), StartError> {
         let ch = &config.channels[index];
@@ -240,7 +264,10 @@ impl Node {
             .map_err(|err| pipeline_err(ChannelSetupError::Encoder(err)))?;
         let (encoded_in, encoded_out) = frame_ring();
         let packetizer = Packetizer::new(encoder, encoded_in, Seq(0), MediaTimestamp(0));
-        let capture = ChannelCapture::new(gate, packetizer, encoded_out, to_net, waker.clone());
+        let mut capture = ChannelCapture::new(gate, packetizer, encoded_out, to_net, waker.clone());
+        if let Some((detector, events)) = detection {
+            capture = capture.with_detector(detector, events);
+        }
         let capture_stats = capture.stats();
         let source =
             audio::open_source(&ch.input_device, params, ch.input_loop).map_err(audio_err)?;
@@ -346,12 +373,15 @@ impl Node {
         for ch in &self.channels {
             let c = &ch.capture;
             let mut line = format!(
-                "status channel={} frames={} vox_openings={} net_ring_full={} encode_errors={}",
+                "status channel={} frames={} vox_openings={} net_ring_full={} encode_errors={} \
+                 detections={} detections_dropped={}",
                 ch.id,
                 c.frames.load(Ordering::Relaxed),
                 c.vox_openings.load(Ordering::Relaxed),
                 c.net_ring_full.load(Ordering::Relaxed),
                 c.encode_errors.load(Ordering::Relaxed),
+                c.tone_events.load(Ordering::Relaxed),
+                c.tone_events_dropped.load(Ordering::Relaxed),
             );
             if let Some(p) = &ch.playback {
                 line.push_str(&format!(
@@ -391,6 +421,36 @@ impl Node {
             log::error!("embedded relay: {err}");
         }
     }
+}
+
+/// Channel `index`'s tone detector and the names of its definitions, if
+/// it listens for anything (definitions or DTMF).
+#[allow(
+    clippy::type_complexity,
+    reason = "used once, right where it is destructured"
+)]
+fn detector_for(
+    config: &Config,
+    index: usize,
+) -> Result<Option<(Box<ChannelDetector>, Vec<Named>)>, StartError> {
+    let ch = &config.channels[index];
+    let setup_error = |source| StartError::Pipeline {
+        index,
+        channel: ch.id.clone(),
+        source,
+    };
+    let plan = tone_plan::plan(config, Some(&ch.id))
+        .map_err(|errors| setup_error(ChannelSetupError::Tones(errors)))?;
+    if plan.names.is_empty() && plan.dtmf.is_none() {
+        return Ok(None);
+    }
+    let rate_hz = StreamParams::from_config(&config.audio).rate_hz;
+    let mut detector = ChannelDetector::new(rate_hz, &plan.definitions)
+        .map_err(|err| setup_error(ChannelSetupError::DetectorRate(err)))?;
+    detector
+        .set_dtmf(plan.dtmf.as_ref())
+        .map_err(|err| setup_error(ChannelSetupError::Dtmf(err)))?;
+    Ok(Some((Box::new(detector), plan.names)))
 }
 
 /// Refuses, before anything is opened, what this build cannot do yet.

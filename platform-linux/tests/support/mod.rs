@@ -99,6 +99,8 @@ impl Node {
                 outgoing,
                 incoming,
                 preroll_frames: 0,
+                tones: None,
+                tone_names: Vec::new(),
             });
         }
         let net = NetLoop::new(settings, net_channels).expect("valid settings");
