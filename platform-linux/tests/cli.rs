@@ -304,6 +304,83 @@ fn run_on_the_default_config_streams_until_sigterm_and_exits_0() {
 }
 
 #[test]
+fn a_page_and_a_dtmf_code_on_a_live_channel_are_alerted_by_name() {
+    // The default config, its pages channel playing Station 1's page and
+    // the digits 9 and #, then quiet.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        workspace_root().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .expect("copy config.json");
+    std::fs::create_dir(dir.path().join("samples")).expect("samples folder");
+    let mut pages = echostream_sim::audio::Signal::new(48_000);
+    pages
+        .silence(300.0)
+        .page(349.0, 707.3, 1_000.0, 0.0, 2_500.0, 0.3)
+        .silence(500.0);
+    for digit in ['9', '#'] {
+        let (low, high) = echostream_sim::audio::dtmf_pair_hz(digit).expect("a digit");
+        pages
+            .dual_tone(f64::from(low), f64::from(high), 100.0, 0.15, 0.15)
+            .silence(100.0);
+    }
+    pages.silence(2_000.0);
+    pages
+        .write_wav(&dir.path().join("samples/station-pages.wav"))
+        .expect("write pages");
+    let quiet = vec![0.0f32; 48_000];
+    echostream_sim::audio::write_wav_i16(&dir.path().join("samples/speech.wav"), 48_000, 1, &quiet)
+        .expect("write speech");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_echostream"))
+        .args(["run", "--config", "config.json"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start echostream");
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr_pipe)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen.iter().any(|l| l.contains("DTMF # on pages")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("the page and the digits within 20 s; log: {seen:#?}"),
+        }
+    }
+    // SAFETY: kill(2) on our own child with a valid signal.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit 0 after SIGTERM; log: {seen:#?}"
+    );
+    let alerts: Vec<_> = seen.iter().filter(|l| l.contains("ALERT")).collect();
+    assert_eq!(alerts.len(), 1, "{seen:#?}");
+    assert!(
+        alerts[0].contains("ALERT Station 1 (fire) on pages: 349.") && alerts[0].contains("/707."),
+        "{}",
+        alerts[0]
+    );
+    let digits: Vec<_> = seen.iter().filter(|l| l.contains("DTMF ")).collect();
+    assert_eq!(digits.len(), 2, "{seen:#?}");
+    assert!(digits[0].contains("DTMF 9 on pages"), "{}", digits[0]);
+}
+
+#[test]
 fn run_with_gpio_lines_says_this_build_has_no_gpio_and_exits_3() {
     let output = echostream(&["run", "--config", "config.pi.json"], &workspace_root());
     assert_eq!(output.status.code(), Some(3));

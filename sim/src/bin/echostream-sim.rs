@@ -3,17 +3,21 @@
 //! `echostream-sim samples [--config FILE] [--out DIR]` writes the sample
 //! recordings the default `config.json` plays: `station-pages.wav` (every
 //! two-tone and long-tone page of the config, each followed by a spoken
-//! dispatch stand-in) and `speech.wav` (talk with pauses, for the VOX
-//! channel), both 48 kHz mono 16-bit, generated deterministically.
+//! dispatch stand-in, then a DTMF code as a siren controller sends it) and
+//! `speech.wav` (talk with pauses, for the VOX channel), both 48 kHz mono
+//! 16-bit, generated deterministically.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use echostream_sim::audio::{Signal, voiced_speech_i16, write_wav_i16};
+use echostream_sim::audio::{Signal, dtmf_pair_hz, voiced_speech_i16, write_wav_i16};
 
 const RATE_HZ: u32 = 48_000;
 /// Tone level: −10 dBFS peak, a typical dispatch console level.
 const TONE_AMPLITUDE: f64 = 0.316;
+
+/// The DTMF code at the end of the pages sample.
+const SIREN_CODE: &str = "4711#";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -97,6 +101,14 @@ fn write_samples(config: &Path, out: &Path) -> Result<(), String> {
         append_speech(&mut signal, 4_000.0);
         signal.silence(3_000.0);
     }
+    // A siren controller's activation code: 100 ms digits, 100 ms apart.
+    for digit in SIREN_CODE.chars() {
+        let (low, high) = dtmf_pair_hz(digit).expect("a DTMF digit");
+        let amplitude = TONE_AMPLITUDE / 2.0;
+        signal.dual_tone(f64::from(low), f64::from(high), 100.0, amplitude, amplitude);
+        signal.silence(100.0);
+    }
+    signal.silence(3_000.0);
     let pages_path = out.join("station-pages.wav");
     write(&pages_path, &signal)?;
 
@@ -108,7 +120,7 @@ fn write_samples(config: &Path, out: &Path) -> Result<(), String> {
     let speech_path = out.join("speech.wav");
     write(&speech_path, &talk)?;
     println!(
-        "wrote {} ({} pages, {:.0} s) and {} ({:.0} s)",
+        "wrote {} ({} pages and the DTMF code {SIREN_CODE}, {:.0} s) and {} ({:.0} s)",
         pages_path.display(),
         pages.len(),
         signal.duration_ms() / 1_000.0,
