@@ -1,7 +1,7 @@
 //! A global allocator that counts allocations per thread, for the tests
 //! and benches that show a realtime or per-packet path allocates nothing.
 //!
-//! ```ignore
+//! ```text
 //! #[global_allocator]
 //! static GLOBAL: echostream_sim::alloc::Counting = echostream_sim::alloc::Counting;
 //! let before = echostream_sim::alloc::allocations();
