@@ -440,9 +440,9 @@ fn packetizer_and_depacketizer_steps_do_not_allocate() {
 
 #[test]
 fn a_capture_step_with_32_definitions_and_dtmf_does_not_allocate() {
-    use echostream::runtime::capture::{ChannelCapture, Gate, Wake, tone_ring};
+    use echostream::runtime::capture::{ChannelCapture, Gate, Heard, Wake, tone_ring};
     use echostream_core::level::{Vox, VoxConfig};
-    use echostream_core::tone::dtmf::DtmfConfig;
+    use echostream_core::tone::dtmf::{DtmfConfig, DtmfSequencer, SequenceConfig};
     use echostream_core::tone::{
         ChannelDetector, Definitions, MAX_DEFINITIONS, Measured, TwoToneDef,
     };
@@ -489,7 +489,17 @@ fn a_capture_step_with_32_definitions_and_dtmf_does_not_allocate() {
         to_net,
         Arc::new(NoWake),
     )
-    .with_detector(Box::new(detector), events_tx);
+    .with_detector(
+        Box::new(detector),
+        Some(
+            DtmfSequencer::new(SequenceConfig {
+                rate_hz: RATE_HZ,
+                timeout_ms: 200,
+            })
+            .expect("sequencer"),
+        ),
+        events_tx,
+    );
 
     // Speech, a page for definition 0, then the digit 5.
     let mut signal = Signal::new(RATE_HZ);
@@ -537,18 +547,31 @@ fn a_capture_step_with_32_definitions_and_dtmf_does_not_allocate() {
     );
 
     let heard: Vec<_> = std::iter::from_fn(|| events_rx.pop().ok()).collect();
+    let tones: Vec<_> = heard
+        .iter()
+        .filter_map(|h| match h {
+            Heard::Tone(e) => Some(e),
+            Heard::Sequence(_) => None,
+        })
+        .collect();
     assert!(
-        heard
+        tones
             .iter()
             .any(|e| e.definition.map(|d| d.get()) == Some(0)
                 && matches!(e.measured, Measured::TwoTone { .. })),
         "the page was heard: {heard:?}"
     );
     assert!(
-        heard
+        tones
             .iter()
             .any(|e| matches!(e.measured, Measured::Dtmf { digit: b'5', .. })),
         "the digit was heard: {heard:?}"
+    );
+    assert!(
+        heard
+            .iter()
+            .any(|h| matches!(h, Heard::Sequence(s) if s.digits.as_str() == "5")),
+        "the digit ended a sequence: {heard:?}"
     );
     let stats = capture.stats();
     assert_eq!(

@@ -325,7 +325,8 @@ fn a_page_and_a_dtmf_code_on_a_live_channel_are_alerted_by_name() {
             .dual_tone(f64::from(low), f64::from(high), 100.0, 0.15, 0.15)
             .silence(100.0);
     }
-    pages.silence(2_000.0);
+    // Longer than the 2 s sequence timeout before the file loops.
+    pages.silence(4_000.0);
     pages
         .write_wav(&dir.path().join("samples/station-pages.wav"))
         .expect("write pages");
@@ -351,7 +352,7 @@ fn a_page_and_a_dtmf_code_on_a_live_channel_are_alerted_by_name() {
     });
     let mut seen: Vec<String> = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !seen.iter().any(|l| l.contains("DTMF # on pages")) {
+    while !seen.iter().any(|l| l.contains("DTMF sequence")) {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => seen.push(line),
@@ -376,8 +377,14 @@ fn a_page_and_a_dtmf_code_on_a_live_channel_are_alerted_by_name() {
         alerts[0]
     );
     let digits: Vec<_> = seen.iter().filter(|l| l.contains("DTMF ")).collect();
-    assert_eq!(digits.len(), 2, "{seen:#?}");
+    assert_eq!(digits.len(), 3, "{seen:#?}");
     assert!(digits[0].contains("DTMF 9 on pages"), "{}", digits[0]);
+    assert!(digits[1].contains("DTMF # on pages"), "{}", digits[1]);
+    assert!(
+        digits[2].contains("DTMF sequence 9# on pages"),
+        "{}",
+        digits[2]
+    );
 }
 
 #[test]

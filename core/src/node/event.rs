@@ -8,6 +8,7 @@ use heapless::String;
 
 use crate::time::Duration;
 use crate::tone::ToneEvent;
+use crate::tone::dtmf::DtmfSequence;
 use crate::wire::signal::{ErrorMessage, MAX_ID_LEN};
 use crate::wire::{KeyId, StreamId};
 
@@ -181,6 +182,13 @@ pub enum Event {
         channel: ChannelIndex,
         /// What it heard, where, and how late.
         event: ToneEvent,
+    },
+    /// A channel's DTMF digits ended a sequence.
+    DtmfSequence {
+        /// The channel.
+        channel: ChannelIndex,
+        /// The digits and where they were.
+        sequence: DtmfSequence,
     },
     /// A heartbeat round trip over UDP (the first echo of each round).
     Rtt {

@@ -55,6 +55,7 @@ use crate::MAX_CHANNELS;
 use crate::crypto::{OpenErrorKind, Receiver, SessionKeys};
 use crate::time::{Duration, Instant};
 use crate::tone::ToneEvent;
+use crate::tone::dtmf::DtmfSequence;
 use crate::wire::signal::{MAX_HOST_LEN, MAX_USERS};
 use crate::wire::{Flags, MAX_PAYLOAD_LEN, MediaTimestamp, StreamId};
 
@@ -385,6 +386,22 @@ impl Node {
             return;
         }
         self.event(Event::Tone { channel, event });
+    }
+
+    /// A sequence of DTMF digits on `channel` ended (from its capture
+    /// side's sequencer). Reported as [`Event::DtmfSequence`].
+    pub fn handle_dtmf_sequence(
+        &mut self,
+        now: Instant,
+        channel: ChannelIndex,
+        sequence: DtmfSequence,
+    ) {
+        self.now = now;
+        if channel.get() >= self.channels.len() {
+            debug_assert!(false, "{channel} is not a channel of this node");
+            return;
+        }
+        self.event(Event::DtmfSequence { channel, sequence });
     }
 
     /// Runs every timer due at `now`. Call at or after

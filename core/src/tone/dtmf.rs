@@ -130,10 +130,14 @@ mod bank;
 mod complex;
 mod config;
 mod measure;
+mod sequence;
 mod series;
 mod timing;
 
 pub use config::{DtmfConfig, DtmfConfigError, FieldRange};
+pub use sequence::{
+    DtmfSequence, DtmfSequencer, SEQUENCE_DIGITS_MAX, SequenceConfig, SequenceConfigError,
+};
 
 use core::ops::Range;
 

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::Path;
 
-use echostream_core::tone::dtmf::DtmfConfig;
+use echostream_core::tone::dtmf::{DtmfConfig, SequenceConfig};
 use serde::Deserialize;
 
 use super::defaults;
@@ -209,6 +209,9 @@ pub struct Dtmf {
     /// Shortest pause that separates two digits, so that a repeated digit
     /// counts twice, 30 to 1000 (default 40 ms).
     pub min_off_ms: u32,
+    /// Audio after the last digit that ends a sequence (a code such as
+    /// `4711#`), 200 to 60000 (default 2000 ms).
+    pub sequence_timeout_ms: u32,
 }
 
 impl Default for Dtmf {
@@ -221,6 +224,7 @@ impl Default for Dtmf {
             twist_reverse_db: f64::from(core.twist_reverse_db_max),
             min_on_ms: core.on_ms_min,
             min_off_ms: core.off_ms_min,
+            sequence_timeout_ms: SequenceConfig::TIMEOUT_MS_DEFAULT,
         }
     }
 }

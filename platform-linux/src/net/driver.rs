@@ -29,8 +29,8 @@ use super::event::{EventSink, NetEvent};
 use super::link::{Incoming, Link};
 use super::resolve::{Resolved, Resolver};
 use crate::audio::pipeline::EncodedFrame;
+use crate::runtime::capture::Heard;
 use crate::tone_plan::Named;
-use echostream_core::tone::ToneEvent;
 
 /// The waker's token.
 pub(crate) const WAKER: Token = Token(0);
@@ -63,7 +63,7 @@ pub(crate) struct ChannelRings {
     pub(crate) id: String,
     pub(crate) outgoing: rtrb::Consumer<EncodedFrame>,
     pub(crate) incoming: rtrb::Producer<EncodedFrame>,
-    pub(crate) tones: Option<rtrb::Consumer<ToneEvent>>,
+    pub(crate) tones: Option<rtrb::Consumer<Heard>>,
     pub(crate) tone_names: Vec<Named>,
 }
 
@@ -279,12 +279,17 @@ impl Driver {
     fn take_captured(&mut self, now: CoreInstant) {
         for index in 0..self.channels.len() {
             let channel = ChannelIndex::new(index).expect("at most MAX_CHANNELS channels");
-            while let Some(event) = self.channels[index]
+            while let Some(heard) = self.channels[index]
                 .tones
                 .as_mut()
                 .and_then(|ring| ring.pop().ok())
             {
-                self.engine.handle_tone(now, channel, event);
+                match heard {
+                    Heard::Tone(event) => self.engine.handle_tone(now, channel, event),
+                    Heard::Sequence(sequence) => {
+                        self.engine.handle_dtmf_sequence(now, channel, sequence)
+                    }
+                }
                 self.drain(now);
             }
             for _ in 0..CAPTURE_BUDGET {
@@ -413,6 +418,11 @@ impl Driver {
                     .and_then(|d| self.channels[channel.get()].tone_names.get(d.get()))
                     .cloned(),
                 event,
+            },
+            Event::DtmfSequence { channel, sequence } => NetEvent::DtmfSequence {
+                channel: name(channel),
+                digits: sequence.digits.as_str().to_owned(),
+                cut_off: sequence.cut_off,
             },
             Event::Rtt { rtt } => NetEvent::Rtt {
                 rtt: Duration::from_micros(rtt.as_micros()),

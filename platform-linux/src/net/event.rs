@@ -77,6 +77,15 @@ pub enum NetEvent {
         /// What was heard.
         event: ToneEvent,
     },
+    /// A channel's DTMF digits ended a sequence.
+    DtmfSequence {
+        /// The channel.
+        channel: String,
+        /// The digits.
+        digits: String,
+        /// Digits past the longest sequence that were cut off.
+        cut_off: u32,
+    },
     /// A heartbeat round trip over UDP.
     Rtt {
         /// The round trip.
@@ -169,6 +178,17 @@ impl fmt::Display for NetEvent {
                 definition,
                 event,
             } => tone_line(f, channel, definition.as_ref(), event),
+            NetEvent::DtmfSequence {
+                channel,
+                digits,
+                cut_off,
+            } => {
+                write!(f, "DTMF sequence {digits} on {channel}")?;
+                if *cut_off > 0 {
+                    write!(f, " ({cut_off} more digits cut off)")?;
+                }
+                Ok(())
+            }
             NetEvent::Rtt { rtt } => write!(f, "UDP round trip {} µs", rtt.as_micros()),
             NetEvent::PathLost {
                 relay_udp,

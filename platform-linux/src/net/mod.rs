@@ -58,8 +58,8 @@ use tungstenite::http::Uri;
 
 use crate::audio::pipeline::EncodedFrame;
 use crate::config::RemoteRelay;
+use crate::runtime::capture::Heard;
 use crate::tone_plan::Named;
-use echostream_core::tone::ToneEvent;
 
 pub use counters::{NetCounters, NetCountersSnapshot};
 pub use event::{EVENT_QUEUE_LEN, NetEvent};
@@ -126,8 +126,9 @@ pub struct NetChannel {
     pub incoming: rtrb::Producer<EncodedFrame>,
     /// Frames kept from before the channel opens, sent first.
     pub preroll_frames: usize,
-    /// The channel's detections (pages, DTMF digits), when it detects.
-    pub tones: Option<rtrb::Consumer<ToneEvent>>,
+    /// The channel's detections (pages, DTMF digits and sequences), when
+    /// it detects.
+    pub tones: Option<rtrb::Consumer<Heard>>,
     /// The names of its tone definitions, by definition index.
     pub tone_names: Vec<Named>,
 }

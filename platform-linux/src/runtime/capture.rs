@@ -31,6 +31,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use echostream_core::level::{Vox, VoxEdge};
+use echostream_core::time::SampleIndex;
+use echostream_core::tone::dtmf::{DtmfSequence, DtmfSequencer};
 use echostream_core::tone::{ChannelDetector, ToneEvent};
 
 use crate::audio::Block;
@@ -72,24 +74,35 @@ pub struct CaptureStats {
     pub net_ring_full: AtomicU64,
     /// Frames the encoder could not make (the receiver conceals them).
     pub encode_errors: AtomicU64,
-    /// Detections (pages, DTMF digits) handed to the network thread.
+    /// Detections (pages, DTMF digits and sequences) handed to the
+    /// network thread.
     pub tone_events: AtomicU64,
     /// Detections dropped because the ring to the network thread was full.
     pub tone_events_dropped: AtomicU64,
+}
+
+/// What a channel's detector heard, for the network thread.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Heard {
+    /// A page or a DTMF digit.
+    Tone(ToneEvent),
+    /// DTMF digits that ended a sequence (a code such as `4711#`).
+    Sequence(DtmfSequence),
 }
 
 /// Detections a channel can queue for the network thread.
 pub const TONE_RING_EVENTS: usize = 64;
 
 /// A ring for one channel's detections.
-pub fn tone_ring() -> (rtrb::Producer<ToneEvent>, rtrb::Consumer<ToneEvent>) {
+pub fn tone_ring() -> (rtrb::Producer<Heard>, rtrb::Consumer<Heard>) {
     rtrb::RingBuffer::new(TONE_RING_EVENTS)
 }
 
-/// A channel's detector and where its events go.
+/// A channel's detector, its digits' sequencer, and where they report.
 struct Detection {
     detector: Box<ChannelDetector>,
-    events: rtrb::Producer<ToneEvent>,
+    sequencer: Option<DtmfSequencer>,
+    events: rtrb::Producer<Heard>,
 }
 
 /// The capture side of one channel. See the [module docs](self).
@@ -137,15 +150,20 @@ impl ChannelCapture {
         }
     }
 
-    /// Runs `detector` on every block from now on; its events go to
-    /// `events` (the network thread's end is the other half of a
-    /// [`tone_ring`]).
+    /// Runs `detector` on every block from now on, gathering its DTMF
+    /// digits with `sequencer`; what they hear goes to `events` (the
+    /// network thread's end is the other half of a [`tone_ring`]).
     pub fn with_detector(
         mut self,
         detector: Box<ChannelDetector>,
-        events: rtrb::Producer<ToneEvent>,
+        sequencer: Option<DtmfSequencer>,
+        events: rtrb::Producer<Heard>,
     ) -> ChannelCapture {
-        self.detection = Some(Detection { detector, events });
+        self.detection = Some(Detection {
+            detector,
+            sequencer,
+            events,
+        });
         self
     }
 
@@ -194,13 +212,29 @@ impl ChannelCapture {
         let mut heard = false;
         while let Some(event) = detection.detector.poll_event() {
             heard = true;
-            let counter = match detection.events.push(event) {
-                Ok(()) => &self.stats.tone_events,
-                Err(_) => &self.stats.tone_events_dropped,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(sequencer) = &mut detection.sequencer {
+                sequencer.push(&event);
+            }
+            Self::report(&mut detection.events, &self.stats, Heard::Tone(event));
+        }
+        let reached = SampleIndex(block.index.0 + block.frames().len() as u64);
+        if let Some(sequence) = detection.sequencer.as_mut().and_then(|s| s.poll(reached)) {
+            heard = true;
+            Self::report(
+                &mut detection.events,
+                &self.stats,
+                Heard::Sequence(sequence),
+            );
         }
         heard
+    }
+
+    fn report(events: &mut rtrb::Producer<Heard>, stats: &CaptureStats, heard: Heard) {
+        let counter = match events.push(heard) {
+            Ok(()) => &stats.tone_events,
+            Err(_) => &stats.tone_events_dropped,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The source ended or the node stops: the engine is told, so that an
@@ -208,6 +242,16 @@ impl ChannelCapture {
     /// transmitter hangs on it.
     pub fn finish(&mut self) {
         self.active = false;
+        // A code still gathering when the audio ends is a code.
+        if let Some(detection) = &mut self.detection
+            && let Some(sequence) = detection.sequencer.as_mut().and_then(DtmfSequencer::flush)
+        {
+            Self::report(
+                &mut detection.events,
+                &self.stats,
+                Heard::Sequence(sequence),
+            );
+        }
         // The partial frame is dropped; the marker carries the media time
         // the next frame would have had.
         self.packetizer.end_talkspurt();

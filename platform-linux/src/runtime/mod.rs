@@ -31,7 +31,7 @@ use echostream_core::level::{Vox, VoxConfig, VoxConfigError};
 use echostream_core::wire::{MediaTimestamp, Seq, StreamId};
 use echostream_relay::TokenPolicy;
 
-use self::capture::{CaptureStats, ChannelCapture, Gate};
+use self::capture::{CaptureStats, ChannelCapture, Gate, Heard};
 use self::playback::{ChannelPlayback, PlaybackStats};
 use crate::audio::pipeline::{Depacketizer, EncodedFrame, Packetizer, PipelineError, frame_ring};
 use crate::audio::{self, AudioError, AudioThread, Counters, RtSettings, StreamParams};
@@ -39,8 +39,10 @@ use crate::config::{Config, Cor, Relay};
 use crate::net::{NetChannel, NetError, NetHandle, NetLoop, NetSettings};
 use crate::opus::{Encoder, EncoderConfig, OpusError};
 use crate::tone_plan::{self, Named};
-use echostream_core::tone::dtmf::DtmfConfigError;
-use echostream_core::tone::{ChannelDetector, RateError, ToneEvent};
+use echostream_core::tone::dtmf::{
+    DtmfConfigError, DtmfSequencer, SequenceConfig, SequenceConfigError,
+};
+use echostream_core::tone::{ChannelDetector, RateError};
 
 /// How often the node logs a status line per channel.
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(30);
@@ -104,6 +106,9 @@ pub enum ChannelSetupError {
     /// The DTMF settings were refused.
     #[error("dtmf: {0}")]
     Dtmf(DtmfConfigError),
+    /// The DTMF sequence settings were refused.
+    #[error("dtmf.sequence_timeout_ms: {0}")]
+    Sequence(SequenceConfigError),
     /// The folder of a `file:` output could not be made.
     #[error("output_device: cannot create folder `{}`: {source}", dir.display())]
     OutputFolder {
@@ -230,7 +235,7 @@ impl Node {
         index: usize,
         to_net: rtrb::Producer<EncodedFrame>,
         from_net: rtrb::Consumer<EncodedFrame>,
-        detection: Option<(Box<ChannelDetector>, rtrb::Producer<ToneEvent>)>,
+        detection: Option<(Detector, rtrb::Producer<Heard>)>,
         waker: &Arc<mio::Waker>,
     ) -> Result<(), StartError> {
         let ch = &config.channels[index];
@@ -265,8 +270,8 @@ impl Node {
         let (encoded_in, encoded_out) = frame_ring();
         let packetizer = Packetizer::new(encoder, encoded_in, Seq(0), MediaTimestamp(0));
         let mut capture = ChannelCapture::new(gate, packetizer, encoded_out, to_net, waker.clone());
-        if let Some((detector, events)) = detection {
-            capture = capture.with_detector(detector, events);
+        if let Some(((detector, sequencer), events)) = detection {
+            capture = capture.with_detector(detector, sequencer, events);
         }
         let capture_stats = capture.stats();
         let source =
@@ -425,14 +430,10 @@ impl Node {
 
 /// Channel `index`'s tone detector and the names of its definitions, if
 /// it listens for anything (definitions or DTMF).
-#[allow(
-    clippy::type_complexity,
-    reason = "used once, right where it is destructured"
-)]
 fn detector_for(
     config: &Config,
     index: usize,
-) -> Result<Option<(Box<ChannelDetector>, Vec<Named>)>, StartError> {
+) -> Result<Option<(Detector, Vec<Named>)>, StartError> {
     let ch = &config.channels[index];
     let setup_error = |source| StartError::Pipeline {
         index,
@@ -450,8 +451,21 @@ fn detector_for(
     detector
         .set_dtmf(plan.dtmf.as_ref())
         .map_err(|err| setup_error(ChannelSetupError::Dtmf(err)))?;
-    Ok(Some((Box::new(detector), plan.names)))
+    let sequencer = match (&plan.dtmf, &ch.dtmf) {
+        (Some(_), Some(dtmf)) => Some(
+            DtmfSequencer::new(SequenceConfig {
+                rate_hz,
+                timeout_ms: dtmf.sequence_timeout_ms,
+            })
+            .map_err(|err| setup_error(ChannelSetupError::Sequence(err)))?,
+        ),
+        _ => None,
+    };
+    Ok(Some(((Box::new(detector), sequencer), plan.names)))
 }
+
+/// A channel's detector and, with DTMF on, its digits' sequencer.
+type Detector = (Box<ChannelDetector>, Option<DtmfSequencer>);
 
 /// Refuses, before anything is opened, what this build cannot do yet.
 fn check_supported(config: &Config) -> Result<(), StartError> {

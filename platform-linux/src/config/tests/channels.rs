@@ -272,6 +272,17 @@ fn dtmf_min_on_below_20_ms_is_an_error() {
 }
 
 #[test]
+fn a_dtmf_sequence_timeout_out_of_range_is_an_error() {
+    for value in [100, 60_001] {
+        error_at(
+            |c| c["channels"][0]["dtmf"] = json!({ "sequence_timeout_ms": value }),
+            "channels[0].dtmf.sequence_timeout_ms",
+            &format!("{value} ms is not between 200 and 60000 ms"),
+        );
+    }
+}
+
+#[test]
 fn dtmf_min_off_of_zero_is_an_error() {
     error_at(
         |c| c["channels"][0]["dtmf"] = json!({ "min_off_ms": 0 }),

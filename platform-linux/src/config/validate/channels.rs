@@ -1,5 +1,6 @@
 //! Channel checks: ids, devices, GPIO lines, timers, DTMF.
 
+use echostream_core::tone::dtmf::SequenceConfig;
 use std::collections::HashMap;
 
 use echostream_core::MAX_CHANNELS;
@@ -318,6 +319,16 @@ fn check_dtmf(problems: &mut Problems, base: &str, dtmf: &Dtmf) {
         problems.error(
             format!("{base}.dtmf.min_off_ms"),
             "is 0, which cannot tell a held digit from a repeated one (40 is usual)",
+        );
+    }
+    let sequence = SequenceConfig {
+        rate_hz: 8_000,
+        timeout_ms: dtmf.sequence_timeout_ms,
+    };
+    if let Err(error) = sequence.validate() {
+        problems.error(
+            format!("{base}.dtmf.sequence_timeout_ms"),
+            error.to_string(),
         );
     }
 }
