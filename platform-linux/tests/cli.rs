@@ -20,6 +20,78 @@ fn echostream(args: &[&str], dir: &Path) -> Output {
         .expect("echostream runs")
 }
 
+/// A scratch folder holding the default config and an empty `samples/`.
+fn default_config_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        workspace_root().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .expect("copy config.json");
+    std::fs::create_dir(dir.path().join("samples")).expect("samples folder");
+    dir
+}
+
+/// `echostream run --config config.json` in a folder, its log read line
+/// by line as it comes.
+struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(dir: &Path) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_echostream"))
+            .args(["run", "--config", "config.json"])
+            .current_dir(dir)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start echostream");
+        let stderr_pipe = child.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr_pipe)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads the log until `done` holds of what it said; panics naming
+    /// `what` after 20 s.
+    fn wait_for(&mut self, what: &str, done: impl Fn(&[String]) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !done(&self.seen) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!("{what} within 20 s; log: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status and the whole log.
+    fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        // SAFETY: kill(2) on our own child with a valid signal.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let status = self.child.wait().expect("wait");
+        // The reader ends with the pipe; take everything it read.
+        self.seen.extend(self.lines.iter());
+        (status, self.seen)
+    }
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -234,13 +306,7 @@ fn warnings_are_prefixed_and_do_not_fail_the_check() {
 #[test]
 fn run_on_the_default_config_streams_until_sigterm_and_exits_0() {
     // The default config in a scratch folder, with its sample recordings.
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::copy(
-        workspace_root().join("config.json"),
-        dir.path().join("config.json"),
-    )
-    .expect("copy config.json");
-    std::fs::create_dir(dir.path().join("samples")).expect("samples folder");
+    let dir = default_config_dir();
     let speech = echostream_sim::audio::voiced_speech_i16(48_000, 96_000);
     let speech: Vec<f32> = speech.iter().map(|&s| f32::from(s) / 32_768.0).collect();
     for name in ["station-pages.wav", "speech.wav"] {
@@ -252,45 +318,16 @@ fn run_on_the_default_config_streams_until_sigterm_and_exits_0() {
         )
         .expect("write sample");
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_echostream"))
-        .args(["run", "--config", "config.json"])
-        .current_dir(dir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start echostream");
-    let stderr_pipe = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr_pipe)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
+    let mut node = Running::start(dir.path());
     // Both channels register with the embedded relay.
-    let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while seen
-        .iter()
-        .filter(|l: &&String| l.contains("registered as stream"))
-        .count()
-        < 2
-    {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(_) => panic!("both channels registered within 20 s; log: {seen:#?}"),
-        }
-    }
+    node.wait_for("both channels registered", |seen| {
+        seen.iter()
+            .filter(|l| l.contains("registered as stream"))
+            .count()
+            == 2
+    });
     std::thread::sleep(std::time::Duration::from_secs(1));
-    // SAFETY: kill(2) on our own child with a valid signal.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let status = child.wait().expect("wait");
-    seen.extend(rx.try_iter());
+    let (status, seen) = node.stop();
     assert_eq!(
         status.code(),
         Some(0),
@@ -307,13 +344,7 @@ fn run_on_the_default_config_streams_until_sigterm_and_exits_0() {
 fn a_page_and_a_dtmf_code_on_a_live_channel_are_alerted_by_name() {
     // The default config, its pages channel playing Station 1's page and
     // the digits 9 and #, then quiet.
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::copy(
-        workspace_root().join("config.json"),
-        dir.path().join("config.json"),
-    )
-    .expect("copy config.json");
-    std::fs::create_dir(dir.path().join("samples")).expect("samples folder");
+    let dir = default_config_dir();
     let mut pages = echostream_sim::audio::Signal::new(48_000);
     pages
         .silence(300.0)
@@ -333,37 +364,11 @@ fn a_page_and_a_dtmf_code_on_a_live_channel_are_alerted_by_name() {
     let quiet = vec![0.0f32; 48_000];
     echostream_sim::audio::write_wav_i16(&dir.path().join("samples/speech.wav"), 48_000, 1, &quiet)
         .expect("write speech");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_echostream"))
-        .args(["run", "--config", "config.json"])
-        .current_dir(dir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start echostream");
-    let stderr_pipe = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr_pipe)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
+    let mut node = Running::start(dir.path());
+    node.wait_for("the page, the digits and their sequence", |seen| {
+        seen.iter().any(|l| l.contains("DTMF sequence"))
     });
-    let mut seen: Vec<String> = Vec::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !seen.iter().any(|l| l.contains("DTMF sequence")) {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(_) => panic!("the page and the digits within 20 s; log: {seen:#?}"),
-        }
-    }
-    // SAFETY: kill(2) on our own child with a valid signal.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let status = child.wait().expect("wait");
+    let (status, seen) = node.stop();
     assert_eq!(
         status.code(),
         Some(0),

@@ -12,7 +12,7 @@ use core::net::SocketAddr;
 
 use crate::crypto::{OpenError, OpenErrorKind, SealError};
 use crate::time::{Duration, Instant};
-use crate::wire::{HEADER_LEN, HEARTBEAT_PAYLOAD_LEN, Kind, MediaTimestamp, Packet};
+use crate::wire::{Flags, HEADER_LEN, HEARTBEAT_PAYLOAD_LEN, Kind, MediaTimestamp, Packet};
 
 use super::event::{DisconnectReason, Event};
 use super::parked::Awaiting;
@@ -20,7 +20,7 @@ use super::signaling::next_key_id;
 use super::timer::Timer;
 use super::{
     ChannelIndex, Delivery, Node, Output, PATH_DEAD_HEARTBEATS, PATH_LOST_HEARTBEATS, Received,
-    Text, audio_flags, next_period,
+    Text, next_period,
 };
 
 impl Node {
@@ -373,11 +373,13 @@ impl Node {
         buf: &mut [u8],
     ) -> Option<usize> {
         let stream = self.channels[index].stream.as_mut()?;
-        let flags = if kind == Kind::Audio {
-            audio_flags(start, fec)
-        } else {
-            crate::wire::Flags::NONE
-        };
+        let mut flags = Flags::NONE;
+        if kind == Kind::Audio && start {
+            flags = flags.union(Flags::START_OF_TALKSPURT);
+        }
+        if kind == Kind::Audio && fec {
+            flags = flags.union(Flags::FEC);
+        }
         match stream.sender.seal(kind, flags, timestamp, payload_len, buf) {
             Ok(len) => Some(len),
             Err(error) => {

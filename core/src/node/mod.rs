@@ -57,7 +57,7 @@ use crate::time::{Duration, Instant};
 use crate::tone::ToneEvent;
 use crate::tone::dtmf::DtmfSequence;
 use crate::wire::signal::{MAX_HOST_LEN, MAX_USERS};
-use crate::wire::{Flags, MAX_PAYLOAD_LEN, MediaTimestamp, StreamId};
+use crate::wire::{MAX_PAYLOAD_LEN, MediaTimestamp, StreamId};
 
 pub use self::backoff::{BACKOFF_START, Backoff};
 pub use self::config::{ChannelConfig, ChannelIndex, NodeConfig, NodeConfigError};
@@ -285,11 +285,12 @@ impl Node {
     /// The node ids the relay last listed for `channel` (valid after
     /// [`Event::UsersConnected`] for it, until the next input).
     pub fn users(&self, channel: ChannelIndex) -> impl Iterator<Item = &str> {
-        let current = self.users_channel == Some(channel);
-        self.users
-            .iter()
-            .filter(move |_| current)
-            .map(|u| u.as_str())
+        let users: &[NodeName] = if self.users_channel == Some(channel) {
+            &self.users
+        } else {
+            &[]
+        };
+        users.iter().map(|u| u.as_str())
     }
 
     /// How many node ids the relay last listed for `channel`.
@@ -605,18 +606,6 @@ impl Node {
 fn next_period(at: Instant, period: Duration, now: Instant) -> Instant {
     let next = at + period;
     if next > now { next } else { now + period }
-}
-
-/// The flags a captured audio frame travels with.
-fn audio_flags(start: bool, fec: bool) -> Flags {
-    let mut flags = Flags::NONE;
-    if start {
-        flags = flags.union(Flags::START_OF_TALKSPURT);
-    }
-    if fec {
-        flags = flags.union(Flags::FEC);
-    }
-    flags
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use heapless::{String, Vec};
 use crate::crypto::{Direction, Receiver, Secret, Sender, SessionKeys};
 use crate::time::{Duration, Instant};
 use crate::wire::signal::{
-    ChannelId, NodeId, PROTOCOL_VERSION, SignalError, ToNode, ToRelay, Token,
+    ChannelId, NodeId, PROTOCOL_VERSION, SecretBytes, SignalError, ToNode, ToRelay, Token,
 };
 use crate::wire::{KeyId, StreamId};
 
@@ -71,7 +71,7 @@ impl Node {
                     return self.unexpected(Unexpected::SecondWelcome);
                 }
                 let heartbeat = clamp(Duration::from_millis(u64::from(heartbeat_ms)));
-                let keys = SessionKeys::derive(&Secret::from_bytes(key.into_bytes()), key_id);
+                let keys = session_keys(key, key_id);
                 self.session = Some(Session {
                     heartbeat,
                     receiver: Receiver::new(&keys, Direction::RelayToNode),
@@ -139,7 +139,7 @@ impl Node {
                 if self.session.is_none() {
                     return self.unexpected(Unexpected::RekeyBeforeWelcome);
                 }
-                let keys = SessionKeys::derive(&Secret::from_bytes(key.into_bytes()), key_id);
+                let keys = session_keys(key, key_id);
                 self.rekey(now, keys);
             }
             ToNode::Error { code, message } => self.event(Event::RelayError { code, message }),
@@ -249,6 +249,11 @@ impl Node {
             .emit(buf)
             .expect("an OUTPUT_BUF_LEN buffer holds any message a node sends")
     }
+}
+
+/// The two directions' keys from a `welcome` or `rekey` secret.
+fn session_keys(key: SecretBytes, key_id: KeyId) -> SessionKeys {
+    SessionKeys::derive(&Secret::from_bytes(key.into_bytes()), key_id)
 }
 
 /// The relay's heartbeat period, within what this node accepts.

@@ -45,12 +45,19 @@ impl SequenceConfig {
         if self.rate_hz == 0 {
             return Err(SequenceConfigError::ZeroRate);
         }
-        if !(Self::TIMEOUT_MS_MIN..=Self::TIMEOUT_MS_MAX).contains(&self.timeout_ms) {
-            return Err(SequenceConfigError::Timeout {
-                timeout_ms: self.timeout_ms,
-            });
+        Self::check_timeout_ms(self.timeout_ms)
+    }
+
+    /// Checks a timeout alone (what a config file sets).
+    ///
+    /// # Errors
+    /// A timeout outside [`Self::TIMEOUT_MS_MIN`] to [`Self::TIMEOUT_MS_MAX`].
+    pub fn check_timeout_ms(timeout_ms: u32) -> Result<(), SequenceConfigError> {
+        if (Self::TIMEOUT_MS_MIN..=Self::TIMEOUT_MS_MAX).contains(&timeout_ms) {
+            Ok(())
+        } else {
+            Err(SequenceConfigError::Timeout { timeout_ms })
         }
-        Ok(())
     }
 }
 

@@ -321,11 +321,7 @@ fn check_dtmf(problems: &mut Problems, base: &str, dtmf: &Dtmf) {
             "is 0, which cannot tell a held digit from a repeated one (40 is usual)",
         );
     }
-    let sequence = SequenceConfig {
-        rate_hz: 8_000,
-        timeout_ms: dtmf.sequence_timeout_ms,
-    };
-    if let Err(error) = sequence.validate() {
+    if let Err(error) = SequenceConfig::check_timeout_ms(dtmf.sequence_timeout_ms) {
         problems.error(
             format!("{base}.dtmf.sequence_timeout_ms"),
             error.to_string(),
