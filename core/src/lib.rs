@@ -13,6 +13,8 @@ pub mod crypto;
 pub mod jitter;
 pub mod level;
 pub mod node;
+pub mod passthrough;
+pub mod record;
 pub mod time;
 pub mod tone;
 pub mod wire;

@@ -4,15 +4,21 @@
 //!
 //! The gate: a channel is open while any of its activity sources says so.
 //! Today that is the capture side's own verdict on each frame (VOX open,
-//! or a channel set to "always"); the COR line and tone-triggered
-//! passthrough join it as further sources. Opening sends the pre-roll
+//! or a channel set to "always") and a tone-triggered passthrough it
+//! carries (then the source's audio, not its own, is sent); the COR line
+//! joins them as a further source. Opening sends the pre-roll
 //! first, flags the first frame sealed as the start of a talk-spurt and
 //! announces `transmit active:true`; closing sends an end of transmission
 //! and, [`TRANSMIT_END_DELAY`](super::TRANSMIT_END_DELAY) later,
 //! `transmit active:false`.
 
 use crate::crypto::Sender;
-use crate::wire::StreamId;
+use crate::passthrough::Routes;
+use crate::record::RecordPlanner;
+use crate::time::SampleIndex;
+use crate::wire::{MediaTimestamp, Seq, StreamId};
+
+use super::ChannelIndex;
 
 use super::frames::FrameRing;
 use super::seq_map::SeqMap;
@@ -45,12 +51,34 @@ pub(crate) struct Channel {
     pub(crate) announced: bool,
     /// Node ids in the last `users_connected` for it.
     pub(crate) users: usize,
+    /// How far its captured audio has come (its media clock).
+    pub(crate) reached: SampleIndex,
+    /// The media time of its latest captured frame.
+    pub(crate) last_timestamp: MediaTimestamp,
+    /// When it records after a page.
+    pub(crate) planner: Option<RecordPlanner>,
+    /// Where its audio is passed through to, as a source.
+    pub(crate) routes: Routes,
+    /// The channel whose audio it carries, as a passthrough target: its
+    /// own captured audio is not sent meanwhile.
+    pub(crate) carrying: Option<ChannelIndex>,
+    /// The next sequence number of passed-through audio played out of it.
+    pub(crate) local_seq: Seq,
+    /// The next passed-through frame played out of it starts a talk-spurt.
+    pub(crate) local_start: bool,
 }
 
 impl Channel {
-    pub(crate) fn new(preroll_frames: usize) -> Channel {
+    pub(crate) fn new(config: &super::ChannelConfig) -> Channel {
         Channel {
-            preroll_frames,
+            reached: SampleIndex::ZERO,
+            last_timestamp: MediaTimestamp(0),
+            planner: config.record.map(RecordPlanner::new),
+            routes: Routes::new(config.rate_hz),
+            carrying: None,
+            local_seq: Seq(0),
+            local_start: true,
+            preroll_frames: config.preroll_frames,
             stream: None,
             registering: false,
             seq_map: SeqMap::new(),
@@ -66,7 +94,7 @@ impl Channel {
 
     /// Whether the gate should be open.
     pub(crate) fn wants_open(&self) -> bool {
-        self.source_active
+        self.source_active || self.carrying.is_some()
     }
 
     /// The session ended: the stream is gone; a talk-spurt still open

@@ -6,7 +6,9 @@ use core::fmt;
 use heapless::{String, Vec};
 
 use crate::MAX_CHANNELS;
+use crate::record::RecordConfig;
 use crate::time::Duration;
+use crate::tone::MAX_DEFINITIONS;
 use crate::wire::signal::{ChannelId, MAX_ID_LEN, MAX_TOKEN_LEN, NodeId, SignalError, Token};
 
 use super::frames::FRAME_ENTRIES;
@@ -55,6 +57,28 @@ pub struct ChannelConfig {
     /// Frames kept from before the channel opens and sent first, so the
     /// syllable that opened it is heard (at most [`FRAME_ENTRIES`]).
     pub preroll_frames: usize,
+    /// Its device rate (the media clock of its tone events and audio).
+    pub rate_hz: u32,
+    /// How it records after a page; `None`: it never records.
+    pub record: Option<RecordConfig>,
+    /// What each of its detector's definitions does on an alert, by
+    /// [`DefinitionIndex`](crate::tone::DefinitionIndex).
+    pub alerts: Vec<AlertAction, MAX_DEFINITIONS>,
+}
+
+/// What an alert of one tone definition sets off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertAction {
+    /// The definition's name, for `tone_detected`.
+    pub tone_id: String<MAX_ID_LEN>,
+    /// Its label, for `tone_detected`.
+    pub alert_type: String<MAX_ID_LEN>,
+    /// Audio recorded from this long after the page's tones end.
+    pub record_delay_ms: u32,
+    /// Audio recorded (and passed through) after the alert; 0: none.
+    pub record_length_ms: u32,
+    /// The channel its audio is routed to, if any.
+    pub passthrough: Option<ChannelIndex>,
 }
 
 /// Everything a [`Node`](super::Node) is made from.
@@ -101,6 +125,33 @@ pub enum NodeConfigError {
     },
     /// A connect time-out of zero.
     ZeroConnectTimeout,
+    /// No channel at this index.
+    NoSuchChannel {
+        /// The index.
+        index: usize,
+    },
+    /// More alert actions than a detector has definitions.
+    TooManyAlerts {
+        /// Which channel.
+        index: usize,
+    },
+    /// A tone id or alert type signaling cannot carry.
+    AlertLabel {
+        /// Which channel.
+        index: usize,
+        /// Why signaling refuses it.
+        error: SignalError,
+    },
+    /// A passthrough to the channel itself.
+    PassthroughToItself {
+        /// Which channel.
+        index: usize,
+    },
+    /// A device rate of zero.
+    ZeroRate {
+        /// Which channel.
+        index: usize,
+    },
 }
 
 impl fmt::Display for NodeConfigError {
@@ -123,6 +174,20 @@ impl fmt::Display for NodeConfigError {
             ),
             NodeConfigError::ZeroConnectTimeout => {
                 f.write_str("connect_timeout must be longer than zero")
+            }
+            NodeConfigError::NoSuchChannel { index } => write!(f, "no channels[{index}]"),
+            NodeConfigError::TooManyAlerts { index } => write!(
+                f,
+                "channels[{index}]: a channel listens for at most {MAX_DEFINITIONS} definitions"
+            ),
+            NodeConfigError::AlertLabel { index, error } => {
+                write!(f, "channels[{index}]: an alert's label: {error}")
+            }
+            NodeConfigError::PassthroughToItself { index } => {
+                write!(f, "channels[{index}]: a passthrough to the channel itself")
+            }
+            NodeConfigError::ZeroRate { index } => {
+                write!(f, "channels[{index}]: a device rate of zero")
             }
         }
     }
@@ -178,11 +243,87 @@ impl NodeConfig {
         let channel = ChannelConfig {
             id: String::try_from(id).expect("ChannelId checked the length"),
             preroll_frames,
+            rate_hz: 48_000,
+            record: None,
+            alerts: Vec::new(),
         };
         self.channels
             .push(channel)
             .map_err(|_| NodeConfigError::TooManyChannels)?;
         Ok(ChannelIndex::new_unchecked(index))
+    }
+
+    /// Sets `channel`'s device rate (48 kHz unless set) and how it records
+    /// after a page (`None`: never).
+    ///
+    /// # Errors
+    /// No such channel, or a zero rate.
+    pub fn set_audio(
+        &mut self,
+        channel: ChannelIndex,
+        rate_hz: u32,
+        record: Option<RecordConfig>,
+    ) -> Result<(), NodeConfigError> {
+        let index = channel.get();
+        let c = self
+            .channels
+            .get_mut(index)
+            .ok_or(NodeConfigError::NoSuchChannel { index })?;
+        if rate_hz == 0 || record.is_some_and(|r| r.rate_hz != rate_hz) {
+            return Err(NodeConfigError::ZeroRate { index });
+        }
+        c.rate_hz = rate_hz;
+        c.record = record;
+        Ok(())
+    }
+
+    /// Adds what the next of `channel`'s definitions does on an alert
+    /// (call in the detector's definition order). `passthrough` must name
+    /// a channel already added.
+    ///
+    /// # Errors
+    /// No such channel or target, a passthrough to itself, a label
+    /// signaling cannot carry, or more than [`MAX_DEFINITIONS`].
+    pub fn add_alert(
+        &mut self,
+        channel: ChannelIndex,
+        tone_id: &str,
+        alert_type: &str,
+        record_delay_ms: u32,
+        record_length_ms: u32,
+        passthrough: Option<ChannelIndex>,
+    ) -> Result<(), NodeConfigError> {
+        use crate::wire::signal::ToneId;
+        let index = channel.get();
+        let count = self.channels.len();
+        if let Some(target) = passthrough {
+            if target == channel {
+                return Err(NodeConfigError::PassthroughToItself { index });
+            }
+            if target.get() >= count {
+                return Err(NodeConfigError::NoSuchChannel {
+                    index: target.get(),
+                });
+            }
+        }
+        let c = self
+            .channels
+            .get_mut(index)
+            .ok_or(NodeConfigError::NoSuchChannel { index })?;
+        let label = |text: &str| {
+            ToneId::new(text).map_err(|error| NodeConfigError::AlertLabel { index, error })?;
+            Ok(String::try_from(text).expect("ToneId checked the length"))
+        };
+        let action = AlertAction {
+            tone_id: label(tone_id)?,
+            alert_type: label(alert_type)?,
+            record_delay_ms,
+            record_length_ms,
+            passthrough,
+        };
+        c.alerts
+            .push(action)
+            .map_err(|_| NodeConfigError::TooManyAlerts { index })
     }
 
     /// The node's id.

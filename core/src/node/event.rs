@@ -6,6 +6,7 @@ use core::net::SocketAddr;
 
 use heapless::String;
 
+use crate::record::AlertId;
 use crate::time::Duration;
 use crate::tone::ToneEvent;
 use crate::tone::dtmf::DtmfSequence;
@@ -126,6 +127,28 @@ impl fmt::Display for DisconnectReason {
     }
 }
 
+/// What happened to a passthrough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassthroughEdge {
+    /// It started.
+    Started,
+    /// A new alert made it longer.
+    Extended,
+    /// Its time was up (or its source stopped).
+    Ended,
+}
+
+impl PassthroughEdge {
+    /// In one word, for events.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PassthroughEdge::Started => "start",
+            PassthroughEdge::Extended => "extend",
+            PassthroughEdge::Ended => "end",
+        }
+    }
+}
+
 /// A node id from the relay, owned.
 pub type NodeName = String<MAX_ID_LEN>;
 
@@ -182,6 +205,21 @@ pub enum Event {
         channel: ChannelIndex,
         /// What it heard, where, and how late.
         event: ToneEvent,
+        /// The alert's id, for a page of one of the channel's definitions
+        /// (recordings name their alerts by it); `None` for a DTMF digit
+        /// or the tone finder.
+        alert: Option<AlertId>,
+    },
+    /// A passthrough started, was extended by a new alert, or ended.
+    Passthrough {
+        /// The channel whose audio is routed.
+        source: ChannelIndex,
+        /// The channel that carries it.
+        target: ChannelIndex,
+        /// What happened.
+        edge: PassthroughEdge,
+        /// What is left of it, ms (0 when it ended).
+        remaining_ms: u32,
     },
     /// A channel's DTMF digits ended a sequence.
     DtmfSequence {

@@ -42,6 +42,7 @@ mod event;
 mod frames;
 mod media;
 mod output;
+mod pages;
 mod parked;
 mod seq_map;
 mod signaling;
@@ -53,15 +54,15 @@ use heapless::{Deque, String, Vec};
 
 use crate::MAX_CHANNELS;
 use crate::crypto::{OpenErrorKind, Receiver, SessionKeys};
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, SampleIndex};
 use crate::tone::ToneEvent;
 use crate::tone::dtmf::DtmfSequence;
 use crate::wire::signal::{MAX_HOST_LEN, MAX_USERS};
 use crate::wire::{MAX_PAYLOAD_LEN, MediaTimestamp, StreamId};
 
 pub use self::backoff::{BACKOFF_START, Backoff};
-pub use self::config::{ChannelConfig, ChannelIndex, NodeConfig, NodeConfigError};
-pub use self::event::{DisconnectReason, Event, LinkDown, NodeName, Unexpected};
+pub use self::config::{AlertAction, ChannelConfig, ChannelIndex, NodeConfig, NodeConfigError};
+pub use self::event::{DisconnectReason, Event, LinkDown, NodeName, PassthroughEdge, Unexpected};
 pub use self::frames::{FRAME_BYTES, FRAME_ENTRIES};
 pub use self::output::{Captured, Counters, OUTPUT_BUF_LEN, Output, Received};
 pub use self::parked::{PARKED_AGE_MAX, PARKED_MAX};
@@ -118,6 +119,9 @@ const EVENT_QUEUE_LEN: usize = 32;
 /// Received frames waiting to be handed out: one datagram's, or every
 /// held datagram's after a rekey.
 const DELIVERY_QUEUE_LEN: usize = PARKED_MAX + 4;
+/// Recording effects waiting to be handed out: a burst's start, its
+/// alerts and its stop, for a few channels at once.
+const RECORD_QUEUE_LEN: usize = 2 * crate::record::MAX_BURST_ALERTS + 8;
 
 const _: () = assert!(TEXT_QUEUE_LEN >= MAX_CHANNELS + 4);
 
@@ -215,6 +219,9 @@ pub struct Node {
     /// The node ids of the last `users_connected`, and its channel.
     users: Vec<NodeName, MAX_USERS>,
     users_channel: Option<ChannelIndex>,
+    /// The next alert's id.
+    next_alert: u32,
+    records: Deque<(ChannelIndex, crate::record::Effect), RECORD_QUEUE_LEN>,
     counters: Counters,
 }
 
@@ -227,7 +234,7 @@ impl Node {
         let mut channels = Vec::new();
         for channel in config.channels() {
             channels
-                .push(Channel::new(channel.preroll_frames))
+                .push(Channel::new(channel))
                 .expect("NodeConfig holds at most MAX_CHANNELS channels");
         }
         let mut timers = TimerTable::default();
@@ -250,6 +257,8 @@ impl Node {
             parked: Parked::default(),
             users: Vec::new(),
             users_channel: None,
+            next_alert: 1,
+            records: Deque::new(),
             counters: Counters::default(),
         }
     }
@@ -355,38 +364,83 @@ impl Node {
                 fec,
                 payload,
                 active,
+                reached,
+                level_dbfs,
             } => {
                 c.source_active = active;
+                c.reached = reached.max(c.reached);
+                c.last_timestamp = timestamp;
                 self.update_gate(channel, timestamp);
                 let c = &mut self.channels[channel.get()];
-                let commit = c.open;
-                if c.frames
-                    .push(timestamp, fec, false, payload, commit)
-                    .is_err()
-                {
-                    self.counters.drop_captured += 1;
+                // A passthrough target sends its source's audio, not its own.
+                if c.carrying.is_none() {
+                    let commit = c.open;
+                    if c.frames
+                        .push(timestamp, fec, false, payload, commit)
+                        .is_err()
+                    {
+                        self.counters.drop_captured += 1;
+                    }
+                    if !commit {
+                        c.frames.trim_preroll(c.preroll_frames);
+                    }
                 }
-                if !commit {
-                    c.frames.trim_preroll(c.preroll_frames);
+                self.route_frame(channel, timestamp, fec, payload);
+                self.end_routes(channel, timestamp, false);
+                if let Some(planner) = &mut self.channels[channel.get()].planner {
+                    planner.handle_audio(reached, level_dbfs);
                 }
+                self.drain_planner(channel);
             }
             Captured::End { timestamp } => {
                 c.source_active = false;
                 self.update_gate(channel, timestamp);
+                // No more audio: what it records or passes through ends.
+                self.end_routes(channel, timestamp, true);
+                let c = &mut self.channels[channel.get()];
+                let reached = c.reached;
+                if let Some(planner) = &mut c.planner {
+                    planner.handle_shutdown(reached);
+                }
+                self.drain_planner(channel);
             }
         }
     }
 
     /// A detection on `channel` (a page or a DTMF digit), from its
-    /// capture side's detector. Reported as [`Event::Tone`]; recordings,
-    /// passthrough and the report to other sites start from here.
+    /// capture side's detector. Reported as [`Event::Tone`]; a page of one
+    /// of the channel's definitions ([`ChannelConfig::alerts`]) gets an
+    /// alert id and starts or joins a recording and its passthrough.
     pub fn handle_tone(&mut self, now: Instant, channel: ChannelIndex, event: ToneEvent) {
         self.now = now;
         if channel.get() >= self.channels.len() {
             debug_assert!(false, "{channel} is not a channel of this node");
             return;
         }
-        self.event(Event::Tone { channel, event });
+        let alert = self.alert(channel, &event);
+        self.event(Event::Tone {
+            channel,
+            event,
+            alert,
+        });
+        if let Some(alert) = alert {
+            self.act_on_alert(channel, &event, alert);
+        }
+    }
+
+    /// `channel`'s detector says the tone of its latest alert ended at
+    /// `at` (`ChannelDetector::poll_tones_end`): its recording's start
+    /// (or end) is now known.
+    pub fn handle_tones_end(&mut self, now: Instant, channel: ChannelIndex, at: SampleIndex) {
+        self.now = now;
+        let Some(c) = self.channels.get_mut(channel.get()) else {
+            debug_assert!(false, "{channel} is not a channel of this node");
+            return;
+        };
+        if let Some(planner) = &mut c.planner {
+            planner.handle_tones_end(at);
+        }
+        self.drain_planner(channel);
     }
 
     /// A sequence of DTMF digits on `channel` ended (from its capture
@@ -477,6 +531,9 @@ impl Node {
         if let Some(output) = self.poll_datagram(buf) {
             self.counters.datagrams_out += 1;
             return Some(output);
+        }
+        if let Some((channel, effect)) = self.records.pop_front() {
+            return Some(Output::Record { channel, effect });
         }
         if let Some(delivery) = self.deliveries.pop_front() {
             let len = delivery.frame.len;

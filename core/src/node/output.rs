@@ -3,7 +3,8 @@
 use core::net::SocketAddr;
 
 use crate::crypto::OpenErrorKind;
-use crate::time::Instant;
+use crate::record::Effect as RecordEffect;
+use crate::time::{Instant, SampleIndex};
 use crate::wire::signal::{MAX_HOST_LEN, MAX_TO_RELAY_LEN};
 use crate::wire::{Flags, MAX_DATAGRAM_LEN, MediaTimestamp, Seq};
 
@@ -31,6 +32,11 @@ pub enum Captured<'a> {
         /// Whether the channel's own audio sources call it active (VOX
         /// open, or a channel set to "always").
         active: bool,
+        /// The device frame just past the audio heard so far (the
+        /// channel's media clock, as its tone events use it).
+        reached: SampleIndex,
+        /// The frame's level, dBFS (recordings stop on silence by it).
+        level_dbfs: i16,
     },
     /// The capture side stopped (its input ended, the node stops): an open
     /// talk-spurt ends here. `timestamp` is the media time the next frame
@@ -103,6 +109,14 @@ pub enum Output {
         channel: ChannelIndex,
         /// The frame.
         frame: Received,
+    },
+    /// Start or stop writing a recording of `channel`'s audio, or name an
+    /// alert it belongs to (see [`record`](crate::record)).
+    Record {
+        /// The channel.
+        channel: ChannelIndex,
+        /// What to do.
+        effect: RecordEffect,
     },
     /// Report this.
     Event(Event),
@@ -185,6 +199,12 @@ counters! {
     drop_text_queue_full,
     /// Events dropped because the driver did not drain them.
     drop_events,
+    /// Recording effects dropped because the driver did not drain them.
+    drop_record_effects,
+    /// Page alerts (detections of a channel's definitions).
+    alerts,
+    /// Frames routed to a passthrough target.
+    passthrough_frames,
     /// Signaling messages received.
     signal_in,
     /// Signaling messages handed out to send.

@@ -266,6 +266,16 @@ impl From<HiLowDef> for Definition {
 pub struct DefinitionIndex(u8);
 
 impl DefinitionIndex {
+    /// The index `index`, if a set can hold that many definitions (for
+    /// callers that keep per-definition tables in the same order).
+    pub const fn new(index: usize) -> Option<DefinitionIndex> {
+        if index < super::MAX_DEFINITIONS {
+            Some(DefinitionIndex(index as u8))
+        } else {
+            None
+        }
+    }
+
     /// The index as a `usize`, `0..MAX_DEFINITIONS`.
     pub const fn get(self) -> usize {
         self.0 as usize

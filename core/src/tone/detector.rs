@@ -120,7 +120,16 @@ pub struct ChannelDetector {
     produced: u64,
     /// Frames analysed this epoch.
     frame_index: u64,
+    /// The run the latest alert (or suppressed alert) fired on, while it
+    /// sounds: its end is the page's end.
+    sounding: Option<u32>,
+    /// Where alerted tones ended, oldest first (see
+    /// [`poll_tones_end`](ChannelDetector::poll_tones_end)).
+    ends: Deque<SampleIndex, MAX_ENDS>,
 }
+
+/// Tone ends queued between drains.
+const MAX_ENDS: usize = 4;
 
 impl ChannelDetector {
     /// A detector for audio at `device_rate_hz` listening for
@@ -146,6 +155,8 @@ impl ChannelDetector {
             anchor: 0,
             produced: 0,
             frame_index: 0,
+            sounding: None,
+            ends: Deque::new(),
         })
     }
 
@@ -252,12 +263,30 @@ impl ChannelDetector {
         self.events.pop_front()
     }
 
+    /// Where the tone that completed an alert stopped sounding, oldest
+    /// first; `None` when drained. A page's dispatch audio starts after
+    /// its last tone, which may go on well past the alert (an alert fires
+    /// when tone B reaches its minimum, a long tone when it reaches its
+    /// length). Reported once the tone has been gone for the segmenter's
+    /// hole bridging (about 200 ms of audio later), for the tone of the
+    /// latest alert only (for a hi-low alert, the tone it fired on: a
+    /// warble going on past it is dispatch audio's problem, not the
+    /// recording's start). A tone cut short by a discontinuity in
+    /// the caller's sample index ends there. Drain after every block, like
+    /// [`poll_event`](Self::poll_event); more than four between drains
+    /// drop the oldest.
+    pub fn poll_tones_end(&mut self) -> Option<SampleIndex> {
+        self.ends.pop_front()
+    }
+
     /// Back to the state right after [`new`](Self::new): no audio heard,
     /// no events queued, no duplicate suppression pending, counters zero.
     pub fn reset(&mut self) {
         self.restart(0);
         self.states = [DefinitionState::default(); MAX_DEFINITIONS];
         self.events.clear();
+        self.ends.clear();
+        self.sounding = None;
         self.stats = DetectorStats::default();
         self.next_start = None;
     }
@@ -265,6 +294,11 @@ impl ChannelDetector {
     /// Forgets the audio (not the definitions' suppression memory, the
     /// queue or the counters) and starts a new epoch at `anchor`.
     fn restart(&mut self, anchor: u64) {
+        if self.sounding.take().is_some() {
+            // The tone cannot be followed across the break: it ends here.
+            let end = self.device_at(self.produced as i64);
+            self.push_end(end);
+        }
         self.decimator.reset();
         self.tracker.reset();
         self.segmenter.reset();
@@ -393,6 +427,13 @@ impl ChannelDetector {
         self.frame_index += 1;
         self.stats.frames += 1;
         let closed = self.segmenter.step(self.frame_index, frame);
+        if let Some(run) = &closed
+            && self.sounding == Some(run.id)
+        {
+            self.sounding = None;
+            let end = self.device_at(run.end_pos());
+            self.push_end(end);
+        }
         let definitions = self.definitions.as_slice();
         if let Some(run) = closed {
             for (def, state) in definitions.iter().zip(&mut self.states) {
@@ -404,6 +445,7 @@ impl ChannelDetector {
         let (current, history) = self.segmenter.parts_mut();
         let Some(current) = current else { return };
         let mut found: Vec<(Option<DefinitionIndex>, Match), { MAX_DEFINITIONS + 1 }> = Vec::new();
+        let mut sounding = None;
         for ((index, def), state) in self.definitions.iter().zip(&mut self.states) {
             if state.fired_run == current.id {
                 continue;
@@ -415,9 +457,13 @@ impl ChannelDetector {
             };
             if let Some(m) = verdict {
                 state.fired_run = current.id;
+                sounding = Some(current.id);
                 // Cannot fail: one entry per definition plus the finder.
                 let _ = found.push((Some(index), m));
             }
+        }
+        if sounding.is_some() {
+            self.sounding = sounding;
         }
         if let Some(m) = self
             .definitions
@@ -464,6 +510,14 @@ impl ChannelDetector {
         if self.events.push_back(event).is_err() {
             self.stats.events_dropped += 1;
         }
+    }
+
+    fn push_end(&mut self, end: SampleIndex) {
+        if self.ends.is_full() {
+            self.ends.pop_front();
+        }
+        // Cannot fail: room was made.
+        let _ = self.ends.push_back(end);
     }
 
     /// The device frame a detection-rate position of this epoch stands

@@ -123,6 +123,47 @@ fn a_clean_page_alerts_once_while_b_still_sounds() {
 }
 
 #[test]
+fn the_end_of_the_alerted_tone_is_reported_once_it_stops() {
+    let mut sig = Sig::new(48_000);
+    sig.silence(500.0)
+        .page(600.9, 1_092.4, 1_000.0, 0.0, 3_000.0)
+        .silence(1_500.0)
+        .tone(1_500.0, 1_000.0, 0.5)
+        .silence(500.0);
+    let mut det = ChannelDetector::new(sig.rate_hz, &one(qc(600.9, 1_092.4))).expect("rate");
+    let (mut events, mut ends) = (Vec::new(), Vec::new());
+    let mut at = 0u64;
+    for chunk in sig.samples.chunks(240) {
+        det.process_f32(SampleIndex(at), chunk);
+        at += chunk.len() as u64;
+        drain(&mut det, &mut events);
+        ends.extend(core::iter::from_fn(|| det.poll_tones_end().map(|e| (e, at))));
+    }
+    assert_eq!(events.len(), 1, "{events:?}");
+    // B runs from 1.5 s to 4.5 s; the tone at 6 s alerted nothing.
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    let (end, known_at) = ends[0];
+    assert!((sig.ms_at(end.0) - 4_500.0).abs() <= 40.0, "ended at {end:?}");
+    let late_ms = sig.ms_at(known_at) - 4_500.0;
+    assert!((0.0..=400.0).contains(&late_ms), "known {late_ms} ms after");
+}
+
+#[test]
+fn a_tone_cut_by_a_jump_in_the_sample_index_ends_there() {
+    let mut sig = Sig::new(8_000);
+    sig.silence(200.0).page(600.9, 1_092.4, 1_000.0, 0.0, 2_500.0);
+    let mut det = ChannelDetector::new(sig.rate_hz, &one(qc(600.9, 1_092.4))).expect("rate");
+    let mut events = Vec::new();
+    det.process_f32(SampleIndex(0), &sig.samples);
+    drain(&mut det, &mut events);
+    assert_eq!(events.len(), 1);
+    assert_eq!(det.poll_tones_end(), None, "still sounding");
+    det.process_f32(SampleIndex(1_000_000), &[0.0; 160]);
+    let end = det.poll_tones_end().expect("ended at the jump");
+    assert!(end.0 <= sig.samples.len() as u64 && end.0 > 20_000, "{end:?}");
+}
+
+#[test]
 fn every_device_rate_reports_in_its_own_frames() {
     for rate in [
         8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000,

@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 use echostream_core::node::{
     Captured, ChannelIndex, Event, LinkDown, Node, NodeConfig, OUTPUT_BUF_LEN, Output, Received,
 };
-use echostream_core::time::{Duration, Instant};
+use echostream_core::record::Effect as RecordEffect;
+use echostream_core::time::{Duration, Instant, SampleIndex};
 use echostream_core::wire::MediaTimestamp;
 use echostream_relay::engine::{
     ConnId, MAX_OUTPUT_LEN, Output as RelayOutput, Relay, RelayConfig, TokenPolicy,
@@ -72,6 +73,8 @@ pub struct SimNode {
     pub events: Vec<(Instant, Event)>,
     /// Every text it sent.
     pub sent: Vec<String>,
+    /// Every recording effect, with the time it was handed out.
+    pub records: Vec<(Instant, ChannelIndex, RecordEffect)>,
 }
 
 impl SimNode {
@@ -125,6 +128,16 @@ impl World {
     /// A relay (1 s heartbeats, any token) and nodes `ids`, each with the
     /// channels `channels` (no pre-roll).
     pub fn new(ids: &[&str], channels: &[&str]) -> World {
+        World::with(ids, channels, |_, _| {})
+    }
+
+    /// Like [`World::new`], with `configure(i, config)` adding to node
+    /// `i`'s config after its channels.
+    pub fn with(
+        ids: &[&str],
+        channels: &[&str],
+        configure: impl Fn(usize, &mut NodeConfig),
+    ) -> World {
         let mut config = RelayConfig::new("127.0.0.1", RELAY_UDP.port(), TokenPolicy::AnyToken);
         config.heartbeat_ms = 200;
         let nodes = ids
@@ -142,6 +155,7 @@ impl World {
                 for channel in channels {
                     config.add_channel(channel, 0).expect("valid channel");
                 }
+                configure(i, &mut config);
                 SimNode {
                     engine: Box::new(Node::new(config)),
                     conn: None,
@@ -149,6 +163,7 @@ impl World {
                     delivered: Vec::new(),
                     events: Vec::new(),
                     sent: Vec::new(),
+                    records: Vec::new(),
                 }
             })
             .collect::<Vec<_>>();
@@ -389,13 +404,18 @@ impl World {
                     let bytes = buf[..frame.len].to_vec();
                     self.nodes[i].delivered.push((channel, frame, bytes));
                 }
+                Output::Record { channel, effect } => {
+                    self.nodes[i].records.push((now, channel, effect));
+                }
                 Output::Event(event) => self.nodes[i].events.push((now, event)),
             }
         }
         busy
     }
 
-    /// Node `i`'s capture side makes frame `n` on `channel`, active or not.
+    /// Node `i`'s capture side makes frame `n` on `channel`, active (loud)
+    /// or not (silent); a 48 kHz device clock, frame `n` ending at sample
+    /// `(n + 1) · 960`.
     pub fn capture(&mut self, i: usize, channel: usize, n: u32, active: bool) {
         let payload = payload(n);
         let captured = Captured::Frame {
@@ -403,6 +423,8 @@ impl World {
             fec: false,
             payload: &payload,
             active,
+            reached: SampleIndex(u64::from(n + 1) * u64::from(FRAME_UNITS)),
+            level_dbfs: if active { -12 } else { -70 },
         };
         let channel = ChannelIndex::new(channel).expect("a channel index");
         self.nodes[i]
