@@ -6,7 +6,8 @@
 #   cmake                      builds the bundled libopus (opusic-sys)
 #   build-essential            the C compiler for the -sys crates
 #   espeak-ng                  synthesizes the speech the tone detectors must ignore
-DEBIAN_PACKAGES=(build-essential pkg-config cmake libasound2-dev espeak-ng)
+#   opus-tools                 opusinfo/opusdec check the Ogg Opus recordings the tests write
+DEBIAN_PACKAGES=(build-essential pkg-config cmake libasound2-dev espeak-ng opus-tools)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

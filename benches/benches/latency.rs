@@ -258,6 +258,8 @@ fn start_net(
         preroll_frames: 0,
         tones: None,
         tone_names: Vec::new(),
+        rate_hz: 48_000,
+        record: None,
         id: "fire".to_owned(),
         outgoing,
         incoming,

@@ -403,7 +403,10 @@ impl RecordPlanner {
             )),
             _ => None,
         };
-        let limit = SampleIndex(from.0.saturating_add(frames_in_millis(RECORDING_MAX_MS, rate)));
+        let limit = SampleIndex(
+            from.0
+                .saturating_add(frames_in_millis(RECORDING_MAX_MS, rate)),
+        );
         if let Some(end) = end_at
             && reached >= end
             && end <= limit

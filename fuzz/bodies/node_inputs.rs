@@ -8,7 +8,7 @@
     use echostream_core::node::{
         Captured, ChannelIndex, LinkDown, Node, NodeConfig, OUTPUT_BUF_LEN, Output,
     };
-    use echostream_core::time::{Duration, Instant};
+    use echostream_core::time::{Duration, Instant, SampleIndex};
     use echostream_core::wire::{Flags, HEADER_LEN, KeyId, Kind, MediaTimestamp, StreamId};
     use std::net::SocketAddr;
 
@@ -125,6 +125,8 @@
                         fec: op & 0x20 != 0,
                         payload: &payload,
                         active: op & 0x80 != 0,
+                        reached: SampleIndex(u64::from(frame + 1) * 960),
+                        level_dbfs: if op & 0x80 != 0 { -10 } else { -70 },
                     }
                 };
                 node.handle_captured(now, channel, captured);

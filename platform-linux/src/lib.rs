@@ -8,8 +8,10 @@
 pub mod audio;
 pub mod config;
 pub mod detect;
+pub mod events;
 pub mod logger;
 pub mod net;
 pub mod opus;
+pub mod recording;
 pub mod runtime;
 pub mod tone_plan;

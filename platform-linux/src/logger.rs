@@ -60,9 +60,12 @@ pub fn init() {
 
 /// Now as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 fn utc_now() -> String {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    rfc3339_ms(SystemTime::now())
+}
+
+/// `time` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (RFC 3339, UTC, milliseconds).
+pub fn rfc3339_ms(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);

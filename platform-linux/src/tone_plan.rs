@@ -14,7 +14,7 @@ use echostream_core::tone::{
 };
 
 use crate::config::problem::Problems;
-use crate::config::{Config, Dtmf};
+use crate::config::{Config, Dtmf, ToneDefinition};
 
 /// What an event of one definition is called.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,12 @@ pub struct Named {
     pub alert_type: String,
     /// Where it is in the config file, e.g. `tones[3]`.
     pub path: String,
+    /// The config's `record_delay_ms`.
+    pub record_delay_ms: u32,
+    /// The config's `record_length_ms`.
+    pub record_length_ms: u32,
+    /// The config's `passthrough` channel id.
+    pub passthrough: Option<String>,
 }
 
 /// Everything one channel's detector is built from.
@@ -104,15 +110,17 @@ pub fn plan(config: &Config, channel: Option<&str>) -> Result<ChannelPlan, Vec<(
     let mut names = Vec::new();
     let mut errors = Vec::new();
     let mut add = |path: String,
-                   tone_id: &str,
-                   alert_type: &str,
+                   def: &dyn ToneDefinition,
                    result: Result<DefinitionIndex, DefinitionError>,
                    field: &dyn Fn(&DefinitionError) -> &'static str| {
         match result {
             Ok(_) => names.push(Named {
-                tone_id: tone_id.to_owned(),
-                alert_type: alert_type.to_owned(),
+                tone_id: def.tone_id().to_owned(),
+                alert_type: def.alert_type().to_owned(),
                 path,
+                record_delay_ms: def.record_delay_ms(),
+                record_length_ms: def.record_length_ms(),
+                passthrough: def.passthrough().map(str::to_owned),
             }),
             Err(DefinitionError::Full) => errors.push((
                 path,
@@ -149,13 +157,7 @@ pub fn plan(config: &Config, channel: Option<&str>) -> Result<ChannelPlan, Vec<(
             _ => "tone_a_freq",
         };
         let result = definitions.push(def);
-        add(
-            format!("tones[{i}]"),
-            &t.tone_id,
-            &t.alert_type,
-            result,
-            &field,
-        );
+        add(format!("tones[{i}]"), t, result, &field);
     }
     for (i, t) in config.long_tones.iter().enumerate() {
         if !wanted(&t.channel) {
@@ -173,13 +175,7 @@ pub fn plan(config: &Config, channel: Option<&str>) -> Result<ChannelPlan, Vec<(
             _ => "freq_hz",
         };
         let result = definitions.push(def);
-        add(
-            format!("long_tones[{i}]"),
-            &t.tone_id,
-            &t.alert_type,
-            result,
-            &field,
-        );
+        add(format!("long_tones[{i}]"), t, result, &field);
     }
     for (i, t) in config.hi_low.iter().enumerate() {
         if !wanted(&t.channel) {
@@ -204,13 +200,7 @@ pub fn plan(config: &Config, channel: Option<&str>) -> Result<ChannelPlan, Vec<(
             _ => "high_freq_hz",
         };
         let result = definitions.push(def);
-        add(
-            format!("hi_low[{i}]"),
-            &t.tone_id,
-            &t.alert_type,
-            result,
-            &field,
-        );
+        add(format!("hi_low[{i}]"), t, result, &field);
     }
     let dtmf = config
         .channels

@@ -89,7 +89,13 @@ fn a_page_records_from_its_tones_end_and_passes_through_for_its_length() {
     });
     let dispatch = &world.nodes[0];
     assert_eq!(
-        dispatch.count(|e| matches!(e, Event::Tone { alert: Some(AlertId(1)), .. })),
+        dispatch.count(|e| matches!(
+            e,
+            Event::Tone {
+                alert: Some(AlertId(1)),
+                ..
+            }
+        )),
         1
     );
     let effects: Vec<Effect> = dispatch.records.iter().map(|(_, _, e)| *e).collect();
@@ -140,14 +146,20 @@ fn a_page_records_from_its_tones_end_and_passes_through_for_its_length() {
     assert_eq!(audio.len(), 100, "{} frames played", audio.len());
     assert_eq!(audio[0].1, payload(50));
     assert_eq!(audio[99].1, payload(149));
-    assert!(local.last().is_some_and(|(r, _)| r.end), "ends with an end marker");
+    assert!(
+        local.last().is_some_and(|(r, _)| r.end),
+        "ends with an end marker"
+    );
     // Sent as the target's transmission: the station hears it on `talk`.
     let heard = world.nodes[1].frames(TALK);
     let audio: Vec<_> = heard.iter().filter(|(r, _)| !r.end).collect();
     assert_eq!(audio.len(), 100);
     assert_eq!(audio[0].1, payload(50));
     assert!(heard.last().is_some_and(|(r, _)| r.end));
-    assert!(world.nodes[1].frames(PAGES).is_empty(), "quiet pages stay off air");
+    assert!(
+        world.nodes[1].frames(PAGES).is_empty(),
+        "quiet pages stay off air"
+    );
 }
 
 #[test]
@@ -176,7 +188,11 @@ fn stacked_pages_share_a_recording_and_a_second_alert_extends_the_passthrough() 
             _ => None,
         })
         .collect();
-    assert_eq!(joined, [(1, 1), (1, 2), (1, 3)], "one recording, three alerts");
+    assert_eq!(
+        joined,
+        [(1, 1), (1, 2), (1, 3)],
+        "one recording, three alerts"
+    );
     let stop = dispatch.records.iter().find_map(|(_, _, e)| match e {
         Effect::Stop { at, .. } => Some(*at),
         _ => None,

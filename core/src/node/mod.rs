@@ -291,6 +291,13 @@ impl Node {
         self.channels.get(channel.get()).is_some_and(|c| c.open)
     }
 
+    /// Whether `channel` carries another channel's audio (a passthrough).
+    pub fn is_carrying(&self, channel: ChannelIndex) -> bool {
+        self.channels
+            .get(channel.get())
+            .is_some_and(|c| c.carrying.is_some())
+    }
+
     /// The node ids the relay last listed for `channel` (valid after
     /// [`Event::UsersConnected`] for it, until the next input).
     pub fn users(&self, channel: ChannelIndex) -> impl Iterator<Item = &str> {
@@ -510,7 +517,7 @@ impl Node {
     /// The next effect, or `None` when there is nothing to do; bytes that go
     /// with it are written to the front of `buf`. Link control first, then
     /// signaling, heartbeats, captured frames (channels in turn), received
-    /// frames, and events.
+    /// frames, events, and recording effects.
     ///
     /// # Panics
     /// If `buf` is shorter than [`OUTPUT_BUF_LEN`] (a driver bug).
@@ -532,9 +539,6 @@ impl Node {
             self.counters.datagrams_out += 1;
             return Some(output);
         }
-        if let Some((channel, effect)) = self.records.pop_front() {
-            return Some(Output::Record { channel, effect });
-        }
         if let Some(delivery) = self.deliveries.pop_front() {
             let len = delivery.frame.len;
             buf[..len].copy_from_slice(&delivery.bytes[..len]);
@@ -543,7 +547,14 @@ impl Node {
                 frame: delivery.frame,
             });
         }
-        self.events.pop_front().map(Output::Event)
+        // Events before recording effects: an alert is reported before
+        // the recording it joins names it.
+        if let Some(event) = self.events.pop_front() {
+            return Some(Output::Event(event));
+        }
+        self.records
+            .pop_front()
+            .map(|(channel, effect)| Output::Record { channel, effect })
     }
 
     fn control_output(&mut self, control: Control, buf: &mut [u8]) -> Output {

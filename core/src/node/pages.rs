@@ -52,9 +52,10 @@ impl Node {
         if target.get() >= self.channels.len() {
             return;
         }
-        let edge = self.channels[channel.get()]
-            .routes
-            .handle_alert(target, event.detected_at, length_ms);
+        let edge =
+            self.channels[channel.get()]
+                .routes
+                .handle_alert(target, event.detected_at, length_ms);
         let edge = match edge {
             RouteEdge::Started => {
                 self.start_carrying(target, channel);
@@ -130,7 +131,12 @@ impl Node {
     /// Ends the passthroughs from `source` whose time is up at its audio's
     /// position (all of them if `all`): each target's gate closes (an end
     /// of transmission at `timestamp`) unless its own audio holds it.
-    pub(super) fn end_routes(&mut self, source: ChannelIndex, timestamp: MediaTimestamp, all: bool) {
+    pub(super) fn end_routes(
+        &mut self,
+        source: ChannelIndex,
+        timestamp: MediaTimestamp,
+        all: bool,
+    ) {
         loop {
             let s = &mut self.channels[source.get()];
             let reached = s.reached;

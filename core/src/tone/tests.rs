@@ -137,13 +137,18 @@ fn the_end_of_the_alerted_tone_is_reported_once_it_stops() {
         det.process_f32(SampleIndex(at), chunk);
         at += chunk.len() as u64;
         drain(&mut det, &mut events);
-        ends.extend(core::iter::from_fn(|| det.poll_tones_end().map(|e| (e, at))));
+        ends.extend(core::iter::from_fn(|| {
+            det.poll_tones_end().map(|e| (e, at))
+        }));
     }
     assert_eq!(events.len(), 1, "{events:?}");
     // B runs from 1.5 s to 4.5 s; the tone at 6 s alerted nothing.
     assert_eq!(ends.len(), 1, "{ends:?}");
     let (end, known_at) = ends[0];
-    assert!((sig.ms_at(end.0) - 4_500.0).abs() <= 40.0, "ended at {end:?}");
+    assert!(
+        (sig.ms_at(end.0) - 4_500.0).abs() <= 40.0,
+        "ended at {end:?}"
+    );
     let late_ms = sig.ms_at(known_at) - 4_500.0;
     assert!((0.0..=400.0).contains(&late_ms), "known {late_ms} ms after");
 }
@@ -151,7 +156,8 @@ fn the_end_of_the_alerted_tone_is_reported_once_it_stops() {
 #[test]
 fn a_tone_cut_by_a_jump_in_the_sample_index_ends_there() {
     let mut sig = Sig::new(8_000);
-    sig.silence(200.0).page(600.9, 1_092.4, 1_000.0, 0.0, 2_500.0);
+    sig.silence(200.0)
+        .page(600.9, 1_092.4, 1_000.0, 0.0, 2_500.0);
     let mut det = ChannelDetector::new(sig.rate_hz, &one(qc(600.9, 1_092.4))).expect("rate");
     let mut events = Vec::new();
     det.process_f32(SampleIndex(0), &sig.samples);
@@ -160,7 +166,10 @@ fn a_tone_cut_by_a_jump_in_the_sample_index_ends_there() {
     assert_eq!(det.poll_tones_end(), None, "still sounding");
     det.process_f32(SampleIndex(1_000_000), &[0.0; 160]);
     let end = det.poll_tones_end().expect("ended at the jump");
-    assert!(end.0 <= sig.samples.len() as u64 && end.0 > 20_000, "{end:?}");
+    assert!(
+        end.0 <= sig.samples.len() as u64 && end.0 > 20_000,
+        "{end:?}"
+    );
 }
 
 #[test]

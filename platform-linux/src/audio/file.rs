@@ -99,6 +99,12 @@ impl WavSource {
     pub fn len_frames(&self) -> usize {
         self.samples.len()
     }
+
+    /// The file's samples (first channel, s16), without pacing: for
+    /// reading a recording back.
+    pub fn samples(&self) -> &[i16] {
+        &self.samples
+    }
 }
 
 impl PcmSource for WavSource {

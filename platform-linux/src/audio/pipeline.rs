@@ -23,6 +23,25 @@ use echostream_core::wire::{
 };
 
 use super::{Block, MAX_PERIOD_FRAMES};
+
+/// The level reported for digital silence, dBFS.
+pub const LEVEL_FLOOR_DBFS: i16 = -120;
+
+/// The RMS level of `samples`, dBFS (full-scale sine: −3), rounded, not
+/// under [`LEVEL_FLOOR_DBFS`].
+pub fn level_dbfs(samples: &[i16]) -> i16 {
+    if samples.is_empty() {
+        return LEVEL_FLOOR_DBFS;
+    }
+    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    let rms = (sum / samples.len() as f64).sqrt() / 32_768.0;
+    if rms <= 0.0 {
+        return LEVEL_FLOOR_DBFS;
+    }
+    (20.0 * rms.log10())
+        .round()
+        .max(f64::from(LEVEL_FLOOR_DBFS)) as i16
+}
 use crate::opus::{Decoder, Encoder, MAX_PACKET_SAMPLES, OpusError, packet_has_fec};
 
 /// Bytes an [`EncodedFrame`] holds: the largest wire payload (one Opus
@@ -59,6 +78,11 @@ pub struct EncodedFrame {
     /// channel set to "always") call it active. The node engine decides
     /// from this, and its other sources, whether the frame is sent.
     pub active: bool,
+    /// For captured frames: the device frame just past the audio heard
+    /// when it was made (the channel's media clock).
+    pub reached: SampleIndex,
+    /// For captured frames: the loudest period's level in it, dBFS.
+    pub level_dbfs: i16,
 }
 
 impl std::fmt::Debug for EncodedFrame {
@@ -83,6 +107,8 @@ impl EncodedFrame {
             bytes: [0; ENCODED_FRAME_LEN_MAX],
             arrived: None,
             active: false,
+            reached: SampleIndex::ZERO,
+            level_dbfs: LEVEL_FLOOR_DBFS,
         }
     }
 
@@ -99,6 +125,8 @@ impl EncodedFrame {
                 fec: self.flags.contains(Flags::FEC),
                 payload: self.payload(),
                 active: self.active,
+                reached: self.reached,
+                level_dbfs: self.level_dbfs,
             }
         }
     }

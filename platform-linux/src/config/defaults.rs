@@ -88,5 +88,13 @@ pub const RELAY_RECONNECT_MAX_MS: u32 = 30_000;
 pub const RECORDINGS_DIR: &str = "./recordings";
 /// Recordings being written or waiting for upload.
 pub const SPOOL_DIR: &str = "./recordings/spool";
+/// New recordings are refused below this much free space.
+pub const MIN_FREE_MB: u64 = 200;
+/// Recordings do not stop on silence unless asked.
+pub const RECORD_SILENCE_STOP_MS: u32 = 0;
+/// With a silence stop, at least this much is recorded.
+pub const RECORD_MIN_MS: u32 = 10_000;
+/// Audio under this level counts as silence for the silence stop.
+pub const SILENCE_THRESHOLD_DBFS: i16 = -50;
 /// Event log used when there is no `mqtt` section.
 pub const EVENTS_FILE: &str = "./events.jsonl";

@@ -32,8 +32,8 @@ pub use channel::{
 pub use load::{Report, check};
 pub use problem::{Problem, Severity};
 pub use schema::{
-    Audio, Config, LogFormat, LogLevel, Logging, Mqtt, Opus, OpusApplication, Port, Recordings,
-    Relay, RemoteRelay, S3,
+    Audio, Config, LogFormat, LogLevel, Logging, Mqtt, Opus, OpusApplication, Port,
+    RecordingFormat, Recordings, Relay, RemoteRelay, S3,
 };
 pub use tones::{HiLow, LongTone, ToneDefinition, TwoTone, Window};
 

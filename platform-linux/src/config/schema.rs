@@ -397,6 +397,31 @@ pub struct Recordings {
     /// Recordings being written, and finished ones waiting for upload
     /// (default `./recordings/spool`). Must differ from `dir`.
     pub spool_dir: PathBuf,
+    /// `wav` (default: 16-bit at the device rate) or `opus` (Ogg Opus,
+    /// about 25 times smaller, for a slow uplink).
+    pub format: RecordingFormat,
+    /// New recordings are refused (with an `error` event) when the
+    /// folder's disk has less free space than this (default 200 MB).
+    pub min_free_mb: u64,
+    /// End a recording after this much silence once `record_min_ms` is
+    /// reached (default 0: record the whole `record_length_ms`).
+    pub record_silence_stop_ms: u32,
+    /// Record at least this long before a silence stop (default 10000 ms).
+    pub record_min_ms: u32,
+    /// Audio under this level is silence for `record_silence_stop_ms`
+    /// (default −50 dBFS).
+    pub silence_threshold_dbfs: i16,
+}
+
+/// The file format of recordings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingFormat {
+    /// RIFF/WAVE, 16-bit mono.
+    #[default]
+    Wav,
+    /// Ogg Opus (RFC 7845).
+    Opus,
 }
 
 impl Default for Recordings {
@@ -404,6 +429,11 @@ impl Default for Recordings {
         Self {
             dir: PathBuf::from(defaults::RECORDINGS_DIR),
             spool_dir: PathBuf::from(defaults::SPOOL_DIR),
+            format: RecordingFormat::Wav,
+            min_free_mb: defaults::MIN_FREE_MB,
+            record_silence_stop_ms: defaults::RECORD_SILENCE_STOP_MS,
+            record_min_ms: defaults::RECORD_MIN_MS,
+            silence_threshold_dbfs: defaults::SILENCE_THRESHOLD_DBFS,
         }
     }
 }

@@ -54,7 +54,8 @@ pub struct TwoTone {
     /// Longest silence allowed between A and B (default 500 ms).
     #[serde(default = "max_gap_ms")]
     pub max_gap_ms: u32,
-    /// The recording starts this long after the alert (default 0 ms).
+    /// The recording starts this long after the page's last tone ends
+    /// (default 0 ms).
     #[serde(default = "record_delay_ms")]
     pub record_delay_ms: u32,
     /// The same definition does not alert again for this long after an
@@ -89,7 +90,8 @@ pub struct LongTone {
     /// Label carried in events (default `"default"`).
     #[serde(default = "alert_type")]
     pub alert_type: String,
-    /// The recording starts this long after the alert (default 0 ms).
+    /// The recording starts this long after the page's last tone ends
+    /// (default 0 ms).
     #[serde(default = "record_delay_ms")]
     pub record_delay_ms: u32,
     /// No second alert from this definition for this long (default 10000 ms).
@@ -133,7 +135,8 @@ pub struct HiLow {
     /// Label carried in events (default `"default"`).
     #[serde(default = "alert_type")]
     pub alert_type: String,
-    /// The recording starts this long after the alert (default 0 ms).
+    /// The recording starts this long after the page's last tone ends
+    /// (default 0 ms).
     #[serde(default = "record_delay_ms")]
     pub record_delay_ms: u32,
     /// No second alert from this definition for this long (default 10000 ms).
@@ -184,6 +187,8 @@ pub trait ToneDefinition {
     fn passthrough(&self) -> Option<&str>;
     /// Audio recorded (and passed through) after the alert.
     fn record_length_ms(&self) -> u32;
+    /// The recording starts this long after the page's tones end.
+    fn record_delay_ms(&self) -> u32;
     /// Label carried in events.
     fn alert_type(&self) -> &str;
 }
@@ -202,6 +207,9 @@ macro_rules! impl_tone_definition {
             }
             fn record_length_ms(&self) -> u32 {
                 self.record_length_ms
+            }
+            fn record_delay_ms(&self) -> u32 {
+                self.record_delay_ms
             }
             fn alert_type(&self) -> &str {
                 &self.alert_type

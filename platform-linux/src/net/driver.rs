@@ -16,9 +16,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use std::collections::VecDeque;
+use std::sync::mpsc;
+
 use echostream_core::node::{
     ChannelIndex, Event, LinkDown, Node, OUTPUT_BUF_LEN, Output, Received,
 };
+use echostream_core::record::{AlertId, Effect as RecordEffect};
 use echostream_core::time::Instant as CoreInstant;
 use echostream_core::wire::MAX_DATAGRAM_LEN;
 use mio::net::UdpSocket;
@@ -29,8 +33,13 @@ use super::event::{EventSink, NetEvent};
 use super::link::{Incoming, Link};
 use super::resolve::{Resolved, Resolver};
 use crate::audio::pipeline::EncodedFrame;
+use crate::events::Events as Journal;
 use crate::runtime::capture::Heard;
+use crate::runtime::recorder::RecordCommand;
 use crate::tone_plan::Named;
+
+/// Alerts remembered for naming the recordings they join.
+const ALERT_NAMES_MAX: usize = 256;
 
 /// The waker's token.
 pub(crate) const WAKER: Token = Token(0);
@@ -65,6 +74,7 @@ pub(crate) struct ChannelRings {
     pub(crate) incoming: rtrb::Producer<EncodedFrame>,
     pub(crate) tones: Option<rtrb::Consumer<Heard>>,
     pub(crate) tone_names: Vec<Named>,
+    pub(crate) rate_hz: u32,
 }
 
 /// Everything the network thread owns.
@@ -94,6 +104,12 @@ pub(crate) struct Driver {
     pub(crate) link_detail: Option<String>,
     /// A budget ran out: poll again without waiting.
     pub(crate) busy: bool,
+    /// The node's event stream (`events_file`).
+    pub(crate) journal: Option<Journal>,
+    /// Where recording commands go.
+    pub(crate) recorder: Option<mpsc::Sender<RecordCommand>>,
+    /// Recent alerts: channel, id, event id, tone id.
+    pub(crate) alert_names: VecDeque<(ChannelIndex, AlertId, String, String)>,
 }
 
 impl Driver {
@@ -129,6 +145,10 @@ impl Driver {
             self.turn();
         }
         self.turn();
+        // What records or passes through stops with the node.
+        let now = self.now();
+        self.engine.handle_shutdown(now);
+        self.drain(now);
         let _ = self.link.flush();
         self.link.shut(self.poll.registry());
         log::info!("network loop stopped");
@@ -286,6 +306,7 @@ impl Driver {
             {
                 match heard {
                     Heard::Tone(event) => self.engine.handle_tone(now, channel, event),
+                    Heard::TonesEnd(at) => self.engine.handle_tones_end(now, channel, at),
                     Heard::Sequence(sequence) => {
                         self.engine.handle_dtmf_sequence(now, channel, sequence)
                     }
@@ -328,6 +349,7 @@ impl Driver {
                 }
                 Output::SendDatagram { to, len } => self.send_datagram(to, len),
                 Output::Deliver { channel, frame } => self.deliver(channel, frame),
+                Output::Record { channel, effect } => self.record(channel, effect),
                 Output::Event(event) => self.report(event),
             }
         }
@@ -369,8 +391,127 @@ impl Driver {
         }
     }
 
+    /// Hands a recording effect to the recorder thread.
+    fn record(&mut self, channel: ChannelIndex, effect: RecordEffect) {
+        let index = channel.get();
+        let command = match effect {
+            RecordEffect::Start { recording, from } => {
+                log::debug!(
+                    "{}: recording {} starts at sample {}",
+                    self.channels[index].id,
+                    recording.0,
+                    from.0
+                );
+                RecordCommand::Start {
+                    channel: index,
+                    recording: recording.0,
+                    from,
+                }
+            }
+            RecordEffect::Joined { recording, alert } => {
+                let Some((_, _, alert_id, tone_id)) = self
+                    .alert_names
+                    .iter()
+                    .find(|(c, a, _, _)| *c == channel && *a == alert)
+                else {
+                    return;
+                };
+                RecordCommand::Joined {
+                    channel: index,
+                    recording: recording.0,
+                    alert_id: alert_id.clone(),
+                    tone_id: tone_id.clone(),
+                }
+            }
+            RecordEffect::Stop {
+                recording,
+                at,
+                reason,
+            } => RecordCommand::Stop {
+                channel: index,
+                recording: recording.0,
+                at,
+                reason,
+            },
+        };
+        if let Some(recorder) = &self.recorder {
+            let _ = recorder.send(command);
+        }
+    }
+
+    /// The event stream's record of `event`, if it is one a person or a
+    /// system may act on.
+    fn journal(&mut self, event: &Event) {
+        let Some(journal) = &self.journal else { return };
+        let name = |channel: ChannelIndex| self.channels[channel.get()].id.as_str();
+        match event {
+            Event::Tone {
+                channel,
+                event,
+                alert,
+            } => {
+                let named = event
+                    .definition
+                    .and_then(|d| self.channels[channel.get()].tone_names.get(d.get()));
+                let (kind, fields) =
+                    crate::events::tone_fields(event, named, self.channels[channel.get()].rate_hz);
+                let id = journal.emit(kind, Some(name(*channel)), fields);
+                if let (Some(alert), Some(named)) = (alert, named) {
+                    if self.alert_names.len() == ALERT_NAMES_MAX {
+                        self.alert_names.pop_front();
+                    }
+                    self.alert_names
+                        .push_back((*channel, *alert, id, named.tone_id.clone()));
+                }
+            }
+            Event::DtmfSequence { channel, sequence } => {
+                journal.emit(
+                    "dtmf_sequence",
+                    Some(name(*channel)),
+                    crate::fields! {
+                        "digits" => sequence.digits.as_str(),
+                        "cut_off" => sequence.cut_off,
+                    },
+                );
+            }
+            Event::Talkspurt { channel, active } => {
+                let source = if self.engine.is_carrying(*channel) {
+                    "passthrough"
+                } else {
+                    "vox"
+                };
+                journal.emit(
+                    "transmit",
+                    Some(name(*channel)),
+                    crate::fields! {
+                        "state" => if *active { "start" } else { "end" },
+                        "source" => source,
+                    },
+                );
+            }
+            Event::Passthrough {
+                source,
+                target,
+                edge,
+                remaining_ms,
+            } => {
+                journal.emit(
+                    "passthrough",
+                    Some(name(*source)),
+                    crate::fields! {
+                        "state" => edge.name(),
+                        "target" => name(*target),
+                        "remaining_ms" => remaining_ms,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
     /// Logs `event` and queues it, with names filled in.
     fn report(&mut self, event: Event) {
+        self.journal(&event);
         let name = |channel: ChannelIndex| self.channels[channel.get()].id.clone();
         let event = match event {
             Event::Connected => NetEvent::Connected {
@@ -411,7 +552,18 @@ impl Driver {
                 channel: name(channel),
                 active,
             },
-            Event::Tone { channel, event } => NetEvent::Tone {
+            Event::Passthrough {
+                source,
+                target,
+                edge,
+                remaining_ms,
+            } => NetEvent::Passthrough {
+                source: name(source),
+                target: name(target),
+                edge,
+                remaining: Duration::from_millis(u64::from(remaining_ms)),
+            },
+            Event::Tone { channel, event, .. } => NetEvent::Tone {
                 channel: name(channel),
                 definition: event
                     .definition

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::time::Duration;
 
-use echostream_core::node::{DisconnectReason, Unexpected};
+use echostream_core::node::{DisconnectReason, PassthroughEdge, Unexpected};
 use echostream_core::tone::{Measured, ToneEvent};
 
 use crate::tone_plan::Named;
@@ -76,6 +76,17 @@ pub enum NetEvent {
         definition: Option<Named>,
         /// What was heard.
         event: ToneEvent,
+    },
+    /// A passthrough started, was extended or ended.
+    Passthrough {
+        /// The channel whose audio is routed.
+        source: String,
+        /// The channel carrying it.
+        target: String,
+        /// What happened.
+        edge: PassthroughEdge,
+        /// What is left of it.
+        remaining: Duration,
     },
     /// A channel's DTMF digits ended a sequence.
     DtmfSequence {
@@ -178,6 +189,24 @@ impl fmt::Display for NetEvent {
                 definition,
                 event,
             } => tone_line(f, channel, definition.as_ref(), event),
+            NetEvent::Passthrough {
+                source,
+                target,
+                edge,
+                remaining,
+            } => match edge {
+                PassthroughEdge::Ended => write!(f, "PASSTHROUGH {source} -> {target} ended"),
+                PassthroughEdge::Started | PassthroughEdge::Extended => write!(
+                    f,
+                    "PASSTHROUGH {source} -> {target} {}: {:.1} s",
+                    if *edge == PassthroughEdge::Started {
+                        "started"
+                    } else {
+                        "extended"
+                    },
+                    remaining.as_secs_f64()
+                ),
+            },
             NetEvent::DtmfSequence {
                 channel,
                 digits,
@@ -266,7 +295,19 @@ fn tone_line(
         )?,
         Measured::Dtmf { .. } => unreachable!("handled above"),
     }
-    write!(f, ", {} ms after the pattern's minimum", event.latency_ms)
+    match definition {
+        Some(named) if named.record_length_ms > 0 => write!(
+            f,
+            ", recording starts {:.1} s after the tones",
+            f64::from(named.record_delay_ms) / 1_000.0
+        )?,
+        Some(_) => f.write_str(", no recording")?,
+        None => {}
+    }
+    if let Some(target) = definition.and_then(|n| n.passthrough.as_deref()) {
+        write!(f, ", passthrough to {target}")?;
+    }
+    write!(f, " ({} ms after the pattern's minimum)", event.latency_ms)
 }
 
 /// The loop's end of the event queue: never blocks, counts what it drops.

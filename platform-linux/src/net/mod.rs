@@ -50,6 +50,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use echostream_core::node::{Node, NodeConfig, NodeConfigError, OUTPUT_BUF_LEN};
+use echostream_core::record::RecordConfig;
 use echostream_core::time::Duration as CoreDuration;
 use echostream_core::wire::MAX_DATAGRAM_LEN;
 use mio::{Poll, Waker};
@@ -131,6 +132,19 @@ pub struct NetChannel {
     pub tones: Option<rtrb::Consumer<Heard>>,
     /// The names of its tone definitions, by definition index.
     pub tone_names: Vec<Named>,
+    /// Its device rate.
+    pub rate_hz: u32,
+    /// How it records after a page (`None`: never).
+    pub record: Option<RecordConfig>,
+}
+
+/// Where the network thread's page happenings go besides the log.
+#[derive(Debug, Default)]
+pub struct NetOutputs {
+    /// The node's event stream.
+    pub journal: Option<crate::events::Events>,
+    /// The recorder thread's commands.
+    pub recorder: Option<std::sync::mpsc::Sender<crate::runtime::recorder::RecordCommand>>,
 }
 
 /// Why the network loop cannot be made.
@@ -183,6 +197,19 @@ impl NetLoop {
     /// See [`NetError`]: an id, token or URL signaling cannot carry, too
     /// many or repeated channels, an unusable CA file, or no poll.
     pub fn new(settings: NetSettings, channels: Vec<NetChannel>) -> Result<NetLoop, NetError> {
+        NetLoop::with_outputs(settings, channels, NetOutputs::default())
+    }
+
+    /// Like [`new`](Self::new), with the event stream and the recorder
+    /// the engine's pages go to.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new); also a passthrough to a channel not listed.
+    pub fn with_outputs(
+        settings: NetSettings,
+        channels: Vec<NetChannel>,
+        outputs: NetOutputs,
+    ) -> Result<NetLoop, NetError> {
         let mut config = NodeConfig::new(
             &settings.node_id,
             &settings.token,
@@ -190,8 +217,27 @@ impl NetLoop {
             core_duration(settings.reconnect_max),
             jitter_seed(),
         )?;
+        let mut indices = Vec::new();
         for channel in &channels {
-            config.add_channel(&channel.id, channel.preroll_frames)?;
+            indices.push(config.add_channel(&channel.id, channel.preroll_frames)?);
+        }
+        for (channel, &index) in channels.iter().zip(&indices) {
+            config.set_audio(index, channel.rate_hz, channel.record)?;
+            for named in &channel.tone_names {
+                let target = named
+                    .passthrough
+                    .as_deref()
+                    .and_then(|t| channels.iter().position(|c| c.id == t))
+                    .map(|t| indices[t]);
+                config.add_alert(
+                    index,
+                    &named.tone_id,
+                    &named.alert_type,
+                    named.record_delay_ms,
+                    named.record_length_ms,
+                    target,
+                )?;
+            }
         }
         let target = target(&settings)?;
 
@@ -214,6 +260,7 @@ impl NetLoop {
                     incoming: c.incoming,
                     tones: c.tones,
                     tone_names: c.tone_names,
+                    rate_hz: c.rate_hz,
                 })
                 .collect(),
             events,
@@ -224,6 +271,9 @@ impl NetLoop {
             incoming: Vec::with_capacity(64),
             link_detail: None,
             busy: false,
+            journal: outputs.journal,
+            recorder: outputs.recorder,
+            alert_names: std::collections::VecDeque::new(),
             poll,
         };
         Ok(NetLoop {
@@ -415,6 +465,8 @@ mod tests {
             preroll_frames: 0,
             tones: None,
             tone_names: Vec::new(),
+            rate_hz: 48_000,
+            record: None,
         }
     }
 

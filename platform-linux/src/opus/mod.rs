@@ -60,6 +60,16 @@ fn check_format(sample_rate_hz: u32, channels: u8) -> Result<(i32, i32), OpusErr
     Ok((sample_rate_hz as i32, i32::from(channels)))
 }
 
+/// The libopus version, e.g. `libopus 1.6` (`opus_get_version_string`):
+/// what an Ogg Opus file names as its encoder.
+pub fn version() -> &'static str {
+    // SAFETY: opus_get_version_string takes nothing and returns a pointer
+    // to a static NUL-terminated ASCII string that lives as long as the
+    // program; it never returns NULL.
+    let text = unsafe { core::ffi::CStr::from_ptr(opusic_sys::opus_get_version_string()) };
+    text.to_str().unwrap_or("libopus")
+}
+
 /// Samples per channel in `ms_x10` tenths of a millisecond at `rate_hz`.
 const fn samples_in_tenth_ms(ms_x10: u32, rate_hz: u32) -> usize {
     (rate_hz as usize * ms_x10 as usize) / 10_000

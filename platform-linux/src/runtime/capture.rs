@@ -36,7 +36,7 @@ use echostream_core::tone::dtmf::{DtmfSequence, DtmfSequencer};
 use echostream_core::tone::{ChannelDetector, ToneEvent};
 
 use crate::audio::Block;
-use crate::audio::pipeline::{EncodedFrame, Packetizer};
+use crate::audio::pipeline::{EncodedFrame, LEVEL_FLOOR_DBFS, Packetizer, level_dbfs};
 
 /// Wakes the network thread after frames were queued for it. A
 /// `mio::Waker` in the node; anything in tests.
@@ -79,6 +79,18 @@ pub struct CaptureStats {
     pub tone_events: AtomicU64,
     /// Detections dropped because the ring to the network thread was full.
     pub tone_events_dropped: AtomicU64,
+    /// Periods of audio dropped because the ring to the recorder was full
+    /// (the recorder fell more than a ring behind).
+    pub recorder_ring_full: AtomicU64,
+}
+
+/// Periods of audio the ring to the recorder holds: 2 s of 5 ms periods
+/// (the recorder drains it every 20 ms).
+pub const PCM_RING_BLOCKS: usize = 400;
+
+/// A ring carrying a channel's audio to the recorder thread.
+pub fn pcm_ring() -> (rtrb::Producer<Block>, rtrb::Consumer<Block>) {
+    rtrb::RingBuffer::new(PCM_RING_BLOCKS)
 }
 
 /// What a channel's detector heard, for the network thread.
@@ -88,6 +100,9 @@ pub enum Heard {
     Tone(ToneEvent),
     /// DTMF digits that ended a sequence (a code such as `4711#`).
     Sequence(DtmfSequence),
+    /// The tone of the latest page alert stopped here (its recording
+    /// starts after it).
+    TonesEnd(SampleIndex),
 }
 
 /// Detections a channel can queue for the network thread.
@@ -114,7 +129,11 @@ pub struct ChannelCapture {
     waker: Arc<dyn Wake>,
     /// The verdict on the last block.
     active: bool,
+    /// The loudest period since the last frame, dBFS.
+    level_dbfs: i16,
     detection: Option<Detection>,
+    /// Where the channel's audio goes for recordings, when it records.
+    to_recorder: Option<rtrb::Producer<Block>>,
     stats: Arc<CaptureStats>,
 }
 
@@ -145,7 +164,9 @@ impl ChannelCapture {
             encoded,
             to_net,
             waker,
+            level_dbfs: LEVEL_FLOOR_DBFS,
             detection: None,
+            to_recorder: None,
             stats: Arc::new(CaptureStats::default()),
         }
     }
@@ -164,6 +185,13 @@ impl ChannelCapture {
             sequencer,
             events,
         });
+        self
+    }
+
+    /// Hands every block to the recorder thread through `pcm` (the
+    /// producer half of a [`pcm_ring`]); a full ring drops and counts.
+    pub fn with_recorder(mut self, pcm: rtrb::Producer<Block>) -> ChannelCapture {
+        self.to_recorder = Some(pcm);
         self
     }
 
@@ -187,6 +215,15 @@ impl ChannelCapture {
             }
             self.active = vox.is_open();
         }
+        if let Some(pcm) = &mut self.to_recorder
+            && pcm.push(block.clone()).is_err()
+        {
+            self.stats
+                .recorder_ring_full
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.level_dbfs = self.level_dbfs.max(level_dbfs(block.frames()));
+        let reached = SampleIndex(block.index.0 + block.frames().len() as u64);
         self.packetizer.push_block(block);
         while let Ok(mut frame) = self.encoded.pop() {
             if frame.is_end_of_transmission() {
@@ -194,6 +231,8 @@ impl ChannelCapture {
                 continue;
             }
             frame.active = self.active;
+            frame.reached = reached;
+            frame.level_dbfs = std::mem::replace(&mut self.level_dbfs, LEVEL_FLOOR_DBFS);
             self.send(frame);
         }
         let errors = self.packetizer.stats().encode_errors;
@@ -216,6 +255,10 @@ impl ChannelCapture {
                 sequencer.push(&event);
             }
             Self::report(&mut detection.events, &self.stats, Heard::Tone(event));
+        }
+        while let Some(end) = detection.detector.poll_tones_end() {
+            heard = true;
+            Self::report(&mut detection.events, &self.stats, Heard::TonesEnd(end));
         }
         let reached = SampleIndex(block.index.0 + block.frames().len() as u64);
         if let Some(sequence) = detection.sequencer.as_mut().and_then(|s| s.poll(reached)) {

@@ -18,6 +18,7 @@
 
 pub mod capture;
 pub mod playback;
+pub mod recorder;
 pub mod signals;
 pub mod threads;
 
@@ -35,10 +36,14 @@ use self::capture::{CaptureStats, ChannelCapture, Gate, Heard};
 use self::playback::{ChannelPlayback, PlaybackStats};
 use crate::audio::pipeline::{Depacketizer, EncodedFrame, Packetizer, PipelineError, frame_ring};
 use crate::audio::{self, AudioError, AudioThread, Counters, RtSettings, StreamParams};
+use crate::config::RecordingFormat;
 use crate::config::{Config, Cor, Relay};
-use crate::net::{NetChannel, NetError, NetHandle, NetLoop, NetSettings};
+use crate::events::{EventWriter, Events};
+use crate::net::{NetChannel, NetError, NetHandle, NetLoop, NetOutputs, NetSettings};
 use crate::opus::{Encoder, EncoderConfig, OpusError};
+use crate::recording::{Format, OpusSettings};
 use crate::tone_plan::{self, Named};
+use echostream_core::record::RecordConfig;
 use echostream_core::tone::dtmf::{
     DtmfConfigError, DtmfSequencer, SequenceConfig, SequenceConfigError,
 };
@@ -82,6 +87,17 @@ pub enum StartError {
     /// The network thread could not be started.
     #[error("network thread: {0}")]
     NetThread(std::io::Error),
+    /// The event file cannot be written.
+    #[error("{0}")]
+    Events(#[from] crate::events::EventsError),
+    /// The recordings folder cannot be made, or the recorder not started.
+    #[error("recordings.dir {}: {source}; check that it can be created and written", dir.display())]
+    Recordings {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
 }
 
 /// What a channel's audio path refused.
@@ -167,6 +183,9 @@ pub struct Node {
     captures: Vec<AudioThread>,
     playbacks: Vec<AudioThread>,
     net: NetHandle,
+    recorder: Option<recorder::Recorder>,
+    journal: Option<Events>,
+    journal_writer: Option<EventWriter>,
     relay: Option<echostream_relay::server::ServerHandle>,
     channels: Vec<ChannelStatus>,
 }
@@ -180,9 +199,20 @@ impl Node {
     /// is stopped again.
     pub fn start(config: &Config) -> Result<Node, StartError> {
         check_supported(config)?;
+        let (journal, journal_writer) = Events::open(&config.node_id, &config.events_file)?;
+        let dir = &config.recordings.dir;
+        recover_recordings(dir)?;
         let (relay, net_settings) = relay_and_settings(config)?;
+        let rate_hz = StreamParams::from_config(&config.audio).rate_hz;
+        let record = RecordConfig {
+            rate_hz,
+            silence_stop_ms: config.recordings.record_silence_stop_ms,
+            min_ms: config.recordings.record_min_ms,
+            silence_threshold_dbfs: config.recordings.silence_threshold_dbfs,
+        };
         let mut net_channels = Vec::new();
         let mut pending = Vec::new();
+        let mut recorded = Vec::new();
         let preroll_frames = (f64::from(config.audio.preroll_ms) / config.audio.frame_ms).ceil();
         let preroll_frames = (preroll_frames as usize).min(echostream_core::node::FRAME_ENTRIES);
         for (index, ch) in config.channels.iter().enumerate() {
@@ -196,6 +226,14 @@ impl Node {
                 }
                 None => (Vec::new(), None, None),
             };
+            let records = tone_names.iter().any(|n| n.record_length_ms > 0);
+            let (pcm_in, pcm_out) = if records {
+                let (producer, consumer) = capture::pcm_ring();
+                (Some(producer), Some(consumer))
+            } else {
+                (None, None)
+            };
+            recorded.push((ch.id.clone(), pcm_out));
             net_channels.push(NetChannel {
                 id: ch.id.clone(),
                 outgoing,
@@ -203,19 +241,58 @@ impl Node {
                 preroll_frames,
                 tones,
                 tone_names,
+                rate_hz,
+                record: records.then_some(record),
             });
-            pending.push((index, to_net, from_net, detection));
+            pending.push((index, to_net, from_net, (detection, pcm_in)));
         }
-        let net = NetLoop::new(net_settings, net_channels)?;
+        let (commands, command_rx) = std::sync::mpsc::channel();
+        let recorder = recorder::Recorder::spawn(
+            recorder::RecorderSettings {
+                dir: dir.clone(),
+                format: match config.recordings.format {
+                    RecordingFormat::Wav => Format::Wav,
+                    RecordingFormat::Opus => Format::Opus,
+                },
+                opus: OpusSettings {
+                    bitrate_bps: config.audio.opus.bitrate_bps,
+                    complexity: config.audio.opus.complexity,
+                },
+                rate_hz,
+                min_free_mb: config.recordings.min_free_mb,
+            },
+            recorded,
+            command_rx,
+            journal.clone(),
+        )
+        .map_err(|source| StartError::Recordings {
+            dir: dir.clone(),
+            source,
+        })?;
+        let outputs = NetOutputs {
+            journal: Some(journal.clone()),
+            recorder: Some(commands),
+        };
+        let net = NetLoop::with_outputs(net_settings, net_channels, outputs)?;
         let waker = net.waker();
 
         let mut node = Node {
             captures: Vec::new(),
             playbacks: Vec::new(),
             net: net.spawn().map_err(StartError::NetThread)?,
+            recorder: Some(recorder),
+            journal: Some(journal),
+            journal_writer: Some(journal_writer),
             relay,
             channels: Vec::new(),
         };
+        if let Some(journal) = &node.journal {
+            journal.emit(
+                "node",
+                None,
+                crate::fields! { "state" => "start", "version" => env!("CARGO_PKG_VERSION") },
+            );
+        }
         for (index, to_net, from_net, detection) in pending {
             let started = node.start_channel(config, index, to_net, from_net, detection, &waker);
             if let Err(err) = started {
@@ -235,7 +312,7 @@ impl Node {
         index: usize,
         to_net: rtrb::Producer<EncodedFrame>,
         from_net: rtrb::Consumer<EncodedFrame>,
-        detection: Option<(Detector, rtrb::Producer<Heard>)>,
+        (detection, pcm): ChannelTaps,
         waker: &Arc<mio::Waker>,
     ) -> Result<(), StartError> {
         let ch = &config.channels[index];
@@ -272,6 +349,9 @@ impl Node {
         let mut capture = ChannelCapture::new(gate, packetizer, encoded_out, to_net, waker.clone());
         if let Some(((detector, sequencer), events)) = detection {
             capture = capture.with_detector(detector, sequencer, events);
+        }
+        if let Some(pcm) = pcm {
+            capture = capture.with_recorder(pcm);
         }
         let capture_stats = capture.stats();
         let source =
@@ -420,6 +500,17 @@ impl Node {
             }
         }
         self.net.join();
+        // The network thread's end closed the recorder's commands: it
+        // finishes what is open.
+        if let Some(recorder) = self.recorder.take() {
+            recorder.join();
+        }
+        if let Some(journal) = self.journal.take() {
+            journal.emit("node", None, crate::fields! { "state" => "stop" });
+        }
+        if let Some(writer) = self.journal_writer.take() {
+            writer.join();
+        }
         if let Some(relay) = self.relay.take()
             && let Err(err) = relay.stop()
         {
@@ -466,6 +557,32 @@ fn detector_for(
 
 /// A channel's detector and, with DTMF on, its digits' sequencer.
 type Detector = (Box<ChannelDetector>, Option<DtmfSequencer>);
+
+/// What a channel's capture side feeds besides the network: its detector
+/// with the ring its detections go to, and the recorder's audio ring.
+type ChannelTaps = (
+    Option<(Detector, rtrb::Producer<Heard>)>,
+    Option<rtrb::Producer<audio::Block>>,
+);
+
+/// Makes the recordings folder and finishes or removes what a killed
+/// node left in it, saying which.
+fn recover_recordings(dir: &std::path::Path) -> Result<(), StartError> {
+    let error = |source| StartError::Recordings {
+        dir: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(error)?;
+    match crate::recording::recover_leftovers(dir) {
+        Ok(leftovers) => {
+            for leftover in leftovers {
+                log::warn!("recordings: {leftover}");
+            }
+        }
+        Err(error) => log::error!("recordings: leftovers not recovered: {error}"),
+    }
+    Ok(())
+}
 
 /// Refuses, before anything is opened, what this build cannot do yet.
 fn check_supported(config: &Config) -> Result<(), StartError> {

@@ -101,6 +101,8 @@ impl Node {
                 preroll_frames: 0,
                 tones: None,
                 tone_names: Vec::new(),
+                rate_hz: 48_000,
+                record: None,
             });
         }
         let net = NetLoop::new(settings, net_channels).expect("valid settings");

@@ -19,6 +19,33 @@ pub(super) fn check(problems: &mut Problems, config: &Config) {
     let recordings = &config.recordings;
     check_dir(problems, "recordings.dir", &recordings.dir);
     check_dir(problems, "recordings.spool_dir", &recordings.spool_dir);
+    if !(-120..=0).contains(&recordings.silence_threshold_dbfs) {
+        problems.error(
+            "recordings.silence_threshold_dbfs",
+            format!(
+                "{} dBFS is not between -120 and 0",
+                recordings.silence_threshold_dbfs
+            ),
+        );
+    }
+    if recordings.record_silence_stop_ms > 0 && recordings.record_silence_stop_ms < 500 {
+        problems.error(
+            "recordings.record_silence_stop_ms",
+            "must be 0 (off) or at least 500 ms: a pause between words is not the end",
+        );
+    }
+    if config.audio.sample_rate_hz != 0
+        && recordings.format == crate::config::RecordingFormat::Opus
+        && ![8_000, 12_000, 16_000, 24_000, 48_000].contains(&config.audio.sample_rate_hz)
+    {
+        problems.error(
+            "recordings.format",
+            format!(
+                "opus recordings need audio.sample_rate_hz of 8000, 12000, 16000, 24000 or 48000 (it is {}); use wav",
+                config.audio.sample_rate_hz
+            ),
+        );
+    }
     if recordings.spool_dir == recordings.dir && !recordings.dir.as_os_str().is_empty() {
         problems.error(
             "recordings.spool_dir",
