@@ -428,3 +428,120 @@ fn check_config_without_a_file_checks_the_config_flag() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("channel fireground:"));
 }
+
+#[test]
+fn a_page_then_speech_is_recorded_from_the_tones_end_passed_through_and_journaled() {
+    // Station 1's page (A 1 s, B 2.5 s from 0.3 s: the tones end at
+    // 3.8 s), then 9 s of voice-like audio (short two-tone syllables no
+    // detector takes for a page), then quiet before the file loops.
+    let dir = default_config_dir();
+    let mut pages = echostream_sim::audio::Signal::new(48_000);
+    pages
+        .silence(300.0)
+        .page(349.0, 707.3, 1_000.0, 0.0, 2_500.0, 0.3);
+    let syllables = [
+        (310.0, 470.0),
+        (530.0, 620.0),
+        (280.0, 590.0),
+        (500.0, 650.0),
+    ];
+    for i in 0..60 {
+        let (low, high) = syllables[i % syllables.len()];
+        pages.dual_tone(low, high, 150.0, 0.2, 0.1);
+    }
+    pages.silence(8_000.0);
+    let source = dir.path().join("samples/station-pages.wav");
+    pages.write_wav(&source).expect("write pages");
+    let quiet = vec![0.0f32; 48_000];
+    echostream_sim::audio::write_wav_i16(&dir.path().join("samples/speech.wav"), 48_000, 1, &quiet)
+        .expect("write speech");
+
+    let mut node = Running::start(dir.path());
+    node.wait_for("the recording after the page", |seen| {
+        seen.iter().any(|l| l.contains("RECORDING "))
+    });
+    let (status, seen) = node.stop();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit 0 after SIGTERM; log: {seen:#?}"
+    );
+
+    // Every event line parses and has the common fields.
+    let text = std::fs::read_to_string(dir.path().join("events.jsonl")).expect("events.jsonl");
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect();
+    for event in &events {
+        for field in ["event_id", "type", "time", "node_id", "channel"] {
+            assert!(event.get(field).is_some(), "{field} missing in {event}");
+        }
+    }
+    let of = |kind: &str| -> Vec<&Value> { events.iter().filter(|e| e["type"] == kind).collect() };
+    let alerts = of("two_tone");
+    assert_eq!(alerts.len(), 1, "{text}");
+    assert_eq!(alerts[0]["tone_id"], "Station 1");
+    assert!((alerts[0]["b_hz"].as_f64().unwrap() - 707.3).abs() < 2.0);
+    assert!(alerts[0]["latency_ms"].as_u64().unwrap() <= 250);
+    let edges: Vec<_> = of("passthrough")
+        .iter()
+        .map(|e| e["state"].clone())
+        .collect();
+    assert_eq!(edges, ["start", "end"], "{text}");
+    assert_eq!(of("node").len(), 2, "start and stop: {text}");
+
+    // One recording, of the alert, 8 s long (record_length_ms) ...
+    let recordings = of("recording");
+    assert_eq!(recordings.len(), 1, "{text}");
+    let recording = recordings[0];
+    assert_eq!(recording["alert_ids"][0], alerts[0]["event_id"]);
+    assert_eq!(recording["truncated"], false);
+    assert_eq!(recording["format"], "wav");
+    let duration_ms = recording["duration_ms"].as_u64().unwrap();
+    assert!((7_980..=8_020).contains(&duration_ms), "{recording}");
+    // ... starting where the tones ended: its audio is the source's from
+    // 3.8 s on (found by correlation, within the detector's ±40 ms).
+    let path = dir.path().join(recording["path"].as_str().unwrap());
+    let recorded: Vec<i16> = hound::WavReader::open(&path)
+        .expect("a complete WAV under its final name")
+        .into_samples::<i16>()
+        .map(|s| s.expect("sample"))
+        .collect();
+    let source: Vec<i16> = hound::WavReader::open(&source)
+        .unwrap()
+        .into_samples::<i16>()
+        .map(|s| s.unwrap())
+        .collect();
+    let window = &recorded[..24_000];
+    let best = (170_000..196_000)
+        .max_by(|&a, &b| {
+            correlation(window, &source[a..]).total_cmp(&correlation(window, &source[b..]))
+        })
+        .unwrap();
+    assert!(correlation(window, &source[best..]) > 0.99);
+    let off_ms = (best as f64 - 182_400.0) / 48.0;
+    assert!(
+        off_ms.abs() <= 40.0,
+        "recording starts {off_ms} ms from the tones' end"
+    );
+    // No temporary file is left.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("recordings"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Normalized cross-correlation of `a` with the start of `b`.
+fn correlation(a: &[i16], b: &[i16]) -> f64 {
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    ab / (aa * bb).sqrt().max(1.0)
+}

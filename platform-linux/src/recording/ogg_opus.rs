@@ -230,7 +230,7 @@ impl OggOpusWriter {
             self.encode_frame()?;
         }
         let granule = u64::from(self.pre_skip) + self.samples * upsample_factor(self.rate_hz);
-        debug_assert!(granule <= self.decoded_48k(), "end trimming only shortens");
+        assert!(granule <= self.decoded_48k(), "end trimming only shortens");
         self.write_page(FLAG_EOS, granule)?;
         Ok((self.file, self.bytes))
     }
