@@ -87,6 +87,12 @@ fn signal_messages() -> Vec<(String, Vec<u8>)> {
             node_id: node,
             active: false,
         },
+        ToNode::ToneDetected {
+            channel_id: ch,
+            node_id: node,
+            tone_id: ToneId::new("Station 12").unwrap(),
+            alert_type: AlertType::new("fire").unwrap(),
+        },
         ToNode::Rekey {
             key: SecretBytes::new([9; 32]),
             key_id: KeyId(2),

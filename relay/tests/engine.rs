@@ -38,6 +38,12 @@ enum Msg {
         channel: String,
         users: Vec<String>,
     },
+    ToneDetected {
+        channel: String,
+        node: String,
+        tone_id: String,
+        alert_type: String,
+    },
     Rekey {
         secret: [u8; 32],
         key_id: u8,
@@ -80,6 +86,17 @@ fn parse(bytes: &[u8]) -> Msg {
             channel: channel_id.as_str().into(),
             node: node_id.as_str().into(),
             active,
+        },
+        ToNode::ToneDetected {
+            channel_id,
+            node_id,
+            tone_id,
+            alert_type,
+        } => Msg::ToneDetected {
+            channel: channel_id.as_str().into(),
+            node: node_id.as_str().into(),
+            tone_id: tone_id.as_str().into(),
+            alert_type: alert_type.as_str().into(),
         },
         ToNode::UsersConnected { channel_id, users } => Msg::Users {
             channel: channel_id.as_str().into(),

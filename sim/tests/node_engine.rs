@@ -429,3 +429,45 @@ fn the_same_seed_gives_the_same_run() {
     };
     assert_eq!(run(), run());
 }
+
+/// Every remote alert node `i` reported: (channel, node, tone id, alert type).
+fn remote_alerts(world: &World, i: usize) -> Vec<(usize, String, String, String)> {
+    world.nodes[i]
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::RemoteAlert {
+                channel,
+                node,
+                tone_id,
+                alert_type,
+            } => Some((
+                channel.get(),
+                node.to_string(),
+                tone_id.to_string(),
+                alert_type.to_string(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_page_from_the_relay_on_a_channel_not_yet_registered_is_out_of_place() {
+    let mut world = World::new(&["alpha"], &["fire"]);
+    // Welcomed, but the UDP side never comes up: nothing registers.
+    world.udp_host_stuck = true;
+    world.run_for(Duration::from_millis(100));
+    world.inject_text(
+        0,
+        r#"{"type":"tone_detected","channel_id":"fire","node_id":"bravo","tone_id":"t","alert_type":"a"}"#,
+    );
+    assert!(world.nodes[0].saw(|e| matches!(
+        e,
+        Event::Unexpected {
+            what: Unexpected::NotRegistered
+        }
+    )));
+    assert!(remote_alerts(&world, 0).is_empty());
+    assert_eq!(world.nodes[0].engine.counters().signal_unexpected, 1);
+}

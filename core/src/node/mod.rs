@@ -35,6 +35,7 @@
 //! engine never reads a clock; its notion of "now" is the latest `now` it
 //! was handed.
 
+mod alert;
 mod backoff;
 mod channel;
 mod config;

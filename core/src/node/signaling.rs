@@ -119,6 +119,12 @@ impl Node {
                     active,
                 });
             }
+            ToNode::ToneDetected {
+                channel_id,
+                node_id,
+                tone_id,
+                alert_type,
+            } => self.on_remote_alert(channel_id, node_id, tone_id, alert_type),
             ToNode::UsersConnected { channel_id, users } => {
                 let Some(channel) = self.channel_of(channel_id) else {
                     return self.unexpected(Unexpected::UnknownChannel);
@@ -150,7 +156,7 @@ impl Node {
     }
 
     /// The channel `channel_id` names, if it is one of this node's.
-    fn channel_of(&self, channel_id: ChannelId<'_>) -> Option<ChannelIndex> {
+    pub(super) fn channel_of(&self, channel_id: ChannelId<'_>) -> Option<ChannelIndex> {
         self.config
             .channels()
             .iter()
@@ -217,7 +223,7 @@ impl Node {
         self.unpark(now);
     }
 
-    fn unexpected(&mut self, what: Unexpected) {
+    pub(super) fn unexpected(&mut self, what: Unexpected) {
         self.counters.signal_unexpected += 1;
         self.event(Event::Unexpected { what });
     }
