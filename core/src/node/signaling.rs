@@ -229,11 +229,12 @@ impl Node {
     }
 
     /// Writes `text` as JSON to the front of `buf`; returns its length.
-    pub(super) fn emit_text(&self, text: Text, buf: &mut [u8]) -> usize {
+    pub(super) fn emit_text(&mut self, text: Text, buf: &mut [u8]) -> usize {
         let channel_id = |channel: ChannelIndex| {
             ChannelId::new(&self.config.channels()[channel.get()].id)
                 .expect("channel ids checked in NodeConfig::add_channel")
         };
+        let report;
         let message = match text {
             Text::Hello => ToRelay::Hello {
                 node_id: NodeId::new(self.config.node_id())
@@ -248,6 +249,14 @@ impl Node {
                 channel_id: channel_id(channel),
                 active,
             },
+            Text::ToneDetected => {
+                // Paired with its text in `report_alert`; cleared together.
+                report = self
+                    .reports
+                    .pop_front()
+                    .expect("one report waits per Text::ToneDetected queued");
+                report.message(channel_id(report.channel()))
+            }
             Text::Ping(t) => ToRelay::Ping { t },
             Text::Pong(t) => ToRelay::Pong { t },
         };
