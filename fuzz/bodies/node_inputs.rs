@@ -1,7 +1,8 @@
 // The body of the `node_inputs` fuzz target, shared with the stable corpus
 // replay test: a node engine, welcomed under a fixed key, fed any sequence
 // of relay texts, datagrams (sealed under that key or not), captured
-// frames, link failures and clock steps. Nothing may panic, every drain
+// frames, pages heard (labels of any text), link failures and clock
+// steps. Nothing may panic, every drain
 // must end, and the engine must keep its bounds.
 |data: &[u8]| {
     use echostream_core::crypto::{Direction, Secret, Sender, SessionKeys};
@@ -139,6 +140,18 @@
             }
             5 => node.handle_disconnected(now, LinkDown::Eof),
             6 => node.handle_connected(now),
+            7 if op & 0x80 != 0 => {
+                // A page heard on a channel: `tone_id|alert_type`, up to
+                // 63 bytes of any text (too long, empty, bad characters).
+                let head = take(&mut rest, 2);
+                let (c, len) = match head[..] {
+                    [a, b] => (usize::from(a % 2), usize::from(b % 64)),
+                    _ => continue,
+                };
+                let labels = String::from_utf8_lossy(&take(&mut rest, len)).into_owned();
+                let (tone_id, alert_type) = labels.split_once('|').unwrap_or((&labels, "fire"));
+                node.report_alert(now, ChannelIndex::new(c).unwrap(), tone_id, alert_type);
+            }
             _ => node.handle_binary(now),
         }
         drain(&mut node, &mut buf, now);

@@ -87,6 +87,12 @@ fn signal_messages() -> Vec<(String, Vec<u8>)> {
             node_id: node,
             active: false,
         },
+        ToNode::ToneDetected {
+            channel_id: ch,
+            node_id: node,
+            tone_id: ToneId::new("Station 12").unwrap(),
+            alert_type: AlertType::new("fire").unwrap(),
+        },
         ToNode::Rekey {
             key: SecretBytes::new([9; 32]),
             key_id: KeyId(2),
@@ -159,7 +165,7 @@ fn seeds_match_what_the_code_produces() {
 
 /// Operation strings for the `node_inputs` target (see its body for the
 /// encoding): a talk-spurt, audio and echoes from the relay, a rekey, a
-/// link failure and the reconnect.
+/// link failure and the reconnect, pages both ways.
 fn node_inputs() -> Vec<(String, Vec<u8>)> {
     let text = |t: &str| {
         let mut bytes = t.as_bytes().to_vec();
@@ -192,10 +198,27 @@ fn node_inputs() -> Vec<(String, Vec<u8>)> {
         "{\"type\":\"users_connected\",\"channel_id\":\"fire\",\"users\":[\"a\",\"b\"]}",
     ));
     reconnect.extend([4, 255, 4, 255, 7]);
+    let page = |channel: u8, labels: &str| {
+        let mut op = vec![0x87, channel, labels.len() as u8];
+        op.extend(labels.as_bytes());
+        op
+    };
+    let mut pages = page(0, "Station 1|fire");
+    pages.extend(page(1, "qc2 4|ems page"));
+    pages.extend(page(0, "|fire")); // an empty tone id
+    pages.extend(text(
+        "{\"type\":\"tone_detected\",\"channel_id\":\"fire\",\"node_id\":\"b\",\"tone_id\":\"Station 7\",\"alert_type\":\"fire\"}",
+    ));
+    pages.extend(text(
+        "{\"type\":\"tone_detected\",\"channel_id\":\"nowhere\",\"node_id\":\"b\",\"tone_id\":\"t\",\"alert_type\":\"a\"}",
+    ));
+    pages.extend([5]); // the link drops: the next report goes unsent
+    pages.extend(page(0, "Station 2|fire"));
     vec![
         ("talk".to_owned(), talk),
         ("heard".to_owned(), heard),
         ("rekey".to_owned(), rekey),
         ("reconnect".to_owned(), reconnect),
+        ("pages".to_owned(), pages),
     ]
 }

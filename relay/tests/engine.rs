@@ -38,6 +38,12 @@ enum Msg {
         channel: String,
         users: Vec<String>,
     },
+    ToneDetected {
+        channel: String,
+        node: String,
+        tone_id: String,
+        alert_type: String,
+    },
     Rekey {
         secret: [u8; 32],
         key_id: u8,
@@ -80,6 +86,17 @@ fn parse(bytes: &[u8]) -> Msg {
             channel: channel_id.as_str().into(),
             node: node_id.as_str().into(),
             active,
+        },
+        ToNode::ToneDetected {
+            channel_id,
+            node_id,
+            tone_id,
+            alert_type,
+        } => Msg::ToneDetected {
+            channel: channel_id.as_str().into(),
+            node: node_id.as_str().into(),
+            tone_id: tone_id.as_str().into(),
+            alert_type: alert_type.as_str().into(),
         },
         ToNode::UsersConnected { channel_id, users } => Msg::Users {
             channel: channel_id.as_str().into(),
@@ -209,7 +226,13 @@ impl World {
         self.drain();
     }
 
+    /// Node `i` connects, is welcomed and registers on [`CH`].
     fn join(&mut self, i: usize) {
+        self.join_channel(i, CH);
+    }
+
+    /// Node `i` connects, is welcomed and registers on `channel`.
+    fn join_channel(&mut self, i: usize, channel: &str) {
         self.relay.handle_connect(self.now, self.nodes[i].conn);
         let node_id = echostream_core::wire::signal::NodeId::new(self.nodes[i].id).unwrap();
         let token = echostream_core::wire::signal::Token::new(TOKEN).unwrap();
@@ -221,8 +244,21 @@ impl World {
                 version: 1,
             },
         );
-        let channel_id = echostream_core::wire::signal::ChannelId::new(CH).unwrap();
+        let channel_id = echostream_core::wire::signal::ChannelId::new(channel).unwrap();
         self.text(i, &ToRelay::Register { channel_id });
+    }
+
+    /// Node `i` reports a page on `channel`.
+    fn tone_detected(&mut self, i: usize, channel: &str, tone_id: &str, alert_type: &str) {
+        use echostream_core::wire::signal::{AlertType, ChannelId, ToneId};
+        self.text(
+            i,
+            &ToRelay::ToneDetected {
+                channel_id: ChannelId::new(channel).unwrap(),
+                tone_id: ToneId::new(tone_id).unwrap(),
+                alert_type: AlertType::new(alert_type).unwrap(),
+            },
+        );
     }
 
     /// Seals a datagram from node `i` on the channel.
@@ -705,4 +741,84 @@ fn a_full_text_store_drops_and_counts_and_empties_once_drained() {
     w.nodes[0].inbox.clear();
     w.text(0, &ToRelay::Ping { t: 99 });
     assert_eq!(w.nodes[0].inbox, vec![Msg::Pong { t: 99 }]);
+}
+
+/// Alpha, bravo and charlie on [`CH`]; delta on another channel; inboxes
+/// cleared.
+fn three_on_channel_and_one_elsewhere() -> World {
+    let mut w = World::new(config(), &["alpha", "bravo", "charlie", "delta"]);
+    for i in 0..3 {
+        w.join(i);
+    }
+    w.join_channel(3, "water");
+    for node in &mut w.nodes {
+        node.inbox.clear();
+    }
+    w
+}
+
+#[test]
+fn a_page_reaches_the_other_members_naming_who_heard_it() {
+    let mut w = three_on_channel_and_one_elsewhere();
+    w.tone_detected(1, CH, "Station 1", "fire");
+    let page = Msg::ToneDetected {
+        channel: CH.into(),
+        node: "bravo".into(),
+        tone_id: "Station 1".into(),
+        alert_type: "fire".into(),
+    };
+    assert_eq!(w.nodes[0].inbox, vec![page.clone()]);
+    assert_eq!(w.nodes[2].inbox, vec![page]);
+    assert!(w.nodes[1].inbox.is_empty(), "not back to the sender");
+    assert!(w.nodes[3].inbox.is_empty(), "not to another channel");
+    assert_eq!(w.relay.counters().tone_reports, 1);
+    assert_eq!(w.relay.counters().tone_reports_unregistered, 0);
+    assert!(w.nodes.iter().all(|n| n.closed.is_none()));
+}
+
+#[test]
+fn a_page_for_a_channel_not_registered_is_ignored_and_counted() {
+    let mut w = three_on_channel_and_one_elsewhere();
+    // Delta is on "water" only: it may not page "fire", and a channel no
+    // one holds is no different.
+    w.tone_detected(3, CH, "Station 1", "fire");
+    w.tone_detected(3, "nowhere", "Station 1", "fire");
+    assert!(
+        w.nodes.iter().all(|n| n.inbox.is_empty()),
+        "no answer, no copy"
+    );
+    assert_eq!(w.relay.counters().tone_reports_unregistered, 2);
+    assert_eq!(w.relay.counters().tone_reports, 0);
+    assert_eq!(w.relay.counters().signal_refused, 0);
+    assert_eq!(w.nodes[3].closed, None);
+    // Its own channel still takes its pages (no one else is on it).
+    w.tone_detected(3, "water", "Station 1", "fire");
+    assert_eq!(w.relay.counters().tone_reports, 1);
+    assert!(w.nodes.iter().all(|n| n.inbox.is_empty()));
+}
+
+#[test]
+fn a_page_before_hello_closes_like_any_message() {
+    let mut w = World::new(config(), &["alpha"]);
+    w.relay.handle_connect(w.now, w.nodes[0].conn);
+    w.raw_text(
+        0,
+        br#"{"type":"tone_detected","channel_id":"fire","tone_id":"t","alert_type":"a"}"#,
+    );
+    assert_eq!(w.nodes[0].inbox, vec![Msg::Error { code: 401 }]);
+    assert_eq!(w.nodes[0].closed, Some(CloseReason::ProtocolViolation));
+    assert_eq!(w.relay.counters().tone_reports, 0);
+}
+
+#[test]
+fn a_page_with_an_empty_label_is_malformed_and_not_passed_on() {
+    let mut w = three_on_channel_and_one_elsewhere();
+    w.raw_text(
+        1,
+        br#"{"type":"tone_detected","channel_id":"fire","tone_id":"","alert_type":"fire"}"#,
+    );
+    assert_eq!(w.nodes[1].inbox, vec![Msg::Error { code: 400 }]);
+    assert!(w.nodes[0].inbox.is_empty() && w.nodes[2].inbox.is_empty());
+    assert_eq!(w.relay.counters().signal_malformed, 1);
+    assert_eq!(w.relay.counters().tone_reports, 0);
 }

@@ -429,3 +429,167 @@ fn the_same_seed_gives_the_same_run() {
     };
     assert_eq!(run(), run());
 }
+
+/// Every remote alert node `i` reported: (channel, node, tone id, alert type).
+fn remote_alerts(world: &World, i: usize) -> Vec<(usize, String, String, String)> {
+    world.nodes[i]
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::RemoteAlert {
+                channel,
+                node,
+                tone_id,
+                alert_type,
+            } => Some((
+                channel.get(),
+                node.to_string(),
+                tone_id.to_string(),
+                alert_type.to_string(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_page_reaches_the_other_site_on_its_channel_and_no_one_else() {
+    // Alpha and bravo share "pages"; charlie is on "fire" only.
+    let mut world = World::new(&["alpha", "bravo", "charlie"], &["pages"]);
+    let old = world.nodes[2].engine.config().clone();
+    let mut config = NodeConfig::new(
+        old.node_id(),
+        "test-token-0123456789",
+        old.connect_timeout,
+        old.reconnect_max,
+        old.seed,
+    )
+    .unwrap();
+    config.add_channel("fire", 0).unwrap();
+    *world.nodes[2].engine = Node::new(config);
+    world.connect_all();
+
+    world.nodes[0]
+        .engine
+        .report_alert(world.now, CH0, "Station 1", "fire");
+    world.run_for(Duration::from_millis(100));
+
+    assert_eq!(
+        remote_alerts(&world, 1),
+        [(0, "alpha".into(), "Station 1".into(), "fire".into())]
+    );
+    assert!(
+        remote_alerts(&world, 0).is_empty(),
+        "not back to the sender"
+    );
+    assert!(
+        remote_alerts(&world, 2).is_empty(),
+        "not to another channel"
+    );
+    let sent: Vec<_> = world.nodes[0]
+        .sent
+        .iter()
+        .filter(|t| t.contains("tone_detected"))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            r#"{"type":"tone_detected","channel_id":"pages","tone_id":"Station 1","alert_type":"fire"}"#
+        ]
+    );
+    assert_eq!(world.relay.counters().tone_reports, 1);
+    for node in &world.nodes {
+        assert_eq!(node.engine.counters().signal_unexpected, 0);
+    }
+}
+
+#[test]
+fn a_page_that_cannot_be_reported_is_counted_and_a_stray_one_ignored() {
+    let mut world = World::new(&["alpha", "bravo"], &["fire"]);
+    // Before any session: nowhere to send it.
+    world.nodes[0]
+        .engine
+        .report_alert(world.now, CH0, "Station 1", "fire");
+    world.connect_all();
+    // Labels signaling cannot carry.
+    for (tone_id, alert_type) in [("", "fire"), ("Station 1", ""), (&*"x".repeat(49), "fire")] {
+        world.nodes[0]
+            .engine
+            .report_alert(world.now, CH0, tone_id, alert_type);
+    }
+    // More than the queue holds before a drain: the ninth is dropped.
+    for n in 0..9 {
+        world.nodes[0]
+            .engine
+            .report_alert(world.now, CH0, &format!("Station {n}"), "fire");
+    }
+    world.run_for(Duration::from_millis(100));
+    let a = world.nodes[0].engine.counters();
+    assert_eq!(a.tone_reports_unsent, 1, "{a:?}");
+    assert_eq!(a.tone_reports_invalid, 3, "{a:?}");
+    assert_eq!(a.drop_tone_reports_full, 1, "{a:?}");
+    let heard: Vec<_> = remote_alerts(&world, 1)
+        .into_iter()
+        .map(|(_, _, tone_id, _)| tone_id)
+        .collect();
+    let expected: Vec<_> = (0..8).map(|n| format!("Station {n}")).collect();
+    assert_eq!(heard, expected, "the first eight, in order");
+
+    // From the relay, about a channel bravo does not have.
+    world.inject_text(
+        1,
+        r#"{"type":"tone_detected","channel_id":"water","node_id":"alpha","tone_id":"t","alert_type":"a"}"#,
+    );
+    assert!(world.nodes[1].saw(|e| matches!(
+        e,
+        Event::Unexpected {
+            what: Unexpected::UnknownChannel
+        }
+    )));
+    assert_eq!(world.nodes[1].engine.counters().signal_unexpected, 1);
+    assert_eq!(remote_alerts(&world, 1).len(), 8);
+    assert!(disconnects(&world, 1).is_empty());
+}
+
+#[test]
+fn a_page_caught_by_a_link_drop_is_counted_and_the_next_one_goes_out() {
+    let mut world = two_nodes();
+    world.nodes[0]
+        .engine
+        .report_alert(world.now, CH0, "Station 1", "fire");
+    // The link fails before the driver drains.
+    world.nodes[0]
+        .engine
+        .handle_disconnected(world.now, echostream_core::node::LinkDown::Eof);
+    world.run_for(Duration::from_secs(2));
+    assert!(world.nodes[0].engine.is_welcomed(), "back on a new session");
+    world.nodes[0]
+        .engine
+        .report_alert(world.now, CH0, "Station 2", "ems");
+    world.run_for(Duration::from_millis(100));
+    assert_eq!(
+        remote_alerts(&world, 1),
+        [(0, "alpha".into(), "Station 2".into(), "ems".into())]
+    );
+    assert_eq!(world.nodes[0].engine.counters().tone_reports_unsent, 1);
+}
+
+#[test]
+fn a_page_from_the_relay_on_a_channel_not_yet_registered_is_out_of_place() {
+    let mut world = World::new(&["alpha"], &["fire"]);
+    // Welcomed, but the UDP side never comes up: nothing registers.
+    world.udp_host_stuck = true;
+    world.run_for(Duration::from_millis(100));
+    world.inject_text(
+        0,
+        r#"{"type":"tone_detected","channel_id":"fire","node_id":"bravo","tone_id":"t","alert_type":"a"}"#,
+    );
+    assert!(world.nodes[0].saw(|e| matches!(
+        e,
+        Event::Unexpected {
+            what: Unexpected::NotRegistered
+        }
+    )));
+    assert!(remote_alerts(&world, 0).is_empty());
+    assert_eq!(world.nodes[0].engine.counters().signal_unexpected, 1);
+}

@@ -192,6 +192,18 @@ pub enum Event {
         /// Whether it transmits.
         active: bool,
     },
+    /// Another node heard a page on a channel this node holds
+    /// (`tone_detected` from the relay).
+    RemoteAlert {
+        /// The channel.
+        channel: ChannelIndex,
+        /// The node that heard the page.
+        node: NodeName,
+        /// Its tone definition that matched.
+        tone_id: String<MAX_ID_LEN>,
+        /// That definition's alert class.
+        alert_type: String<MAX_ID_LEN>,
+    },
     /// This node's channel opened (a talk-spurt starts) or closed.
     Talkspurt {
         /// The channel.
@@ -284,8 +296,11 @@ pub enum Unexpected {
     WelcomeBeforeHello,
     /// A `rekey` before the welcome.
     RekeyBeforeWelcome,
-    /// A `registered` for a channel this node does not have.
+    /// A message about a channel this node does not have.
     UnknownChannel,
+    /// A page from another node on a channel this node has not
+    /// registered.
+    NotRegistered,
     /// A `registered` before the UDP side is ready.
     RegisteredBeforeMedia,
 }
@@ -297,6 +312,7 @@ impl fmt::Display for Unexpected {
             Unexpected::WelcomeBeforeHello => "a welcome before hello",
             Unexpected::RekeyBeforeWelcome => "a rekey before the welcome",
             Unexpected::UnknownChannel => "a message about a channel this node does not have",
+            Unexpected::NotRegistered => "a message about a channel this node has not registered",
             Unexpected::RegisteredBeforeMedia => "a registration before the welcome",
         })
     }

@@ -27,7 +27,9 @@
 //!   [`handle_media_ready`](Node::handle_media_ready);
 //! - each datagram read: [`handle_datagram`](Node::handle_datagram) (opened
 //!   in place in the driver's buffer);
-//! - each frame the capture side made: [`handle_captured`](Node::handle_captured).
+//! - each frame the capture side made: [`handle_captured`](Node::handle_captured);
+//! - each page a channel's detector heard, for the other sites:
+//!   [`report_alert`](Node::report_alert).
 //!
 //! Outputs carry their bytes in the buffer lent to `poll_output` (at least
 //! [`OUTPUT_BUF_LEN`]), so nothing is allocated per datagram or message.
@@ -35,6 +37,7 @@
 //! engine never reads a clock; its notion of "now" is the latest `now` it
 //! was handed.
 
+mod alert;
 mod backoff;
 mod channel;
 mod config;
@@ -60,6 +63,7 @@ use crate::tone::dtmf::DtmfSequence;
 use crate::wire::signal::{MAX_HOST_LEN, MAX_USERS};
 use crate::wire::{MAX_PAYLOAD_LEN, MediaTimestamp, StreamId};
 
+pub use self::alert::REPORT_QUEUE_LEN;
 pub use self::backoff::{BACKOFF_START, Backoff};
 pub use self::config::{AlertAction, ChannelConfig, ChannelIndex, NodeConfig, NodeConfigError};
 pub use self::event::{DisconnectReason, Event, LinkDown, NodeName, PassthroughEdge, Unexpected};
@@ -68,6 +72,7 @@ pub use self::output::{Captured, Counters, OUTPUT_BUF_LEN, Output, Received};
 pub use self::parked::{PARKED_AGE_MAX, PARKED_MAX};
 pub use self::seq_map::SeqMap;
 
+use self::alert::PendingReport;
 use self::channel::Channel;
 use self::parked::Parked;
 use self::timer::{Timer, TimerTable};
@@ -124,6 +129,9 @@ const DELIVERY_QUEUE_LEN: usize = PARKED_MAX + 4;
 const RECORD_QUEUE_LEN: usize = 2 * crate::record::MAX_BURST_ALERTS + 8;
 
 const _: () = assert!(TEXT_QUEUE_LEN >= MAX_CHANNELS + 4);
+// Every waiting report has its text queued: a full report queue leaves
+// room for other signaling.
+const _: () = assert!(REPORT_QUEUE_LEN < TEXT_QUEUE_LEN);
 
 /// How long the relay may say nothing before signaling counts as dead.
 fn signal_silence_max(heartbeat: Duration) -> Duration {
@@ -154,6 +162,9 @@ enum Text {
     Hello,
     Register(ChannelIndex),
     Transmit(ChannelIndex, bool),
+    /// A page report: its channel and labels are the front of
+    /// [`Node::reports`] (see [`alert`]).
+    ToneDetected,
     Ping(u64),
     Pong(u64),
 }
@@ -208,6 +219,8 @@ pub struct Node {
     now: Instant,
     control: Deque<Control, 4>,
     texts: Deque<Text, TEXT_QUEUE_LEN>,
+    /// One per [`Text::ToneDetected`] in `texts`, in the same order.
+    reports: Deque<PendingReport, REPORT_QUEUE_LEN>,
     /// Channels (bits) owed a heartbeat, and each one's payload (µs).
     heartbeats_due: u16,
     heartbeat_us: [u64; MAX_CHANNELS],
@@ -249,6 +262,7 @@ impl Node {
             now: Instant::ZERO,
             control: Deque::new(),
             texts: Deque::new(),
+            reports: Deque::new(),
             heartbeats_due: 0,
             heartbeat_us: [0; MAX_CHANNELS],
             cursor: 0,
@@ -624,6 +638,9 @@ impl Node {
         self.control.clear();
         self.push_control(Control::Disconnect);
         self.texts.clear();
+        // The pages were heard all the same: say they never went out.
+        self.counters.tone_reports_unsent += self.reports.len() as u64;
+        self.reports.clear();
         self.heartbeats_due = 0;
         while self.parked.pop().is_some() {
             self.counters.drop_open[OpenErrorKind::UnknownKey.index()] += 1;

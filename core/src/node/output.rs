@@ -197,6 +197,17 @@ counters! {
     drop_seal,
     /// Signaling messages dropped because the engine's text queue was full.
     drop_text_queue_full,
+    /// Page reports ([`Node::report_alert`](super::Node::report_alert))
+    /// not sent because their channel was not registered (no session, or
+    /// still registering) or the link went down before they went out: the
+    /// other sites never heard of those pages.
+    tone_reports_unsent,
+    /// Page reports not sent because a tone id or alert type breaks
+    /// signaling's label rules (empty, too long, characters refused).
+    tone_reports_invalid,
+    /// Page reports dropped because the report queue was full (the driver
+    /// did not drain).
+    drop_tone_reports_full,
     /// Events dropped because the driver did not drain them.
     drop_events,
     /// Recording effects dropped because the driver did not drain them.

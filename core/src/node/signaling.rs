@@ -119,6 +119,12 @@ impl Node {
                     active,
                 });
             }
+            ToNode::ToneDetected {
+                channel_id,
+                node_id,
+                tone_id,
+                alert_type,
+            } => self.on_remote_alert(channel_id, node_id, tone_id, alert_type),
             ToNode::UsersConnected { channel_id, users } => {
                 let Some(channel) = self.channel_of(channel_id) else {
                     return self.unexpected(Unexpected::UnknownChannel);
@@ -150,7 +156,7 @@ impl Node {
     }
 
     /// The channel `channel_id` names, if it is one of this node's.
-    fn channel_of(&self, channel_id: ChannelId<'_>) -> Option<ChannelIndex> {
+    pub(super) fn channel_of(&self, channel_id: ChannelId<'_>) -> Option<ChannelIndex> {
         self.config
             .channels()
             .iter()
@@ -217,17 +223,18 @@ impl Node {
         self.unpark(now);
     }
 
-    fn unexpected(&mut self, what: Unexpected) {
+    pub(super) fn unexpected(&mut self, what: Unexpected) {
         self.counters.signal_unexpected += 1;
         self.event(Event::Unexpected { what });
     }
 
     /// Writes `text` as JSON to the front of `buf`; returns its length.
-    pub(super) fn emit_text(&self, text: Text, buf: &mut [u8]) -> usize {
+    pub(super) fn emit_text(&mut self, text: Text, buf: &mut [u8]) -> usize {
         let channel_id = |channel: ChannelIndex| {
             ChannelId::new(&self.config.channels()[channel.get()].id)
                 .expect("channel ids checked in NodeConfig::add_channel")
         };
+        let report;
         let message = match text {
             Text::Hello => ToRelay::Hello {
                 node_id: NodeId::new(self.config.node_id())
@@ -242,6 +249,14 @@ impl Node {
                 channel_id: channel_id(channel),
                 active,
             },
+            Text::ToneDetected => {
+                // Paired with its text in `report_alert`; cleared together.
+                report = self
+                    .reports
+                    .pop_front()
+                    .expect("one report waits per Text::ToneDetected queued");
+                report.message(channel_id(report.channel()))
+            }
             Text::Ping(t) => ToRelay::Ping { t },
             Text::Pong(t) => ToRelay::Pong { t },
         };

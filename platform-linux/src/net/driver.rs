@@ -548,6 +548,17 @@ impl Driver {
                 node: node.as_str().to_owned(),
                 active,
             },
+            Event::RemoteAlert {
+                channel,
+                node,
+                tone_id,
+                alert_type,
+            } => NetEvent::RemoteAlert {
+                channel: name(channel),
+                node: node.as_str().to_owned(),
+                tone_id: tone_id.as_str().to_owned(),
+                alert_type: alert_type.as_str().to_owned(),
+            },
             Event::Talkspurt { channel, active } => NetEvent::Talkspurt {
                 channel: name(channel),
                 active,

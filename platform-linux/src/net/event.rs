@@ -61,6 +61,17 @@ pub enum NetEvent {
         /// Whether it transmits.
         active: bool,
     },
+    /// Another node heard a page on one of this node's channels.
+    RemoteAlert {
+        /// The channel.
+        channel: String,
+        /// The node that heard the page.
+        node: String,
+        /// Its tone definition that matched.
+        tone_id: String,
+        /// That definition's alert class.
+        alert_type: String,
+    },
     /// This node's channel opened (a talk-spurt starts) or closed.
     Talkspurt {
         /// The channel.
@@ -174,6 +185,15 @@ impl fmt::Display for NetEvent {
                 f,
                 "channel {channel}: {node} {} transmitting",
                 if *active { "started" } else { "stopped" }
+            ),
+            NetEvent::RemoteAlert {
+                channel,
+                node,
+                tone_id,
+                alert_type,
+            } => write!(
+                f,
+                "REMOTE ALERT {tone_id} ({alert_type}) on {channel}, heard by {node}"
             ),
             NetEvent::Talkspurt { channel, active } => write!(
                 f,
@@ -332,5 +352,24 @@ impl EventSink {
                 NetCounters::bump(&self.counters.drop_event_queue_full);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remote_alert_reads_as_one_line_naming_who_heard_it() {
+        let event = NetEvent::RemoteAlert {
+            channel: "pages".into(),
+            node: "station-b".into(),
+            tone_id: "Station 1".into(),
+            alert_type: "fire".into(),
+        };
+        assert_eq!(
+            event.to_string(),
+            "REMOTE ALERT Station 1 (fire) on pages, heard by station-b"
+        );
     }
 }

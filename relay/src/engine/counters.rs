@@ -41,8 +41,13 @@ pub struct Counters {
     /// channel not joined) or refused by a limit (`register` beyond a
     /// capacity); answered with `error`.
     pub signal_refused: u64,
-    /// `tone_detected` reports received (v1 has no relay-to-node form).
+    /// `tone_detected` reports from a node on a channel it registered,
+    /// passed on to the channel's other members (each copy a recipient's
+    /// full queue refused is counted in [`Drops`]).
     pub tone_reports: u64,
+    /// `tone_detected` reports for a channel the node has not registered
+    /// (ignored).
+    pub tone_reports_unregistered: u64,
     /// Text frames from a connection the relay does not hold.
     pub texts_unknown_conn: u64,
     /// Key changes sent.

@@ -1,15 +1,17 @@
-//! Text frames from nodes: `hello`, `register`, `transmit`, `ping`…
+//! Text frames from nodes: `hello`, `register`, `transmit`,
+//! `tone_detected`, `ping`…
 
 use echostream_core::crypto::{Direction, Receiver, Secret, Sender, SessionKeys};
 use echostream_core::time::Instant;
 use echostream_core::wire::signal::{
-    ChannelId, Host, NodeId, PROTOCOL_VERSION, SecretBytes, SignalError, ToNode, ToRelay, Token,
+    AlertType, ChannelId, Host, NodeId, PROTOCOL_VERSION, SecretBytes, SignalError, ToNode,
+    ToRelay, Token, ToneId,
 };
 
 use super::channel::{Channel, Member};
 use super::config::STREAMS_PER_SESSION_MAX;
 use super::session::{Keys, Membership, Phase};
-use super::{CloseReason, ConnId, Relay, error_code, error_message};
+use super::{CloseReason, ConnId, Relay, error_code, error_message, live, node_id};
 
 impl Relay {
     /// One WebSocket text frame from `conn`.
@@ -80,10 +82,14 @@ impl Relay {
             (Phase::Welcomed, ToRelay::Transmit { channel_id, active }) => {
                 self.node_transmit(slot, channel_id, active);
             }
-            (Phase::Welcomed, ToRelay::ToneDetected { .. }) => {
-                // v1 has no relay-to-node form to pass it on with.
-                self.counters.tone_reports += 1;
-            }
+            (
+                Phase::Welcomed,
+                ToRelay::ToneDetected {
+                    channel_id,
+                    tone_id,
+                    alert_type,
+                },
+            ) => self.tone_detected(slot, channel_id, tone_id, alert_type),
             (Phase::Welcomed, ToRelay::Ping { t }) => {
                 self.session_mut(slot).last_alive = now;
                 self.send(slot, &ToNode::Pong { t });
@@ -272,6 +278,36 @@ impl Relay {
         if released.is_some() {
             self.announce_release(c, slot);
         }
+    }
+
+    /// `tone_detected` from a node: passed on, naming the node, to every
+    /// other member of the channel, so the other sites can act on the
+    /// page. From a node not registered on the channel it is ignored and
+    /// counted: a report must not reach a channel its sender cannot hear
+    /// or talk on.
+    fn tone_detected(
+        &mut self,
+        slot: usize,
+        channel_id: ChannelId<'_>,
+        tone_id: ToneId<'_>,
+        alert_type: AlertType<'_>,
+    ) {
+        let channel = self
+            .channel_slot(channel_id.as_str())
+            .filter(|&c| self.session(slot).membership_of_channel(c).is_some());
+        let Some(c) = channel else {
+            self.counters.tone_reports_unregistered += 1;
+            return;
+        };
+        self.counters.tone_reports += 1;
+        let node = &live(&self.sessions, slot).node_id;
+        let text = self.out.text(&ToNode::ToneDetected {
+            channel_id,
+            node_id: node_id(node),
+            tone_id,
+            alert_type,
+        });
+        self.send_to_members(c, Some(slot), text);
     }
 }
 

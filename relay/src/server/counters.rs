@@ -79,6 +79,7 @@ impl ServerCounters {
             ("signal_too_long", r.signal_too_long),
             ("signal_refused", r.signal_refused),
             ("tone_reports", r.tone_reports),
+            ("tone_reports_unregistered", r.tone_reports_unregistered),
             ("texts_unknown_conn", r.texts_unknown_conn),
             ("rekeys", r.rekeys),
             ("rekey_failures", r.rekey_failures),

@@ -244,6 +244,12 @@ pub enum Msg {
         channel: String,
         users: Vec<String>,
     },
+    ToneDetected {
+        channel: String,
+        node: String,
+        tone_id: String,
+        alert_type: String,
+    },
     Rekey {
         secret: [u8; 32],
         key_id: u8,
@@ -291,6 +297,17 @@ impl Msg {
                 channel: channel_id.as_str().into(),
                 node: node_id.as_str().into(),
                 active,
+            },
+            ToNode::ToneDetected {
+                channel_id,
+                node_id,
+                tone_id,
+                alert_type,
+            } => Msg::ToneDetected {
+                channel: channel_id.as_str().into(),
+                node: node_id.as_str().into(),
+                tone_id: tone_id.as_str().into(),
+                alert_type: alert_type.as_str().into(),
             },
             ToNode::UsersConnected { channel_id, users } => Msg::Users {
                 channel: channel_id.as_str().into(),

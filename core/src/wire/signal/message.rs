@@ -7,8 +7,8 @@ use super::de::{self, required};
 use super::schema::{Direction, Field, Kind};
 use super::size::{
     ERROR_LEN_MAX, HELLO_LEN_MAX, PING_LEN_MAX, PONG_LEN_MAX, REGISTER_LEN_MAX, REGISTERED_LEN_MAX,
-    REKEY_LEN_MAX, TONE_DETECTED_LEN_MAX, TRANSMIT_TO_NODE_LEN_MAX, TRANSMIT_TO_RELAY_LEN_MAX,
-    USERS_CONNECTED_LEN_MAX, WELCOME_LEN_MAX,
+    REKEY_LEN_MAX, TONE_DETECTED_TO_NODE_LEN_MAX, TONE_DETECTED_TO_RELAY_LEN_MAX,
+    TRANSMIT_TO_NODE_LEN_MAX, TRANSMIT_TO_RELAY_LEN_MAX, USERS_CONNECTED_LEN_MAX, WELCOME_LEN_MAX,
 };
 use super::{
     AlertType, ChannelId, ErrorMessage, Host, NodeId, SecretBytes, SignalError, Token, ToneId,
@@ -126,7 +126,7 @@ impl<'a> ToRelay<'a> {
             Self::Hello { .. } => HELLO_LEN_MAX,
             Self::Register { .. } => REGISTER_LEN_MAX,
             Self::Transmit { .. } => TRANSMIT_TO_RELAY_LEN_MAX,
-            Self::ToneDetected { .. } => TONE_DETECTED_LEN_MAX,
+            Self::ToneDetected { .. } => TONE_DETECTED_TO_RELAY_LEN_MAX,
             Self::Ping { .. } => PING_LEN_MAX,
             Self::Pong { .. } => PONG_LEN_MAX,
         }
@@ -236,6 +236,17 @@ pub enum ToNode<'a> {
         /// Whether it is transmitting.
         active: bool,
     },
+    /// Another node heard a page on a channel this node is on.
+    ToneDetected {
+        /// The channel the tones were heard on.
+        channel_id: ChannelId<'a>,
+        /// The node that heard them.
+        node_id: NodeId<'a>,
+        /// The definition that matched there.
+        tone_id: ToneId<'a>,
+        /// The definition's alert class.
+        alert_type: AlertType<'a>,
+    },
     /// Who is on a channel now.
     UsersConnected {
         /// The channel.
@@ -296,6 +307,12 @@ impl<'a> ToNode<'a> {
                 node_id: required(f.node_id, Field::NodeId)?,
                 active: required(f.active, Field::Active)?,
             },
+            Kind::ToneDetected => Self::ToneDetected {
+                channel_id: required(f.channel_id, Field::ChannelId)?,
+                node_id: required(f.node_id, Field::NodeId)?,
+                tone_id: required(f.tone_id, Field::ToneId)?,
+                alert_type: required(f.alert_type, Field::AlertType)?,
+            },
             Kind::UsersConnected => Self::UsersConnected {
                 channel_id: required(f.channel_id, Field::ChannelId)?,
                 users: required(f.users, Field::Users)?,
@@ -315,7 +332,7 @@ impl<'a> ToNode<'a> {
                 t: required(f.t, Field::T)?,
             },
             // Nodes never receive these; de::schema already said so.
-            Kind::Hello | Kind::Register | Kind::ToneDetected => {
+            Kind::Hello | Kind::Register => {
                 return Err(SignalError::UnknownType);
             }
         })
@@ -345,6 +362,7 @@ impl<'a> ToNode<'a> {
             Self::Welcome { .. } => WELCOME_LEN_MAX,
             Self::Registered { .. } => REGISTERED_LEN_MAX,
             Self::Transmit { .. } => TRANSMIT_TO_NODE_LEN_MAX,
+            Self::ToneDetected { .. } => TONE_DETECTED_TO_NODE_LEN_MAX,
             Self::UsersConnected { .. } => USERS_CONNECTED_LEN_MAX,
             Self::Rekey { .. } => REKEY_LEN_MAX,
             Self::Error { .. } => ERROR_LEN_MAX,
@@ -358,6 +376,7 @@ impl<'a> ToNode<'a> {
             Self::Welcome { .. } => Kind::Welcome,
             Self::Registered { .. } => Kind::Registered,
             Self::Transmit { .. } => Kind::Transmit,
+            Self::ToneDetected { .. } => Kind::ToneDetected,
             Self::UsersConnected { .. } => Kind::UsersConnected,
             Self::Rekey { .. } => Kind::Rekey,
             Self::Error { .. } => Kind::Error,
@@ -408,6 +427,20 @@ impl Serialize for ToNode<'_> {
                 s.serialize_field("channel_id", channel_id)?;
                 s.serialize_field("node_id", node_id)?;
                 s.serialize_field("active", active)?;
+                s.end()
+            }
+            Self::ToneDetected {
+                channel_id,
+                node_id,
+                tone_id,
+                alert_type,
+            } => {
+                let mut s = serializer.serialize_struct(name, 5)?;
+                s.serialize_field("type", name)?;
+                s.serialize_field("channel_id", channel_id)?;
+                s.serialize_field("node_id", node_id)?;
+                s.serialize_field("tone_id", tone_id)?;
+                s.serialize_field("alert_type", alert_type)?;
                 s.end()
             }
             Self::UsersConnected { channel_id, users } => {

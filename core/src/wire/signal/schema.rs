@@ -180,6 +180,7 @@ pub(super) const fn schema(kind: Kind, direction: Direction) -> Option<FieldSet>
         (ToNode, Kind::Welcome) => &[F::UdpHost, F::UdpPort, F::Key, F::KeyId, F::HeartbeatMs],
         (ToNode, Kind::Registered) => &[F::ChannelId, F::StreamId],
         (ToNode, Kind::Transmit) => &[F::ChannelId, F::NodeId, F::Active],
+        (ToNode, Kind::ToneDetected) => &[F::ChannelId, F::NodeId, F::ToneId, F::AlertType],
         (ToNode, Kind::UsersConnected) => &[F::ChannelId, F::Users],
         (ToNode, Kind::Rekey) => &[F::Key, F::KeyId],
         (ToNode, Kind::Error) => &[F::Code, F::Message],

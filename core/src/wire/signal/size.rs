@@ -37,6 +37,9 @@ const fn object(kind: Kind, members: &[usize]) -> usize {
 }
 
 const ID: usize = string(MAX_ID_LEN);
+// `tone_id` and `alert_type` are labels (spaces allowed) of the same
+// length limit; like identifiers they never need an escape.
+const LABEL: usize = string(MAX_ID_LEN);
 const KEY: usize = string(SECRET_BASE64_LEN);
 // serde-json-core writes a control character as `\u00XX`: 6 bytes for 1.
 const ESCAPED_MESSAGE: usize = string(6 * MAX_ERROR_MESSAGE_LEN);
@@ -55,12 +58,12 @@ pub(super) const TRANSMIT_TO_RELAY_LEN_MAX: usize = object(
     Kind::Transmit,
     &[member("channel_id", ID), member("active", BOOL_LEN)],
 );
-pub(super) const TONE_DETECTED_LEN_MAX: usize = object(
+pub(super) const TONE_DETECTED_TO_RELAY_LEN_MAX: usize = object(
     Kind::ToneDetected,
     &[
         member("channel_id", ID),
-        member("tone_id", ID),
-        member("alert_type", ID),
+        member("tone_id", LABEL),
+        member("alert_type", LABEL),
     ],
 );
 pub(super) const PING_LEN_MAX: usize = object(Kind::Ping, &[member("t", U64_DIGITS)]);
@@ -87,6 +90,15 @@ pub(super) const TRANSMIT_TO_NODE_LEN_MAX: usize = object(
         member("active", BOOL_LEN),
     ],
 );
+pub(super) const TONE_DETECTED_TO_NODE_LEN_MAX: usize = object(
+    Kind::ToneDetected,
+    &[
+        member("channel_id", ID),
+        member("node_id", ID),
+        member("tone_id", LABEL),
+        member("alert_type", LABEL),
+    ],
+);
 pub(super) const USERS_CONNECTED_LEN_MAX: usize = object(
     Kind::UsersConnected,
     &[member("channel_id", ID), member("users", USERS)],
@@ -108,12 +120,13 @@ const _: () = {
         HELLO_LEN_MAX,
         REGISTER_LEN_MAX,
         TRANSMIT_TO_RELAY_LEN_MAX,
-        TONE_DETECTED_LEN_MAX,
+        TONE_DETECTED_TO_RELAY_LEN_MAX,
         PING_LEN_MAX,
         PONG_LEN_MAX,
         WELCOME_LEN_MAX,
         REGISTERED_LEN_MAX,
         TRANSMIT_TO_NODE_LEN_MAX,
+        TONE_DETECTED_TO_NODE_LEN_MAX,
         USERS_CONNECTED_LEN_MAX,
         REKEY_LEN_MAX,
         ERROR_LEN_MAX,
@@ -129,7 +142,7 @@ const _: () = {
         HELLO_LEN_MAX,
         REGISTER_LEN_MAX,
         TRANSMIT_TO_RELAY_LEN_MAX,
-        TONE_DETECTED_LEN_MAX,
+        TONE_DETECTED_TO_RELAY_LEN_MAX,
         PING_LEN_MAX,
         PONG_LEN_MAX,
     ];

@@ -97,7 +97,7 @@ fn every_to_relay() -> [ToRelay<'static>; 6] {
     ]
 }
 
-fn every_to_node() -> [ToNode<'static>; 8] {
+fn every_to_node() -> [ToNode<'static>; 9] {
     [
         ToNode::Welcome {
             udp_host: Host::new("relay.example.org").expect("valid host"),
@@ -114,6 +114,12 @@ fn every_to_node() -> [ToNode<'static>; 8] {
             channel_id: chan("county-fire"),
             node_id: node("station-3"),
             active: false,
+        },
+        ToNode::ToneDetected {
+            channel_id: chan("county-fire"),
+            node_id: node("station-3"),
+            tone_id: ToneId::new("Station 7").expect("valid tone id"),
+            alert_type: AlertType::new("fire").expect("valid alert type"),
         },
         ToNode::UsersConnected {
             channel_id: chan("county-fire"),
@@ -195,6 +201,16 @@ fn emitted_json_matches_fixtures() {
         emit_to_node(&users),
         br#"{"type":"users_connected","channel_id":"ch1","users":["a","b"]}"#
     );
+    let alert = ToNode::ToneDetected {
+        channel_id: chan("pages"),
+        node_id: node("station-b"),
+        tone_id: ToneId::new("Station 1").expect("valid tone id"),
+        alert_type: AlertType::new("fire").expect("valid alert type"),
+    };
+    assert_eq!(
+        emit_to_node(&alert),
+        br#"{"type":"tone_detected","channel_id":"pages","node_id":"station-b","tone_id":"Station 1","alert_type":"fire"}"#
+    );
     let error = ToNode::Error {
         code: 400,
         message: message("say \"hi\"\n"),
@@ -258,6 +274,12 @@ fn largest_messages_fit_the_limit_and_round_trip() {
         ToNode::UsersConnected {
             channel_id: chan(&id),
             users,
+        },
+        ToNode::ToneDetected {
+            channel_id: chan(&id),
+            node_id: node(&id),
+            tone_id: ToneId::new(&id).expect("longest id"),
+            alert_type: AlertType::new(&id).expect("longest id"),
         },
         ToNode::Welcome {
             udp_host: Host::new(&host).expect("longest host"),
@@ -370,6 +392,18 @@ fn to_node_fixtures_parse() {
             channel_id: chan("ch-1"),
             node_id: node("station-3"),
             active: true,
+        })
+    );
+    assert_eq!(
+        ToNode::parse(
+            br#"{ "alert_type" : "ems page", "node_id": "station-3", "tone_id": "qc2 4",
+                 "channel_id": "dispatch", "type": "tone_detected" }"#
+        ),
+        Ok(ToNode::ToneDetected {
+            channel_id: chan("dispatch"),
+            node_id: node("station-3"),
+            tone_id: ToneId::new("qc2 4").expect("valid tone id"),
+            alert_type: AlertType::new("ems page").expect("valid alert type"),
         })
     );
     assert_eq!(
@@ -574,7 +608,7 @@ fn unknown_type_is_distinct_from_malformed() {
         SignalError::UnknownType
     );
     assert_eq!(
-        node_err(r#"{"type":"tone_detected"}"#),
+        node_err(r#"{"type":"register","channel_id":"c"}"#),
         SignalError::UnknownType
     );
 }
@@ -620,6 +654,12 @@ fn missing_members_are_named() {
     );
     assert_eq!(
         node_err(r#"{"type":"transmit","channel_id":"c","active":true}"#),
+        SignalError::MissingField { field: "node_id" }
+    );
+    // What a node sends is not enough for a node to receive: the relay
+    // names who heard the page.
+    assert_eq!(
+        node_err(r#"{"type":"tone_detected","channel_id":"c","tone_id":"t","alert_type":"a"}"#),
         SignalError::MissingField { field: "node_id" }
     );
     let key = base64_of(&[0; SECRET_LEN]);
@@ -1035,7 +1075,7 @@ fn to_relay_from(v: &Values) -> [ToRelay<'_>; 6] {
     ]
 }
 
-fn to_node_from(v: &Values) -> [ToNode<'_>; 8] {
+fn to_node_from(v: &Values) -> [ToNode<'_>; 9] {
     let mut users = Users::new();
     for user in &v.users {
         users
@@ -1058,6 +1098,12 @@ fn to_node_from(v: &Values) -> [ToNode<'_>; 8] {
             channel_id: chan(&v.ids[0]),
             node_id: node(&v.ids[1]),
             active: v.active,
+        },
+        ToNode::ToneDetected {
+            channel_id: chan(&v.ids[0]),
+            node_id: node(&v.ids[1]),
+            tone_id: ToneId::new(&v.ids[2]).expect("strategy makes valid ids"),
+            alert_type: AlertType::new(&v.ids[3]).expect("strategy makes valid ids"),
         },
         ToNode::UsersConnected {
             channel_id: chan(&v.ids[0]),
@@ -1211,5 +1257,51 @@ fn tone_ids_and_alert_types_are_labels_people_write() {
     assert!(
         ChannelId::new("has space").is_err(),
         "channel ids stay topic-safe"
+    );
+}
+
+#[test]
+fn a_page_report_with_an_empty_or_over_long_label_is_refused_both_ways() {
+    let at_limit = "a".repeat(MAX_ID_LEN);
+    let over = "a".repeat(MAX_ID_LEN + 1);
+    let to_relay = |tone_id: &str, alert_type: &str| {
+        format!(
+            r#"{{"type":"tone_detected","channel_id":"c","tone_id":"{tone_id}","alert_type":"{alert_type}"}}"#
+        )
+    };
+    let to_node = |node_id: &str, tone_id: &str, alert_type: &str| {
+        format!(
+            r#"{{"type":"tone_detected","channel_id":"c","node_id":"{node_id}","tone_id":"{tone_id}","alert_type":"{alert_type}"}}"#
+        )
+    };
+    assert!(ToRelay::parse(to_relay(&at_limit, &at_limit).as_bytes()).is_ok());
+    assert!(ToNode::parse(to_node(&at_limit, &at_limit, &at_limit).as_bytes()).is_ok());
+    let tone_id = "tone_id";
+    let alert_type = "alert_type";
+    let cases = [
+        ("", "fire", SignalError::InvalidText { field: tone_id }),
+        ("t", "", SignalError::InvalidText { field: alert_type }),
+        (&over, "fire", SignalError::FieldTooLong { field: tone_id }),
+        ("t", &over, SignalError::FieldTooLong { field: alert_type }),
+    ];
+    for (tone, alert, error) in cases {
+        assert_eq!(
+            relay_err(&to_relay(tone, alert)),
+            error,
+            "{tone:?} {alert:?}"
+        );
+        assert_eq!(
+            node_err(&to_node("n", tone, alert)),
+            error,
+            "{tone:?} {alert:?}"
+        );
+    }
+    assert_eq!(
+        node_err(&to_node("", "t", "a")),
+        SignalError::InvalidText { field: "node_id" }
+    );
+    assert_eq!(
+        node_err(&to_node(&over, "t", "a")),
+        SignalError::FieldTooLong { field: "node_id" }
     );
 }
