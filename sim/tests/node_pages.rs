@@ -160,6 +160,34 @@ fn a_page_records_from_its_tones_end_and_passes_through_for_its_length() {
         world.nodes[1].frames(PAGES).is_empty(),
         "quiet pages stay off air"
     );
+    // The other site hears of the page, naming who heard it.
+    let remote: Vec<_> = world.nodes[1]
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::RemoteAlert {
+                channel,
+                node,
+                tone_id,
+                alert_type,
+            } => Some((
+                *channel,
+                node.as_str().to_owned(),
+                tone_id.as_str().to_owned(),
+                alert_type.as_str().to_owned(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        remote,
+        [(
+            ch(PAGES),
+            "dispatch".to_owned(),
+            "Station 1".to_owned(),
+            "fire".to_owned()
+        )]
+    );
 }
 
 #[test]

@@ -431,7 +431,9 @@ impl Node {
     /// A detection on `channel` (a page or a DTMF digit), from its
     /// capture side's detector. Reported as [`Event::Tone`]; a page of one
     /// of the channel's definitions ([`ChannelConfig::alerts`]) gets an
-    /// alert id and starts or joins a recording and its passthrough.
+    /// alert id, is reported to the channel's other sites
+    /// (`tone_detected`), and starts or joins a recording and its
+    /// passthrough.
     pub fn handle_tone(&mut self, now: Instant, channel: ChannelIndex, event: ToneEvent) {
         self.now = now;
         if channel.get() >= self.channels.len() {

@@ -25,7 +25,8 @@ impl Node {
         Some(id)
     }
 
-    /// Starts or joins the alert's recording and passthrough.
+    /// Reports the alert to the other sites, and starts or joins its
+    /// recording and passthrough.
     pub(super) fn act_on_alert(&mut self, channel: ChannelIndex, event: &ToneEvent, id: AlertId) {
         let Some(action) = event
             .definition
@@ -38,6 +39,10 @@ impl Node {
             action.record_length_ms,
             action.passthrough,
         );
+        // The other sites on the channel hear of it (`tone_detected`).
+        let (tone_id, alert_type) = (action.tone_id.clone(), action.alert_type.clone());
+        let now = self.now;
+        self.report_alert(now, channel, &tone_id, &alert_type);
         let c = &mut self.channels[channel.get()];
         if let Some(planner) = &mut c.planner {
             planner.handle_alert(Alert {

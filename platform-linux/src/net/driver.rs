@@ -505,6 +505,22 @@ impl Driver {
                     },
                 );
             }
+            Event::RemoteAlert {
+                channel,
+                node,
+                tone_id,
+                alert_type,
+            } => {
+                journal.emit(
+                    "remote_alert",
+                    Some(name(*channel)),
+                    crate::fields! {
+                        "heard_by" => node.as_str(),
+                        "tone_id" => tone_id.as_str(),
+                        "alert_type" => alert_type.as_str(),
+                    },
+                );
+            }
             _ => {}
         }
     }
