@@ -67,16 +67,24 @@ impl Running {
     }
 
     /// Reads the log until `done` holds of what it said; panics naming
-    /// `what` after 20 s.
+    /// `what` after 40 s.
     fn wait_for(&mut self, what: &str, done: impl Fn(&[String]) -> bool) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
         while !done(&self.seen) {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => self.seen.push(line),
-                Err(_) => panic!("{what} within 20 s; log: {:#?}", self.seen),
+                Err(_) => panic!("{what} within 40 s; log: {:#?}", self.seen),
             }
         }
+    }
+
+    /// SIGKILL (no chance to clean up), then the whole log.
+    fn kill(mut self) -> Vec<String> {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+        self.seen.extend(self.lines.iter());
+        self.seen
     }
 
     /// SIGTERM, then the exit status and the whole log.
@@ -544,4 +552,216 @@ fn correlation(a: &[i16], b: &[i16]) -> f64 {
         bb += y * y;
     }
     ab / (aa * bb).sqrt().max(1.0)
+}
+
+/// Writes the pages channel's audio (`build` makes it) and a silent talk
+/// channel into the default config's folder.
+fn write_samples(dir: &Path, build: impl FnOnce(&mut echostream_sim::audio::Signal)) -> PathBuf {
+    let mut pages = echostream_sim::audio::Signal::new(48_000);
+    build(&mut pages);
+    let source = dir.join("samples/station-pages.wav");
+    pages.write_wav(&source).expect("write pages");
+    let quiet = vec![0.0f32; 48_000];
+    echostream_sim::audio::write_wav_i16(&dir.join("samples/speech.wav"), 48_000, 1, &quiet)
+        .expect("write speech");
+    source
+}
+
+/// Voice-like audio: 150 ms two-tone syllables no detector takes for a
+/// page or a digit.
+fn syllables(pages: &mut echostream_sim::audio::Signal, ms: f64) {
+    let pairs = [
+        (310.0, 470.0),
+        (530.0, 620.0),
+        (280.0, 590.0),
+        (500.0, 650.0),
+    ];
+    for i in 0..(ms / 150.0) as usize {
+        let (low, high) = pairs[i % pairs.len()];
+        pages.dual_tone(low, high, 150.0, 0.2, 0.1);
+    }
+}
+
+/// The events the node wrote, each checked for the common fields.
+fn events_of(dir: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(dir.join("events.jsonl")).expect("events.jsonl");
+    text.lines()
+        .map(|l| {
+            let event: Value = serde_json::from_str(l).expect("each line is one JSON object");
+            for field in ["event_id", "type", "time", "node_id", "channel"] {
+                assert!(event.get(field).is_some(), "{field} missing in {event}");
+            }
+            event
+        })
+        .collect()
+}
+
+fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == kind).collect()
+}
+
+/// Changes the folder's config.json.
+fn edit_config(dir: &Path, edit: impl FnOnce(&mut Value)) {
+    let path = dir.join("config.json");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+    edit(&mut config);
+    std::fs::write(&path, config.to_string()).expect("write config");
+}
+
+#[test]
+fn three_stacked_pages_make_one_recording_named_by_all_and_digits_are_events() {
+    let dir = default_config_dir();
+    write_samples(dir.path(), |pages| {
+        pages.silence(300.0);
+        for (a, b) in [(349.0, 707.3), (389.0, 832.5), (457.9, 1_034.7)] {
+            pages.page(a, b, 1_000.0, 0.0, 2_500.0, 0.3).silence(300.0);
+        }
+        syllables(pages, 3_000.0);
+        for digit in ['9', '#'] {
+            let (low, high) = echostream_sim::audio::dtmf_pair_hz(digit).expect("a digit");
+            pages
+                .dual_tone(f64::from(low), f64::from(high), 100.0, 0.15, 0.15)
+                .silence(100.0);
+        }
+        syllables(pages, 6_000.0);
+        pages.silence(6_000.0);
+    });
+    let mut node = Running::start(dir.path());
+    node.wait_for("the recording of the burst", |seen| {
+        seen.iter().any(|l| l.contains("RECORDING "))
+    });
+    let (status, seen) = node.stop();
+    assert_eq!(status.code(), Some(0), "log: {seen:#?}");
+    let events = events_of(dir.path());
+    let alerts: Vec<_> = events
+        .iter()
+        .filter(|e| e["type"] == "two_tone")
+        .map(|e| e["tone_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        alerts,
+        ["Station 1", "Station 2", "County EMS"],
+        "{events:#?}"
+    );
+    let recordings = of_type(&events, "recording");
+    assert_eq!(recordings.len(), 1, "{events:#?}");
+    let recording = recordings[0];
+    assert_eq!(
+        recording["tone_ids"],
+        json!(["Station 1", "Station 2", "County EMS"])
+    );
+    let ids: Vec<_> = of_type(&events, "two_tone")
+        .iter()
+        .map(|e| e["event_id"].clone())
+        .collect();
+    assert_eq!(recording["alert_ids"], Value::Array(ids));
+    let file = recording["file"].as_str().unwrap();
+    assert!(
+        file.ends_with("_pages_Station-1+Station-2+County-EMS.wav"),
+        "{file}"
+    );
+    assert!(dir.path().join("recordings").join(file).exists());
+    // From the first page's tones (3.8 s) to 9 s (County EMS's length)
+    // after the last page's (11.6 s): 16.8 s.
+    let duration_ms = recording["duration_ms"].as_u64().unwrap();
+    assert!((16_600..=17_000).contains(&duration_ms), "{recording}");
+    let digits: Vec<_> = of_type(&events, "dtmf")
+        .iter()
+        .map(|e| e["digit"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(digits, ["9", "#"]);
+    let sequences = of_type(&events, "dtmf_sequence");
+    assert_eq!(sequences.len(), 1, "{events:#?}");
+    assert_eq!(sequences[0]["digits"], "9#");
+}
+
+#[test]
+fn an_unwritable_recordings_folder_is_an_error_event_and_alerts_still_arrive() {
+    let dir = default_config_dir();
+    write_samples(dir.path(), |pages| {
+        pages
+            .silence(300.0)
+            .page(349.0, 707.3, 1_000.0, 0.0, 2_500.0, 0.3);
+        syllables(pages, 3_000.0);
+        pages.silence(3_000.0);
+    });
+    // A file where the folder's parent should be: it can never be made.
+    std::fs::write(dir.path().join("blocker"), b"not a folder").unwrap();
+    edit_config(dir.path(), |c| {
+        c["recordings"]["dir"] = json!("./blocker/recordings");
+        c["recordings"]["spool_dir"] = json!("./blocker/spool");
+    });
+    let mut node = Running::start(dir.path());
+    node.wait_for("the alert and the failed recording", |seen| {
+        seen.iter().any(|l| l.contains("ALERT Station 1"))
+            && seen.iter().any(|l| l.contains("recording failed"))
+    });
+    let (status, seen) = node.stop();
+    assert_eq!(status.code(), Some(0), "log: {seen:#?}");
+    let events = events_of(dir.path());
+    assert_eq!(of_type(&events, "two_tone").len(), 1, "{events:#?}");
+    let errors = of_type(&events, "error");
+    assert!(
+        errors.len() >= 2,
+        "one at start, one for the recording: {events:#?}"
+    );
+    assert!(errors.iter().all(|e| e["component"] == "recorder"));
+    assert!(
+        errors.iter().any(|e| e["message"]
+            .as_str()
+            .unwrap()
+            .contains("blocker/recordings")),
+        "{errors:#?}"
+    );
+    assert!(of_type(&events, "recording").is_empty());
+}
+
+#[test]
+fn a_recording_cut_by_sigkill_is_finished_by_the_next_start_which_says_so() {
+    let dir = default_config_dir();
+    write_samples(dir.path(), |pages| {
+        pages
+            .silence(300.0)
+            .page(349.0, 707.3, 1_000.0, 0.0, 2_500.0, 0.3);
+        syllables(pages, 9_000.0);
+        pages.silence(3_000.0);
+    });
+    let mut node = Running::start(dir.path());
+    node.wait_for("the alert", |seen| {
+        seen.iter().any(|l| l.contains("ALERT Station 1"))
+    });
+    // The tones end 0.5 s after the alert; then 2.5 s of the recording.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    node.kill();
+    let names = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir.join("recordings"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("pages"))
+            .collect()
+    };
+    let left = names(dir.path());
+    assert!(
+        left.len() == 1 && left[0].starts_with('.') && left[0].ends_with(".wav.part"),
+        "only a temporary file, nothing under a final name: {left:?}"
+    );
+    let mut node = Running::start(dir.path());
+    node.wait_for("the restart saying what it did", |seen| {
+        seen.iter().any(|l| l.contains("recordings: finished"))
+    });
+    let (status, seen) = node.stop();
+    assert_eq!(status.code(), Some(0), "log: {seen:#?}");
+    let said = seen
+        .iter()
+        .find(|l| l.contains("recordings: finished"))
+        .unwrap();
+    assert!(said.contains(&left[0]), "{said}");
+    let finished = left[0].trim_start_matches('.').trim_end_matches(".part");
+    let reader = hound::WavReader::open(dir.path().join("recordings").join(finished))
+        .expect("the leftover is a complete WAV under its final name");
+    let seconds = reader.duration() as f64 / 48_000.0;
+    assert!((1.0..=4.0).contains(&seconds), "{seconds} s kept");
+    assert!(!names(dir.path()).iter().any(|n| n.ends_with(".part")));
 }

@@ -90,14 +90,9 @@ pub enum StartError {
     /// The event file cannot be written.
     #[error("{0}")]
     Events(#[from] crate::events::EventsError),
-    /// The recordings folder cannot be made, or the recorder not started.
-    #[error("recordings.dir {}: {source}; check that it can be created and written", dir.display())]
-    Recordings {
-        /// The folder.
-        dir: std::path::PathBuf,
-        /// What failed.
-        source: std::io::Error,
-    },
+    /// The recorder thread could not be started.
+    #[error("recorder thread: {0}")]
+    RecorderThread(std::io::Error),
 }
 
 /// What a channel's audio path refused.
@@ -201,7 +196,7 @@ impl Node {
         check_supported(config)?;
         let (journal, journal_writer) = Events::open(&config.node_id, &config.events_file)?;
         let dir = &config.recordings.dir;
-        recover_recordings(dir)?;
+        recover_recordings(dir, &journal);
         let (relay, net_settings) = relay_and_settings(config)?;
         let rate_hz = StreamParams::from_config(&config.audio).rate_hz;
         let record = RecordConfig {
@@ -265,10 +260,7 @@ impl Node {
             command_rx,
             journal.clone(),
         )
-        .map_err(|source| StartError::Recordings {
-            dir: dir.clone(),
-            source,
-        })?;
+        .map_err(StartError::RecorderThread)?;
         let outputs = NetOutputs {
             journal: Some(journal.clone()),
             recorder: Some(commands),
@@ -566,13 +558,23 @@ type ChannelTaps = (
 );
 
 /// Makes the recordings folder and finishes or removes what a killed
-/// node left in it, saying which.
-fn recover_recordings(dir: &std::path::Path) -> Result<(), StartError> {
-    let error = |source| StartError::Recordings {
-        dir: dir.to_owned(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(error)?;
+/// node left in it, saying which. A folder that cannot be made is an
+/// `error` event and a log line, not a reason to stop: alerts still go out,
+/// and each recording tried says why it failed.
+fn recover_recordings(dir: &std::path::Path, journal: &Events) {
+    if let Err(error) = std::fs::create_dir_all(dir) {
+        let message = format!(
+            "recordings.dir {}: {error}; recordings fail until it can be created and written",
+            dir.display()
+        );
+        log::error!("{message}");
+        journal.emit(
+            "error",
+            None,
+            crate::fields! { "component" => "recorder", "message" => message },
+        );
+        return;
+    }
     match crate::recording::recover_leftovers(dir) {
         Ok(leftovers) => {
             for leftover in leftovers {
@@ -581,7 +583,6 @@ fn recover_recordings(dir: &std::path::Path) -> Result<(), StartError> {
         }
         Err(error) => log::error!("recordings: leftovers not recovered: {error}"),
     }
-    Ok(())
 }
 
 /// Refuses, before anything is opened, what this build cannot do yet.
