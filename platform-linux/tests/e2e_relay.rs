@@ -383,3 +383,126 @@ fn runs(loud: &[bool]) -> String {
     }
     out
 }
+
+/// A two-channel node config: `pages` listening for Station 1, which
+/// passes through to `talk`; what `talk` plays goes to `talk_out`.
+fn pages_config(
+    dir: &Path,
+    node_id: &str,
+    ws: std::net::SocketAddr,
+    pages_in: &Path,
+    talk_out: &Path,
+) -> std::path::PathBuf {
+    let silent = dir.join(format!("{node_id}-silent.wav"));
+    write_wav(&silent, &vec![0i16; RATE_HZ as usize]);
+    let vox = serde_json::json!({ "vox": { "threshold_dbfs": -40 } });
+    let config = serde_json::json!({
+        "node_id": node_id,
+        "relay": { "url": format!("ws://{ws}"), "token": "test-token",
+                   "connect_timeout_ms": 2000, "reconnect_max_ms": 2000 },
+        "audio": { "sample_rate_hz": 48000, "frame_ms": 20, "period_ms": 5,
+                   "buffer_periods": 3, "preroll_ms": 0, "jitter_min_ms": 20,
+                   "jitter_max_ms": 200, "rt_priority": 0 },
+        "channels": [
+            { "id": "pages", "input_device": format!("file:{}", pages_in.display()),
+              "input_loop": true, "cor": vox },
+            { "id": "talk", "input_device": format!("file:{}", silent.display()),
+              "input_loop": true, "output_device": format!("file:{}", talk_out.display()),
+              "cor": vox }
+        ],
+        "tones": [
+            { "tone_id": "Station 1", "tone_a_freq": 349.0, "tone_b_freq": 707.3,
+              "tone_a_length_ms": 800, "tone_b_length_ms": 2000,
+              "tone_a_range_hz": 5.0, "tone_b_range_hz": 10.0,
+              "record_length_ms": 4000, "alert_type": "fire",
+              "channel": "pages", "passthrough": "talk" }
+        ],
+        "recordings": { "dir": dir.join(format!("rec-{node_id}")),
+                        "spool_dir": dir.join(format!("rec-{node_id}/spool")) },
+        "events_file": dir.join(format!("events-{node_id}.jsonl")),
+    });
+    let path = dir.join(format!("{node_id}.json"));
+    std::fs::write(&path, config.to_string()).expect("write node config");
+    path
+}
+
+fn events(dir: &Path, node_id: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join(format!("events-{node_id}.jsonl")))
+        .expect("events file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// The 2 s from 1 s after `output` starts playing: how closely they follow
+/// `source`, and how long `output` played in all, s.
+fn played(source: &[i16], output: &[i16]) -> (f64, f64) {
+    let loud = loud_blocks(output);
+    let first = loud.iter().position(|&l| l).expect("something was played");
+    let last = loud.iter().rposition(|&l| l).expect("something was played");
+    let corr = heard_at(source, output, first * 960 + RATE_HZ as usize);
+    (corr, (last + 1 - first) as f64 * 0.02)
+}
+
+#[test]
+fn a_page_passes_its_audio_through_to_the_target_channel_here_and_at_the_other_site() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let relay = start_relay(0, 0, &[]);
+    // Station 1's page, then speech, then a quiet tail longer than the test.
+    let mut source = vec![0i16; RATE_HZ as usize / 2];
+    let mut page = echostream_sim::audio::Signal::new(RATE_HZ);
+    page.page(349.0, 707.3, 1_000.0, 0.0, 2_500.0, 0.3);
+    source.extend(
+        page.samples
+            .iter()
+            .map(|&s| (s.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16),
+    );
+    source.extend(marked_speech(6.0, 11));
+    source.extend(vec![0i16; 20 * RATE_HZ as usize]);
+    let pages_in = dir.path().join("pages-in.wav");
+    write_wav(&pages_in, &source);
+    let silent_pages = dir.path().join("pages-silent.wav");
+    write_wav(&silent_pages, &vec![0i16; RATE_HZ as usize]);
+    let out_a = dir.path().join("a-talk-out.wav");
+    let out_b = dir.path().join("b-talk-out.wav");
+    let config_a = pages_config(dir.path(), "node-a", relay.ws, &pages_in, &out_a);
+    let config_b = pages_config(dir.path(), "node-b", relay.ws, &silent_pages, &out_b);
+    let mut b = start_node("node-b", &config_b);
+    b.wait_for_log("channel talk registered", Duration::from_secs(10));
+    let mut a = start_node("node-a", &config_a);
+    a.wait_for_log("PASSTHROUGH pages -> talk ended", Duration::from_secs(20));
+    b.wait_for_log(
+        "REMOTE ALERT Station 1 (fire) on pages",
+        Duration::from_secs(5),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(a.terminate(), Some(0));
+    assert_eq!(b.terminate(), Some(0));
+
+    // Node A plays the page's audio out of its `talk` channel, for the
+    // passthrough's 4 s; node B hears it as `talk`'s transmission.
+    for (node, out) in [("A", &out_a), ("B", &out_b)] {
+        let (corr, secs) = played(&source, &read_wav(out));
+        eprintln!("{node}: talk played {secs:.2} s, correlation {corr:.3} with pages' input");
+        assert!(corr >= CORRELATION_MIN, "{node}: correlation {corr:.3}");
+        assert!((3.7..=4.3).contains(&secs), "{node}: played {secs:.2} s");
+    }
+    let a_events = events(dir.path(), "node-a");
+    let states: Vec<_> = a_events
+        .iter()
+        .filter(|e| e["type"] == "passthrough")
+        .map(|e| e["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["start", "end"]);
+    let b_events = events(dir.path(), "node-b");
+    let remote: Vec<_> = b_events
+        .iter()
+        .filter(|e| e["type"] == "remote_alert")
+        .collect();
+    assert_eq!(remote.len(), 1, "{b_events:#?}");
+    assert_eq!(remote[0]["heard_by"], "node-a");
+    assert_eq!(remote[0]["tone_id"], "Station 1");
+    assert_eq!(remote[0]["channel"], "pages");
+    drop(relay);
+}
