@@ -583,3 +583,113 @@ fn a_capture_step_with_32_definitions_and_dtmf_does_not_allocate() {
         heard.len() as u64
     );
 }
+
+/// Ten minutes of speech in noise through the pages channel's capture
+/// step exactly as the running node builds it from `config.json` (its
+/// definitions, DTMF settings and sequencer, VOX, Opus, the rings to the
+/// network and the recorder), unpaced: not one page alert.
+#[test]
+fn ten_minutes_of_speech_and_noise_on_the_live_path_raise_no_alert() {
+    use echostream::runtime::capture::{ChannelCapture, Gate, Heard, Wake, pcm_ring, tone_ring};
+    use echostream_core::level::{Vox, VoxConfig};
+    use echostream_core::tone::ChannelDetector;
+    use echostream_core::tone::dtmf::{DtmfSequencer, SequenceConfig};
+
+    struct NoWake;
+    impl Wake for NoWake {
+        fn wake(&self) {}
+    }
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("config.json")).expect("config.json");
+    let config = echostream::config::check(&text)
+        .config
+        .expect("the default config is valid");
+    let plan = echostream::tone_plan::plan(&config, Some("pages")).expect("the pages plan");
+    assert_eq!(plan.names.len(), 4, "the default config's four pages");
+    let mut detector = ChannelDetector::new(RATE_HZ, &plan.definitions).expect("detector");
+    detector
+        .set_dtmf(plan.dtmf.as_ref())
+        .expect("DTMF settings");
+    let sequencer = DtmfSequencer::new(SequenceConfig {
+        rate_hz: RATE_HZ,
+        timeout_ms: 2_000,
+    })
+    .expect("sequencer");
+    let (events_tx, mut events_rx) = tone_ring();
+    let (pcm_tx, mut pcm_rx) = pcm_ring();
+    let (encoded_tx, encoded_rx) = frame_ring();
+    let (to_net, mut from_capture) = frame_ring();
+    let encoder = Encoder::new(EncoderConfig {
+        sample_rate_hz: RATE_HZ,
+        channels: 1,
+        application: Application::Voip,
+        bitrate_bps: 24_000,
+        complexity: 5,
+        vbr: true,
+        fec: true,
+        expected_loss_pct: 10,
+        dtx: false,
+        frame: FrameDuration::Ms20,
+    })
+    .expect("encoder");
+    let vox = Vox::new(VoxConfig {
+        rate_hz: RATE_HZ,
+        threshold_dbfs: -40.0,
+        debounce_ms: 20,
+        hang_ms: 250,
+    })
+    .expect("vox");
+    let mut capture = ChannelCapture::new(
+        Gate::Vox(vox),
+        Packetizer::new(encoder, encoded_tx, Seq(0), MediaTimestamp(0)),
+        encoded_rx,
+        to_net,
+        Arc::new(NoWake),
+    )
+    .with_detector(Box::new(detector), Some(sequencer), events_tx)
+    .with_recorder(pcm_tx);
+
+    // One minute of voiced speech over band noise at −30 dBFS, ten times
+    // over with fresh noise.
+    let minute = 60 * RATE_HZ as usize;
+    let speech = echostream_sim::audio::voiced_speech_i16(RATE_HZ, minute);
+    let mut heard = Vec::new();
+    let mut at = 0u64;
+    for round in 0..10u64 {
+        let noise = echostream_sim::audio::band_noise(minute, RATE_HZ, 1e-3, round + 1);
+        let audio: Vec<i16> = speech
+            .iter()
+            .zip(&noise)
+            .map(|(&s, &n)| (f32::from(s) + n * 32_767.0).clamp(-32_768.0, 32_767.0) as i16)
+            .collect();
+        for period in audio.chunks(240) {
+            capture.push_block(&Block::from_frames(SampleIndex(at), period));
+            at += period.len() as u64;
+            while from_capture.pop().is_ok() {}
+            while pcm_rx.pop().is_ok() {}
+            heard.extend(std::iter::from_fn(|| events_rx.pop().ok()));
+        }
+    }
+    let pages: Vec<_> = heard
+        .iter()
+        .filter(|h| matches!(h, Heard::Tone(e) if e.definition.is_some()))
+        .collect();
+    let digits = heard
+        .iter()
+        .filter(|h| matches!(h, Heard::Tone(e) if e.definition.is_none()))
+        .count();
+    eprintln!(
+        "10 min of speech in noise: {} page alerts, {digits} DTMF digits",
+        pages.len()
+    );
+    assert!(pages.is_empty(), "alerts on speech: {pages:?}");
+    assert_eq!(digits, 0, "DTMF talk-off on speech: {heard:?}");
+    let stats = capture.stats();
+    assert_eq!(
+        stats
+            .tone_events_dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}

@@ -765,3 +765,43 @@ fn a_recording_cut_by_sigkill_is_finished_by_the_next_start_which_says_so() {
     assert!((1.0..=4.0).contains(&seconds), "{seconds} s kept");
     assert!(!names(dir.path()).iter().any(|n| n.ends_with(".part")));
 }
+
+#[test]
+fn sigterm_during_a_recording_finishes_it_marked_truncated() {
+    let dir = default_config_dir();
+    write_samples(dir.path(), |pages| {
+        pages
+            .silence(300.0)
+            .page(349.0, 707.3, 1_000.0, 0.0, 2_500.0, 0.3);
+        syllables(pages, 9_000.0);
+        pages.silence(3_000.0);
+    });
+    let mut node = Running::start(dir.path());
+    node.wait_for("the alert", |seen| {
+        seen.iter().any(|l| l.contains("ALERT Station 1"))
+    });
+    // The tones end 0.5 s after the alert; stop 2.5 s into the recording.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (status, seen) = node.stop();
+    assert_eq!(status.code(), Some(0), "log: {seen:#?}");
+    let events = events_of(dir.path());
+    let recordings = of_type(&events, "recording");
+    assert_eq!(recordings.len(), 1, "{events:#?}");
+    let recording = recordings[0];
+    assert_eq!(recording["truncated"], true, "{recording}");
+    assert_eq!(recording["end_reason"], "shutdown", "{recording}");
+    let duration_ms = recording["duration_ms"].as_u64().unwrap();
+    assert!((1_500..=4_000).contains(&duration_ms), "{recording}");
+    let path = dir.path().join(recording["path"].as_str().unwrap());
+    hound::WavReader::open(&path).expect("a complete WAV under its final name");
+    let parts: Vec<_> = std::fs::read_dir(dir.path().join("recordings"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .collect();
+    assert!(parts.is_empty(), "{parts:?}");
+    assert_eq!(
+        of_type(&events, "node").last().map(|e| e["state"].clone()),
+        Some(json!("stop"))
+    );
+}
