@@ -1,9 +1,10 @@
 // The body of the `node_inputs` fuzz target, shared with the stable corpus
 // replay test: a node engine, welcomed under a fixed key, fed any sequence
 // of relay texts, datagrams (sealed under that key or not), captured
-// frames, pages heard (labels of any text), link failures and clock
-// steps. Nothing may panic, every drain
-// must end, and the engine must keep its bounds.
+// frames, pages heard (labels of any text), alerts and tone ends (which
+// record and pass through), shutdowns, link failures and clock steps.
+// Nothing may panic, every drain must end, and the engine must keep its
+// bounds.
 |data: &[u8]| {
     use echostream_core::crypto::{Direction, Secret, Sender, SessionKeys};
     use echostream_core::node::{
@@ -22,8 +23,18 @@
         7,
     )
     .unwrap();
-    config.add_channel("fire", 5).unwrap();
-    config.add_channel("water", 0).unwrap();
+    let fire = config.add_channel("fire", 5).unwrap();
+    let water = config.add_channel("water", 0).unwrap();
+    // Pages on `fire` record (with a silence stop) and pass through to `water`.
+    let record = echostream_core::record::RecordConfig {
+        rate_hz: 48_000,
+        silence_stop_ms: 1_000,
+        min_ms: 500,
+        silence_threshold_dbfs: -50,
+    };
+    config.set_audio(fire, 48_000, Some(record)).unwrap();
+    config.add_alert(fire, "Station 1", "fire", 0, 2_000, Some(water)).unwrap();
+    config.add_alert(fire, "Station 2", "ems", 500, 1_000, None).unwrap();
     let mut node = Box::new(Node::new(config));
     let mut buf = vec![0u8; OUTPUT_BUF_LEN];
     let mut now = Instant::ZERO;
@@ -152,6 +163,33 @@
                 let (tone_id, alert_type) = labels.split_once('|').unwrap_or((&labels, "fire"));
                 node.report_alert(now, ChannelIndex::new(c).unwrap(), tone_id, alert_type);
             }
+            7 if op & 0x40 != 0 => {
+                // A page (definition 0, 1 or one the channel lacks), a DTMF
+                // digit, or where an alerted tone ended, near the audio's
+                // position on a channel.
+                use echostream_core::tone::{DefinitionIndex, Measured, ToneEvent};
+                let head = take(&mut rest, 3);
+                let (c, what, back) = match head[..] {
+                    [a, b, d] => (usize::from(a % 2), b, u64::from(d) * 480),
+                    _ => continue,
+                };
+                let channel = ChannelIndex::new(c).unwrap();
+                let at = SampleIndex((u64::from(frame) * 960).saturating_sub(back));
+                if what & 0x80 != 0 {
+                    node.handle_tones_end(now, channel, at);
+                } else {
+                    let event = ToneEvent {
+                        definition: DefinitionIndex::new(usize::from(what % 4)).filter(|_| what & 0x40 == 0),
+                        measured: Measured::TwoTone { a_hz: 349.0, b_hz: 707.3 },
+                        start: SampleIndex(at.0.saturating_sub(192_000)),
+                        end: at,
+                        detected_at: at,
+                        latency_ms: u32::from(what),
+                    };
+                    node.handle_tone(now, channel, event);
+                }
+            }
+            7 if op & 0x20 != 0 => node.handle_shutdown(now),
             _ => node.handle_binary(now),
         }
         drain(&mut node, &mut buf, now);

@@ -165,7 +165,8 @@ fn seeds_match_what_the_code_produces() {
 
 /// Operation strings for the `node_inputs` target (see its body for the
 /// encoding): a talk-spurt, audio and echoes from the relay, a rekey, a
-/// link failure and the reconnect, pages both ways.
+/// link failure and the reconnect, pages both ways, a page's recording
+/// and passthrough.
 fn node_inputs() -> Vec<(String, Vec<u8>)> {
     let text = |t: &str| {
         let mut bytes = t.as_bytes().to_vec();
@@ -214,7 +215,29 @@ fn node_inputs() -> Vec<(String, Vec<u8>)> {
     ));
     pages.extend([5]); // the link drops: the next report goes unsent
     pages.extend(page(0, "Station 2|fire"));
+    // A page on "fire": it records from its tones' end and passes
+    // through to "water"; a second page stacks; silence; a shutdown.
+    let mut recording = Vec::new();
+    let frames = |recording: &mut Vec<u8>, n: usize, op: u8| {
+        for _ in 0..n {
+            recording.extend([op, 0, 10, 4, 3]);
+        }
+    };
+    frames(&mut recording, 20, 0x03);
+    recording.extend([0x47, 0, 0, 0]); // Station 1 heard now
+    frames(&mut recording, 25, 0x83);
+    recording.extend([0x47, 0, 0x80, 10]); // its tone ended 100 ms ago
+    frames(&mut recording, 40, 0x83);
+    recording.extend([0x47, 0, 1, 0]); // Station 2 stacks
+    recording.extend([0x47, 1, 2, 0]); // a definition "water" lacks
+    frames(&mut recording, 25, 0x03);
+    recording.extend([0x47, 0, 0x80, 5]);
+    frames(&mut recording, 120, 0x03); // the silence stop
+    recording.extend([0x47, 0, 0, 0]);
+    frames(&mut recording, 10, 0x83);
+    recording.push(0x27); // the node stops mid-recording
     vec![
+        ("recording".to_owned(), recording),
         ("talk".to_owned(), talk),
         ("heard".to_owned(), heard),
         ("rekey".to_owned(), rekey),
