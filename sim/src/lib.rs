@@ -8,6 +8,7 @@
 pub mod alloc;
 pub mod audio;
 pub mod net;
+pub mod page_set;
 pub mod rng;
 
 pub use net::{Delivery, FaultConfig, FaultInjector, Mutation};

@@ -6,11 +6,20 @@
 //! dispatch stand-in, then a DTMF code as a siren controller sends it) and
 //! `speech.wav` (talk with pauses, for the VOX channel), both 48 kHz mono
 //! 16-bit, generated deterministically.
+//!
+//! `echostream-sim pages --out FILE.wav --pair A/B [--pair A/B ...]
+//! [--count N] [--snr-db X] [--a-ms MS] [--b-ms MS] [--speech-ms MS]
+//! [--seed N] [--rate HZ]` writes a page set (`echostream_sim::page_set`):
+//! Quick Call II pages in band noise at one SNR with speech between them,
+//! mono 16-bit, and beside it `FILE.json`, where every page and stretch of
+//! speech is in frames of the file (what `scripts/alert-latency` scores
+//! the running node against).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use echostream_sim::audio::{Signal, dtmf_pair_hz, voiced_speech_i16, write_wav_i16};
+use echostream_sim::page_set::{self, PageSetConfig};
 
 const RATE_HZ: u32 = 48_000;
 /// Tone level: −10 dBFS peak, a typical dispatch console level.
@@ -23,11 +32,17 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("samples") => samples(&args[1..]),
+        Some("pages") => pages(&args[1..]),
         _ => {
             eprintln!(
                 "usage: echostream-sim samples [--config FILE] [--out DIR]\n\
-                 writes station-pages.wav and speech.wav for the tones of FILE \
-                 (default config.json) into DIR (default samples)"
+                 \x20 writes station-pages.wav and speech.wav for the tones of FILE \
+                 (default config.json) into DIR (default samples)\n\
+                 usage: echostream-sim pages --out FILE.wav --pair A/B [--pair A/B ...] \
+                 [--count N] [--snr-db X] [--a-ms MS] [--b-ms MS] [--speech-ms MS] \
+                 [--seed N] [--rate HZ]\n\
+                 \x20 writes Quick Call II pages in band noise with speech between them \
+                 to FILE.wav and where they are to FILE.json"
             );
             ExitCode::from(2)
         }
@@ -185,4 +200,157 @@ fn append_speech(signal: &mut Signal, ms: f64) {
 fn write(path: &Path, signal: &Signal) -> Result<(), String> {
     write_wav_i16(path, RATE_HZ, 1, &signal.samples)
         .map_err(|err| format!("cannot write `{}`: {err}", path.display()))
+}
+
+fn pages(args: &[String]) -> ExitCode {
+    match parse_pages(args).and_then(|(config, out)| write_page_set(&config, &out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(PagesError::Usage(msg)) => {
+            eprintln!("error: {msg} (run `echostream-sim` for the usage)");
+            ExitCode::from(2)
+        }
+        Err(PagesError::Io(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Why `pages` stopped: a bad command line (exit 2) or a file (exit 1).
+enum PagesError {
+    Usage(String),
+    Io(String),
+}
+
+fn parse_pages(args: &[String]) -> Result<(PageSetConfig, PathBuf), PagesError> {
+    let mut config = PageSetConfig {
+        rate_hz: RATE_HZ,
+        pairs: Vec::new(),
+        count: 0,
+        snr_db: 20.0,
+        a_ms: 1_000.0,
+        b_ms: 3_000.0,
+        speech_ms: 3_000.0,
+        seed: 1,
+    };
+    let mut count = None;
+    let mut out = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value = it
+            .next()
+            .ok_or_else(|| PagesError::Usage(format!("`{arg}` needs a value")))?;
+        let number = |what: &str| {
+            value
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| PagesError::Usage(format!("{what} `{value}` is not a number")))
+        };
+        match arg.as_str() {
+            "--out" => out = Some(PathBuf::from(value)),
+            "--pair" => config.pairs.push(parse_pair(value)?),
+            "--count" => {
+                count =
+                    Some(value.parse::<usize>().map_err(|_| {
+                        PagesError::Usage(format!("--count `{value}` is not a count"))
+                    })?);
+            }
+            "--snr-db" => config.snr_db = number("--snr-db")?,
+            "--a-ms" => config.a_ms = number("--a-ms")?.max(0.0),
+            "--b-ms" => config.b_ms = number("--b-ms")?.max(0.0),
+            "--speech-ms" => config.speech_ms = number("--speech-ms")?.max(0.0),
+            "--seed" => {
+                config.seed = value.parse().map_err(|_| {
+                    PagesError::Usage(format!("--seed `{value}` is not an unsigned integer"))
+                })?;
+            }
+            "--rate" => {
+                config.rate_hz = value
+                    .parse()
+                    .ok()
+                    .filter(|&r: &u32| (8_000..=192_000).contains(&r))
+                    .ok_or_else(|| {
+                        PagesError::Usage(format!("--rate `{value}` is not 8000..=192000 Hz"))
+                    })?;
+            }
+            _ => return Err(PagesError::Usage(format!("unexpected argument `{arg}`"))),
+        }
+    }
+    let out = out.ok_or_else(|| PagesError::Usage("--out FILE.wav is missing".into()))?;
+    if config.pairs.is_empty() {
+        return Err(PagesError::Usage("no --pair A/B given".into()));
+    }
+    let nyquist_hz = f64::from(config.rate_hz) / 2.0;
+    if let Some(&(a, b)) = config.pairs.iter().find(|&&(a, b)| a.max(b) >= nyquist_hz) {
+        return Err(PagesError::Usage(format!(
+            "pair {a}/{b} Hz does not fit under {nyquist_hz} Hz (--rate)"
+        )));
+    }
+    config.count = count.unwrap_or(config.pairs.len());
+    Ok((config, out))
+}
+
+fn parse_pair(text: &str) -> Result<(f64, f64), PagesError> {
+    let hz = |t: &str| t.trim().parse::<f64>().ok().filter(|v| *v > 0.0);
+    text.split_once('/')
+        .and_then(|(a, b)| Some((hz(a)?, hz(b)?)))
+        .ok_or_else(|| PagesError::Usage(format!("--pair `{text}` is not A/B in Hz (349.0/707.3)")))
+}
+
+fn write_page_set(config: &PageSetConfig, out: &Path) -> Result<(), PagesError> {
+    let set = page_set::generate(config);
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|err| PagesError::Io(format!("cannot create `{}`: {err}", dir.display())))?;
+    }
+    // At the set's own rate (`write` is for the samples' fixed rate).
+    set.signal
+        .write_wav(out)
+        .map_err(|err| PagesError::Io(format!("cannot write `{}`: {err}", out.display())))?;
+    let pages: Vec<serde_json::Value> = set
+        .pages
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "a_hz": p.a_hz,
+                "b_hz": p.b_hz,
+                "start_sample": p.start_frame,
+                "b_start_sample": p.b_start_frame,
+                "end_sample": p.end_frame,
+            })
+        })
+        .collect();
+    let speech: Vec<serde_json::Value> = set
+        .speech
+        .iter()
+        .map(|&(from, to)| serde_json::json!({ "start_sample": from, "end_sample": to }))
+        .collect();
+    let truth = serde_json::json!({
+        "wav": out.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "rate_hz": config.rate_hz,
+        "samples": set.signal.samples.len(),
+        "snr_db": config.snr_db,
+        "a_ms": config.a_ms,
+        "b_ms": config.b_ms,
+        "speech_ms": config.speech_ms,
+        "seed": config.seed,
+        "tone_amplitude": set.tone_amplitude,
+        "noise_rms": set.noise_rms,
+        "pages": pages,
+        "speech": speech,
+    });
+    let truth_path = out.with_extension("json");
+    let text = serde_json::to_string_pretty(&truth).expect("a JSON value always serializes");
+    std::fs::write(&truth_path, text + "\n")
+        .map_err(|err| PagesError::Io(format!("cannot write `{}`: {err}", truth_path.display())))?;
+    println!(
+        "wrote {} ({} pages at {:+} dB SNR, {:.1} s) and {}",
+        out.display(),
+        set.pages.len(),
+        config.snr_db,
+        set.signal.duration_ms() / 1_000.0,
+        truth_path.display()
+    );
+    Ok(())
 }
