@@ -25,6 +25,19 @@ pub struct NetCounters {
     pub drop_signal_full: AtomicU64,
     /// Events dropped because nobody read them fast enough.
     pub drop_event_queue_full: AtomicU64,
+    /// Passthroughs running now.
+    passthroughs: Mutex<Vec<Passthrough>>,
+}
+
+/// A passthrough running now, for status lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passthrough {
+    /// The channel whose audio is routed.
+    pub source: String,
+    /// The channel carrying it.
+    pub target: String,
+    /// When it ends, unless a new alert extends it.
+    pub ends: std::time::Instant,
 }
 
 /// A copy of [`NetCounters`] at one moment. The engine's counters are
@@ -53,6 +66,34 @@ impl NetCounters {
             drop_udp_send: load(&self.drop_udp_send),
             drop_signal_full: load(&self.drop_signal_full),
             drop_event_queue_full: load(&self.drop_event_queue_full),
+        }
+    }
+
+    /// The passthroughs running now.
+    pub fn passthroughs(&self) -> Vec<Passthrough> {
+        self.passthroughs
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// A passthrough started or was extended (`Some(ends)`) or ended.
+    pub(crate) fn set_passthrough(
+        &self,
+        source: &str,
+        target: &str,
+        ends: Option<std::time::Instant>,
+    ) {
+        let Ok(mut running) = self.passthroughs.lock() else {
+            return;
+        };
+        running.retain(|p| p.source != source || p.target != target);
+        if let Some(ends) = ends {
+            running.push(Passthrough {
+                source: source.to_owned(),
+                target: target.to_owned(),
+                ends,
+            });
         }
     }
 
@@ -111,5 +152,30 @@ impl fmt::Display for NetCountersSnapshot {
             self.drop_signal_full,
             self.drop_event_queue_full
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_passthroughs_are_listed_until_they_end() {
+        let counters = NetCounters::default();
+        let ends = std::time::Instant::now() + std::time::Duration::from_secs(8);
+        counters.set_passthrough("pages", "talk", Some(ends));
+        let later = ends + std::time::Duration::from_secs(5);
+        counters.set_passthrough("pages", "talk", Some(later));
+        assert_eq!(
+            counters.passthroughs(),
+            [Passthrough {
+                source: "pages".into(),
+                target: "talk".into(),
+                ends: later
+            }],
+            "an extension replaces the end"
+        );
+        counters.set_passthrough("pages", "talk", None);
+        assert!(counters.passthroughs().is_empty());
     }
 }

@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::sync::mpsc;
 
 use echostream_core::node::{
-    ChannelIndex, Event, LinkDown, Node, OUTPUT_BUF_LEN, Output, Received,
+    ChannelIndex, Event, LinkDown, Node, OUTPUT_BUF_LEN, Output, PassthroughEdge, Received,
 };
 use echostream_core::record::{AlertId, Effect as RecordEffect};
 use echostream_core::time::Instant as CoreInstant;
@@ -584,12 +584,18 @@ impl Driver {
                 target,
                 edge,
                 remaining_ms,
-            } => NetEvent::Passthrough {
-                source: name(source),
-                target: name(target),
-                edge,
-                remaining: Duration::from_millis(u64::from(remaining_ms)),
-            },
+            } => {
+                let remaining = Duration::from_millis(u64::from(remaining_ms));
+                let ends = (edge != PassthroughEdge::Ended).then(|| Instant::now() + remaining);
+                self.counters
+                    .set_passthrough(&name(source), &name(target), ends);
+                NetEvent::Passthrough {
+                    source: name(source),
+                    target: name(target),
+                    edge,
+                    remaining,
+                }
+            }
             Event::Tone { channel, event, .. } => NetEvent::Tone {
                 channel: name(channel),
                 definition: event

@@ -445,13 +445,31 @@ impl Node {
     }
 
     fn log_status(&self) {
-        let net = self.net.counters().snapshot();
+        let counters = self.net.counters();
+        let net = counters.snapshot();
         log::info!("status net {net}");
+        for p in counters.passthroughs() {
+            let left = p.ends.saturating_duration_since(Instant::now());
+            log::info!(
+                "status passthrough {} -> {} remaining_s={:.1}",
+                p.source,
+                p.target,
+                left.as_secs_f64()
+            );
+        }
+        if let Some(journal) = &self.journal {
+            log::info!(
+                "status events written={} dropped={} failed={}",
+                journal.written(),
+                journal.dropped(),
+                journal.failed()
+            );
+        }
         for ch in &self.channels {
             let c = &ch.capture;
             let mut line = format!(
                 "status channel={} frames={} vox_openings={} net_ring_full={} encode_errors={} \
-                 detections={} detections_dropped={}",
+                 detections={} detections_dropped={} recorder_ring_full={}",
                 ch.id,
                 c.frames.load(Ordering::Relaxed),
                 c.vox_openings.load(Ordering::Relaxed),
@@ -459,6 +477,7 @@ impl Node {
                 c.encode_errors.load(Ordering::Relaxed),
                 c.tone_events.load(Ordering::Relaxed),
                 c.tone_events_dropped.load(Ordering::Relaxed),
+                c.recorder_ring_full.load(Ordering::Relaxed),
             );
             if let Some(p) = &ch.playback {
                 line.push_str(&format!(
