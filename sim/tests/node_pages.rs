@@ -275,3 +275,29 @@ fn the_capture_side_ending_stops_a_recording_truncated_and_ends_the_passthrough(
         }
     )));
 }
+
+#[test]
+fn a_target_already_talking_starts_a_new_talk_spurt_for_the_passthrough_and_back() {
+    let mut world = world();
+    run(&mut world, 0, 250, |w, n| {
+        // The talk channel's own audio is loud throughout.
+        w.capture(0, TALK, n, true);
+        if n == 50 {
+            let now = w.now;
+            w.nodes[0].engine.handle_tone(now, ch(PAGES), page(0, 49));
+        }
+    });
+    let starts: Vec<_> = world.nodes[0]
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Talkspurt {
+                channel,
+                active: true,
+            } if *channel == ch(TALK) => Some(()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts.len(), 3, "its own, the passthrough's, its own again");
+    assert!(world.nodes[0].engine.is_open(ch(TALK)));
+}

@@ -204,7 +204,9 @@ pub enum Event {
         /// That definition's alert class.
         alert_type: String<MAX_ID_LEN>,
     },
-    /// This node's channel opened (a talk-spurt starts) or closed.
+    /// This node's channel opened (a talk-spurt starts) or closed. A
+    /// channel already open reports a new start when a passthrough takes
+    /// it over and when its own audio takes it back.
     Talkspurt {
         /// The channel.
         channel: ChannelIndex,

@@ -89,8 +89,16 @@ impl Node {
         t.start_pending = true;
         t.local_start = true;
         let timestamp = self.channels[source.get()].last_timestamp;
+        let was_open = self.channels[target.get()].open;
         // Opening: the timestamp only matters when a gate closes.
         self.update_gate(target, timestamp);
+        if was_open {
+            // Its own talk-spurt gives way to the passthrough's: a new one.
+            self.event(Event::Talkspurt {
+                channel: target,
+                active: true,
+            });
+        }
     }
 
     /// Sends and plays a frame of `source` on every channel it is passed
@@ -164,6 +172,13 @@ impl Node {
             t.local_seq = Seq(seq.0.wrapping_add(1));
             self.deliver_local(target, seq, timestamp, Flags::NONE, true, now, &[]);
             self.update_gate(target, timestamp);
+            if self.channels[target.get()].open {
+                // Its own audio holds the gate: a talk-spurt of its own starts.
+                self.event(Event::Talkspurt {
+                    channel: target,
+                    active: true,
+                });
+            }
             self.event(Event::Passthrough {
                 source,
                 target,
