@@ -805,3 +805,45 @@ fn sigterm_during_a_recording_finishes_it_marked_truncated() {
         Some(json!("stop"))
     );
 }
+
+#[test]
+fn below_min_free_mb_a_recording_is_refused_with_an_event_and_alerts_go_on() {
+    let dir = default_config_dir();
+    write_samples(dir.path(), |pages| {
+        pages
+            .silence(300.0)
+            .page(349.0, 707.3, 1_000.0, 0.0, 2_500.0, 0.3);
+        syllables(pages, 3_000.0);
+        pages.silence(3_000.0);
+    });
+    // No disk has this much free: every recording is refused.
+    edit_config(dir.path(), |c| {
+        c["recordings"]["min_free_mb"] = json!(1_000_000_000_000u64);
+    });
+    let mut node = Running::start(dir.path());
+    node.wait_for("the alert and the refusal", |seen| {
+        seen.iter().any(|l| l.contains("ALERT Station 1"))
+            && seen.iter().any(|l| l.contains("recording refused"))
+    });
+    let (status, seen) = node.stop();
+    assert_eq!(status.code(), Some(0), "log: {seen:#?}");
+    let events = events_of(dir.path());
+    assert_eq!(of_type(&events, "two_tone").len(), 1, "{events:#?}");
+    let errors = of_type(&events, "error");
+    assert_eq!(errors.len(), 1, "{events:#?}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("under recordings.min_free_mb"),
+        "{errors:#?}"
+    );
+    assert!(of_type(&events, "recording").is_empty());
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("recordings"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("pages"))
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+}
