@@ -53,6 +53,24 @@ pub struct Channel {
     /// DTMF decoder on this channel's audio. Absent: off.
     #[serde(default)]
     pub dtmf: Option<Dtmf>,
+    /// Send what the receiver hears even while this channel's own PTT is
+    /// keyed (a repeater, or a radio on separate receive and transmit
+    /// frequencies). Default false: a half-duplex radio hears its own
+    /// transmitter, which must not go back out.
+    #[serde(default)]
+    pub full_duplex: bool,
+    /// Do not key over a busy channel: while COR is open, remote audio
+    /// waits up to `busy_wait_ms`, then is dropped with an event (default
+    /// false: remote audio keys PTT whatever the receiver hears).
+    #[serde(default)]
+    pub busy_lockout: bool,
+    /// How long remote audio waits for a busy channel (default 2000 ms).
+    #[serde(default = "busy_wait_ms")]
+    pub busy_wait_ms: u32,
+}
+
+fn busy_wait_ms() -> u32 {
+    defaults::BUSY_WAIT_MS
 }
 
 /// Carrier-operated relay: when the channel counts as active.

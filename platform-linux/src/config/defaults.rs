@@ -35,6 +35,8 @@ pub const COR_HANG_MS: u32 = 250;
 pub const TX_DELAY_MS: u32 = 150;
 /// PTT hang time after the last audio.
 pub const PTT_HANG_MS: u32 = 500;
+/// How long remote audio waits for a busy channel with `busy_lockout`.
+pub const BUSY_WAIT_MS: u32 = 2_000;
 /// Transmit time-out timer (DESIGN.md: 180 s).
 pub const TIMEOUT_S: u32 = 180;
 /// Minimum lock-out after a time-out.

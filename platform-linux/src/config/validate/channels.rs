@@ -98,6 +98,15 @@ fn check_channel(problems: &mut Problems, index: usize, channel: &Channel) {
     }
 
     check_timers(problems, &base, &channel.timers);
+    if !(100..=60_000).contains(&channel.busy_wait_ms) {
+        problems.error(
+            format!("{base}.busy_wait_ms"),
+            format!(
+                "{} ms is not between 100 and 60000 ms",
+                channel.busy_wait_ms
+            ),
+        );
+    }
     if let Some(dtmf) = &channel.dtmf {
         check_dtmf(problems, &base, dtmf);
     }
