@@ -20,5 +20,8 @@
 //! [`Vox`]: crate::level::Vox
 
 mod config;
+mod cor;
+mod timer;
 
 pub use self::config::{Timers, TimersError};
+pub use self::cor::{COR_EVENT_QUEUE_LEN, Cor, CorEdge, CorSource, CorState};
