@@ -21,7 +21,12 @@
 
 mod config;
 mod cor;
+mod keying;
 mod timer;
 
 pub use self::config::{Timers, TimersError};
 pub use self::cor::{COR_EVENT_QUEUE_LEN, Cor, CorEdge, CorSource, CorState};
+pub use self::keying::{PTT_EVENT_QUEUE_LEN, Ptt, PttEvent, PttReason, PttState, TxSource};
+
+#[cfg(test)]
+mod tests;
