@@ -22,11 +22,13 @@
 mod config;
 mod cor;
 mod keying;
+mod pin;
 mod timer;
 
 pub use self::config::{Timers, TimersError};
 pub use self::cor::{COR_EVENT_QUEUE_LEN, Cor, CorEdge, CorSource, CorState};
 pub use self::keying::{PTT_EVENT_QUEUE_LEN, Ptt, PttEvent, PttReason, PttState, TxSource};
+pub use self::pin::{CorPin, Polarity, PttPin};
 
 #[cfg(test)]
 mod tests;
