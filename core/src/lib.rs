@@ -14,6 +14,7 @@ pub mod jitter;
 pub mod level;
 pub mod node;
 pub mod passthrough;
+pub mod ptt;
 pub mod record;
 pub mod time;
 pub mod tone;
