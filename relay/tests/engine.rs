@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use echostream_core::crypto::{Direction, OpenErrorKind, Receiver, Secret, Sender, SessionKeys};
 use echostream_core::time::{Duration, Instant};
 use echostream_core::wire::signal::{ToNode, ToRelay};
-use echostream_core::wire::{Flags, HEADER_LEN, Kind, MAX_DATAGRAM_LEN, MediaTimestamp, StreamId};
+use echostream_core::wire::{
+    Flags, HEADER_LEN, KeyId, Kind, MAX_DATAGRAM_LEN, MediaTimestamp, Packet, Seq, StreamId,
+};
 use echostream_relay::engine::{
     CloseReason, ConnId, MAX_OUTPUT_LEN, Output, Relay, RelayConfig, TokenPolicy,
 };
@@ -112,6 +114,24 @@ fn parse(bytes: &[u8]) -> Msg {
     }
 }
 
+/// One output a node was handed, in the relay's order.
+#[derive(Debug, Clone, PartialEq)]
+enum Seen {
+    Text(Msg),
+    /// A datagram, by the key id in its header.
+    Datagram(KeyId),
+}
+
+/// One datagram a node opened.
+#[derive(Debug, Clone, PartialEq)]
+struct Heard {
+    kind: Kind,
+    stream: StreamId,
+    seq: Seq,
+    timestamp: MediaTimestamp,
+    payload: Vec<u8>,
+}
+
 /// A simulated edge node.
 struct Node {
     id: &'static str,
@@ -123,6 +143,8 @@ struct Node {
     streams: HashMap<String, StreamId>,
     inbox: Vec<Msg>,
     datagrams: Vec<Vec<u8>>,
+    /// Texts and datagrams in the order `poll_output` handed them out.
+    seen: Vec<Seen>,
     closed: Option<CloseReason>,
 }
 
@@ -153,6 +175,7 @@ impl World {
                 streams: HashMap::new(),
                 inbox: Vec::new(),
                 datagrams: Vec::new(),
+                seen: Vec::new(),
                 closed: None,
             })
             .collect();
@@ -198,11 +221,15 @@ impl World {
                             Sender::new(keys, Direction::NodeToRelay, StreamId(*stream))
                         });
                     }
+                    node.seen.push(Seen::Text(msg.clone()));
                     node.inbox.push(msg);
                 }
                 Output::SendDatagram { to, .. } => {
                     let node = self.nodes.iter_mut().find(|n| n.addr == *to).unwrap();
-                    node.datagrams.push(output.payload(&buf).to_vec());
+                    let bytes = output.payload(&buf);
+                    let key_id = Packet::new_checked(bytes).unwrap().key_id();
+                    node.seen.push(Seen::Datagram(key_id));
+                    node.datagrams.push(bytes.to_vec());
                 }
                 Output::Close { conn, reason } => {
                     if let Some(node) = self.nodes.iter_mut().find(|n| n.conn == *conn) {
@@ -263,17 +290,23 @@ impl World {
 
     /// Seals a datagram from node `i` on the channel.
     fn seal(&mut self, i: usize, kind: Kind, payload: &[u8]) -> Vec<u8> {
+        self.seal_at(i, kind, MediaTimestamp(960), payload)
+    }
+
+    /// Seals a datagram from node `i` on the channel at media time
+    /// `timestamp`.
+    fn seal_at(
+        &mut self,
+        i: usize,
+        kind: Kind,
+        timestamp: MediaTimestamp,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut buf = [0u8; MAX_DATAGRAM_LEN];
         buf[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
         let sender = self.nodes[i].senders.get_mut(CH).unwrap();
         let len = sender
-            .seal(
-                kind,
-                Flags::NONE,
-                MediaTimestamp(960),
-                payload.len(),
-                &mut buf,
-            )
+            .seal(kind, Flags::NONE, timestamp, payload.len(), &mut buf)
             .unwrap();
         buf[..len].to_vec()
     }
@@ -291,6 +324,14 @@ impl World {
 
     /// Opens every datagram node `i` got: (kind, stream, payload).
     fn received(&mut self, i: usize) -> Vec<(Kind, StreamId, Vec<u8>)> {
+        self.heard(i)
+            .into_iter()
+            .map(|h| (h.kind, h.stream, h.payload))
+            .collect()
+    }
+
+    /// Opens every datagram node `i` got, with its header.
+    fn heard(&mut self, i: usize) -> Vec<Heard> {
         let now = self.now;
         let node = &mut self.nodes[i];
         let receiver = node.receiver.as_mut().unwrap();
@@ -298,11 +339,13 @@ impl World {
             .drain(..)
             .map(|mut d| {
                 let opened = receiver.open(now, &mut d).expect("relay datagrams open");
-                (
-                    opened.repr.kind,
-                    opened.repr.stream_id,
-                    d[opened.payload].to_vec(),
-                )
+                Heard {
+                    kind: opened.repr.kind,
+                    stream: opened.repr.stream_id,
+                    seq: opened.repr.seq,
+                    timestamp: opened.repr.timestamp,
+                    payload: d[opened.payload].to_vec(),
+                }
             })
             .collect()
     }
@@ -509,7 +552,9 @@ fn three_seconds_of_silence_release_the_channel() {
         active: false
     }));
     w.send(1, Kind::Audio, b"b2");
-    assert_eq!(w.received(2)[0].2, b"b2");
+    let got = w.received(2);
+    assert_eq!(got[0].0, Kind::EndOfTransmission, "alpha's, in its place");
+    assert_eq!(got[1].2, b"b2");
     assert_eq!(w.relay.counters().talker_timeouts, 1);
 }
 
@@ -821,4 +866,302 @@ fn a_page_with_an_empty_label_is_malformed_and_not_passed_on() {
     assert!(w.nodes[0].inbox.is_empty() && w.nodes[2].inbox.is_empty());
     assert_eq!(w.relay.counters().signal_malformed, 1);
     assert_eq!(w.relay.counters().tone_reports, 0);
+}
+
+/// Node `i` talks `frames` 20 ms frames from media time 0, as one burst.
+fn talk(w: &mut World, i: usize, frames: u32) {
+    for n in 0..frames {
+        let d = w.seal_at(
+            i,
+            Kind::Audio,
+            MediaTimestamp(n * 960),
+            format!("frame {n}").as_bytes(),
+        );
+        w.send_datagram(i, d);
+    }
+}
+
+/// Every node sends a heartbeat (keeping its session alive); the echoes
+/// stay in its datagrams.
+fn keep_alive(w: &mut World) {
+    for i in 0..w.nodes.len() {
+        w.send(i, Kind::Heartbeat, &1u64.to_be_bytes());
+    }
+}
+
+/// Listener `i` heard `frames` frames of a talk from media time 0, then
+/// exactly one end-of-transmission: on its own stream, on the sequence
+/// number after the datagram before it, one frame after the last audio.
+fn assert_ended_once(w: &mut World, i: usize, frames: u32) {
+    let heard = w.heard(i);
+    let media: Vec<_> = heard
+        .iter()
+        .filter(|h| h.kind != Kind::HeartbeatEcho)
+        .map(|h| h.kind)
+        .collect();
+    let mut expected = vec![Kind::Audio; frames as usize];
+    expected.push(Kind::EndOfTransmission);
+    assert_eq!(media, expected, "node {i}");
+    let at = heard
+        .iter()
+        .position(|h| h.kind == Kind::EndOfTransmission)
+        .unwrap();
+    let end = &heard[at];
+    assert_eq!(end.stream, w.nodes[i].streams[CH]);
+    assert_eq!(
+        end.seq.0,
+        heard[at - 1].seq.0 + 1,
+        "the next sequence number"
+    );
+    assert_eq!(end.timestamp, MediaTimestamp(frames * 960));
+    assert!(end.payload.is_empty());
+}
+
+fn released_by(node: &str) -> Msg {
+    Msg::Transmit {
+        channel: CH.into(),
+        node: node.into(),
+        active: false,
+    }
+}
+
+#[test]
+fn a_talker_released_by_transmit_false_has_each_listener_sent_one_end() {
+    let mut w = three_on_channel();
+    talk(&mut w, 0, 5);
+    let channel_id = echostream_core::wire::signal::ChannelId::new(CH).unwrap();
+    w.text(
+        0,
+        &ToRelay::Transmit {
+            channel_id,
+            active: false,
+        },
+    );
+    for i in [1, 2] {
+        assert_ended_once(&mut w, i, 5);
+        assert!(w.nodes[i].inbox.contains(&released_by("alpha")));
+    }
+    assert!(w.heard(0).is_empty(), "nothing back to the talker");
+    // Its own end, overtaken by the message: not passed on a second time.
+    let own = w.seal_at(0, Kind::EndOfTransmission, MediaTimestamp(5 * 960), b"");
+    w.send_datagram(0, own);
+    assert!(w.heard(1).is_empty() && w.heard(2).is_empty());
+    let c = w.relay.counters();
+    assert_eq!((c.transmit_releases, c.eot_made, c.eot_in), (1, 1, 0));
+    assert_eq!(c.drops.not_talker, 1);
+    // The channel is free for the next talker.
+    w.send(1, Kind::Audio, b"b1");
+    assert_eq!(w.received(2)[0].2, b"b1");
+}
+
+#[test]
+fn a_talker_released_by_silence_has_each_listener_sent_one_end() {
+    let mut w = three_on_channel();
+    talk(&mut w, 0, 3);
+    for _ in 0..2 {
+        w.advance(1000);
+        keep_alive(&mut w);
+    }
+    w.advance(999);
+    keep_alive(&mut w);
+    assert_eq!(w.relay.counters().eot_made, 0, "not silent long enough");
+    w.advance(1);
+    let c = w.relay.counters();
+    assert_eq!((c.talker_timeouts, c.eot_made), (1, 1));
+    for i in [1, 2] {
+        assert_ended_once(&mut w, i, 3);
+        assert!(w.nodes[i].inbox.contains(&released_by("alpha")));
+    }
+    // A late end of its own, and more silence: nothing more.
+    let own = w.seal_at(0, Kind::EndOfTransmission, MediaTimestamp(3 * 960), b"");
+    w.send_datagram(0, own);
+    for _ in 0..4 {
+        keep_alive(&mut w);
+        w.advance(1000);
+    }
+    for i in [1, 2] {
+        let heard = w.heard(i);
+        assert!(
+            heard.iter().all(|h| h.kind == Kind::HeartbeatEcho),
+            "{heard:?}"
+        );
+    }
+    assert_eq!(w.relay.counters().eot_made, 1);
+    assert_eq!(w.relay.counters().eot_in, 0);
+}
+
+#[test]
+fn a_talker_silent_past_the_time_out_that_talks_again_starts_anew() {
+    let mut w = three_on_channel();
+    talk(&mut w, 0, 2);
+    w.heard(1);
+    // The driver is late: the audio itself finds the talker expired.
+    w.now += Duration::from_millis(3500);
+    keep_alive(&mut w);
+    let d = w.seal_at(0, Kind::Audio, MediaTimestamp(200 * 960), b"again");
+    w.send_datagram(0, d);
+    let media: Vec<_> = w
+        .heard(1)
+        .into_iter()
+        .filter(|h| h.kind != Kind::HeartbeatEcho)
+        .map(|h| (h.kind, h.timestamp))
+        .collect();
+    assert_eq!(
+        media,
+        [
+            (Kind::EndOfTransmission, MediaTimestamp(2 * 960)),
+            (Kind::Audio, MediaTimestamp(200 * 960))
+        ]
+    );
+    let c = w.relay.counters();
+    assert_eq!((c.talker_timeouts, c.eot_made, c.audio_in), (1, 1, 3));
+}
+
+#[test]
+fn a_talkers_own_end_goes_through_once_and_nothing_stands_in() {
+    let mut w = three_on_channel();
+    talk(&mut w, 0, 4);
+    let own = w.seal_at(0, Kind::EndOfTransmission, MediaTimestamp(4 * 960), b"");
+    w.send_datagram(0, own);
+    // The node's `transmit: false` follows its end; then silence.
+    let channel_id = echostream_core::wire::signal::ChannelId::new(CH).unwrap();
+    w.text(
+        0,
+        &ToRelay::Transmit {
+            channel_id,
+            active: false,
+        },
+    );
+    for _ in 0..4 {
+        keep_alive(&mut w);
+        w.advance(1000);
+    }
+    for i in [1, 2] {
+        assert_ended_once(&mut w, i, 4);
+        let releases = w.nodes[i]
+            .inbox
+            .iter()
+            .filter(|m| **m == released_by("alpha"))
+            .count();
+        assert_eq!(releases, 1);
+    }
+    let c = w.relay.counters();
+    assert_eq!(
+        (c.eot_in, c.eot_made, c.transmit_releases, c.talker_timeouts),
+        (1, 0, 0, 0)
+    );
+}
+
+#[test]
+fn a_talker_that_leaves_has_each_listener_sent_one_end() {
+    let mut w = three_on_channel();
+    talk(&mut w, 0, 2);
+    let conn = w.nodes[0].conn;
+    w.relay.handle_disconnect(w.now, conn);
+    w.drain();
+    for i in [1, 2] {
+        assert_ended_once(&mut w, i, 2);
+        assert!(w.nodes[i].inbox.contains(&released_by("alpha")));
+    }
+    assert_eq!(w.relay.counters().eot_made, 1);
+}
+
+/// Node `i`'s outputs, in order, as `R` (its `rekey`), `k` (a datagram
+/// under key id k) and `t` (any other frame).
+fn order(w: &World, i: usize) -> String {
+    w.nodes[i]
+        .seen
+        .iter()
+        .map(|s| match s {
+            Seen::Text(Msg::Rekey { .. }) => "R".to_owned(),
+            Seen::Text(_) => "t".to_owned(),
+            Seen::Datagram(key_id) => key_id.0.to_string(),
+        })
+        .collect()
+}
+
+/// Alpha sends `frames` audio frames without the driver draining.
+fn talk_undrained(w: &mut World, frames: u32) {
+    for n in 0..frames {
+        let mut d = w.seal_at(0, Kind::Audio, MediaTimestamp(n * 960), b"x");
+        let from = w.nodes[0].addr;
+        w.relay.handle_datagram(w.now, from, &mut d);
+    }
+}
+
+#[test]
+fn rekey_is_handed_out_before_any_datagram_under_its_key() {
+    let mut w = three_on_channel();
+    w.nodes[1].seen.clear();
+    // Audio queued for bravo before and after its rekey, and frames
+    // after it too, all waiting for one drain.
+    talk_undrained(&mut w, 3);
+    let conn = w.nodes[1].conn;
+    w.relay.rekey(w.now, conn).unwrap();
+    // A second request while the first waits issues nothing.
+    w.relay.rekey(w.now, conn).unwrap();
+    talk_undrained(&mut w, 3);
+    let mut buf = [0u8; 64];
+    let len = ToRelay::Ping { t: 1 }.emit(&mut buf).unwrap();
+    w.relay.handle_text(w.now, conn, &buf[..len]);
+    w.drain();
+    // Transmit, rekey, pong, then six datagrams, all under the new key.
+    assert_eq!(order(&w, 1), "tRt111111");
+    assert_eq!(w.received(1).len(), 6, "every one opens");
+    assert_eq!(w.relay.counters().rekeys, 1);
+    // Charlie was not rekeyed: its datagrams stay under its first key.
+    assert_eq!(w.received(2).len(), 6);
+}
+
+#[test]
+fn a_rekey_that_finds_no_room_changes_no_key_and_the_next_one_goes_out_first() {
+    let mut config = config();
+    config.limits.text_queue_len_max = 4;
+    let mut w = World::new(config, &["alpha", "bravo"]);
+    for i in 0..2 {
+        w.join(i);
+        w.send(i, Kind::Heartbeat, &1u64.to_be_bytes());
+        w.received(i);
+        w.nodes[i].seen.clear();
+    }
+    // Bravo's frame queue is full (four pongs wait) when its rekey comes.
+    let conn = w.nodes[1].conn;
+    for t in 0..4 {
+        let mut buf = [0u8; 64];
+        let len = ToRelay::Ping { t }.emit(&mut buf).unwrap();
+        w.relay.handle_text(w.now, conn, &buf[..len]);
+    }
+    assert_eq!(
+        w.relay.rekey(w.now, conn),
+        Err(echostream_relay::engine::RekeyRefused::Failed)
+    );
+    talk_undrained(&mut w, 2);
+    w.drain();
+    // Nothing announced, nothing sealed under a key bravo never got.
+    assert_eq!(order(&w, 1), "tttt00");
+    assert_eq!(w.received(1).len(), 2);
+    let c = w.relay.counters();
+    assert_eq!((c.rekeys, c.rekey_failures), (0, 1));
+    // The rekey's frame, and alpha's `transmit` after it.
+    assert_eq!(c.drops.text_queue_full, 2);
+    // Drained, the next rekey goes out, ahead of its datagrams.
+    w.nodes[1].seen.clear();
+    w.relay.rekey(w.now, conn).unwrap();
+    talk_undrained(&mut w, 2);
+    w.drain();
+    assert_eq!(order(&w, 1), "R11");
+    assert_eq!(w.received(1).len(), 2);
+    // Bravo answers under the new key; alpha hears it.
+    w.nodes[0].seen.clear();
+    let channel_id = echostream_core::wire::signal::ChannelId::new(CH).unwrap();
+    w.text(
+        0,
+        &ToRelay::Transmit {
+            channel_id,
+            active: false,
+        },
+    );
+    w.received(1);
+    w.send(1, Kind::Audio, b"b1");
+    assert_eq!(w.received(0).last().unwrap().2, b"b1");
 }

@@ -391,6 +391,10 @@ fn a_connection_that_never_finishes_its_handshake_is_dropped() {
         waited >= Duration::from_millis(4500) && waited < Duration::from_secs(7),
         "dropped after {waited:?}; the handshake time-out is 5 s"
     );
+    // Meanwhile a's silence released the channel, with an end in its
+    // place; the loop served the timers all along.
+    let end = b.receive_media().expect("the end of a's first talk");
+    assert_eq!(end.kind, Kind::EndOfTransmission);
     assert_audio_flows(&mut a, &mut b, "fire", 3);
     relay.assert_alive();
     let stats = relay.stop();

@@ -7,10 +7,11 @@ mod node_support;
 use echostream_core::crypto::OpenErrorKind;
 use echostream_core::node::{
     ChannelIndex, DisconnectReason, Event, Node, NodeConfig, PARKED_AGE_MAX, PATH_DEAD_HEARTBEATS,
-    Unexpected,
+    TRANSMIT_END_DELAY, Unexpected,
 };
 use echostream_core::time::Duration;
 use echostream_core::wire::StreamId;
+use echostream_relay::engine::TALKER_SILENCE_TIMEOUT;
 
 use node_support::{RELAY_UDP, World, assert_intact};
 
@@ -89,6 +90,69 @@ fn audio_crosses_both_ways_with_transmit_announced_and_released() {
     world.talk(1, 0, 100, 10);
     world.run_for(Duration::from_millis(500));
     assert_intact(&world.nodes[0].frames(0), 100, 10);
+}
+
+/// Alpha talks frames `0..count` on channel 0, one per 20 ms, and then
+/// stops making frames at all: its gate stays open.
+fn talk_and_freeze(world: &mut World, count: u32) {
+    for n in 0..count {
+        world.capture(0, 0, n, true);
+        world.run_for(Duration::from_millis(20));
+    }
+}
+
+/// How long after the last audio frame the end arrived at node `i`.
+fn end_after_last_audio(world: &World, i: usize) -> Duration {
+    let heard = world.nodes[i].frames(0);
+    let (end, last) = (&heard[heard.len() - 1].0, &heard[heard.len() - 2].0);
+    assert!(end.end && !last.end);
+    Duration::from_micros(end.arrived.as_micros() - last.arrived.as_micros())
+}
+
+#[test]
+fn a_remote_talker_gone_silent_without_an_end_is_ended_by_the_relay() {
+    let mut world = two_nodes();
+    // Alpha's capture side stops mid-talk: no end of transmission, no
+    // `transmit: false`. The relay's silence time-out ends it for bravo.
+    talk_and_freeze(&mut world, 10);
+    world.run_for(TALKER_SILENCE_TIMEOUT + Duration::from_millis(500));
+    assert_intact(&world.nodes[1].frames(0), 0, 10);
+    let after = end_after_last_audio(&world, 1);
+    assert!(
+        after >= TALKER_SILENCE_TIMEOUT
+            && after <= TALKER_SILENCE_TIMEOUT + Duration::from_millis(50),
+        "the end came {after:?} after the last audio"
+    );
+    let b = &world.nodes[1];
+    assert_eq!(
+        b.count(|e| matches!(e, Event::RemoteTransmit { active: false, .. })),
+        1
+    );
+    assert_eq!(b.engine.counters().eot_in, 1);
+    let r = world.relay.counters();
+    assert_eq!((r.talker_timeouts, r.eot_made, r.eot_in), (1, 1, 0));
+}
+
+#[test]
+fn a_lost_end_marker_is_stood_in_for_when_the_talker_says_transmit_false() {
+    let mut world = two_nodes();
+    talk_and_freeze(&mut world, 10);
+    // Alpha's end of transmission is lost on the way; its `transmit:
+    // false` follows over signaling.
+    world.udp_cut[0] = true;
+    world.capture(0, 0, 10, false);
+    world.run_for(Duration::from_millis(100));
+    world.udp_cut[0] = false;
+    world.run_for(Duration::from_millis(500));
+    assert_eq!(world.nodes[0].engine.counters().eot_out, 1);
+    assert_intact(&world.nodes[1].frames(0), 0, 10);
+    let after = end_after_last_audio(&world, 1);
+    assert!(
+        after <= TRANSMIT_END_DELAY + Duration::from_millis(50),
+        "the end came {after:?} after the last audio"
+    );
+    let r = world.relay.counters();
+    assert_eq!((r.transmit_releases, r.eot_made, r.eot_in), (1, 1, 0));
 }
 
 #[test]

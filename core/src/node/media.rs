@@ -76,9 +76,10 @@ impl Node {
         };
         let opened = match session.receiver.open(now, data) {
             Ok(opened) => opened,
-            // The relay seals under its next key as soon as it sends
-            // `rekey`; a datagram may outrun that message. Held only from
-            // the relay's own address and only under that next key.
+            // The relay seals under its next key from the moment it sends
+            // `rekey`; over UDP a datagram may still outrun that message.
+            // Held only from the relay's own address and only under that
+            // next key.
             Err(OpenError::UnknownKey(key_id))
                 if from == relay
                     && key_id == next_key_id(session.receiver.key_id())

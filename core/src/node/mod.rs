@@ -96,13 +96,18 @@ pub const PATH_DEAD_HEARTBEATS: u32 = 10;
 const _: () = assert!(PATH_LOST_HEARTBEATS < PATH_DEAD_HEARTBEATS);
 
 /// How long datagrams sealed under the previous key still open after a
-/// `rekey` (the relay switches at once; this covers what is in flight).
+/// `rekey` (the relay switches as it sends it; this covers what is in
+/// flight).
 pub const KEY_GRACE: Duration = Duration::from_secs(5);
 
 /// How long after an end of transmission `transmit active:false` follows.
-/// The relay releases the channel on either; as WebSocket and UDP race, an
-/// immediate `active:false` would often win and the listeners would never
-/// get the end marker. Delayed, it only matters when the marker was lost.
+/// The relay releases the channel on either, and on `active:false` sends
+/// the listeners an end marker in place of one it has not had. As
+/// WebSocket and UDP race, an immediate `active:false` would often
+/// overtake the talk-spurt's last frames: the listeners would get the
+/// relay's end before them, and those frames would take the channel again
+/// as a new transmission. Delayed, it only matters when the marker was
+/// lost.
 pub const TRANSMIT_END_DELAY: Duration = Duration::from_millis(250);
 
 /// Heartbeat periods without any signaling frame (the relay answers every

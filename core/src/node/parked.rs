@@ -1,6 +1,8 @@
 //! Datagrams that outran their signaling: the relay seals under a new key
-//! as soon as it sends `rekey`, and fans audio out on a stream as soon as
-//! it sends `registered`; a datagram may arrive before that message. Such
+//! from the moment it hands out `rekey`, and fans audio out on a stream as
+//! soon as it sends `registered`; as WebSocket and UDP race (and a
+//! WebSocket write may wait in the relay's queue), a datagram may arrive
+//! before that message. Such
 //! a datagram waits here for it, bounded in number ([`PARKED_MAX`]) and
 //! age ([`PARKED_AGE_MAX`]).
 //!

@@ -29,6 +29,12 @@ pub struct Counters {
     /// End-of-transmission datagrams accepted from the channel's talker
     /// (passed on, channel released).
     pub eot_in: u64,
+    /// Talkers released without their own end-of-transmission (by
+    /// `transmit: false`, the silence time-out or their session's end),
+    /// whose listeners were each sent one in its place: one per release,
+    /// however many listeners (each copy a full queue refused is counted
+    /// in [`Drops`]).
+    pub eot_made: u64,
     /// Heartbeats answered.
     pub heartbeats: u64,
     /// Messages of a type the relay does not receive (ignored).
@@ -56,6 +62,9 @@ pub struct Counters {
     pub rekey_failures: u64,
     /// Channels released after [`TALKER_SILENCE_TIMEOUT`](super::TALKER_SILENCE_TIMEOUT).
     pub talker_timeouts: u64,
+    /// Channels released by their talker's `transmit: false` before its
+    /// end-of-transmission came.
+    pub transmit_releases: u64,
     /// Datagram drops by reason.
     pub drops: Drops,
 }

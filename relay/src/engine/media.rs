@@ -6,7 +6,7 @@ use echostream_core::time::Instant;
 use echostream_core::wire::{Flags, Kind, MediaTimestamp, Packet, StreamId};
 
 use super::Relay;
-use super::channel::{Floor, Member};
+use super::channel::{Floor, Member, Talker};
 use super::outbox::Datagram;
 
 impl Relay {
@@ -18,8 +18,10 @@ impl Relay {
     /// echoed; audio from the channel's talker is queued for every other
     /// member (the payload stored once) and sealed under each one's own
     /// stream and keys as it is polled; end-of-transmission releases the
-    /// channel and is passed on. Everything else is dropped and counted
-    /// in [`Counters::drops`](super::Counters::drops).
+    /// channel and is passed on, unless the talker was released already
+    /// and its listeners sent an end in its place (see the [module
+    /// docs](super), "Talkers"). Everything else is dropped and counted in
+    /// [`Counters::drops`](super::Counters::drops).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
         self.counters.datagrams_in += 1;
         let stream_id = match Packet::new_checked(&*datagram) {
@@ -94,14 +96,15 @@ impl Relay {
         let channel = self.channels[c]
             .as_mut()
             .expect("a membership's channel is live");
-        // A silent talker loses the channel even between timeout calls.
+        // A silent talker loses the channel even between timeout calls,
+        // ending its transmission before whatever comes next (its own
+        // audio included: that is a new transmission).
         let expired = channel.expire(now);
-        let floor = channel.claim(now, member);
+        let floor = channel.claim(now, member, timestamp);
         if let Some(old) = expired {
             self.counters.talker_timeouts += 1;
-            if old.stream_id != stream_id {
-                self.announce_release(c, old.session);
-            }
+            self.end_for_listeners(c, &old);
+            self.announce_release(c, old.member.session);
         }
         match floor {
             Floor::Held { taken } => {
@@ -133,6 +136,9 @@ impl Relay {
             .expect("a membership's channel is live")
             .release(stream_id);
         if released.is_none() {
+            // Also the talker's own end after `transmit: false` or the
+            // silence time-out released it: the listeners already got
+            // one in its place.
             self.counters.drops.not_talker += 1;
             return;
         }
@@ -146,6 +152,23 @@ impl Relay {
             &[],
         );
         self.announce_release(c, slot);
+    }
+
+    /// Channel `c`'s talker was released without its own
+    /// end-of-transmission: every other member is sent one in its place,
+    /// queued like the talker's own would be (before audio of whoever
+    /// takes the channel next) and sealed under the member's stream when
+    /// polled.
+    pub(super) fn end_for_listeners(&mut self, c: usize, talker: &Talker) {
+        self.counters.eot_made += 1;
+        self.fan_out(
+            c,
+            talker.member.session,
+            Kind::EndOfTransmission,
+            Flags::NONE,
+            talker.end_timestamp(),
+            &[],
+        );
     }
 
     /// Queues `payload` for every member of channel `c` but `source`,

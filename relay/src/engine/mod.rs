@@ -19,6 +19,20 @@
 //!   buffer is decrypted in place);
 //! - [`rekey`](Relay::rekey) to give a session a new key on demand.
 //!
+//! # Talkers
+//!
+//! The first stream to send audio on a channel holds it (DESIGN.md,
+//! "Signaling v1") until its end-of-transmission, its `transmit: false`,
+//! [`TALKER_SILENCE_TIMEOUT`] without audio, or its session's end. Every
+//! other member is told with `transmit active:false`, and each listener
+//! gets exactly one end-of-transmission datagram per transmission: the
+//! talker's own, passed on; or, when the channel was released any other
+//! way, one the relay makes in its place (sealed like any datagram, under
+//! the listener's stream with its next sequence number, timed one packet
+//! after the talker's last audio), so that a listener's jitter buffer and
+//! its radio's PTT end at once rather than at a stall. A talker's own end
+//! arriving after that is dropped as not the talker's.
+//!
 //! # Limits
 //!
 //! Every table and queue has a fixed capacity ([`Limits`]), allocated
@@ -34,10 +48,14 @@
 //! `poll_output` serves connections round robin. It seals each datagram
 //! as it hands it out, under the recipient's stream, so sequence numbers
 //! follow each stream's queue order and a datagram dropped from a full
-//! queue uses none. Datagrams still queued when a session is rekeyed are
-//! sealed under the new key. When a sender nears the end of its
-//! sequence numbers at poll time, `poll_timeout` turns due at once and
-//! `handle_timeout` (or the next input) sends the new key.
+//! queue uses none. A session's new key seals its datagrams from the
+//! moment its `rekey` frame is handed out, not before: in `poll_output`'s
+//! order a node always gets `rekey` before any datagram under that key
+//! (the network may still reorder them; a node holds such a datagram
+//! briefly). A `rekey` that finds no room in the queues is not issued.
+//! When a sender nears the end of its sequence numbers at poll time,
+//! `poll_timeout` turns due at once and `handle_timeout` (or the next
+//! input) sends the new key.
 
 mod channel;
 mod config;
@@ -94,7 +112,9 @@ pub enum RekeyRefused {
     UnknownConn,
     /// The session has not been welcomed, so it has no key to replace.
     NotWelcomed,
-    /// The key source failed or the new key id clashed; counted.
+    /// The key source failed, the new key id clashed, or the `rekey`
+    /// frame found no room in the session's queue or the text store (the
+    /// old key stays; the driver drains and may ask again); counted.
     Failed,
 }
 
@@ -184,15 +204,17 @@ impl Relay {
         }
     }
 
-    /// Releases silent talkers, closes silent sessions and makes due
-    /// rekeys. Call at or after [`poll_timeout`](Self::poll_timeout); early
-    /// or extra calls are harmless.
+    /// Releases silent talkers (their listeners get an end-of-transmission
+    /// in their place), closes silent sessions and makes due rekeys. Call
+    /// at or after [`poll_timeout`](Self::poll_timeout); early or extra
+    /// calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         for c in 0..self.channels.len() {
             let released = self.channels[c].as_mut().and_then(|ch| ch.expire(now));
-            if let Some(holder) = released {
+            if let Some(talker) = released {
                 self.counters.talker_timeouts += 1;
-                self.announce_release(c, holder.session);
+                self.end_for_listeners(c, &talker);
+                self.announce_release(c, talker.member.session);
             }
         }
         let timeout = self.config.session_timeout();
@@ -252,9 +274,12 @@ impl Relay {
         Some(output)
     }
 
-    /// Issues the session on `conn` a new key now: sends `rekey`, seals
-    /// from now on under the new key, and keeps opening datagrams under
-    /// the old one for `key_grace_ms`.
+    /// Issues the session on `conn` a new key now: queues `rekey`, opens
+    /// the node's datagrams under either key from now on (the old one for
+    /// `key_grace_ms`), and seals under the new key once `poll_output` has
+    /// handed out the `rekey` frame. While a `rekey` waits to be handed
+    /// out, another call issues nothing and succeeds: that key is the
+    /// newest.
     ///
     /// # Errors
     /// See [`RekeyRefused`].
@@ -349,15 +374,16 @@ impl Relay {
                 .as_mut()
                 .expect("a membership's channel is live");
             channel.members.retain(|m| m.session != slot);
-            let held = channel.release(membership.stream_id).is_some();
+            let held = channel.release(membership.stream_id);
             if channel.members.is_empty() {
                 self.channels[c] = None;
                 continue;
             }
-            if held {
+            if let Some(talker) = held {
                 let text = self
                     .out
                     .text(&transmit_message(&channel.id, &session.node_id, false));
+                self.end_for_listeners(c, &talker);
                 self.send_to_members(c, None, text);
             }
             self.users_connected(c);
@@ -423,8 +449,12 @@ impl Relay {
         }
     }
 
+    /// Issues the session in `slot` a new key: the `rekey` frame is
+    /// queued first, and nothing changes unless it fits (a key the node is
+    /// never told of must not open or seal anything); the receiver takes
+    /// the key at once, the senders when the frame is handed out.
     fn rekey_slot(&mut self, now: Instant, slot: usize) -> Result<(), RekeyRefused> {
-        use echostream_core::crypto::{Direction, Secret, Sender, SessionKeys};
+        use echostream_core::crypto::{Secret, SessionKeys};
         use echostream_core::wire::signal::SecretBytes;
 
         let grace = Duration::from_millis(u64::from(self.config.key_grace_ms));
@@ -433,26 +463,44 @@ impl Relay {
         if session.phase != Phase::Welcomed {
             return Err(RekeyRefused::NotWelcomed);
         }
-        let Ok(issued) = session.issuer.issue() else {
+        if session.keys.as_ref().is_some_and(|k| k.next.is_some()) {
+            // Announced and about to seal: that key is the newest.
+            return Ok(());
+        }
+        // Checked before a key id is used up on a frame that cannot go.
+        if !self.out.has_text_room(slot) {
+            self.counters.drops.text_queue_full += 1;
+            self.counters.rekey_failures += 1;
+            return Err(RekeyRefused::Failed);
+        }
+        let Ok(issued) = self.session_mut(slot).issuer.issue() else {
+            self.counters.rekey_failures += 1;
+            return Err(RekeyRefused::Failed);
+        };
+        let text = self.out.text(&ToNode::Rekey {
+            key: SecretBytes::new(issued.secret),
+            key_id: issued.key_id,
+        });
+        let Ok(text) = text else {
+            self.counters.drops.text_store_full += 1;
             self.counters.rekey_failures += 1;
             return Err(RekeyRefused::Failed);
         };
         let keys = SessionKeys::derive(&Secret::from_bytes(issued.secret), issued.key_id);
-        let state = session.keys.as_mut().expect("welcomed sessions have keys");
+        let state = self
+            .session_mut(slot)
+            .keys
+            .as_mut()
+            .expect("welcomed sessions have keys");
         if state.receiver.rekey(now, &keys, grace).is_err() {
+            self.out.release_text(Ok(text));
             self.counters.rekey_failures += 1;
             return Err(RekeyRefused::Failed);
         }
-        for membership in &mut session.memberships {
-            membership.sender = Sender::new(&keys, Direction::RelayToNode, membership.stream_id);
-        }
-        state.current = keys;
+        state.next = Some(keys);
+        self.out.queue_rekey(slot, text);
+        self.out.release_text(Ok(text));
         self.counters.rekeys += 1;
-        let message = ToNode::Rekey {
-            key: SecretBytes::new(issued.secret),
-            key_id: issued.key_id,
-        };
-        self.send(slot, &message);
         Ok(())
     }
 

@@ -46,6 +46,14 @@ pub(super) struct Datagram {
     pub(super) timestamp: MediaTimestamp,
 }
 
+/// A queued frame; `rekey` when handing it out switches the session to
+/// the keys it announces.
+#[derive(Debug, Clone, Copy)]
+struct QueuedText {
+    text: Entry,
+    rekey: bool,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct QueuedDatagram {
     datagram: Datagram,
@@ -54,7 +62,7 @@ struct QueuedDatagram {
 
 /// One session slot's queues, allocated at start to their limits.
 struct Outbox {
-    texts: VecDeque<Entry>,
+    texts: VecDeque<QueuedText>,
     datagrams: VecDeque<QueuedDatagram>,
 }
 
@@ -124,19 +132,42 @@ impl Outputs {
     /// Queues `text` for the session in `slot`; a full queue or a text
     /// the store refused is counted.
     pub(super) fn queue_text(&mut self, slot: usize, text: Text, drops: &mut Drops) {
-        let queue = &mut self.outboxes[slot].texts;
-        if queue.len() >= self.text_queue_len_max {
+        if !self.has_text_room(slot) {
             drops.text_queue_full += 1;
             return;
         }
         match text {
-            Ok(entry) => {
-                self.texts.share(entry);
-                queue.push_back(entry);
-                self.pending[slot / 64] |= 1 << (slot % 64);
-            }
+            Ok(entry) => self.push_text(slot, entry, false),
             Err(StoreFull) => drops.text_store_full += 1,
         }
+    }
+
+    /// Whether the text queue of the session in `slot` takes one more.
+    pub(super) fn has_text_room(&self, slot: usize) -> bool {
+        self.outboxes[slot].texts.len() < self.text_queue_len_max
+    }
+
+    /// Queues a `rekey` frame for the session in `slot`: handing it out
+    /// switches the session's senders to the keys waiting in
+    /// [`Keys::next`](super::session::Keys::next).
+    ///
+    /// # Panics
+    /// The queue is full: the caller checks [`has_text_room`](Self::has_text_room)
+    /// first, since a `rekey` must not be lost once its key opens anything.
+    pub(super) fn queue_rekey(&mut self, slot: usize, text: Entry) {
+        assert!(
+            self.has_text_room(slot),
+            "queue_rekey is called after has_text_room"
+        );
+        self.push_text(slot, text, true);
+    }
+
+    fn push_text(&mut self, slot: usize, text: Entry, rekey: bool) {
+        self.texts.share(text);
+        self.outboxes[slot]
+            .texts
+            .push_back(QueuedText { text, rekey });
+        self.pending[slot / 64] |= 1 << (slot % 64);
     }
 
     /// Lets go of the reference [`text`](Self::text) gave the caller.
@@ -216,8 +247,8 @@ impl Outputs {
     /// Drops whatever is queued for the session in `slot`.
     pub(super) fn clear(&mut self, slot: usize) {
         let outbox = &mut self.outboxes[slot];
-        for text in outbox.texts.drain(..) {
-            self.texts.release(text);
+        for queued in outbox.texts.drain(..) {
+            self.texts.release(queued.text);
         }
         for queued in outbox.datagrams.drain(..) {
             self.payloads.release(queued.payload);
@@ -229,7 +260,9 @@ impl Outputs {
     /// the close queue first, then one frame or datagram per session
     /// slot in turn, a session's frames before its datagrams. A datagram
     /// is sealed here, under its recipient's sender; one that cannot be
-    /// is counted and the next is tried.
+    /// is counted and the next is tried. Handing out a `rekey` frame
+    /// switches its session's senders to the new keys, so no datagram is
+    /// sealed under a key before the frame announcing it.
     pub(super) fn pop(
         &mut self,
         sessions: &mut [Option<Session>],
@@ -287,8 +320,11 @@ impl Outputs {
         buf: &mut [u8],
         drops: &mut Drops,
     ) -> Option<Output> {
-        if let Some(text) = self.outboxes[slot].texts.pop_front() {
-            let len = self.take_text(text, buf);
+        if let Some(queued) = self.outboxes[slot].texts.pop_front() {
+            let len = self.take_text(queued.text, buf);
+            if queued.rekey {
+                session.seal_under_next_keys();
+            }
             return Some(Output::SendText {
                 conn: session.conn,
                 len,

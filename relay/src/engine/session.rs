@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use echostream_core::crypto::{Receiver, Sender, SessionKeys};
+use echostream_core::crypto::{Direction, Receiver, Sender, SessionKeys};
 use echostream_core::time::Instant;
 use echostream_core::wire::StreamId;
 
@@ -35,7 +35,12 @@ pub(super) struct Membership {
 /// The node's keys once welcomed.
 #[derive(Debug)]
 pub(super) struct Keys {
+    /// Seals relay-to-node datagrams (each membership's sender is made
+    /// from it).
     pub(super) current: SessionKeys,
+    /// Issued, its `rekey` frame queued and not handed out yet: sealing
+    /// switches to it when that frame is (see [`Session::seal_under_next_keys`]).
+    pub(super) next: Option<SessionKeys>,
     /// Opens node-to-relay datagrams of every stream of the session.
     pub(super) receiver: Receiver<STREAMS_PER_SESSION_MAX>,
 }
@@ -69,6 +74,27 @@ impl Session {
             malformed: 0,
             rekey_due: false,
         }
+    }
+
+    /// The `rekey` frame announcing the next keys was handed out: every
+    /// stream seals under them from now on, starting its sequence numbers
+    /// again (a fresh key, so no nonce repeats).
+    ///
+    /// # Panics
+    /// No keys wait (a bug: a `rekey` frame is queued only with them).
+    pub(super) fn seal_under_next_keys(&mut self) {
+        let keys = self
+            .keys
+            .as_mut()
+            .expect("a rekey frame is queued only for a welcomed session");
+        let next = keys
+            .next
+            .take()
+            .expect("a queued rekey frame has its keys waiting");
+        for membership in &mut self.memberships {
+            membership.sender = Sender::new(&next, Direction::RelayToNode, membership.stream_id);
+        }
+        keys.current = next;
     }
 
     pub(super) fn membership(&self, stream_id: StreamId) -> Option<usize> {

@@ -256,8 +256,9 @@ impl Relay {
     }
 
     /// `transmit` from a node: `active: false` from the holder releases
-    /// the channel (like end-of-transmission); audio, not this message,
-    /// takes a channel.
+    /// the channel, and its listeners get an end-of-transmission in place
+    /// of the talker's own (which, if it comes later, is not passed on);
+    /// audio, not this message, takes a channel.
     fn node_transmit(&mut self, slot: usize, channel_id: ChannelId<'_>, active: bool) {
         let membership = self
             .channel_slot(channel_id.as_str())
@@ -275,7 +276,9 @@ impl Relay {
             .as_mut()
             .expect("a membership's channel is live")
             .release(stream_id);
-        if released.is_some() {
+        if let Some(talker) = released {
+            self.counters.transmit_releases += 1;
+            self.end_for_listeners(c, &talker);
             self.announce_release(c, slot);
         }
     }
@@ -316,6 +319,7 @@ impl super::session::Session {
         let receiver = Receiver::new(&keys, Direction::NodeToRelay);
         self.keys = Some(Keys {
             current: keys,
+            next: None,
             receiver,
         });
     }

@@ -73,6 +73,7 @@ impl ServerCounters {
             ("datagrams_out", r.datagrams_out),
             ("audio_in", r.audio_in),
             ("eot_in", r.eot_in),
+            ("eot_made", r.eot_made),
             ("heartbeats", r.heartbeats),
             ("signal_unknown_type", r.signal_unknown_type),
             ("signal_malformed", r.signal_malformed),
@@ -84,6 +85,7 @@ impl ServerCounters {
             ("rekeys", r.rekeys),
             ("rekey_failures", r.rekey_failures),
             ("talker_timeouts", r.talker_timeouts),
+            ("transmit_releases", r.transmit_releases),
             ("drop_malformed", d.malformed),
             ("drop_unknown_stream", d.unknown_stream),
         ];
