@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::{CorLine, GpioError, InputConfig, Level, LineId, OutputConfig, PttLine};
-use super::{Gpiocdev, NoGpio};
+use super::{Gpiocdev, NoGpio, SimGpio};
 
 /// Where COR and PTT lines come from: the GPIO character device, nothing,
 /// or a simulated chip in a folder.
@@ -67,8 +67,7 @@ impl BackendSpec {
         match self {
             BackendSpec::Gpiocdev => Box::new(Gpiocdev),
             BackendSpec::None => Box::new(NoGpio),
-            // Until the simulated chip lands.
-            BackendSpec::Sim(_) => Box::new(NoGpio),
+            BackendSpec::Sim(root) => Box::new(SimGpio::new(root.clone())),
         }
     }
 }

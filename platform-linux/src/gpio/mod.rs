@@ -14,8 +14,7 @@
 //! turning the first error into a refusal that names the channel (every
 //! [`GpioError`] already names chip and line). COR lines are
 //! [`mio::event::Source`]s for the network loop; on readiness it drains
-//! [`CorLine::read_edges`] into a buffer it owns. [`PttLine`] and
-//! [`CorLine`] are also embedded-hal 1.0 pins (see [`hal`]).
+//! [`CorLine::read_edges`] into a buffer it owns.
 //!
 //! Timestamps are `CLOCK_MONOTONIC` nanoseconds, the kernel's edge clock;
 //! [`monotonic_now_ns`] reads the same clock to relate them to `now`.
@@ -32,6 +31,7 @@ mod cdev;
 mod error;
 mod line;
 mod none;
+mod sim;
 
 pub use backend::{BackendSpec, GpioBackend, UnknownBackend};
 pub use cdev::Gpiocdev;
@@ -41,6 +41,7 @@ pub use line::{
     PttLine, PttSink, consumer_label,
 };
 pub use none::NoGpio;
+pub use sim::{SIM_LINES_DEFAULT, SimDrive, SimGpio};
 
 /// Now on `CLOCK_MONOTONIC`, in nanoseconds: the clock of [`CorEdge`]
 /// timestamps and of the simulated chip's logs, shared by every process
