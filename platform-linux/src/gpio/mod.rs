@@ -14,7 +14,8 @@
 //! turning the first error into a refusal that names the channel (every
 //! [`GpioError`] already names chip and line). COR lines are
 //! [`mio::event::Source`]s for the network loop; on readiness it drains
-//! [`CorLine::read_edges`] into a buffer it owns.
+//! [`CorLine::read_edges`] into a buffer it owns. [`PttLine`] and
+//! [`CorLine`] are also embedded-hal 1.0 pins (see [`hal`]).
 //!
 //! Timestamps are `CLOCK_MONOTONIC` nanoseconds, the kernel's edge clock;
 //! [`monotonic_now_ns`] reads the same clock to relate them to `now`.
@@ -29,6 +30,7 @@
 mod backend;
 mod cdev;
 mod error;
+pub mod hal;
 mod line;
 mod none;
 mod sim;
