@@ -9,6 +9,7 @@ pub mod audio;
 pub mod config;
 pub mod detect;
 pub mod events;
+pub mod gpio;
 pub mod logger;
 pub mod net;
 pub mod opus;
