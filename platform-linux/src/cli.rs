@@ -1,8 +1,8 @@
 //! Command line: argument parsing and the commands.
 //!
-//! Exit status: 0 all well, 1 anything unexpected, 2 bad configuration
-//! (including an unreadable file) or an unusable input recording, 3 the
-//! configuration asks for something this build cannot do yet.
+//! Exit status: 0 all well, 1 anything unexpected (for `run` and
+//! `ptt-off`: a GPIO line that cannot be had), 2 bad configuration
+//! (including an unreadable file) or an unusable input recording.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use echostream::config::{self, Channel, Config, Device, LoadError, Loaded, Problem};
 use echostream::detect::DetectError;
-use echostream::runtime::{Node, StartError, signals};
+use echostream::runtime::{Node, signals};
 use echostream::tone_plan::{self, ChannelPlan};
 
 /// Everything went as asked.
@@ -23,8 +23,6 @@ pub const EXIT_OTHER: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
 /// The input file (a recording to analyse) cannot be used.
 pub const EXIT_INPUT: u8 = 2;
-/// The configuration asks for something this build cannot do yet (GPIO).
-pub const EXIT_NOT_BUILT: u8 = 3;
 
 /// EchoStream edge node: radio audio over IP, paging-tone detection,
 /// recording and events.
@@ -72,6 +70,12 @@ pub enum Command {
     /// name and USB path, which configured channel uses which, and how to
     /// name USB cards so channels do not swap after a reboot.
     Devices,
+    /// Drive every configured PTT line unkeyed and exit: after the node
+    /// was killed (SIGKILL runs no code, and a released line may revert to
+    /// whatever the chip defaults to). Exits 1 naming each line it could
+    /// not drive (one another process holds stays as that process keeps
+    /// it).
+    PttOff,
 }
 
 /// The config file when none is named.
@@ -91,8 +95,41 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             detect(files, cli.config.as_deref(), channel.as_deref())
         }
         Some(Command::Devices) => devices(config),
+        Some(Command::PttOff) => ptt_off(config),
         Some(Command::Run) | None => run_node(config),
     }
+}
+
+fn ptt_off(path: &Path) -> anyhow::Result<ExitCode> {
+    use echostream::gpio::{BackendSpec, OutputConfig};
+    let Some(loaded) = load(path) else {
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    };
+    let config = &loaded.config;
+    let backend = match config.gpio_backend.parse::<BackendSpec>() {
+        Ok(spec) => spec.open(),
+        Err(error) => {
+            eprintln!("error: gpio_backend: {error}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let mut failed = false;
+    for ch in &config.channels {
+        let Some(ptt) = &ch.ptt else { continue };
+        let request = OutputConfig::from_config(ptt, "echostream-ptt-off");
+        // Requested at its inactive level: the line is unkeyed now; it is
+        // released (and, dropped, driven inactive once more) at once.
+        match backend.request_ptt(&request) {
+            Ok(line) => {
+                println!("{}: PTT {} unkeyed", ch.id, line.id());
+            }
+            Err(error) => {
+                eprintln!("error: {}: PTT {error}", ch.id);
+                failed = true;
+            }
+        }
+    }
+    Ok(ExitCode::from(if failed { EXIT_OTHER } else { EXIT_OK }))
 }
 
 fn detect(
@@ -206,10 +243,6 @@ fn run_node(path: &Path) -> anyhow::Result<ExitCode> {
     );
     let node = match Node::start(&loaded.config) {
         Ok(node) => node,
-        Err(err @ StartError::Unsupported(_)) => {
-            log::error!("{err}");
-            return Ok(ExitCode::from(EXIT_NOT_BUILT));
-        }
         Err(err) => {
             log::error!("cannot start: {err}");
             return Ok(ExitCode::from(EXIT_OTHER));

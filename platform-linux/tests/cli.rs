@@ -215,7 +215,7 @@ fn plain_ws_to_a_remote_relay_exits_2_unless_insecure_plaintext_is_set() {
     assert_eq!(stdout(&output), "", "nothing on stdout for a bad config");
     assert!(stderr(&output).contains(expected), "{}", stderr(&output));
 
-    // The node refuses it at start-up too, before the GPIO lines (status 3).
+    // The node refuses it at start-up too, before the GPIO lines.
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("plain.json"), config.to_string()).expect("write");
     let output = echostream(&["run", "--config", "plain.json"], dir.path());
@@ -401,14 +401,25 @@ fn a_page_and_a_dtmf_code_on_a_live_channel_are_alerted_by_name() {
 }
 
 #[test]
-fn run_with_gpio_lines_says_this_build_has_no_gpio_and_exits_3() {
-    let output = echostream(&["run", "--config", "config.pi.json"], &workspace_root());
-    assert_eq!(output.status.code(), Some(3));
+fn a_missing_gpio_chip_stops_the_start_at_once_naming_channel_chip_and_line() {
+    let started = std::time::Instant::now();
+    let mut config = pi_config();
+    // A chip this machine cannot have.
+    config["channels"][0]["ptt"]["chip"] = json!("gpiochip77");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("pi.json"), config.to_string()).expect("write");
+    let output = echostream(&["run", "--config", "pi.json"], dir.path());
+    assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
     assert!(
-        err.contains("channels[0].cor.gpio: this build has no GPIO support yet"),
+        err.contains("channels[0] `fire-dispatch`: PTT: gpiochip77 line 21"),
         "{err}"
     );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "refused within a second"
+    );
+    assert!(!dir.path().join("events.jsonl").exists() || !err.contains("started"));
 }
 
 #[test]

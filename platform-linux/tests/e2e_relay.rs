@@ -506,3 +506,182 @@ fn a_page_passes_its_audio_through_to_the_target_channel_here_and_at_the_other_s
     assert_eq!(remote[0]["channel"], "pages");
     drop(relay);
 }
+
+/// A one-channel node on the simulated GPIO chip under `gpio`: COR from
+/// line `cor_line` if given (else VOX), PTT on line `ptt_line` if given.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each node of the test differs in each"
+)]
+fn radio_config(
+    dir: &Path,
+    node_id: &str,
+    ws: std::net::SocketAddr,
+    gpio: &Path,
+    input: &Path,
+    output: Option<&Path>,
+    cor_line: Option<u32>,
+    ptt_line: Option<u32>,
+) -> std::path::PathBuf {
+    let cor = match cor_line {
+        Some(line) => {
+            serde_json::json!({ "gpio": { "chip": "gpiochip0", "line": line, "polarity": "active_high" } })
+        }
+        None => serde_json::json!({ "vox": { "threshold_dbfs": -40 } }),
+    };
+    let mut channel = serde_json::json!({
+        "id": "fire", "input_device": format!("file:{}", input.display()),
+        "input_loop": true, "cor": cor,
+        "timers": { "cor_debounce_ms": 20, "cor_hang_ms": 200, "tx_delay_ms": 400,
+                    "ptt_hang_ms": 600, "timeout_s": 30, "lockout_s": 2 }
+    });
+    if let Some(output) = output {
+        channel["output_device"] = serde_json::json!(format!("file:{}", output.display()));
+    }
+    if let Some(line) = ptt_line {
+        channel["ptt"] =
+            serde_json::json!({ "chip": "gpiochip0", "line": line, "polarity": "active_high" });
+    }
+    let config = serde_json::json!({
+        "node_id": node_id,
+        "relay": { "url": format!("ws://{ws}"), "token": "test-token",
+                   "connect_timeout_ms": 2000, "reconnect_max_ms": 2000 },
+        "audio": { "sample_rate_hz": 48000, "frame_ms": 20, "period_ms": 5,
+                   "buffer_periods": 3, "preroll_ms": 0, "jitter_min_ms": 20,
+                   "jitter_max_ms": 200, "rt_priority": 0 },
+        "channels": [channel],
+        "gpio_backend": format!("sim:{}", gpio.display()),
+        "recordings": { "dir": dir.join(format!("rec-{node_id}")),
+                        "spool_dir": dir.join(format!("rec-{node_id}/spool")) },
+        "events_file": dir.join(format!("events-{node_id}.jsonl")),
+    });
+    let path = dir.join(format!("{node_id}.json"));
+    std::fs::write(&path, config.to_string()).expect("write node config");
+    path
+}
+
+/// A's receiver opens (its COR line, on the simulated chip) for 3 s: A
+/// sends, B keys its transmitter (its PTT line), plays A's audio after
+/// the TX delay and releases PTT the hang time after the audio ends.
+#[test]
+fn cor_on_node_a_keys_ptt_on_node_b_which_plays_after_the_tx_delay_and_releases_after_the_hang() {
+    use echostream::gpio::{Level, LineId, SimGpio};
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gpio = SimGpio::new(dir.path().join("gpio"));
+    gpio.create_chip("gpiochip0", 32).expect("chip");
+    let (cor, ptt) = (LineId::new("gpiochip0", 20), LineId::new("gpiochip0", 21));
+    gpio.set_level(&cor, Level::Low).expect("COR closed");
+    let relay = start_relay(0, 0, &[]);
+    let source = marked_speech(8.0, 5);
+    let input_a = dir.path().join("a-in.wav");
+    write_wav(&input_a, &source);
+    let silent = dir.path().join("silent.wav");
+    write_wav(&silent, &vec![0i16; RATE_HZ as usize]);
+    let out_b = dir.path().join("b-out.wav");
+    let gpio_dir = dir.path().join("gpio");
+    let config_a = radio_config(
+        dir.path(),
+        "node-a",
+        relay.ws,
+        &gpio_dir,
+        &input_a,
+        None,
+        Some(20),
+        None,
+    );
+    let config_b = radio_config(
+        dir.path(),
+        "node-b",
+        relay.ws,
+        &gpio_dir,
+        &silent,
+        Some(&out_b),
+        None,
+        Some(21),
+    );
+    let mut b = start_node("node-b", &config_b);
+    let mut a = start_node("node-a", &config_a);
+    for node in [&a, &b] {
+        node.wait_for_line_with(
+            &["channel fire: connected", "node-a", "node-b"],
+            Duration::from_secs(10),
+        );
+    }
+    // The PTT line was driven unkeyed when B started, before anything else.
+    let drives = gpio.drives(&ptt).expect("B's PTT log");
+    assert_eq!(
+        drives.first().map(|d| d.level),
+        Some(Level::Low),
+        "{drives:?}"
+    );
+
+    gpio.set_level(&cor, Level::High).expect("COR open");
+    b.wait_for_log("PTT fire keyed (remote)", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(3));
+    gpio.set_level(&cor, Level::Low).expect("COR closed");
+    b.wait_for_log("PTT fire released (hang)", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.terminate(), Some(0));
+    assert_eq!(b.terminate(), Some(0));
+
+    let drives: Vec<_> = gpio
+        .drives(&ptt)
+        .expect("B's PTT log")
+        .into_iter()
+        .map(|d| (d.time_ns, d.level))
+        .collect();
+    let levels: Vec<_> = drives.iter().map(|&(_, l)| l).collect();
+    assert_eq!(
+        levels,
+        [Level::Low, Level::High, Level::Low, Level::Low],
+        "unkeyed at start, keyed, released, released again on exit: {drives:?}"
+    );
+    let keyed_s = (drives[2].0 - drives[1].0) as f64 / 1e9;
+    // 3 s of COR, its 200 ms hang, the 600 ms PTT hang, give or take.
+    assert!((3.3..=4.6).contains(&keyed_s), "keyed {keyed_s:.2} s");
+
+    // B played A's audio.
+    let output = read_wav(&out_b);
+    let loud = loud_blocks(&output);
+    let first = loud.iter().position(|&l| l).expect("B played something") * 960;
+    let corr = heard_at(&source, &output, first + RATE_HZ as usize / 2);
+    eprintln!("B's output vs A's input: correlation {corr:.3}");
+    assert!(corr >= CORRELATION_MIN, "correlation {corr:.3}");
+
+    // The TX delay: B's audio started about 400 ms after its PTT keyed
+    // (the keying's event time against the output file's clock, which
+    // starts when B's channel started).
+    let events: Vec<serde_json::Value> = events(dir.path(), "node-b");
+    let keyed_at = events
+        .iter()
+        .find(|e| e["type"] == "ptt" && e["keyed"] == true)
+        .and_then(|e| e["time"].as_str())
+        .expect("a ptt keyed event")
+        .to_owned();
+    let started = b
+        .log()
+        .into_iter()
+        .find(|l| l.contains("channel fire started"))
+        .expect("B's channel started");
+    let ms = |stamp: &str| -> f64 {
+        // `…THH:MM:SS.mmmZ`: milliseconds of the day are enough here.
+        let t = &stamp[stamp.find('T').expect("a time") + 1..];
+        let h: f64 = t[0..2].parse().unwrap();
+        let m: f64 = t[3..5].parse().unwrap();
+        let s: f64 = t[6..12].parse().unwrap();
+        (h * 3_600.0 + m * 60.0 + s) * 1_000.0
+    };
+    let started_line = started
+        .split_whitespace()
+        .find(|w| w.contains('T') && w.ends_with('Z'))
+        .unwrap();
+    let audio_at = ms(started_line) + first as f64 / 48.0;
+    let gap_ms = audio_at - ms(&keyed_at);
+    eprintln!("B: audio {gap_ms:.0} ms after PTT keyed (tx_delay_ms 400)");
+    assert!(
+        (340.0..=800.0).contains(&gap_ms),
+        "audio {gap_ms:.0} ms after PTT"
+    );
+    drop(relay);
+}

@@ -66,6 +66,8 @@ pub(crate) struct Channel {
     pub(crate) local_seq: Seq,
     /// The next passed-through frame played out of it starts a talk-spurt.
     pub(crate) local_start: bool,
+    /// Its radio (COR line, transmitter), if it has one.
+    pub(crate) radio: Option<super::radio::Radio>,
 }
 
 impl Channel {
@@ -78,6 +80,7 @@ impl Channel {
             carrying: None,
             local_seq: Seq(0),
             local_start: true,
+            radio: config.radio.map(super::radio::Radio::new),
             preroll_frames: config.preroll_frames,
             stream: None,
             registering: false,
@@ -94,7 +97,20 @@ impl Channel {
 
     /// Whether the gate should be open.
     pub(crate) fn wants_open(&self) -> bool {
-        self.source_active || self.carrying.is_some()
+        if self.carrying.is_some() {
+            return true;
+        }
+        let Some(radio) = &self.radio else {
+            return self.source_active;
+        };
+        // A COR line, when it has one, says whether the receiver hears.
+        let heard = if radio.cor.is_some() {
+            radio.cor_open()
+        } else {
+            self.source_active
+        };
+        // A half-duplex radio hears its own transmitter: not sent.
+        heard && (radio.config.full_duplex || !radio.keyed())
     }
 
     /// The session ended: the stream is gone; a talk-spurt still open

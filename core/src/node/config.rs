@@ -64,6 +64,29 @@ pub struct ChannelConfig {
     /// What each of its detector's definitions does on an alert, by
     /// [`DefinitionIndex`](crate::tone::DefinitionIndex).
     pub alerts: Vec<AlertAction, MAX_DEFINITIONS>,
+    /// Its radio: a COR line and a transmitter, if it has either.
+    pub radio: Option<RadioConfig>,
+}
+
+/// A channel's radio (DESIGN.md "PTT and COR").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RadioConfig {
+    /// COR and PTT timing.
+    pub timers: crate::ptt::Timers,
+    /// The receiver's COR is a line the driver reports
+    /// ([`Node::handle_cor`](super::Node::handle_cor)); otherwise the
+    /// capture side's verdict (VOX, "always") opens the channel.
+    pub cor_line: bool,
+    /// It has a transmitter: remote audio keys it and waits out the TX
+    /// delay.
+    pub ptt: bool,
+    /// It may send what it hears while its own transmitter is keyed.
+    pub full_duplex: bool,
+    /// Remote audio waits for a busy receiver (COR open), up to
+    /// `busy_wait_ms`, then is dropped.
+    pub busy_lockout: bool,
+    /// How long remote audio waits for a busy receiver.
+    pub busy_wait_ms: u32,
 }
 
 /// What an alert of one tone definition sets off.
@@ -152,6 +175,13 @@ pub enum NodeConfigError {
         /// Which channel.
         index: usize,
     },
+    /// The radio's timers are refused.
+    Timers {
+        /// Which channel.
+        index: usize,
+        /// Why.
+        error: crate::ptt::TimersError,
+    },
 }
 
 impl fmt::Display for NodeConfigError {
@@ -188,6 +218,9 @@ impl fmt::Display for NodeConfigError {
             }
             NodeConfigError::ZeroRate { index } => {
                 write!(f, "channels[{index}]: a device rate of zero")
+            }
+            NodeConfigError::Timers { index, error } => {
+                write!(f, "channels[{index}].timers.{error}")
             }
         }
     }
@@ -246,6 +279,7 @@ impl NodeConfig {
             rate_hz: 48_000,
             record: None,
             alerts: Vec::new(),
+            radio: None,
         };
         self.channels
             .push(channel)
@@ -274,6 +308,29 @@ impl NodeConfig {
         }
         c.rate_hz = rate_hz;
         c.record = record;
+        Ok(())
+    }
+
+    /// Gives `channel` a radio (a COR line, a transmitter, or both).
+    ///
+    /// # Errors
+    /// No such channel, or timers [`Timers::check`](crate::ptt::Timers::check)
+    /// refuses.
+    pub fn set_radio(
+        &mut self,
+        channel: ChannelIndex,
+        radio: RadioConfig,
+    ) -> Result<(), NodeConfigError> {
+        let index = channel.get();
+        radio
+            .timers
+            .check()
+            .map_err(|error| NodeConfigError::Timers { index, error })?;
+        let c = self
+            .channels
+            .get_mut(index)
+            .ok_or(NodeConfigError::NoSuchChannel { index })?;
+        c.radio = Some(radio);
         Ok(())
     }
 

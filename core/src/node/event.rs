@@ -6,6 +6,7 @@ use core::net::SocketAddr;
 
 use heapless::String;
 
+use crate::ptt::PttEvent;
 use crate::record::AlertId;
 use crate::time::Duration;
 use crate::tone::ToneEvent;
@@ -223,6 +224,30 @@ pub enum Event {
         /// (recordings name their alerts by it); `None` for a DTMF digit
         /// or the tone finder.
         alert: Option<AlertId>,
+    },
+    /// A channel's receiver (its COR line, debounced, with its hang time)
+    /// opened or closed.
+    Cor {
+        /// The channel.
+        channel: ChannelIndex,
+        /// Open now.
+        open: bool,
+    },
+    /// A channel's transmitter changed state (keyed, unkeyed, locked out),
+    /// with the reason.
+    Ptt {
+        /// The channel.
+        channel: ChannelIndex,
+        /// What changed and why.
+        event: PttEvent,
+    },
+    /// Remote audio waited for a busy receiver longer than `busy_wait_ms`
+    /// and was dropped.
+    RemoteAudioDropped {
+        /// The channel.
+        channel: ChannelIndex,
+        /// Frames dropped.
+        frames: u32,
     },
     /// A passthrough started, was extended by a new alert, or ended.
     Passthrough {

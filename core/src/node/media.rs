@@ -116,12 +116,13 @@ impl Node {
                 if !end {
                     delivery.bytes[..payload.len()].copy_from_slice(payload);
                 }
-                if self.deliveries.push_back(delivery).is_err() {
-                    self.counters.drop_deliveries_full += 1;
-                } else if end {
-                    self.counters.eot_in += 1;
-                } else {
-                    self.counters.audio_in += 1;
+                // A frame dropped is counted where it was dropped.
+                if self.deliver(delivery, crate::ptt::TxSource::Remote) {
+                    if end {
+                        self.counters.eot_in += 1;
+                    } else {
+                        self.counters.audio_in += 1;
+                    }
                 }
             }
             Kind::HeartbeatEcho => {

@@ -47,6 +47,7 @@ mod media;
 mod output;
 mod pages;
 mod parked;
+mod radio;
 mod seq_map;
 mod signaling;
 mod timer;
@@ -65,11 +66,14 @@ use crate::wire::{MAX_PAYLOAD_LEN, MediaTimestamp, StreamId};
 
 pub use self::alert::REPORT_QUEUE_LEN;
 pub use self::backoff::{BACKOFF_START, Backoff};
-pub use self::config::{AlertAction, ChannelConfig, ChannelIndex, NodeConfig, NodeConfigError};
+pub use self::config::{
+    AlertAction, ChannelConfig, ChannelIndex, NodeConfig, NodeConfigError, RadioConfig,
+};
 pub use self::event::{DisconnectReason, Event, LinkDown, NodeName, PassthroughEdge, Unexpected};
 pub use self::frames::{FRAME_BYTES, FRAME_ENTRIES};
 pub use self::output::{Captured, Counters, OUTPUT_BUF_LEN, Output, Received};
 pub use self::parked::{PARKED_AGE_MAX, PARKED_MAX};
+pub use self::radio::{HELD_FRAMES, HELD_PAYLOAD_MAX, REMOTE_SILENCE};
 pub use self::seq_map::SeqMap;
 
 use self::alert::PendingReport;
@@ -240,6 +244,8 @@ pub struct Node {
     /// The next alert's id.
     next_alert: u32,
     records: Deque<(ChannelIndex, crate::record::Effect), RECORD_QUEUE_LEN>,
+    /// PTT lines to set, in order.
+    ptt_lines: Deque<(ChannelIndex, bool), { 2 * MAX_CHANNELS }>,
     counters: Counters,
 }
 
@@ -278,6 +284,7 @@ impl Node {
             users_channel: None,
             next_alert: 1,
             records: Deque::new(),
+            ptt_lines: Deque::new(),
             counters: Counters::default(),
         }
     }
@@ -527,12 +534,18 @@ impl Node {
                 }
             }
         }
+        if self.radio_next_timeout().is_some_and(|at| at <= now) {
+            self.radio_timeout(now);
+        }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) next has work.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        match (self.timers.next(), self.radio_next_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next effect, or `None` when there is nothing to do; bytes that go
@@ -551,6 +564,9 @@ impl Node {
         if let Some(control) = self.control.pop_front() {
             return Some(self.control_output(control, buf));
         }
+        if let Some((channel, keyed)) = self.ptt_lines.pop_front() {
+            return Some(Output::Ptt { channel, keyed });
+        }
         if let Some(text) = self.texts.pop_front() {
             let len = self.emit_text(text, buf);
             self.counters.signal_out += 1;
@@ -567,6 +583,9 @@ impl Node {
                 channel: delivery.channel,
                 frame: delivery.frame,
             });
+        }
+        if let Some((channel, frame)) = self.pop_released(buf) {
+            return Some(Output::Deliver { channel, frame });
         }
         // Events before recording effects: an alert is reported before
         // the recording it joins names it.
@@ -618,6 +637,11 @@ impl Node {
             return;
         }
         c.open = wants;
+        if wants {
+            // Only the pre-roll's worth of what came before goes out (a
+            // frame kept behind an unsent end marker may be older).
+            c.frames.trim_preroll(c.preroll_frames);
+        }
         c.frames.commit_all();
         if wants {
             c.start_pending = true;

@@ -118,6 +118,14 @@ pub enum Output {
         /// What to do.
         effect: RecordEffect,
     },
+    /// Set `channel`'s PTT line: keyed (active) or not. Set it at once;
+    /// the engine's TX delay counts from here.
+    Ptt {
+        /// The channel.
+        channel: ChannelIndex,
+        /// Keyed.
+        keyed: bool,
+    },
     /// Report this.
     Event(Event),
 }
@@ -214,6 +222,10 @@ counters! {
     drop_record_effects,
     /// Page alerts (detections of a channel's definitions).
     alerts,
+    /// Frames for playback dropped while waiting for the transmitter (too
+    /// long to hold, more than a second of them, or unkeyed before they
+    /// could play: time-out, lock-out, a busy receiver).
+    drop_held,
     /// Frames routed to a passthrough target.
     passthrough_frames,
     /// Signaling messages received.

@@ -209,6 +209,7 @@ impl Node {
     /// [`StopReason::Shutdown`]: crate::record::StopReason::Shutdown
     pub fn handle_shutdown(&mut self, now: Instant) {
         self.now = now;
+        self.radio_shutdown(now);
         for index in 0..self.channels.len() {
             let channel = ChannelIndex::new_unchecked(index);
             let timestamp = self.channels[index].last_timestamp;
@@ -251,8 +252,6 @@ impl Node {
             bytes: [0; MAX_PAYLOAD_LEN],
         };
         delivery.bytes[..len].copy_from_slice(&payload[..len]);
-        if self.deliveries.push_back(delivery).is_err() {
-            self.counters.drop_deliveries_full += 1;
-        }
+        self.deliver(delivery, crate::ptt::TxSource::Passthrough);
     }
 }

@@ -69,6 +69,16 @@ pub struct Config {
     /// Log level and format (logs go to standard error).
     #[serde(default)]
     pub logging: Logging,
+    /// Where the COR and PTT lines are: `gpiocdev` (default: the GPIO
+    /// character devices, `/dev/gpiochipN`), `none` (PTT changes only
+    /// logged, COR lines never change) or `sim:FOLDER` (a simulated chip:
+    /// one file per line, for tests and demos without hardware).
+    #[serde(default = "gpio_backend")]
+    pub gpio_backend: String,
+}
+
+fn gpio_backend() -> String {
+    "gpiocdev".to_owned()
 }
 
 fn events_file() -> PathBuf {

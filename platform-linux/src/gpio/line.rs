@@ -66,7 +66,7 @@ pub struct OutputConfig {
 }
 
 /// One COR level change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CorEdge {
     /// The line is now asserted (receiver busy), polarity applied.
     pub active: bool,
@@ -313,6 +313,16 @@ impl PttLine {
     /// Whether the line was last driven keyed.
     pub fn is_active(&self) -> bool {
         self.active
+    }
+}
+
+impl Drop for PttLine {
+    /// A line dropped is released first: whatever ends the node, short of
+    /// SIGKILL, leaves the transmitter unkeyed.
+    fn drop(&mut self) {
+        if let Err(error) = self.sink.set_active(false) {
+            log::error!("{}: PTT release on exit failed: {error}", self.id);
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub struct NetCounters {
     pub drop_signal_full: AtomicU64,
     /// Events dropped because nobody read them fast enough.
     pub drop_event_queue_full: AtomicU64,
+    /// PTT line writes that failed.
+    pub ptt_errors: AtomicU64,
     /// Passthroughs running now.
     passthroughs: Mutex<Vec<Passthrough>>,
 }

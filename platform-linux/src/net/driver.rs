@@ -47,6 +47,8 @@ pub(crate) const WAKER: Token = Token(0);
 pub(crate) const SIGNAL: Token = Token(1);
 /// The UDP socket's token.
 pub(crate) const UDP: Token = Token(2);
+/// Channel `i`'s COR line has token `COR_TOKENS + i`.
+pub(crate) const COR_TOKENS: usize = 16;
 
 /// The longest the loop sleeps, whatever the engine's timers say: the
 /// capture rings are drained at least this often even if nobody wakes
@@ -75,6 +77,10 @@ pub(crate) struct ChannelRings {
     pub(crate) tones: Option<rtrb::Consumer<Heard>>,
     pub(crate) tone_names: Vec<Named>,
     pub(crate) rate_hz: u32,
+    /// Its transmitter's line.
+    pub(crate) ptt: Option<crate::gpio::PttLine>,
+    /// Its receiver's COR line (registered in the poll).
+    pub(crate) cor: Option<crate::gpio::CorLine>,
 }
 
 /// Everything the network thread owns.
@@ -167,6 +173,7 @@ impl Driver {
         self.read_signaling(now);
         self.look_up_media(now);
         self.read_datagrams(now);
+        self.read_cor(now);
         self.take_captured(now);
         if self.engine.poll_timeout().is_some_and(|at| at <= now) {
             self.engine.handle_timeout(now);
@@ -176,6 +183,31 @@ impl Driver {
             self.link_failed(now, error);
         }
         self.counters.publish(self.engine.counters());
+    }
+
+    /// Takes every COR edge the lines have (their fds are in the poll,
+    /// edge-triggered: read until a read comes back short).
+    fn read_cor(&mut self, now: CoreInstant) {
+        let mut edges = [crate::gpio::CorEdge::default(); 16];
+        for index in 0..self.channels.len() {
+            let channel = ChannelIndex::new(index).expect("at most MAX_CHANNELS channels");
+            while let Some(line) = &mut self.channels[index].cor {
+                let count = match line.read_edges(&mut edges) {
+                    Ok(count) => count,
+                    Err(error) => {
+                        log::error!("{}: COR: {error}", self.channels[index].id);
+                        break;
+                    }
+                };
+                for edge in &edges[..count] {
+                    self.engine.handle_cor(now, channel, edge.active);
+                    self.drain(now);
+                }
+                if count < edges.len() {
+                    break;
+                }
+            }
+        }
     }
 
     fn advance_link(&mut self, now: CoreInstant) {
@@ -350,6 +382,7 @@ impl Driver {
                 Output::SendDatagram { to, len } => self.send_datagram(to, len),
                 Output::Deliver { channel, frame } => self.deliver(channel, frame),
                 Output::Record { channel, effect } => self.record(channel, effect),
+                Output::Ptt { channel, keyed } => self.set_ptt(channel, keyed),
                 Output::Event(event) => self.report(event),
             }
         }
@@ -388,6 +421,29 @@ impl Driver {
         frame.arrived = Some(self.epoch + Duration::from_micros(received.arrived.as_micros()));
         if self.channels[channel.get()].incoming.push(frame).is_err() {
             NetCounters::bump(&self.counters.drop_incoming_full);
+        }
+    }
+
+    /// Sets a channel's PTT line (the engine says when; the line is the
+    /// radio's transmitter).
+    fn set_ptt(&mut self, channel: ChannelIndex, keyed: bool) {
+        let rings = &mut self.channels[channel.get()];
+        match &mut rings.ptt {
+            Some(line) => {
+                if let Err(error) = line.set_active(keyed) {
+                    NetCounters::bump(&self.counters.ptt_errors);
+                    log::error!(
+                        "{}: PTT {}: {error}",
+                        rings.id,
+                        if keyed { "key" } else { "release" }
+                    );
+                }
+            }
+            None => log::debug!(
+                "{}: PTT {} (no line)",
+                rings.id,
+                if keyed { "keyed" } else { "released" }
+            ),
         }
     }
 
@@ -505,6 +561,38 @@ impl Driver {
                     },
                 );
             }
+            Event::Cor { channel, open } => {
+                journal.emit(
+                    "cor",
+                    Some(name(*channel)),
+                    crate::fields! { "state" => if *open { "open" } else { "closed" } },
+                );
+            }
+            Event::Ptt { channel, event }
+                if event.line_changed() || event.reason.name() == "lockout" =>
+            {
+                journal.emit(
+                    "ptt",
+                    Some(name(*channel)),
+                    crate::fields! {
+                        "state" => event.to.name(),
+                        "keyed" => event.keyed(),
+                        "reason" => event.reason.name(),
+                    },
+                );
+            }
+            Event::RemoteAudioDropped { channel, frames } => {
+                journal.emit(
+                    "ptt",
+                    Some(name(*channel)),
+                    crate::fields! {
+                        "state" => "unkeyed",
+                        "keyed" => false,
+                        "reason" => "busy",
+                        "dropped_frames" => frames,
+                    },
+                );
+            }
             Event::RemoteAlert {
                 channel,
                 node,
@@ -579,6 +667,18 @@ impl Driver {
                 channel: name(channel),
                 active,
             },
+            Event::Cor { channel, open } => NetEvent::Cor {
+                channel: name(channel),
+                open,
+            },
+            Event::Ptt { channel, event } => NetEvent::Ptt {
+                channel: name(channel),
+                event,
+            },
+            Event::RemoteAudioDropped { channel, frames } => NetEvent::RemoteAudioDropped {
+                channel: name(channel),
+                frames,
+            },
             Event::Passthrough {
                 source,
                 target,
@@ -646,6 +746,11 @@ fn log_event(event: &NetEvent) {
         // Once per heartbeat: too often for the default level.
         NetEvent::Rtt { .. } => log::trace!("{event}"),
         NetEvent::Talkspurt { .. } => log::debug!("{event}"),
+        NetEvent::Ptt { event: ptt, .. }
+            if !ptt.line_changed() && ptt.reason.name() != "lockout" =>
+        {
+            log::debug!("{event}");
+        }
         NetEvent::PathLost { .. }
         | NetEvent::Disconnected { .. }
         | NetEvent::RelayError { .. }

@@ -62,6 +62,27 @@ pub enum NetEvent {
         active: bool,
     },
     /// Another node heard a page on one of this node's channels.
+    /// A channel's receiver (COR line) opened or closed.
+    Cor {
+        /// The channel.
+        channel: String,
+        /// Open now.
+        open: bool,
+    },
+    /// A channel's transmitter changed state.
+    Ptt {
+        /// The channel.
+        channel: String,
+        /// What changed and why.
+        event: echostream_core::ptt::PttEvent,
+    },
+    /// Remote audio waited for a busy receiver too long and was dropped.
+    RemoteAudioDropped {
+        /// The channel.
+        channel: String,
+        /// Frames dropped.
+        frames: u32,
+    },
     RemoteAlert {
         /// The channel.
         channel: String,
@@ -209,6 +230,26 @@ impl fmt::Display for NetEvent {
                 definition,
                 event,
             } => tone_line(f, channel, definition.as_ref(), event),
+            NetEvent::Cor { channel, open } => {
+                write!(f, "COR {channel} {}", if *open { "open" } else { "closed" })
+            }
+            NetEvent::Ptt { channel, event } => {
+                if event.line_changed() {
+                    write!(
+                        f,
+                        "PTT {channel} {} ({})",
+                        if event.keyed() { "keyed" } else { "released" },
+                        event.reason.name()
+                    )
+                } else {
+                    write!(f, "PTT {channel}: {event}")
+                }
+            }
+            NetEvent::RemoteAudioDropped { channel, frames } => write!(
+                f,
+                "{channel}: the receiver stayed busy; {frames} frames of remote audio dropped \
+                 (busy_lockout)"
+            ),
             NetEvent::Passthrough {
                 source,
                 target,

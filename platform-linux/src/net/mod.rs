@@ -49,7 +49,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use echostream_core::node::{Node, NodeConfig, NodeConfigError, OUTPUT_BUF_LEN};
+use echostream_core::node::{Node, NodeConfig, NodeConfigError, OUTPUT_BUF_LEN, RadioConfig};
 use echostream_core::record::RecordConfig;
 use echostream_core::time::Duration as CoreDuration;
 use echostream_core::wire::MAX_DATAGRAM_LEN;
@@ -136,6 +136,13 @@ pub struct NetChannel {
     pub rate_hz: u32,
     /// How it records after a page (`None`: never).
     pub record: Option<RecordConfig>,
+    /// Its radio: COR line, transmitter and their timers (`None`: no radio
+    /// control; VOX or "always" opens it, nothing is keyed).
+    pub radio: Option<RadioConfig>,
+    /// Its transmitter's line, already driven inactive.
+    pub ptt: Option<crate::gpio::PttLine>,
+    /// Its receiver's COR line.
+    pub cor: Option<crate::gpio::CorLine>,
 }
 
 /// Where the network thread's page happenings go besides the log.
@@ -223,6 +230,9 @@ impl NetLoop {
         }
         for (channel, &index) in channels.iter().zip(&indices) {
             config.set_audio(index, channel.rate_hz, channel.record)?;
+            if let Some(radio) = channel.radio {
+                config.set_radio(index, radio)?;
+            }
             for named in &channel.tone_names {
                 let target = named
                     .passthrough
@@ -245,7 +255,7 @@ impl NetLoop {
         let waker = Arc::new(Waker::new(poll.registry(), driver::WAKER)?);
         let counters = Arc::new(NetCounters::default());
         let (events, receiver) = event::EventSink::new(Arc::clone(&counters));
-        let driver = Driver {
+        let mut driver = Driver {
             stop: Arc::new(AtomicBool::new(false)),
             engine: Box::new(Node::new(config)),
             link: Link::new(target, driver::SIGNAL),
@@ -261,6 +271,8 @@ impl NetLoop {
                     tones: c.tones,
                     tone_names: c.tone_names,
                     rate_hz: c.rate_hz,
+                    ptt: c.ptt,
+                    cor: c.cor,
                 })
                 .collect(),
             events,
@@ -276,6 +288,15 @@ impl NetLoop {
             alert_names: std::collections::VecDeque::new(),
             poll,
         };
+        for (index, channel) in driver.channels.iter_mut().enumerate() {
+            if let Some(cor) = &mut channel.cor {
+                driver.poll.registry().register(
+                    cor,
+                    mio::Token(driver::COR_TOKENS + index),
+                    mio::Interest::READABLE,
+                )?;
+            }
+        }
         Ok(NetLoop {
             driver,
             waker,
@@ -467,6 +488,9 @@ mod tests {
             tone_names: Vec::new(),
             rate_hz: 48_000,
             record: None,
+            radio: None,
+            ptt: None,
+            cor: None,
         }
     }
 

@@ -43,6 +43,7 @@ use crate::net::{NetChannel, NetError, NetHandle, NetLoop, NetOutputs, NetSettin
 use crate::opus::{Encoder, EncoderConfig, OpusError};
 use crate::recording::{Format, OpusSettings};
 use crate::tone_plan::{self, Named};
+use echostream_core::node::RadioConfig;
 use echostream_core::record::RecordConfig;
 use echostream_core::tone::dtmf::{
     DtmfConfigError, DtmfSequencer, SequenceConfig, SequenceConfigError,
@@ -75,9 +76,22 @@ pub enum StartError {
         /// What was refused.
         source: ChannelSetupError,
     },
-    /// Something this build cannot do yet.
-    #[error("{0}")]
-    Unsupported(Unsupported),
+    /// A GPIO line could not be had (a missing chip, an unknown line, a
+    /// line another process holds, no permission).
+    #[error("channels[{index}] `{channel}`: {what}: {source}")]
+    Gpio {
+        /// The channel's index in the config.
+        index: usize,
+        /// The channel's id.
+        channel: String,
+        /// `COR` or `PTT`.
+        what: &'static str,
+        /// What failed, naming chip and line.
+        source: crate::gpio::GpioError,
+    },
+    /// `gpio_backend` names no backend.
+    #[error("gpio_backend: {0}")]
+    GpioBackend(#[from] crate::gpio::UnknownBackend),
     /// The embedded relay could not start.
     #[error("embedded relay: {0}")]
     Relay(#[from] echostream_relay::server::ServerError),
@@ -130,21 +144,6 @@ pub enum ChannelSetupError {
     },
 }
 
-/// A configured feature this build does not have yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Unsupported {
-    /// A COR line on GPIO.
-    #[error(
-        "channels[{0}].cor.gpio: this build has no GPIO support yet; use {{\"vox\": {{…}}}} or \"always\" as the channel's COR for now"
-    )]
-    GpioCor(usize),
-    /// A PTT output.
-    #[error(
-        "channels[{0}].ptt: this build cannot key transmitters yet; remove `ptt` to run the channel receive-only for now"
-    )]
-    Ptt(usize),
-}
-
 /// Why a running node stopped on its own.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -193,7 +192,8 @@ impl Node {
     /// The first part that could not start, named; whatever had started
     /// is stopped again.
     pub fn start(config: &Config) -> Result<Node, StartError> {
-        check_supported(config)?;
+        // Every transmitter is driven unkeyed before anything else starts.
+        let (mut radio_lines, radios) = open_radio_lines(config)?;
         let (journal, journal_writer) = Events::open(&config.node_id, &config.events_file)?;
         let dir = &config.recordings.dir;
         recover_recordings(dir, &journal);
@@ -238,6 +238,9 @@ impl Node {
                 tone_names,
                 rate_hz,
                 record: records.then_some(record),
+                radio: radios[index],
+                ptt: radio_lines[index].0.take(),
+                cor: radio_lines[index].1.take(),
             });
             pending.push((index, to_net, from_net, (detection, pcm_in)));
         }
@@ -331,7 +334,9 @@ impl Node {
                 })
                 .map_err(|err| pipeline_err(ChannelSetupError::Vox(err)))?,
             ),
-            Cor::Gpio(_) => unreachable!("check_supported refuses GPIO COR"),
+            // The COR line opens the channel, in the network thread's node
+            // engine; every frame is offered as the pre-roll or the audio.
+            Cor::Gpio(_) => Gate::Always,
         };
         let encoder = EncoderConfig::from_audio(&config.audio)
             .and_then(Encoder::new)
@@ -604,18 +609,80 @@ fn recover_recordings(dir: &std::path::Path, journal: &Events) {
     }
 }
 
-/// Refuses, before anything is opened, what this build cannot do yet.
-fn check_supported(config: &Config) -> Result<(), StartError> {
+/// Each channel's transmitter and COR lines, as requested.
+type RadioLines = Vec<(Option<crate::gpio::PttLine>, Option<crate::gpio::CorLine>)>;
+
+/// Requests every channel's PTT line (driven unkeyed at once), then every
+/// COR line, from the config's GPIO backend, and says how each channel's
+/// radio works. A line that cannot be had stops the start, naming the
+/// channel, chip and line; the PTT lines already requested are released
+/// as they are dropped.
+fn open_radio_lines(config: &Config) -> Result<(RadioLines, Vec<Option<RadioConfig>>), StartError> {
+    use crate::gpio::{BackendSpec, InputConfig, OutputConfig};
+    let backend = config.gpio_backend.parse::<BackendSpec>()?.open();
+    let mut lines: RadioLines = Vec::new();
     for (index, ch) in config.channels.iter().enumerate() {
-        if matches!(ch.cor, Cor::Gpio(_)) {
-            return Err(StartError::Unsupported(Unsupported::GpioCor(index)));
-        }
-        if ch.ptt.is_some() {
-            return Err(StartError::Unsupported(Unsupported::Ptt(index)));
-        }
+        let ptt = match &ch.ptt {
+            Some(ptt) => Some(
+                backend
+                    .request_ptt(&OutputConfig::from_config(
+                        ptt,
+                        &format!("echostream:{}", ch.id),
+                    ))
+                    .map_err(|source| StartError::Gpio {
+                        index,
+                        channel: ch.id.clone(),
+                        what: "PTT",
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
+        lines.push((ptt, None));
     }
-    Ok(())
+    let mut radios = Vec::new();
+    for (index, ch) in config.channels.iter().enumerate() {
+        if let Cor::Gpio(gpio) = &ch.cor {
+            // The kernel filters chatter; core's COR machine does the
+            // debounce the config asks for.
+            let input = InputConfig::from_config(
+                gpio,
+                KERNEL_DEBOUNCE_MS,
+                &format!("echostream:{}", ch.id),
+            );
+            let line = backend
+                .request_cor(&input)
+                .map_err(|source| StartError::Gpio {
+                    index,
+                    channel: ch.id.clone(),
+                    what: "COR",
+                    source,
+                })?;
+            lines[index].1 = Some(line);
+        }
+        let has_radio = ch.ptt.is_some() || matches!(ch.cor, Cor::Gpio(_));
+        radios.push(has_radio.then(|| RadioConfig {
+            timers: echostream_core::ptt::Timers {
+                cor_debounce_ms: ch.timers.cor_debounce_ms,
+                cor_open_delay_ms: 0,
+                cor_hang_ms: ch.timers.cor_hang_ms,
+                tx_delay_ms: ch.timers.tx_delay_ms,
+                ptt_hang_ms: ch.timers.ptt_hang_ms,
+                timeout_s: ch.timers.timeout_s,
+                lockout_s: ch.timers.lockout_s,
+            },
+            cor_line: matches!(ch.cor, Cor::Gpio(_)),
+            ptt: ch.ptt.is_some(),
+            full_duplex: ch.full_duplex,
+            busy_lockout: ch.busy_lockout,
+            busy_wait_ms: ch.busy_wait_ms,
+        }));
+    }
+    Ok((lines, radios))
 }
+
+/// The kernel's debounce on COR lines: enough to drop contact chatter.
+const KERNEL_DEBOUNCE_MS: u32 = 5;
 
 /// Makes the folder of a `file:` output (`file:recordings/out.wav`) so a
 /// fresh checkout runs without preparing folders by hand.

@@ -103,6 +103,9 @@ impl Node {
                 tone_names: Vec::new(),
                 rate_hz: 48_000,
                 record: None,
+                radio: None,
+                ptt: None,
+                cor: None,
             });
         }
         let net = NetLoop::new(settings, net_channels).expect("valid settings");

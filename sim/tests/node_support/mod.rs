@@ -75,6 +75,10 @@ pub struct SimNode {
     pub sent: Vec<String>,
     /// Every recording effect, with the time it was handed out.
     pub records: Vec<(Instant, ChannelIndex, RecordEffect)>,
+    /// Every PTT line change, with its time.
+    pub ptt: Vec<(Instant, ChannelIndex, bool)>,
+    /// When each delivered frame was handed out (parallel to `delivered`).
+    pub delivered_at: Vec<Instant>,
 }
 
 impl SimNode {
@@ -164,6 +168,8 @@ impl World {
                     events: Vec::new(),
                     sent: Vec::new(),
                     records: Vec::new(),
+                    ptt: Vec::new(),
+                    delivered_at: Vec::new(),
                 }
             })
             .collect::<Vec<_>>();
@@ -403,6 +409,10 @@ impl World {
                 Output::Deliver { channel, frame } => {
                     let bytes = buf[..frame.len].to_vec();
                     self.nodes[i].delivered.push((channel, frame, bytes));
+                    self.nodes[i].delivered_at.push(now);
+                }
+                Output::Ptt { channel, keyed } => {
+                    self.nodes[i].ptt.push((now, channel, keyed));
                 }
                 Output::Record { channel, effect } => {
                     self.nodes[i].records.push((now, channel, effect));

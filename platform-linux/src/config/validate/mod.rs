@@ -47,6 +47,9 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     tones::check(&mut problems, config);
     crate::tone_plan::check(&mut problems, config);
     services::check(&mut problems, config);
+    if let Err(error) = config.gpio_backend.parse::<crate::gpio::BackendSpec>() {
+        problems.error("gpio_backend", error.to_string());
+    }
     problems.into_vec()
 }
 
