@@ -2,7 +2,8 @@
 // replay test: a node engine, welcomed under a fixed key, fed any sequence
 // of relay texts, datagrams (sealed under that key or not), captured
 // frames, pages heard (labels of any text), alerts and tone ends (which
-// record and pass through), shutdowns, link failures and clock steps.
+// record and pass through), COR edges (the radios key and hold audio),
+// shutdowns, link failures and clock steps.
 // Nothing may panic, every drain must end, and the engine must keep its
 // bounds.
 |data: &[u8]| {
@@ -35,6 +36,25 @@
     config.set_audio(fire, 48_000, Some(record)).unwrap();
     config.add_alert(fire, "Station 1", "fire", 0, 2_000, Some(water)).unwrap();
     config.add_alert(fire, "Station 2", "ems", 500, 1_000, None).unwrap();
+    // `fire` has a COR line and a transmitter with a short time-out; the
+    // passthrough target keys too, half duplex, waiting for a busy receiver.
+    let timers = echostream_core::ptt::Timers {
+        tx_delay_ms: 100,
+        ptt_hang_ms: 200,
+        timeout_s: 1,
+        lockout_s: 1,
+        ..echostream_core::ptt::Timers::DEFAULT
+    };
+    let radio = echostream_core::node::RadioConfig {
+        timers,
+        cor_line: true,
+        ptt: true,
+        full_duplex: false,
+        busy_lockout: true,
+        busy_wait_ms: 300,
+    };
+    config.set_radio(fire, radio).unwrap();
+    config.set_radio(water, echostream_core::node::RadioConfig { cor_line: false, busy_lockout: false, ..radio }).unwrap();
     let mut node = Box::new(Node::new(config));
     let mut buf = vec![0u8; OUTPUT_BUF_LEN];
     let mut now = Instant::ZERO;
@@ -190,6 +210,10 @@
                 }
             }
             7 if op & 0x20 != 0 => node.handle_shutdown(now),
+            7 if op & 0x10 != 0 => {
+                // A COR line edge (chatter, a stuck line).
+                node.handle_cor(now, ChannelIndex::new(usize::from(op & 1)).unwrap(), op & 8 != 0);
+            }
             _ => node.handle_binary(now),
         }
         drain(&mut node, &mut buf, now);
