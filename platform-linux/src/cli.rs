@@ -234,6 +234,8 @@ fn run_node(path: &Path) -> anyhow::Result<ExitCode> {
     };
     print_problems(&loaded.warnings);
     signals::install().context("installing the SIGINT/SIGTERM handlers")?;
+    // A panic releases every transmitter before anything else happens.
+    echostream::gpio::failsafe::install();
     log::info!(
         "echostream {} starting: node `{}`, {} channel(s), config `{}`",
         env!("CARGO_PKG_VERSION"),

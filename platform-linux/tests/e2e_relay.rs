@@ -685,3 +685,106 @@ fn cor_on_node_a_keys_ptt_on_node_b_which_plays_after_the_tx_delay_and_releases_
     );
     drop(relay);
 }
+
+/// B's transmitter is released on every way out: SIGTERM and SIGINT (exit
+/// 0), a panic (the hook releases it before the process ends), and
+/// SIGKILL followed by `echostream ptt-off`.
+#[test]
+fn ptt_is_released_on_sigterm_sigint_a_panic_and_by_ptt_off_after_sigkill() {
+    use echostream::gpio::{Level, LineId, SimGpio};
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gpio_dir = dir.path().join("gpio");
+    let gpio = SimGpio::new(&gpio_dir);
+    gpio.create_chip("gpiochip0", 32).expect("chip");
+    let (cor, ptt) = (LineId::new("gpiochip0", 20), LineId::new("gpiochip0", 21));
+    gpio.set_level(&cor, Level::Low).expect("COR closed");
+    let relay = start_relay(0, 0, &[]);
+    let input_a = dir.path().join("a-in.wav");
+    write_wav(&input_a, &marked_speech(4.0, 3));
+    let silent = dir.path().join("silent.wav");
+    write_wav(&silent, &vec![0i16; RATE_HZ as usize]);
+    let out_b = dir.path().join("b-out.wav");
+    let config_a = radio_config(
+        dir.path(),
+        "node-a",
+        relay.ws,
+        &gpio_dir,
+        &input_a,
+        None,
+        Some(20),
+        None,
+    );
+    let config_b = radio_config(
+        dir.path(),
+        "node-b",
+        relay.ws,
+        &gpio_dir,
+        &silent,
+        Some(&out_b),
+        None,
+        Some(21),
+    );
+    let mut a = start_node("node-a", &config_a);
+    a.wait_for_log("channel fire registered", Duration::from_secs(10));
+    gpio.set_level(&cor, Level::High)
+        .expect("A talks from now on");
+    let level = || gpio.level(&ptt).expect("B's PTT line");
+
+    // Starts B (with `env`) and waits until A's talk keys it.
+    let keyed_b = |env: &[(&str, &str)]| {
+        let b = start_node_with_env("node-b", &config_b, env);
+        b.wait_for_log("PTT fire keyed (remote)", Duration::from_secs(10));
+        assert_eq!(level(), Some(Level::High), "B keyed");
+        b
+    };
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let mut b = keyed_b(&[]);
+        // SAFETY: kill(2) on our own child with a valid signal.
+        unsafe {
+            libc::kill(b.pid() as libc::pid_t, signal);
+        }
+        assert_eq!(
+            b.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "signal {signal}"
+        );
+        assert_eq!(level(), Some(Level::Low), "released on signal {signal}");
+    }
+    let mut b = keyed_b(&[("ECHOSTREAM_TEST_PANIC_AFTER_MS", "2500")]);
+    let code = b.wait_exit(Duration::from_secs(10));
+    assert_ne!(code, Some(0), "a panic is a failure");
+    assert!(
+        b.log()
+            .iter()
+            .any(|l| l.contains("a panic for the fail-safe test")),
+        "it panicked"
+    );
+    assert_eq!(
+        level(),
+        Some(Level::Low),
+        "the hook released PTT before the end"
+    );
+
+    let mut b = keyed_b(&[]);
+    b.kill();
+    assert_eq!(level(), Some(Level::High), "SIGKILL leaves the line keyed");
+    let output = std::process::Command::new(node_binary())
+        .args(["ptt-off", "--config"])
+        .arg(&config_b)
+        .output()
+        .expect("run ptt-off");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("fire: PTT gpiochip0 line 21 unkeyed"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(level(), Some(Level::Low), "ptt-off released it");
+    assert_eq!(a.terminate(), Some(0));
+    drop(relay);
+}

@@ -53,7 +53,8 @@ struct CdevCor {
 #[derive(Debug)]
 struct CdevPtt {
     id: LineId,
-    request: Request,
+    /// Shared with the panic hook's release handle.
+    request: std::sync::Arc<Request>,
 }
 
 impl GpioBackend for Gpiocdev {
@@ -81,7 +82,7 @@ impl GpioBackend for Gpiocdev {
             config.id.clone(),
             Box::new(CdevPtt {
                 id: config.id.clone(),
-                request,
+                request: std::sync::Arc::new(request),
             }),
         ))
     }
@@ -187,6 +188,13 @@ impl PttSink for CdevPtt {
         };
         self.request.set_lone_value(value).map_err(|error| {
             cdev_error(&self.id, &self.request.chip_path(), GpioOp::SetValue, error)
+        })
+    }
+
+    fn release_handle(&self) -> Box<dyn Fn() + Send + Sync> {
+        let request = std::sync::Arc::clone(&self.request);
+        Box::new(move || {
+            let _ = request.set_lone_value(Value::Inactive);
         })
     }
 }

@@ -104,6 +104,11 @@ pub trait PttSink: fmt::Debug + Send {
     ///
     /// A failed write.
     fn set_active(&mut self, active: bool) -> Result<(), GpioError>;
+
+    /// Something that drives the line unkeyed from any thread, at any
+    /// moment, without this sink: for the panic hook
+    /// ([`failsafe`](super::failsafe)). Best effort: it cannot report.
+    fn release_handle(&self) -> Box<dyn Fn() + Send + Sync>;
 }
 
 /// A requested COR input: edge events on a pollable fd.
@@ -313,6 +318,11 @@ impl PttLine {
     /// Whether the line was last driven keyed.
     pub fn is_active(&self) -> bool {
         self.active
+    }
+
+    /// See [`PttSink::release_handle`].
+    pub fn release_handle(&self) -> Box<dyn Fn() + Send + Sync> {
+        self.sink.release_handle()
     }
 }
 

@@ -30,6 +30,7 @@
 mod backend;
 mod cdev;
 mod error;
+pub mod failsafe;
 pub mod hal;
 mod line;
 mod none;

@@ -92,6 +92,10 @@ impl PttSink for LoggedPtt {
         );
         Ok(())
     }
+
+    fn release_handle(&self) -> Box<dyn Fn() + Send + Sync> {
+        Box::new(|| {})
+    }
 }
 
 #[cfg(test)]

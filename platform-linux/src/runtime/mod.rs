@@ -194,6 +194,13 @@ impl Node {
     pub fn start(config: &Config) -> Result<Node, StartError> {
         // Every transmitter is driven unkeyed before anything else starts.
         let (mut radio_lines, radios) = open_radio_lines(config)?;
+        // A panic anywhere from now on releases them first.
+        crate::gpio::failsafe::arm(
+            radio_lines
+                .iter()
+                .filter_map(|(ptt, _)| ptt.as_ref().map(crate::gpio::PttLine::release_handle))
+                .collect(),
+        );
         let (journal, journal_writer) = Events::open(&config.node_id, &config.events_file)?;
         let dir = &config.recordings.dir;
         recover_recordings(dir, &journal);
@@ -402,8 +409,18 @@ impl Node {
     pub fn run(mut self, stop: impl Fn() -> bool) -> Result<(), RunError> {
         let mut next_status = Instant::now() + STATUS_INTERVAL;
         let mut failure = None;
+        // Tests of the fail-safe make a debug build panic mid-run.
+        #[cfg(debug_assertions)]
+        let panic_at = std::env::var("ECHOSTREAM_TEST_PANIC_AFTER_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
         while !stop() {
             std::thread::sleep(Duration::from_millis(100));
+            #[cfg(debug_assertions)]
+            if panic_at.is_some_and(|at| Instant::now() >= at) {
+                panic!("ECHOSTREAM_TEST_PANIC_AFTER_MS: a panic for the fail-safe test");
+            }
             while self.net.events().try_recv().is_ok() {}
             if Instant::now() >= next_status {
                 next_status += STATUS_INTERVAL;

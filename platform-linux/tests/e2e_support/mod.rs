@@ -92,6 +92,11 @@ impl Proc {
         )
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running process").id()
+    }
+
     /// The stderr lines so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().expect("log lock").clone()
@@ -169,6 +174,23 @@ impl Proc {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 panic!("{} did not stop within 10 s of SIGTERM", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (up to `within`) for the process to end on its own; its
+    /// exit code (`None` if a signal ended it).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let mut child = self.child.take().expect("a running process");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{} did not end within {within:?}", self.name);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -277,6 +299,15 @@ pub fn node_config(
     let path = dir.join(format!("{node_id}.json"));
     std::fs::write(&path, text).expect("write node config");
     path
+}
+
+/// Starts `echostream run --config CONFIG` with extra environment.
+pub fn start_node_with_env(name: &str, config: &Path, env: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new(node_binary());
+    cmd.args(["run", "--config"]).arg(config);
+    cmd.env("ECHOSTREAM_LOG", "info");
+    cmd.envs(env.iter().copied());
+    Proc::spawn(name, cmd).0
 }
 
 /// Starts `echostream run --config CONFIG`.

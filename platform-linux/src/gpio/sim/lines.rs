@@ -226,6 +226,17 @@ impl PttSink for SimPtt {
             .write_all(&line[..len])
             .map_err(|e| set_error(&self.path, e))
     }
+
+    fn release_handle(&self) -> Box<dyn Fn() + Send + Sync> {
+        let digit = Level::of(false, self.polarity).digit();
+        let (path, log) = (self.path.clone(), self.log.try_clone().ok());
+        Box::new(move || {
+            let _ = fs::write(&path, [digit as u8, b'\n']);
+            if let Some(mut log) = log.as_ref() {
+                let _ = writeln!(log, "{} {digit}", monotonic_now_ns());
+            }
+        })
+    }
 }
 
 /// The level in a line's file: `None` while it is empty (being written);
