@@ -76,6 +76,22 @@ pub enum Command {
     /// not drive (one another process holds stays as that process keeps
     /// it).
     PttOff,
+    /// Bring-up of a radio's wiring: lists each channel's COR and PTT
+    /// lines with their state, then prints COR edges live with their
+    /// times (until Ctrl-C, or --seconds), or with --key keys each PTT for
+    /// one second after a countdown.
+    GpioCheck {
+        /// Only this channel.
+        #[arg(long, value_name = "ID")]
+        channel: Option<String>,
+        /// Key PTT for one second (after a 3 s countdown) instead of
+        /// watching COR.
+        #[arg(long)]
+        key: bool,
+        /// Stop watching COR after this many seconds.
+        #[arg(long, value_name = "S")]
+        seconds: Option<u64>,
+    },
 }
 
 /// The config file when none is named.
@@ -96,6 +112,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Devices) => devices(config),
         Some(Command::PttOff) => ptt_off(config),
+        Some(Command::GpioCheck {
+            channel,
+            key,
+            seconds,
+        }) => gpio_check(config, channel.as_deref(), *key, *seconds),
         Some(Command::Run) | None => run_node(config),
     }
 }
@@ -130,6 +151,164 @@ fn ptt_off(path: &Path) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(if failed { EXIT_OTHER } else { EXIT_OK }))
+}
+
+fn gpio_check(
+    path: &Path,
+    only: Option<&str>,
+    key: bool,
+    seconds: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    use echostream::gpio::{BackendSpec, LineId, OutputConfig};
+    let Some(loaded) = load(path) else {
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    };
+    let config = &loaded.config;
+    let backend = match config.gpio_backend.parse::<BackendSpec>() {
+        Ok(spec) => spec.open(),
+        Err(error) => {
+            eprintln!("error: gpio_backend: {error}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let channels: Vec<&Channel> = config
+        .channels
+        .iter()
+        .filter(|c| only.is_none_or(|id| c.id == id))
+        .collect();
+    if channels.is_empty() {
+        eprintln!(
+            "error: `{}` has no channel `{}`",
+            path.display(),
+            only.unwrap_or("")
+        );
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
+    let mut failed = false;
+    let mut out = std::io::stdout().lock();
+    for ch in &channels {
+        let cor = match &ch.cor {
+            config::Cor::Gpio(gpio) => {
+                Some((LineId::new(gpio.chip.clone(), gpio.line), gpio.polarity))
+            }
+            _ => None,
+        };
+        let ptt = ch
+            .ptt
+            .as_ref()
+            .map(|p| (LineId::new(p.chip.clone(), p.line), p.polarity));
+        for (what, line) in [("COR", cor), ("PTT", ptt)] {
+            let Some((id, polarity)) = line else {
+                writeln!(out, "{}: {what}: no GPIO line", ch.id)?;
+                continue;
+            };
+            match backend.read_level(&id) {
+                Ok(level) => {
+                    let active = level.is_active(polarity);
+                    let state = match (what, active) {
+                        ("COR", true) => "active (receiver busy)",
+                        ("COR", false) => "idle",
+                        (_, true) => "KEYED",
+                        (_, false) => "unkeyed",
+                    };
+                    writeln!(out, "{}: {what} {id} ({polarity:?}): {state}", ch.id)?;
+                }
+                Err(error) => {
+                    writeln!(out, "{}: {what} {error}", ch.id)?;
+                    failed = true;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    drop(out);
+    if failed {
+        return Ok(ExitCode::from(EXIT_OTHER));
+    }
+    signals::install().context("installing the SIGINT/SIGTERM handlers")?;
+    if key {
+        for ch in &channels {
+            let Some(ptt) = &ch.ptt else { continue };
+            let mut line = match backend
+                .request_ptt(&OutputConfig::from_config(ptt, "echostream-gpio-check"))
+            {
+                Ok(line) => line,
+                Err(error) => {
+                    eprintln!("error: {}: PTT {error}", ch.id);
+                    return Ok(ExitCode::from(EXIT_OTHER));
+                }
+            };
+            for n in (1..=3).rev() {
+                println!("{}: keying PTT {} in {n}…", ch.id, line.id());
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                if signals::stop_requested() {
+                    return Ok(ExitCode::from(EXIT_OK));
+                }
+            }
+            line.set_active(true)?;
+            println!("{}: PTT KEYED", ch.id);
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            line.set_active(false)?;
+            println!("{}: PTT released", ch.id);
+        }
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    watch_cor(backend.as_ref(), &channels, seconds)
+}
+
+/// Prints COR edges as they come, until Ctrl-C or `seconds`.
+fn watch_cor(
+    backend: &dyn echostream::gpio::GpioBackend,
+    channels: &[&Channel],
+    seconds: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    use echostream::gpio::{CorEdge, InputConfig};
+    let mut poll = mio::Poll::new()?;
+    let mut lines = Vec::new();
+    for ch in channels {
+        let config::Cor::Gpio(gpio) = &ch.cor else {
+            continue;
+        };
+        let input = InputConfig::from_config(gpio, 5, "echostream-gpio-check");
+        let mut line = match backend.request_cor(&input) {
+            Ok(line) => line,
+            Err(error) => {
+                eprintln!("error: {}: COR {error}", ch.id);
+                return Ok(ExitCode::from(EXIT_OTHER));
+            }
+        };
+        poll.registry()
+            .register(&mut line, mio::Token(lines.len()), mio::Interest::READABLE)?;
+        lines.push((ch.id.clone(), line));
+    }
+    if lines.is_empty() {
+        println!("no COR lines to watch");
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    println!("watching COR (Ctrl-C stops)");
+    let started = std::time::Instant::now();
+    let start_ns = echostream::gpio::monotonic_now_ns();
+    let mut events = mio::Events::with_capacity(16);
+    let mut edges = [CorEdge::default(); 16];
+    while !signals::stop_requested() && seconds.is_none_or(|s| started.elapsed().as_secs() < s) {
+        let _ = poll.poll(&mut events, Some(std::time::Duration::from_millis(100)));
+        for (id, line) in &mut lines {
+            loop {
+                let count = line.read_edges(&mut edges)?;
+                for edge in &edges[..count] {
+                    let ms = edge.time_ns.saturating_sub(start_ns) as f64 / 1e6;
+                    println!(
+                        "{ms:10.1} ms  {id}: COR {}",
+                        if edge.active { "active" } else { "idle" }
+                    );
+                }
+                if count < edges.len() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(ExitCode::from(EXIT_OK))
 }
 
 fn detect(

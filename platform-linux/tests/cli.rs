@@ -42,8 +42,12 @@ struct Running {
 
 impl Running {
     fn start(dir: &Path) -> Running {
+        Running::start_with(dir, "config.json")
+    }
+
+    fn start_with(dir: &Path, config: &str) -> Running {
         let mut child = Command::new(env!("CARGO_BIN_EXE_echostream"))
-            .args(["run", "--config", "config.json"])
+            .args(["run", "--config", config])
             .current_dir(dir)
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -857,4 +861,140 @@ fn below_min_free_mb_a_recording_is_refused_with_an_event_and_alerts_go_on() {
         .filter(|n| n.contains("pages"))
         .collect();
     assert!(files.is_empty(), "{files:?}");
+}
+
+/// A config whose one channel has its COR (line 20) and PTT (line 21) on
+/// the simulated chip under `gpio`.
+fn sim_radio_config(dir: &Path) -> echostream::gpio::SimGpio {
+    let gpio = echostream::gpio::SimGpio::new(dir.join("gpio"));
+    gpio.create_chip("gpiochip0", 32).expect("chip");
+    let mut config = pi_config();
+    config["gpio_backend"] = json!(format!("sim:{}", dir.join("gpio").display()));
+    let mut channel = config["channels"][0].clone();
+    channel["cor"] =
+        json!({ "gpio": { "chip": "gpiochip0", "line": 20, "polarity": "active_high" } });
+    channel["ptt"] = json!({ "chip": "gpiochip0", "line": 21, "polarity": "active_high" });
+    channel["id"] = json!("fire");
+    config["channels"] = json!([channel]);
+    config["tones"] = json!([]);
+    config["long_tones"] = json!([]);
+    config["hi_low"] = json!([]);
+    // Everything it writes stays in the test's folder.
+    config["events_file"] = json!("events.jsonl");
+    config["recordings"]["dir"] = json!("recordings");
+    config["recordings"]["spool_dir"] = json!("recordings/spool");
+    std::fs::write(dir.join("radio.json"), config.to_string()).expect("write");
+    gpio
+}
+
+#[test]
+fn gpio_check_lists_the_lines_and_prints_cor_edges_live() {
+    use echostream::gpio::{Level, LineId};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gpio = sim_radio_config(dir.path());
+    let cor = LineId::new("gpiochip0", 20);
+    gpio.set_level(&cor, Level::Low).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_echostream"))
+        .args(["gpio-check", "--config", "radio.json", "--seconds", "2"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gpio-check");
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    gpio.set_level(&cor, Level::High).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    gpio.set_level(&cor, Level::Low).unwrap();
+    let output = child.wait_with_output().expect("gpio-check ends");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        out.contains("fire: COR gpiochip0 line 20 (ActiveHigh): idle"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fire: PTT gpiochip0 line 21 (ActiveHigh): unkeyed"),
+        "{out}"
+    );
+    let edges: Vec<_> = out
+        .lines()
+        .filter(|l| l.contains("fire: COR a") || l.contains("fire: COR i"))
+        .collect();
+    assert!(
+        edges.len() == 2 && edges[0].ends_with("COR active") && edges[1].ends_with("COR idle"),
+        "{out}"
+    );
+}
+
+#[test]
+fn gpio_check_keys_ptt_for_one_second_after_a_countdown() {
+    use echostream::gpio::{Level, LineId};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gpio = sim_radio_config(dir.path());
+    let output = echostream(
+        &["gpio-check", "--config", "radio.json", "--key"],
+        dir.path(),
+    );
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}{}", stderr(&output));
+    assert!(
+        out.contains("fire: keying PTT gpiochip0 line 21 in 3…"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fire: PTT KEYED") && out.contains("fire: PTT released"),
+        "{out}"
+    );
+    let drives = gpio.drives(&LineId::new("gpiochip0", 21)).unwrap();
+    let levels: Vec<_> = drives.iter().map(|d| d.level).collect();
+    assert_eq!(
+        levels[..3],
+        [Level::Low, Level::High, Level::Low],
+        "{drives:?}"
+    );
+    let keyed_ms = (drives[2].time_ns - drives[1].time_ns) / 1_000_000;
+    assert!((950..=1_300).contains(&keyed_ms), "keyed {keyed_ms} ms");
+}
+
+#[test]
+fn a_line_another_node_holds_stops_the_start_naming_it_and_keys_nothing() {
+    use echostream::gpio::{Level, LineId};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gpio = sim_radio_config(dir.path());
+    // A first node holds the lines; a second with the same config must
+    // refuse, within a second, naming the line.
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("radio.json")).unwrap())
+            .unwrap();
+    config["relay"] = json!("embedded");
+    config["channels"][0]["input_device"] = json!("file:silent.wav");
+    config["channels"][0]["input_loop"] = json!(true);
+    config["channels"][0]["output_device"] = json!("null");
+    std::fs::write(dir.path().join("radio.json"), config.to_string()).unwrap();
+    echostream_sim::audio::write_wav_i16(&dir.path().join("silent.wav"), 48_000, 1, &[0.0; 4_800])
+        .unwrap();
+    let mut first = Running::start_with(dir.path(), "radio.json");
+    first.wait_for("the first node running", |seen| {
+        seen.iter().any(|l| l.contains("channel fire started"))
+    });
+    let started = std::time::Instant::now();
+    let output = echostream(&["run", "--config", "radio.json"], dir.path());
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("channels[0] `fire`: PTT: gpiochip0 line 21: busy"),
+        "{err}"
+    );
+    let (status, _) = first.stop();
+    assert_eq!(status.code(), Some(0));
+    let drives = gpio.drives(&LineId::new("gpiochip0", 21)).unwrap();
+    assert!(
+        drives.iter().all(|d| d.level == Level::Low),
+        "never keyed: {drives:?}"
+    );
 }
