@@ -788,3 +788,203 @@ fn ptt_is_released_on_sigterm_sigint_a_panic_and_by_ptt_off_after_sigkill() {
     assert_eq!(a.terminate(), Some(0));
     drop(relay);
 }
+
+/// Changes one node config's `timers`.
+fn set_timers(config: &Path, timers: serde_json::Value) {
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
+    for (key, v) in timers.as_object().unwrap() {
+        value["channels"][0]["timers"][key] = v.clone();
+    }
+    std::fs::write(config, value.to_string()).unwrap();
+}
+
+/// A talker who never stops: B's PTT is released at the time-out, stays
+/// locked out while A goes on, and keys again once A stopped for the
+/// lock-out time and talks again.
+#[test]
+fn a_talker_who_never_stops_is_cut_at_the_time_out_and_locked_out() {
+    use echostream::gpio::{Level, LineId, SimGpio};
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gpio_dir = dir.path().join("gpio");
+    let gpio = SimGpio::new(&gpio_dir);
+    gpio.create_chip("gpiochip0", 32).expect("chip");
+    let (cor, ptt) = (LineId::new("gpiochip0", 20), LineId::new("gpiochip0", 21));
+    gpio.set_level(&cor, Level::Low).unwrap();
+    let relay = start_relay(0, 0, &[]);
+    let input_a = dir.path().join("a-in.wav");
+    write_wav(&input_a, &marked_speech(4.0, 9));
+    let silent = dir.path().join("silent.wav");
+    write_wav(&silent, &vec![0i16; RATE_HZ as usize]);
+    let config_a = radio_config(
+        dir.path(),
+        "node-a",
+        relay.ws,
+        &gpio_dir,
+        &input_a,
+        None,
+        Some(20),
+        None,
+    );
+    let config_b = radio_config(
+        dir.path(),
+        "node-b",
+        relay.ws,
+        &gpio_dir,
+        &silent,
+        Some(&dir.path().join("b-out.wav")),
+        None,
+        Some(21),
+    );
+    set_timers(
+        &config_b,
+        serde_json::json!({ "timeout_s": 2, "lockout_s": 1 }),
+    );
+    let mut b = start_node("node-b", &config_b);
+    let mut a = start_node("node-a", &config_a);
+    a.wait_for_line_with(
+        &["channel fire: connected", "node-a", "node-b"],
+        Duration::from_secs(10),
+    );
+    gpio.set_level(&cor, Level::High).unwrap();
+    b.wait_for_log("PTT fire released (timeout)", Duration::from_secs(6));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        gpio.level(&ptt).unwrap(),
+        Some(Level::Low),
+        "locked out while A talks on"
+    );
+    // A stops; after the lock-out A talks again and B keys again.
+    gpio.set_level(&cor, Level::Low).unwrap();
+    std::thread::sleep(Duration::from_millis(1_800));
+    gpio.set_level(&cor, Level::High).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        gpio.level(&ptt).unwrap(),
+        Some(Level::High),
+        "keyed again after the lock-out"
+    );
+    gpio.set_level(&cor, Level::Low).unwrap();
+    assert_eq!(a.terminate(), Some(0));
+    assert_eq!(b.terminate(), Some(0));
+    let drives: Vec<_> = gpio
+        .drives(&ptt)
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.time_ns, d.level))
+        .collect();
+    assert_eq!(drives[1].1, Level::High);
+    assert_eq!(drives[2].1, Level::Low);
+    let keyed_s = (drives[2].0 - drives[1].0) as f64 / 1e9;
+    assert!(
+        (1.95..=2.1).contains(&keyed_s),
+        "cut after {keyed_s:.3} s (timeout_s 2)"
+    );
+    let events = events(dir.path(), "node-b");
+    let reasons: Vec<_> = events
+        .iter()
+        .filter(|e| e["type"] == "ptt")
+        .map(|e| e["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        reasons.starts_with(&["remote".to_owned(), "timeout".to_owned()]),
+        "{reasons:?}"
+    );
+    drop(relay);
+}
+
+/// COR chatter of 1000 edges a second for 10 s keys nothing anywhere (it
+/// never holds for the 20 ms debounce), and what it costs node A is
+/// printed.
+#[test]
+fn cor_chatter_keys_nothing_and_costs_bounded_cpu() {
+    use echostream::gpio::{Level, LineId, SimGpio};
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gpio_dir = dir.path().join("gpio");
+    let gpio = SimGpio::new(&gpio_dir);
+    gpio.create_chip("gpiochip0", 32).expect("chip");
+    let (cor, ptt) = (LineId::new("gpiochip0", 20), LineId::new("gpiochip0", 21));
+    gpio.set_level(&cor, Level::Low).unwrap();
+    let relay = start_relay(0, 0, &[]);
+    let input_a = dir.path().join("a-in.wav");
+    write_wav(&input_a, &marked_speech(4.0, 2));
+    let silent = dir.path().join("silent.wav");
+    write_wav(&silent, &vec![0i16; RATE_HZ as usize]);
+    let config_a = radio_config(
+        dir.path(),
+        "node-a",
+        relay.ws,
+        &gpio_dir,
+        &input_a,
+        None,
+        Some(20),
+        None,
+    );
+    let config_b = radio_config(
+        dir.path(),
+        "node-b",
+        relay.ws,
+        &gpio_dir,
+        &silent,
+        Some(&dir.path().join("b-out.wav")),
+        None,
+        Some(21),
+    );
+    let mut b = start_node("node-b", &config_b);
+    let mut a = start_node("node-a", &config_a);
+    a.wait_for_line_with(
+        &["channel fire: connected", "node-a", "node-b"],
+        Duration::from_secs(10),
+    );
+    let cpu = |pid: u32| -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        // utime + stime, in clock ticks (fields 14 and 15 of stat(5)).
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    };
+    let before = cpu(a.pid());
+    let started = Instant::now();
+    let mut toggles = 0u32;
+    let mut level = false;
+    while started.elapsed() < Duration::from_secs(10) {
+        level = !level;
+        gpio.set_level(&cor, if level { Level::High } else { Level::Low })
+            .unwrap();
+        toggles += 1;
+        std::thread::sleep(Duration::from_micros(1_000));
+    }
+    gpio.set_level(&cor, Level::Low).unwrap();
+    let used = cpu(a.pid()) - before;
+    eprintln!(
+        "COR chatter: {toggles} edges in 10 s; node A used {:.2} s of CPU ({:.1} % of a core, audio threads included)",
+        used,
+        used * 10.0
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !a.log().iter().any(|l| l.contains("COR fire open")),
+        "chatter never opens COR"
+    );
+    assert!(
+        !b.log().iter().any(|l| l.contains("PTT fire keyed")),
+        "nothing keyed"
+    );
+    assert!(
+        gpio.drives(&ptt)
+            .unwrap()
+            .iter()
+            .all(|d| d.level == Level::Low)
+    );
+    assert!(used < 5.0, "{used:.2} s of CPU for 10 s of chatter");
+    assert_eq!(a.terminate(), Some(0));
+    assert_eq!(b.terminate(), Some(0));
+    drop(relay);
+}
