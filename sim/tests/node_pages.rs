@@ -301,3 +301,59 @@ fn a_target_already_talking_starts_a_new_talk_spurt_for_the_passthrough_and_back
     assert_eq!(starts.len(), 3, "its own, the passthrough's, its own again");
     assert!(world.nodes[0].engine.is_open(ch(TALK)));
 }
+
+#[test]
+fn a_passthrough_keys_the_target_radio_and_releases_it_after_the_hang() {
+    use echostream_core::node::RadioConfig;
+    use echostream_core::ptt::{PttReason, Timers};
+    let mut world = World::with(&["dispatch", "station"], &["pages", "talk"], |i, config| {
+        if i != 0 {
+            return;
+        }
+        config
+            .add_alert(ch(PAGES), "Station 1", "fire", 0, 2_000, Some(ch(TALK)))
+            .expect("alert");
+        let radio = RadioConfig {
+            timers: Timers {
+                tx_delay_ms: 100,
+                ptt_hang_ms: 300,
+                ..Timers::DEFAULT
+            },
+            cor_line: false,
+            ptt: true,
+            full_duplex: false,
+            busy_lockout: false,
+            busy_wait_ms: 1_000,
+        };
+        config.set_radio(ch(TALK), radio).expect("radio");
+    });
+    world.connect_all();
+    run(&mut world, 0, 250, |w, n| {
+        if n == 50 {
+            let now = w.now;
+            w.nodes[0].engine.handle_tone(now, ch(PAGES), page(0, 49));
+        }
+    });
+    let dispatch = &world.nodes[0];
+    let keyed: Vec<_> = dispatch.ptt.iter().map(|&(at, c, k)| (at, c, k)).collect();
+    assert_eq!(keyed.len(), 2, "{keyed:?}");
+    assert!(keyed[0].1 == ch(TALK) && keyed[0].2 && !keyed[1].2);
+    // 2 s of passthrough, then the 300 ms hang.
+    let span = keyed[1].0.saturating_duration_since(keyed[0].0);
+    assert!(
+        span >= Duration::from_millis(2_200) && span <= Duration::from_millis(2_400),
+        "{span:?}"
+    );
+    let reasons: Vec<_> = dispatch
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Ptt { event, .. } if event.line_changed() => Some(event.reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons, [PttReason::Passthrough, PttReason::Hang]);
+    // Its playback got the source's frames, held for the TX delay, all.
+    let played = dispatch.frames(TALK).iter().filter(|(r, _)| !r.end).count();
+    assert_eq!(played, 100);
+}
