@@ -922,6 +922,9 @@ fn cor_chatter_keys_nothing_and_costs_bounded_cpu() {
         Some(20),
         None,
     );
+    // A debounce far longer than a pulse, even one stretched by a busy
+    // machine.
+    set_timers(&config_a, serde_json::json!({ "cor_debounce_ms": 200 }));
     let config_b = radio_config(
         dir.path(),
         "node-b",
@@ -952,15 +955,17 @@ fn cor_chatter_keys_nothing_and_costs_bounded_cpu() {
     };
     let before = cpu(a.pid());
     let started = Instant::now();
+    // Each pulse is up for only the time between two writes, and the
+    // writer rests with the line down, so a loaded machine that delays
+    // this thread delays the next pulse, not the end of this one.
     let mut toggles = 0u32;
-    let mut level = false;
     while started.elapsed() < Duration::from_secs(10) {
-        level = !level;
-        gpio.set_level(&cor, if level { Level::High } else { Level::Low })
-            .unwrap();
-        toggles += 1;
+        gpio.set_level(&cor, Level::High).unwrap();
+        gpio.set_level(&cor, Level::Low).unwrap();
+        toggles += 2;
         std::thread::sleep(Duration::from_micros(1_000));
     }
+
     gpio.set_level(&cor, Level::Low).unwrap();
     let used = cpu(a.pid()) - before;
     eprintln!(
