@@ -1113,8 +1113,32 @@ fn rekey_is_handed_out_before_any_datagram_under_its_key() {
     assert_eq!(w.received(2).len(), 6);
 }
 
+/// Node `i` asks, without the driver draining, for `n` answers that
+/// carry state (`error`: `transmit` on a channel it has not joined).
+fn queue_errors_undrained(w: &mut World, i: usize, n: usize) {
+    let conn = w.nodes[i].conn;
+    for _ in 0..n {
+        let frame = br#"{"type":"transmit","channel_id":"nowhere","active":false}"#;
+        w.relay.handle_text(w.now, conn, frame);
+    }
+}
+
+/// Node `i` restarts and connects on a new connection `conn`: no keys,
+/// no streams, an empty inbox.
+fn restart(w: &mut World, i: usize, conn: u64) {
+    let node = &mut w.nodes[i];
+    node.conn = ConnId(conn);
+    node.keys = None;
+    node.receiver = None;
+    node.senders.clear();
+    node.streams.clear();
+    node.inbox.clear();
+    node.datagrams.clear();
+    node.closed = None;
+}
+
 #[test]
-fn a_rekey_that_finds_no_room_changes_no_key_and_the_next_one_goes_out_first() {
+fn a_rekey_that_finds_no_room_closes_the_session_and_no_key_is_left_unannounced() {
     let mut config = config();
     config.limits.text_queue_len_max = 4;
     let mut w = World::new(config, &["alpha", "bravo"]);
@@ -1123,45 +1147,183 @@ fn a_rekey_that_finds_no_room_changes_no_key_and_the_next_one_goes_out_first() {
         w.send(i, Kind::Heartbeat, &1u64.to_be_bytes());
         w.received(i);
         w.nodes[i].seen.clear();
+        w.nodes[i].inbox.clear();
     }
-    // Bravo's frame queue is full (four pongs wait) when its rekey comes.
+    // Bravo's frame queue is full (four answers wait) when its rekey comes.
+    queue_errors_undrained(&mut w, 1, 4);
     let conn = w.nodes[1].conn;
-    for t in 0..4 {
+    assert_eq!(
+        w.relay.rekey(w.now, conn),
+        Err(echostream_relay::engine::RekeyRefused::QueueFull)
+    );
+    talk_undrained(&mut w, 2);
+    w.drain();
+    // Nothing under a key bravo never got: its queue went with it, and it
+    // was told why.
+    assert_eq!(order(&w, 1), "t");
+    assert_eq!(w.nodes[1].inbox, vec![Msg::Error { code: 429 }]);
+    assert_eq!(w.nodes[1].closed, Some(CloseReason::QueueFull));
+    assert!(w.received(1).is_empty());
+    let c = w.relay.counters();
+    assert_eq!((c.rekeys, c.rekey_failures), (0, 1));
+    assert_eq!(c.sessions_closed_queue_full, 1);
+    assert_eq!(w.relay.members(CH), vec!["alpha"]);
+    // Bravo reconnects under a fresh key and is heard.
+    restart(&mut w, 1, 20);
+    w.join(1);
+    w.send(1, Kind::Heartbeat, &1u64.to_be_bytes());
+    w.received(1);
+    w.send(0, Kind::EndOfTransmission, b"");
+    w.send(1, Kind::Audio, b"b1");
+    assert_eq!(w.received(0).last().unwrap().2, b"b1");
+}
+
+#[test]
+fn a_session_whose_queue_is_full_when_state_is_due_is_closed_not_desynchronised() {
+    let mut config = config();
+    config.limits.text_queue_len_max = 4;
+    let mut w = World::new(config, &["alpha", "bravo", "charlie"]);
+    for i in 0..3 {
+        w.join(i);
+        w.send(i, Kind::Heartbeat, &1u64.to_be_bytes());
+        w.received(i);
+    }
+    for node in &mut w.nodes {
+        node.inbox.clear();
+    }
+    // Bravo reads nothing for a while: its queue fills with answers.
+    queue_errors_undrained(&mut w, 1, 4);
+    // Alpha takes the channel: bravo's `transmit` has no room.
+    talk_undrained(&mut w, 3);
+    w.drain();
+    assert_eq!(w.nodes[1].closed, Some(CloseReason::QueueFull));
+    assert_eq!(
+        w.nodes[1].inbox,
+        vec![Msg::Error { code: 429 }],
+        "only why, never a partial state"
+    );
+    assert!(w.received(1).is_empty());
+    // Charlie is told who talks and who is left, and hears the audio.
+    assert_eq!(
+        w.nodes[2].inbox,
+        vec![
+            Msg::Transmit {
+                channel: CH.into(),
+                node: "alpha".into(),
+                active: true
+            },
+            Msg::Users {
+                channel: CH.into(),
+                users: vec!["alpha".into(), "charlie".into()]
+            },
+        ]
+    );
+    assert_eq!(w.received(2).len(), 3);
+    let c = w.relay.counters();
+    assert_eq!((c.sessions_closed_queue_full, c.sessions_closed), (1, 1));
+    assert_eq!(c.drops.text_queue_full, 1);
+    // Reconnected, bravo has the current member list.
+    restart(&mut w, 1, 20);
+    w.join(1);
+    assert_eq!(
+        w.nodes[1].inbox.last(),
+        Some(&Msg::Users {
+            channel: CH.into(),
+            users: vec!["alpha".into(), "charlie".into(), "bravo".into()]
+        })
+    );
+}
+
+#[test]
+fn a_slow_reader_has_at_most_the_latest_member_list_per_channel_queued() {
+    let mut w = World::new(config(), &["alpha", "bravo"]);
+    w.join(0);
+    let water = echostream_core::wire::signal::ChannelId::new("water").unwrap();
+    w.text(0, &ToRelay::Register { channel_id: water });
+    w.join(1);
+    w.nodes[0].inbox.clear();
+    w.nodes[1].inbox.clear();
+    // 300 membership changes on two channels while alpha reads nothing:
+    // nodes come and go, one on a fresh connection each time.
+    let mut changes = 0;
+    for n in 0..150u64 {
+        let conn = ConnId(100 + n);
+        let channel = if n % 2 == 0 { CH } else { "water" };
+        w.relay.handle_connect(w.now, conn);
+        let hello = format!(r#"{{"type":"hello","node_id":"n{n}","token":"{TOKEN}","version":1}}"#);
+        w.relay.handle_text(w.now, conn, hello.as_bytes());
+        let register = format!(r#"{{"type":"register","channel_id":"{channel}"}}"#);
+        w.relay.handle_text(w.now, conn, register.as_bytes());
+        w.relay.handle_disconnect(w.now, conn);
+        changes += 2;
+    }
+    assert_eq!(changes, 300);
+    w.drain();
+    assert_eq!(w.nodes[0].closed, None);
+    assert_eq!(
+        w.nodes[0].inbox,
+        vec![
+            Msg::Users {
+                channel: CH.into(),
+                users: vec!["alpha".into(), "bravo".into()]
+            },
+            Msg::Users {
+                channel: "water".into(),
+                users: vec!["alpha".into()]
+            },
+        ]
+    );
+    let c = w.relay.counters();
+    // Alpha's 298 replaced lists, and bravo's (a slow reader too).
+    assert!(c.users_connected_coalesced >= 298, "{c:?}");
+    assert_eq!(c.drops.text_queue_full + c.drops.text_store_full, 0);
+    assert_eq!(c.sessions_closed, 0);
+    let lists: Vec<_> = w.nodes[1]
+        .inbox
+        .iter()
+        .filter(|m| matches!(m, Msg::Users { .. }))
+        .collect();
+    assert_eq!(
+        lists,
+        [&Msg::Users {
+            channel: CH.into(),
+            users: vec!["alpha".into(), "bravo".into()]
+        }]
+    );
+}
+
+#[test]
+fn pongs_to_a_reader_that_lags_are_dropped_and_state_still_fits() {
+    let mut config = config();
+    config.limits.text_queue_len_max = 4;
+    let mut w = World::new(config, &["alpha", "bravo"]);
+    for i in 0..2 {
+        w.join(i);
+        w.send(i, Kind::Heartbeat, &1u64.to_be_bytes());
+        w.received(i);
+        w.nodes[i].inbox.clear();
+    }
+    let conn = w.nodes[1].conn;
+    for t in 0..10 {
         let mut buf = [0u8; 64];
         let len = ToRelay::Ping { t }.emit(&mut buf).unwrap();
         w.relay.handle_text(w.now, conn, &buf[..len]);
     }
+    talk_undrained(&mut w, 1);
+    w.drain();
+    // Half the queue for pongs, the rest kept for state.
     assert_eq!(
-        w.relay.rekey(w.now, conn),
-        Err(echostream_relay::engine::RekeyRefused::Failed)
+        w.nodes[1].inbox,
+        vec![
+            Msg::Pong { t: 0 },
+            Msg::Pong { t: 1 },
+            Msg::Transmit {
+                channel: CH.into(),
+                node: "alpha".into(),
+                active: true
+            }
+        ]
     );
-    talk_undrained(&mut w, 2);
-    w.drain();
-    // Nothing announced, nothing sealed under a key bravo never got.
-    assert_eq!(order(&w, 1), "tttt00");
-    assert_eq!(w.received(1).len(), 2);
-    let c = w.relay.counters();
-    assert_eq!((c.rekeys, c.rekey_failures), (0, 1));
-    // The rekey's frame, and alpha's `transmit` after it.
-    assert_eq!(c.drops.text_queue_full, 2);
-    // Drained, the next rekey goes out, ahead of its datagrams.
-    w.nodes[1].seen.clear();
-    w.relay.rekey(w.now, conn).unwrap();
-    talk_undrained(&mut w, 2);
-    w.drain();
-    assert_eq!(order(&w, 1), "R11");
-    assert_eq!(w.received(1).len(), 2);
-    // Bravo answers under the new key; alpha hears it.
-    w.nodes[0].seen.clear();
-    let channel_id = echostream_core::wire::signal::ChannelId::new(CH).unwrap();
-    w.text(
-        0,
-        &ToRelay::Transmit {
-            channel_id,
-            active: false,
-        },
-    );
-    w.received(1);
-    w.send(1, Kind::Audio, b"b1");
-    assert_eq!(w.received(0).last().unwrap().2, b"b1");
+    assert_eq!(w.nodes[1].closed, None);
+    assert_eq!(w.relay.counters().drops.text_queue_full, 8);
 }

@@ -12,6 +12,14 @@ pub struct Counters {
     pub sessions_welcomed: u64,
     /// Sessions closed by the relay for any reason.
     pub sessions_closed: u64,
+    /// Sessions closed because a frame that carries state (`registered`,
+    /// `transmit`, `rekey`, `users_connected`, `error`) found their queue
+    /// or the text store full ([`CloseReason::QueueFull`](super::CloseReason::QueueFull));
+    /// also counted in `sessions_closed`.
+    pub sessions_closed_queue_full: u64,
+    /// `users_connected` frames that replaced an older one for the same
+    /// channel still queued for a session (only the newest list counts).
+    pub users_connected_coalesced: u64,
     /// Connections refused because every session slot was taken.
     pub sessions_refused_full: u64,
     /// `hello`s with a refused token.
@@ -93,7 +101,9 @@ pub struct Drops {
     /// A datagram for one recipient found every byte of
     /// `limits.queued_payload_bytes_max` taken by payloads still queued.
     pub payload_store_full: u64,
-    /// A connection's text queue was full.
+    /// A connection's text queue was full: a droppable frame (`pong`,
+    /// `tone_detected`) dropped, or a state frame whose session was then
+    /// closed.
     pub text_queue_full: u64,
     /// A text frame for one connection found every byte of
     /// `limits.queued_text_bytes_max` taken by frames still queued.

@@ -7,7 +7,7 @@ use echostream_core::wire::{Flags, Kind, MediaTimestamp, Packet, StreamId};
 
 use super::Relay;
 use super::channel::{Floor, Member, Talker};
-use super::outbox::Datagram;
+use super::outbox::{Class, Datagram};
 
 impl Relay {
     /// One UDP datagram from `from`, decrypted in place in `datagram`.
@@ -23,6 +23,12 @@ impl Relay {
     /// docs](super), "Talkers"). Everything else is dropped and counted in
     /// [`Counters::drops`](super::Counters::drops).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        self.datagram_input(now, from, datagram);
+        self.run_due_rekeys(now);
+        self.close_lost();
+    }
+
+    fn datagram_input(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
         self.counters.datagrams_in += 1;
         let stream_id = match Packet::new_checked(&*datagram) {
             Ok(packet) => packet.stream_id(),
@@ -75,7 +81,6 @@ impl Relay {
             Kind::EndOfTransmission => self.end_of_transmission(slot, m, repr.timestamp),
             Kind::HeartbeatEcho | Kind::Unknown(_) => self.counters.drops.unexpected_kind += 1,
         }
-        self.run_due_rekeys(now);
     }
 
     fn audio(
@@ -111,7 +116,7 @@ impl Relay {
                 self.counters.audio_in += 1;
                 if taken {
                     let text = self.transmit_text(c, slot, true);
-                    self.send_to_members(c, Some(slot), text);
+                    self.send_to_members(c, Some(slot), text, Class::State);
                 }
                 self.fan_out(c, slot, Kind::Audio, flags, timestamp, payload);
             }
@@ -122,7 +127,7 @@ impl Relay {
                 self.counters.drops.not_talker += 1;
                 if first_refusal {
                     let text = self.transmit_text(c, holder.session, true);
-                    self.send_text(slot, text);
+                    self.send_text(slot, text, Class::State);
                 }
             }
         }

@@ -38,8 +38,17 @@
 //! Every table and queue has a fixed capacity ([`Limits`]), allocated
 //! when the relay is made. Outputs queue per connection (text) and per
 //! node (datagrams), so one node's flood fills only its recipients'
-//! queues; whatever does not fit is dropped and counted in
-//! [`Counters::drops`]. A queue holds a small descriptor per output; the
+//! queues. A datagram that does not fit is dropped and counted in
+//! [`Counters::drops`]. Frames are never lost silently: a frame that
+//! carries state (`welcome`, `registered`, `transmit`, `rekey`, `error`)
+//! that finds no room in its session's queue or the text store closes
+//! the session ([`CloseReason::QueueFull`], counted), before the input
+//! returns, so the node reconnects to a fresh state instead of living on
+//! a wrong one. `users_connected` replaces the one still queued for the
+//! same channel (only the newest list counts). `pong` and
+//! `tone_detected` may be dropped (counted): they get only half of a
+//! session's queue and three quarters of the text store, so state keeps
+//! room. [`Output::SendText`] says which frames a driver may drop. A queue holds a small descriptor per output; the
 //! bytes are stored once however many members they go to (a frame for a
 //! channel, a payload fanned out), in two stores of
 //! `queued_text_bytes_max` and `queued_payload_bytes_max` bytes. Nothing
@@ -52,7 +61,8 @@
 //! moment its `rekey` frame is handed out, not before: in `poll_output`'s
 //! order a node always gets `rekey` before any datagram under that key
 //! (the network may still reorder them; a node holds such a datagram
-//! briefly). A `rekey` that finds no room in the queues is not issued.
+//! briefly). A `rekey` that finds no room in the queues is not issued,
+//! and its session is closed.
 //! When a sender nears the end of its sequence numbers at poll time,
 //! `poll_timeout` turns due at once and `handle_timeout` (or the next
 //! input) sends the new key.
@@ -82,7 +92,7 @@ pub use self::counters::{Counters, Drops};
 pub use self::output::{CloseReason, ConnId, MAX_OUTPUT_LEN, Output};
 
 use self::channel::Channel;
-use self::outbox::{Outputs, Text};
+use self::outbox::{Class, Outputs, Text};
 use self::session::{Phase, Session};
 
 /// Error codes the relay sends in `error` messages (HTTP-like).
@@ -97,7 +107,8 @@ pub mod error_code {
     pub const TOO_LONG: u16 = 413;
     /// The node's protocol version is not spoken.
     pub const VERSION: u16 = 426;
-    /// A capacity was reached (channels per node, members per channel).
+    /// A capacity was reached (channels per node, members per channel),
+    /// or the node read too slowly to be kept in step (then closed).
     pub const LIMIT: u16 = 429;
     /// The relay failed (its random source).
     pub const INTERNAL: u16 = 500;
@@ -112,10 +123,13 @@ pub enum RekeyRefused {
     UnknownConn,
     /// The session has not been welcomed, so it has no key to replace.
     NotWelcomed,
-    /// The key source failed, the new key id clashed, or the `rekey`
-    /// frame found no room in the session's queue or the text store (the
-    /// old key stays; the driver drains and may ask again); counted.
+    /// The key source failed or the new key id clashed (the old key
+    /// stays; the driver may ask again); counted.
     Failed,
+    /// The `rekey` frame found no room in the session's queue or the text
+    /// store: the session is closed ([`CloseReason::QueueFull`]), since
+    /// a node that cannot be told its key soon has dead audio; counted.
+    QueueFull,
 }
 
 impl fmt::Display for RekeyRefused {
@@ -124,6 +138,7 @@ impl fmt::Display for RekeyRefused {
             RekeyRefused::UnknownConn => "no session on that connection",
             RekeyRefused::NotWelcomed => "the session has no key yet",
             RekeyRefused::Failed => "no new key could be issued",
+            RekeyRefused::QueueFull => "no room for the rekey: session closed",
         })
     }
 }
@@ -194,6 +209,7 @@ impl Relay {
                 self.out.push_close(conn, CloseReason::RelayFull, drops);
             }
         }
+        self.close_lost();
     }
 
     /// The connection closed (by the peer or after a `Close`). Its
@@ -202,6 +218,7 @@ impl Relay {
         if let Some(slot) = self.slot_of(conn) {
             self.remove_session(slot);
         }
+        self.close_lost();
     }
 
     /// Releases silent talkers (their listeners get an end-of-transmission
@@ -227,6 +244,7 @@ impl Relay {
             }
         }
         self.run_due_rekeys(now);
+        self.close_lost();
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) next has work: the
@@ -285,7 +303,9 @@ impl Relay {
     /// See [`RekeyRefused`].
     pub fn rekey(&mut self, now: Instant, conn: ConnId) -> Result<(), RekeyRefused> {
         let slot = self.slot_of(conn).ok_or(RekeyRefused::UnknownConn)?;
-        self.rekey_slot(now, slot)
+        let result = self.rekey_slot(now, slot);
+        self.close_lost();
+        result
     }
 
     /// The node id a connection said `hello` with, once welcomed (for
@@ -334,17 +354,51 @@ impl Relay {
             .expect("slots in channel and stream tables are live sessions")
     }
 
-    /// Queues `message` for the session in `slot`; counts a full queue
-    /// or store.
+    /// Queues `message`, which carries state, for the session in `slot`
+    /// (see [`send_text`](Self::send_text)).
     fn send(&mut self, slot: usize, message: &ToNode<'_>) {
         let text = self.out.text(message);
-        self.send_text(slot, text);
+        self.send_text(slot, text, Class::State);
     }
 
-    /// Queues `text` for the session in `slot`, then lets go of it.
-    fn send_text(&mut self, slot: usize, text: Text) {
-        self.out.queue_text(slot, text, &mut self.counters.drops);
+    /// Queues `text` of `class` for the session in `slot`, then lets go
+    /// of it. State that finds no room marks the session to be closed
+    /// before the input returns ([`close_lost`](Self::close_lost)).
+    fn send_text(&mut self, slot: usize, text: Text, class: Class) {
+        let queued = self.out.queue_text(
+            slot,
+            text,
+            class,
+            &mut self.counters.drops,
+            &mut self.counters.users_connected_coalesced,
+        );
+        if queued.is_err() {
+            self.session_mut(slot).state_lost = true;
+        }
         self.out.release_text(text);
+    }
+
+    /// Closes every session that could not be sent state, and any whose
+    /// leaving that overflows in turn. Called at the end of every input,
+    /// so `poll_output` never hands out a frame to a session whose view
+    /// is wrong. Each close removes a session, so it ends.
+    fn close_lost(&mut self) {
+        for _ in 0..=self.sessions.len() {
+            let lost = self
+                .sessions
+                .iter()
+                .position(|s| s.as_ref().is_some_and(|s| s.state_lost));
+            let Some(slot) = lost else {
+                return;
+            };
+            self.counters.sessions_closed_queue_full += 1;
+            self.close(
+                slot,
+                CloseReason::QueueFull,
+                Some((error_code::LIMIT, "too slow to keep in step: reconnect")),
+            );
+        }
+        unreachable!("each close removes a live session");
     }
 
     /// Closes the session in `slot`: its queued frames are dropped, an
@@ -384,7 +438,7 @@ impl Relay {
                     .out
                     .text(&transmit_message(&channel.id, &session.node_id, false));
                 self.end_for_listeners(c, &talker);
-                self.send_to_members(c, None, text);
+                self.send_to_members(c, None, text, Class::State);
             }
             self.users_connected(c);
         }
@@ -392,14 +446,26 @@ impl Relay {
 
     /// Queues `text` (stored once) for every member of channel `c` but
     /// the session in `except`, then lets go of it.
-    fn send_to_members(&mut self, c: usize, except: Option<usize>, text: Text) {
+    fn send_to_members(&mut self, c: usize, except: Option<usize>, text: Text, class: Class) {
         let channel = self.channels[c]
             .as_ref()
             .expect("callers pass a live channel");
         for member in &channel.members {
-            if Some(member.session) != except {
-                self.out
-                    .queue_text(member.session, text, &mut self.counters.drops);
+            if Some(member.session) == except {
+                continue;
+            }
+            let queued = self.out.queue_text(
+                member.session,
+                text,
+                class,
+                &mut self.counters.drops,
+                &mut self.counters.users_connected_coalesced,
+            );
+            if queued.is_err() {
+                self.sessions[member.session]
+                    .as_mut()
+                    .expect("members are live sessions")
+                    .state_lost = true;
             }
         }
         self.out.release_text(text);
@@ -421,13 +487,13 @@ impl Relay {
             channel_id: channel_id(&channel.id),
             users,
         });
-        self.send_to_members(c, None, text);
+        self.send_to_members(c, None, text, Class::Members { channel: c });
     }
 
     /// `transmit` active:false to channel `c`'s members but the old holder.
     fn announce_release(&mut self, c: usize, holder_slot: usize) {
         let text = self.transmit_text(c, holder_slot, false);
-        self.send_to_members(c, Some(holder_slot), text);
+        self.send_to_members(c, Some(holder_slot), text, Class::State);
     }
 
     /// `transmit` on channel `c` naming the node in `slot`, stored once.
@@ -467,11 +533,14 @@ impl Relay {
             // Announced and about to seal: that key is the newest.
             return Ok(());
         }
-        // Checked before a key id is used up on a frame that cannot go.
+        // Checked before a key id is used up on a frame that cannot go:
+        // a key the node cannot be told of leaves it with dead audio
+        // soon, so the session is closed and the node starts afresh.
         if !self.out.has_text_room(slot) {
             self.counters.drops.text_queue_full += 1;
             self.counters.rekey_failures += 1;
-            return Err(RekeyRefused::Failed);
+            self.session_mut(slot).state_lost = true;
+            return Err(RekeyRefused::QueueFull);
         }
         let Ok(issued) = self.session_mut(slot).issuer.issue() else {
             self.counters.rekey_failures += 1;
@@ -484,7 +553,8 @@ impl Relay {
         let Ok(text) = text else {
             self.counters.drops.text_store_full += 1;
             self.counters.rekey_failures += 1;
-            return Err(RekeyRefused::Failed);
+            self.session_mut(slot).state_lost = true;
+            return Err(RekeyRefused::QueueFull);
         };
         let keys = SessionKeys::derive(&Secret::from_bytes(issued.secret), issued.key_id);
         let state = self

@@ -34,6 +34,11 @@ const _: () = assert!(HEADER_LEN + MAX_PAYLOAD_LEN <= MAX_OUTPUT_LEN);
 /// caller holds one reference and lets it go with [`Outputs::release_text`].
 pub(super) type Text = Result<Entry, StoreFull>;
 
+/// A frame that carries state found no room: the session's view is no
+/// longer the relay's, so it must be closed (and the node reconnects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct StateLost;
+
 /// A datagram to seal when it is polled: everything but the payload and
 /// the sequence number, which the recipient's sender assigns then.
 #[derive(Debug, Clone, Copy)]
@@ -46,12 +51,31 @@ pub(super) struct Datagram {
     pub(super) timestamp: MediaTimestamp,
 }
 
+/// What losing a frame would cost, which decides what a full queue does
+/// with it (module docs of [`engine`](super), "Limits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Class {
+    /// `registered`, `transmit`, `rekey`, `welcome`, `error`: the node's
+    /// view of the relay is wrong without it, so a queue that cannot take
+    /// it means the session must be closed.
+    State,
+    /// `users_connected` of the channel in this slot: only the newest
+    /// counts, so it replaces one still queued for the same channel; if
+    /// none is queued and there is no room, it is state like any other.
+    Members { channel: usize },
+    /// `pong`, `tone_detected`: an event the node can do without; dropped
+    /// and counted when the session's queue is half full or the store is
+    /// three quarters full, which keeps the rest for state.
+    Droppable,
+}
+
 /// A queued frame; `rekey` when handing it out switches the session to
 /// the keys it announces.
 #[derive(Debug, Clone, Copy)]
 struct QueuedText {
     text: Entry,
     rekey: bool,
+    class: Class,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -129,16 +153,61 @@ impl Outputs {
         self.texts.insert(&self.scratch[..len])
     }
 
-    /// Queues `text` for the session in `slot`; a full queue or a text
-    /// the store refused is counted.
-    pub(super) fn queue_text(&mut self, slot: usize, text: Text, drops: &mut Drops) {
-        if !self.has_text_room(slot) {
-            drops.text_queue_full += 1;
-            return;
+    /// Emits `message` like [`text`](Self::text), but only while the
+    /// store keeps a quarter of its bytes free: the rest is for state.
+    pub(super) fn droppable_text(&mut self, message: &ToNode<'_>) -> Text {
+        let len = message
+            .emit(&mut self.scratch)
+            .expect("a MAX_MESSAGE_LEN buffer holds any message");
+        if self.texts.free_len() < self.texts.capacity_len() / 4 + len {
+            return Err(StoreFull);
         }
-        match text {
-            Ok(entry) => self.push_text(slot, entry, false),
-            Err(StoreFull) => drops.text_store_full += 1,
+        self.texts.insert(&self.scratch[..len])
+    }
+
+    /// Queues `text` of `class` for the session in `slot`. A
+    /// [`Class::Droppable`] frame that does not fit is counted and
+    /// dropped; a `users_connected` replaces the one queued for its
+    /// channel (counted in `coalesced`).
+    ///
+    /// # Errors
+    /// [`StateLost`]: a frame that carries state found no room in the
+    /// queue or the store (counted): the caller must close the session.
+    pub(super) fn queue_text(
+        &mut self,
+        slot: usize,
+        text: Text,
+        class: Class,
+        drops: &mut Drops,
+        coalesced: &mut u64,
+    ) -> Result<(), StateLost> {
+        let queue = &mut self.outboxes[slot].texts;
+        if let (Class::Members { .. }, Ok(entry)) = (class, text)
+            && let Some(at) = queue.iter().position(|q| q.class == class)
+        {
+            let old = queue.remove(at).expect("found above");
+            self.texts.release(old.text);
+            *coalesced += 1;
+            self.push_text(slot, entry, false, class);
+            return Ok(());
+        }
+        let room = match class {
+            Class::Droppable => queue.len() < self.text_queue_len_max.div_ceil(2),
+            Class::State | Class::Members { .. } => queue.len() < self.text_queue_len_max,
+        };
+        let lost = if !room {
+            drops.text_queue_full += 1;
+            true
+        } else if let Ok(entry) = text {
+            self.push_text(slot, entry, false, class);
+            false
+        } else {
+            drops.text_store_full += 1;
+            true
+        };
+        match class {
+            Class::State | Class::Members { .. } if lost => Err(StateLost),
+            _ => Ok(()),
         }
     }
 
@@ -159,14 +228,14 @@ impl Outputs {
             self.has_text_room(slot),
             "queue_rekey is called after has_text_room"
         );
-        self.push_text(slot, text, true);
+        self.push_text(slot, text, true, Class::State);
     }
 
-    fn push_text(&mut self, slot: usize, text: Entry, rekey: bool) {
+    fn push_text(&mut self, slot: usize, text: Entry, rekey: bool, class: Class) {
         self.texts.share(text);
         self.outboxes[slot]
             .texts
-            .push_back(QueuedText { text, rekey });
+            .push_back(QueuedText { text, rekey, class });
         self.pending[slot / 64] |= 1 << (slot % 64);
     }
 
@@ -274,6 +343,7 @@ impl Outputs {
                 Control::Text { conn, text } => Output::SendText {
                     conn,
                     len: self.take_text(text, buf),
+                    droppable: false,
                 },
                 Control::Close { conn, reason } => Output::Close { conn, reason },
             });
@@ -328,6 +398,7 @@ impl Outputs {
             return Some(Output::SendText {
                 conn: session.conn,
                 len,
+                droppable: queued.class == Class::Droppable,
             });
         }
         while let Some(queued) = self.outboxes[slot].datagrams.pop_front() {
@@ -435,7 +506,9 @@ mod tests {
         let channel_id = ChannelId::new("fire").unwrap();
         let text = out.text(&ToNode::UsersConnected { channel_id, users });
         for slot in 0..SLOTS {
-            out.queue_text(slot, text, &mut drops);
+            let class = Class::Members { channel: 0 };
+            out.queue_text(slot, text, class, &mut drops, &mut 0)
+                .unwrap();
         }
         out.release_text(text);
         assert_eq!(drops, Drops::default(), "one copy fits, {SLOTS} would not");
@@ -447,7 +520,8 @@ mod tests {
                 output,
                 Output::SendText {
                     conn: ConnId(slot as u64),
-                    len: output.payload(&buf).len()
+                    len: output.payload(&buf).len(),
+                    droppable: false,
                 }
             );
             let bytes = output.payload(&buf).to_vec();
@@ -507,7 +581,9 @@ mod tests {
         for t in 0..2 {
             for slot in busy {
                 let text = out.text(&ToNode::Pong { t });
-                out.queue_text(slot, text, &mut drops);
+                let class = Class::Droppable;
+                out.queue_text(slot, text, class, &mut drops, &mut 0)
+                    .unwrap();
                 out.release_text(text);
             }
         }
@@ -529,7 +605,8 @@ mod tests {
         let mut out = outputs(SLOTS);
         let mut drops = Drops::default();
         let text = out.text(&super::super::error_message(400, "zebra-secret"));
-        out.queue_text(5, text, &mut drops);
+        out.queue_text(5, text, Class::State, &mut drops, &mut 0)
+            .unwrap();
         out.release_text(text);
         let debug = format!("{out:?}");
         assert!(debug.contains("texts: 1"), "{debug}");

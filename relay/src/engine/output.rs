@@ -40,6 +40,11 @@ pub enum CloseReason {
     NotConnected,
     /// The operating system's random source failed.
     KeySourceFailed,
+    /// A frame that carries state (`registered`, `transmit`, `rekey`,
+    /// `users_connected`, `error`) found the connection's queue or the
+    /// relay's text store full: the node reads too slowly and would be
+    /// left with a wrong view, so it reconnects instead.
+    QueueFull,
 }
 
 impl CloseReason {
@@ -55,6 +60,7 @@ impl CloseReason {
             CloseReason::Replaced => "replaced",
             CloseReason::NotConnected => "not_connected",
             CloseReason::KeySourceFailed => "key_source_failed",
+            CloseReason::QueueFull => "queue_full",
         }
     }
 }
@@ -80,6 +86,12 @@ pub enum Output {
         conn: ConnId,
         /// How many bytes of the lent buffer are the frame (JSON, UTF-8).
         len: usize,
+        /// The frame is an event the node can do without (`pong`,
+        /// `tone_detected`): a driver whose write queue is full may drop
+        /// it (and count it). Any other frame carries state: a driver
+        /// that cannot queue it must close the connection, so the node
+        /// reconnects to a fresh state rather than a wrong one.
+        droppable: bool,
     },
     /// Send `buf[..len]` as one UDP datagram to `to`.
     SendDatagram {

@@ -59,6 +59,9 @@ pub(super) struct Session {
     pub(super) malformed: u32,
     /// A sender neared its counter's end; rekey after this input.
     pub(super) rekey_due: bool,
+    /// A frame that carries state found no room: close before this
+    /// input returns.
+    pub(super) state_lost: bool,
 }
 
 impl Session {
@@ -73,6 +76,7 @@ impl Session {
             last_alive: now,
             malformed: 0,
             rekey_due: false,
+            state_lost: false,
         }
     }
 

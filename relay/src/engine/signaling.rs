@@ -10,6 +10,7 @@ use echostream_core::wire::signal::{
 
 use super::channel::{Channel, Member};
 use super::config::STREAMS_PER_SESSION_MAX;
+use super::outbox::Class;
 use super::session::{Keys, Membership, Phase};
 use super::{CloseReason, ConnId, Relay, error_code, error_message, live, node_id};
 
@@ -23,6 +24,12 @@ impl Relay {
     /// accepted. A frame from a connection the relay does not hold is
     /// answered with `Close`.
     pub fn handle_text(&mut self, now: Instant, conn: ConnId, text: &[u8]) {
+        self.text_input(now, conn, text);
+        self.run_due_rekeys(now);
+        self.close_lost();
+    }
+
+    fn text_input(&mut self, now: Instant, conn: ConnId, text: &[u8]) {
         self.counters.texts_in += 1;
         let Some(slot) = self.slot_of(conn) else {
             self.counters.texts_unknown_conn += 1;
@@ -92,13 +99,13 @@ impl Relay {
             ) => self.tone_detected(slot, channel_id, tone_id, alert_type),
             (Phase::Welcomed, ToRelay::Ping { t }) => {
                 self.session_mut(slot).last_alive = now;
-                self.send(slot, &ToNode::Pong { t });
+                let text = self.out.droppable_text(&ToNode::Pong { t });
+                self.send_text(slot, text, Class::Droppable);
             }
             (Phase::Welcomed, ToRelay::Pong { .. }) => {
                 self.session_mut(slot).last_alive = now;
             }
         }
-        self.run_due_rekeys(now);
     }
 
     fn malformed(&mut self, slot: usize, error: SignalError) {
@@ -180,7 +187,7 @@ impl Relay {
             key_id: issued.key_id,
             heartbeat_ms: self.config.heartbeat_ms,
         });
-        self.send_text(slot, text);
+        self.send_text(slot, text, Class::State);
     }
 
     fn register(&mut self, slot: usize, channel_id: ChannelId<'_>) {
@@ -304,13 +311,13 @@ impl Relay {
         };
         self.counters.tone_reports += 1;
         let node = &live(&self.sessions, slot).node_id;
-        let text = self.out.text(&ToNode::ToneDetected {
+        let text = self.out.droppable_text(&ToNode::ToneDetected {
             channel_id,
             node_id: node_id(node),
             tone_id,
             alert_type,
         });
-        self.send_to_members(c, Some(slot), text);
+        self.send_to_members(c, Some(slot), text, Class::Droppable);
     }
 }
 

@@ -148,6 +148,16 @@ impl Store {
         len
     }
 
+    /// Bytes in free chunks.
+    pub(super) fn free_len(&self) -> usize {
+        self.chunks_free * self.chunk_len
+    }
+
+    /// Bytes in all chunks.
+    pub(super) fn capacity_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Whether every chunk and entry is free (nothing queued).
     #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {

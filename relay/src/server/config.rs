@@ -44,8 +44,9 @@ pub struct ServerConfig {
     /// How long a connection's write queue may make no progress before
     /// the connection is closed, in ms.
     pub write_stall_ms: u32,
-    /// Bytes of frames queued per connection before new frames are
-    /// dropped (counted in `ws_queue_full`).
+    /// Bytes of frames queued per connection: beyond it a `pong` or
+    /// `tone_detected` is dropped (counted in `ws_queue_full`) and any
+    /// other frame closes the connection (`ws_closed_queue_full`).
     pub write_queue_len_max: usize,
 }
 

@@ -37,8 +37,12 @@ pub struct ServerCounters {
     pub ws_protocol_errors: u64,
     /// Connections that ended without a close handshake.
     pub ws_reset: u64,
-    /// Text frames dropped because the connection's write queue was full.
+    /// Droppable text frames (`pong`, `tone_detected`) dropped because
+    /// the connection's write queue was full.
     pub ws_queue_full: u64,
+    /// Connections closed because a frame that carries state did not fit
+    /// their write queue (the node reconnects to a fresh state).
+    pub ws_closed_queue_full: u64,
     /// Connections closed because their write queue made no progress for
     /// the write-stall time-out.
     pub ws_stalled: u64,
@@ -65,6 +69,8 @@ impl ServerCounters {
             ("sessions_active", r.sessions_active),
             ("sessions_welcomed", r.sessions_welcomed),
             ("sessions_closed", r.sessions_closed),
+            ("sessions_closed_queue_full", r.sessions_closed_queue_full),
+            ("users_connected_coalesced", r.users_connected_coalesced),
             ("sessions_refused_full", r.sessions_refused_full),
             ("auth_failures", r.auth_failures),
             ("texts_in", r.texts_in),
@@ -113,6 +119,7 @@ impl ServerCounters {
             ("ws_protocol_errors", self.ws_protocol_errors),
             ("ws_reset", self.ws_reset),
             ("ws_queue_full", self.ws_queue_full),
+            ("ws_closed_queue_full", self.ws_closed_queue_full),
             ("ws_stalled", self.ws_stalled),
             ("ws_unroutable", self.ws_unroutable),
             ("udp_oversize", self.udp_oversize),

@@ -336,7 +336,9 @@ impl Server {
         let mut buf = std::mem::take(&mut self.out_buf);
         while let Some(output) = self.relay.poll_output(&mut buf) {
             match output {
-                Output::SendText { conn, .. } => self.send_text(conn, output.payload(&buf)),
+                Output::SendText {
+                    conn, droppable, ..
+                } => self.send_text(conn, output.payload(&buf), droppable),
                 Output::SendDatagram { to, .. } => self.send_datagram(to, output.payload(&buf)),
                 Output::Close { conn, reason } => self.engine_close(conn, reason),
             }
@@ -344,7 +346,11 @@ impl Server {
         self.out_buf = buf;
     }
 
-    fn send_text(&mut self, id: ConnId, bytes: &[u8]) {
+    /// Queues a frame on its connection. A full write queue drops a
+    /// `droppable` frame (counted); any other frame carries state, and
+    /// a node that cannot be sent it is closed (the engine forgets it
+    /// and tells its channels), so it reconnects to a fresh state.
+    fn send_text(&mut self, id: ConnId, bytes: &[u8], droppable: bool) {
         let slot = self.by_id.get(&id).copied();
         let Some(conn) = slot.and_then(|slot| self.conns[slot].as_mut()) else {
             self.counters.ws_unroutable += 1;
@@ -358,7 +364,20 @@ impl Server {
         };
         match conn.send_text(text) {
             Sent::Queued => {}
-            Sent::QueueFull => self.counters.ws_queue_full += 1,
+            Sent::QueueFull if droppable => self.counters.ws_queue_full += 1,
+            Sent::QueueFull => {
+                self.counters.ws_closed_queue_full += 1;
+                log::warn!(
+                    "session closed conn={} peer={} node={} reason=write_queue_full",
+                    id.0,
+                    conn.peer,
+                    conn.node_name()
+                );
+                let now = self.now();
+                self.relay.handle_disconnect(now, id);
+                // Its queue is full: a close frame would not fit either.
+                self.drop_conn(slot.expect("found above"));
+            }
             Sent::NotOpen => self.counters.ws_unroutable += 1,
             Sent::Failed(ending) => {
                 let slot = slot.expect("found above");
@@ -516,6 +535,7 @@ fn close_code(reason: CloseReason) -> CloseCode {
         CloseReason::RelayFull => CloseCode::Again,
         CloseReason::Timeout => CloseCode::Away,
         CloseReason::KeySourceFailed => CloseCode::Error,
+        CloseReason::QueueFull => CloseCode::Again,
         CloseReason::Unauthorized
         | CloseReason::ProtocolViolation
         | CloseReason::TooManyMalformed
