@@ -43,6 +43,11 @@ struct Args {
     /// TLS private key (PEM) for --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// The longest a node may hold a channel, in seconds (1 to 3600): its
+    /// listeners then get an end-of-transmission, and its audio is refused
+    /// until it ends its transmission or is silent for 3 s.
+    #[arg(long, value_name = "S", default_value_t = echostream_relay::engine::MAX_TALK_S_DEFAULT)]
+    max_talk_s: u32,
     /// Log the counters every N seconds (0: only at shutdown).
     #[arg(long, value_name = "N", default_value_t = 60)]
     stats_interval_s: u32,
@@ -124,6 +129,7 @@ fn config(args: &Args) -> Result<ServerConfig, String> {
     config.udp_host.clone_from(&args.udp_host);
     config.udp_port = args.udp_port;
     config.stats_interval_s = args.stats_interval_s;
+    config.max_talk_s = args.max_talk_s;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config.tls = Some(TlsFiles {
             cert: cert.clone(),

@@ -1327,3 +1327,115 @@ fn pongs_to_a_reader_that_lags_are_dropped_and_state_still_fits() {
     assert_eq!(w.nodes[1].closed, None);
     assert_eq!(w.relay.counters().drops.text_queue_full, 8);
 }
+
+/// The media kinds listener `i` heard, heartbeat echoes left out.
+fn media_kinds(w: &mut World, i: usize) -> Vec<Kind> {
+    w.heard(i)
+        .into_iter()
+        .filter(|h| h.kind != Kind::HeartbeatEcho)
+        .map(|h| h.kind)
+        .collect()
+}
+
+#[test]
+fn a_talker_trickling_one_byte_every_two_and_a_half_seconds_loses_the_channel() {
+    let mut w = three_on_channel();
+    let trickle = |w: &mut World, n: u32| {
+        let d = w.seal_at(0, Kind::Audio, MediaTimestamp(n * 960), b"x");
+        w.send_datagram(0, d);
+    };
+    trickle(&mut w, 0);
+    for _ in 0..5 {
+        w.advance(500);
+        keep_alive(&mut w);
+    }
+    trickle(&mut w, 1);
+    for _ in 0..5 {
+        w.advance(500);
+        keep_alive(&mut w);
+    }
+    assert_eq!(
+        w.relay.counters().talker_trickles,
+        0,
+        "the silence timer never fires"
+    );
+    // Its third in 5 s: three datagrams in the 3 s up to it is no stream.
+    trickle(&mut w, 2);
+    assert_eq!(w.relay.counters().talker_trickles, 1);
+    for i in [1, 2] {
+        assert_eq!(
+            media_kinds(&mut w, i),
+            [Kind::Audio, Kind::Audio, Kind::EndOfTransmission]
+        );
+        assert!(w.nodes[i].inbox.contains(&released_by("alpha")));
+    }
+    // Another talker takes it; the trickle goes on and is refused.
+    w.send(1, Kind::Audio, b"b1");
+    assert_eq!(media_kinds(&mut w, 2), [Kind::Audio]);
+    for n in 3..8 {
+        for _ in 0..5 {
+            w.advance(500);
+            keep_alive(&mut w);
+            // Packets batched: what counts is the number per 3 s.
+            for _ in 0..5 {
+                w.send(1, Kind::Audio, b"b");
+            }
+        }
+        trickle(&mut w, n);
+    }
+    assert!(media_kinds(&mut w, 2).iter().all(|k| *k == Kind::Audio));
+    let c = w.relay.counters();
+    assert_eq!(c.drops.locked_out, 6, "the cut one and five more");
+    assert_eq!(
+        (c.talker_trickles, c.talker_timeouts, c.eot_made),
+        (1, 0, 1)
+    );
+    // Bravo, at a real rate, kept it all along.
+    assert!(!w.nodes[2].inbox.contains(&released_by("bravo")));
+}
+
+#[test]
+fn a_talker_at_a_normal_rate_is_cut_at_max_talk_s_until_it_ends_its_transmission() {
+    let mut config = config();
+    config.max_talk_s = 5;
+    let mut w = World::new(config, &["alpha", "bravo", "charlie"]);
+    for i in 0..3 {
+        w.join(i);
+        w.send(i, Kind::Heartbeat, &1u64.to_be_bytes());
+        w.received(i);
+    }
+    for node in &mut w.nodes {
+        node.inbox.clear();
+    }
+    // 20 ms frames for 6 s, without a pause.
+    for n in 0..300u32 {
+        let d = w.seal_at(0, Kind::Audio, MediaTimestamp(n * 960), b"frame");
+        w.send_datagram(0, d);
+        if n % 50 == 49 {
+            keep_alive(&mut w);
+        }
+        w.advance(20);
+    }
+    let c = w.relay.counters();
+    assert_eq!(
+        (c.talk_time_limits, c.talker_timeouts, c.eot_made),
+        (1, 0, 1)
+    );
+    // 5 s of it: 250 frames, then the end in its place.
+    assert_ended_once(&mut w, 1, 250);
+    assert!(w.nodes[2].inbox.contains(&released_by("alpha")));
+    assert_eq!(w.relay.counters().drops.locked_out, 50);
+    // Its own end closes the transmission; it may talk again.
+    let own = w.seal_at(0, Kind::EndOfTransmission, MediaTimestamp(300 * 960), b"");
+    w.send_datagram(0, own);
+    w.send(0, Kind::Audio, b"again");
+    assert_eq!(
+        w.received(2)
+            .into_iter()
+            .filter(|h| h.0 != Kind::HeartbeatEcho)
+            .map(|h| h.2)
+            .collect::<Vec<_>>()
+            .last(),
+        Some(&b"again".to_vec())
+    );
+}

@@ -15,6 +15,20 @@ pub const STREAMS_PER_SESSION_MAX: usize = 8;
 /// "holds it until end-of-transmission or 3 s of silence").
 pub const TALKER_SILENCE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The most `talk_audio_min` may be: the arrival times a talker keeps.
+pub const TALK_AUDIO_MIN_MAX: usize = 16;
+
+/// The default `max_talk_s`: the radios' own transmit time-out.
+pub const MAX_TALK_S_DEFAULT: u32 = 180;
+
+/// The default `talk_audio_min`: 2 a second. A real stream sends 17 to
+/// 200 (60 ms to 5 ms Opus packets), 8 or more at 50 % loss, and an
+/// Opus DTX pause one every 400 ms (at least 7 in any 3 s); a trickle
+/// that only keeps a channel sends fewer.
+pub const TALK_AUDIO_MIN_DEFAULT: u32 = 6;
+
+const _: () = assert!(TALK_AUDIO_MIN_DEFAULT as usize <= TALK_AUDIO_MIN_MAX);
+
 /// Heartbeat periods without a heartbeat, ping or valid datagram before a
 /// session is closed.
 pub const HEARTBEATS_MISSED_MAX: u64 = 3;
@@ -131,13 +145,26 @@ pub struct RelayConfig {
     pub key_grace_ms: u32,
     /// Which tokens open a session.
     pub tokens: TokenPolicy,
+    /// The longest a talker holds a channel, in s (default 180, the
+    /// radios' time-out): then its listeners get an end-of-transmission
+    /// and the members `transmit` active:false, and its audio is refused
+    /// until it ends its transmission or is silent for
+    /// [`TALKER_SILENCE_TIMEOUT`]. 1 to 3600.
+    pub max_talk_s: u32,
+    /// Audio datagrams a talker must have sent in the
+    /// [`TALKER_SILENCE_TIMEOUT`] up to each of its audio datagrams, once
+    /// it has held the channel that long; fewer is a trickle, cut like
+    /// `max_talk_s`. 1 is the plain silence rule. 1 to
+    /// [`TALK_AUDIO_MIN_MAX`].
+    pub talk_audio_min: u32,
     /// Capacities.
     pub limits: Limits,
 }
 
 impl RelayConfig {
-    /// A configuration with default limits, a 1 s heartbeat and a 5 s key
-    /// grace period.
+    /// A configuration with default limits, a 1 s heartbeat, a 5 s key
+    /// grace period, a 180 s talk limit and a minimum of 6 audio
+    /// datagrams per 3 s to hold a channel.
     pub fn new(udp_host: impl Into<String>, udp_port: u16, tokens: TokenPolicy) -> RelayConfig {
         RelayConfig {
             udp_host: udp_host.into(),
@@ -145,7 +172,17 @@ impl RelayConfig {
             heartbeat_ms: 1000,
             key_grace_ms: 5000,
             tokens,
+            max_talk_s: MAX_TALK_S_DEFAULT,
+            talk_audio_min: TALK_AUDIO_MIN_DEFAULT,
             limits: Limits::default(),
+        }
+    }
+
+    /// The talk rules channels are made with.
+    pub(super) fn talk_rules(&self) -> super::channel::TalkRules {
+        super::channel::TalkRules {
+            audio_min: self.talk_audio_min as usize,
+            max_talk: Duration::from_secs(u64::from(self.max_talk_s)),
         }
     }
 
@@ -160,7 +197,17 @@ impl RelayConfig {
     /// The first field that is out of range, named.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
-        let checks: [(&'static str, bool, &'static str); 13] = [
+        let checks: [(&'static str, bool, &'static str); 15] = [
+            (
+                "max_talk_s",
+                (1..=3600).contains(&self.max_talk_s),
+                "must be 1 to 3600",
+            ),
+            (
+                "talk_audio_min",
+                (1..=TALK_AUDIO_MIN_MAX as u32).contains(&self.talk_audio_min),
+                "must be 1 to 16",
+            ),
             (
                 "udp_host",
                 Host::new(&self.udp_host).is_ok(),

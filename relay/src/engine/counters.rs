@@ -68,8 +68,15 @@ pub struct Counters {
     pub rekeys: u64,
     /// Key changes that could not be made (random source, key id clash).
     pub rekey_failures: u64,
-    /// Channels released after [`TALKER_SILENCE_TIMEOUT`](super::TALKER_SILENCE_TIMEOUT).
+    /// Channels released after [`TALKER_SILENCE_TIMEOUT`](super::TALKER_SILENCE_TIMEOUT)
+    /// without audio.
     pub talker_timeouts: u64,
+    /// Talkers cut for fewer than `talk_audio_min` audio datagrams in the
+    /// [`TALKER_SILENCE_TIMEOUT`](super::TALKER_SILENCE_TIMEOUT) up to
+    /// their latest: a trickle that only holds the channel.
+    pub talker_trickles: u64,
+    /// Talkers cut after holding the channel for `max_talk_s`.
+    pub talk_time_limits: u64,
     /// Channels released by their talker's `transmit: false` before its
     /// end-of-transmission came.
     pub transmit_releases: u64,
@@ -92,6 +99,9 @@ pub struct Drops {
     /// Audio or end-of-transmission from a stream that does not hold the
     /// channel.
     pub not_talker: u64,
+    /// Audio from a stream the relay cut that has not ended its
+    /// transmission yet.
+    pub locked_out: u64,
     /// A recipient whose UDP address is not known yet.
     pub no_address: u64,
     /// A recipient's sender could not seal (counter exhausted).

@@ -106,10 +106,8 @@ impl Relay {
         // audio included: that is a new transmission).
         let expired = channel.expire(now);
         let floor = channel.claim(now, member, timestamp);
-        if let Some(old) = expired {
-            self.counters.talker_timeouts += 1;
-            self.end_for_listeners(c, &old);
-            self.announce_release(c, old.member.session);
+        if let Some((old, cut)) = expired {
+            self.cut(c, &old, cut);
         }
         match floor {
             Floor::Held { taken } => {
@@ -119,6 +117,11 @@ impl Relay {
                     self.send_to_members(c, Some(slot), text, Class::State);
                 }
                 self.fan_out(c, slot, Kind::Audio, flags, timestamp, payload);
+            }
+            Floor::LockedOut => self.counters.drops.locked_out += 1,
+            Floor::Trickled(talker) => {
+                self.counters.drops.locked_out += 1;
+                self.cut(c, &talker, super::channel::Cut::Trickle);
             }
             Floor::Busy {
                 holder,

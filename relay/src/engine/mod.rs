@@ -23,7 +23,18 @@
 //!
 //! The first stream to send audio on a channel holds it (DESIGN.md,
 //! "Signaling v1") until its end-of-transmission, its `transmit: false`,
-//! [`TALKER_SILENCE_TIMEOUT`] without audio, or its session's end. Every
+//! its session's end, or until the relay cuts it: after
+//! [`TALKER_SILENCE_TIMEOUT`] (3 s) without audio; `max_talk_s` (default
+//! 180 s) after it took the channel; or, once it has held the channel for
+//! 3 s, at an audio datagram that is not one of at least
+//! `talk_audio_min` (default 6) in the 3 s up to it: a trickle that
+//! only keeps the silence timer from firing (one datagram every 2.5 s is
+//! cut at its third, 5 s after the take; any real stream, Opus DTX
+//! included, sends more). A cut stream is locked out (its audio dropped
+//! and counted) until it ends its transmission (end-of-transmission or
+//! `transmit: false`) or is silent for [`TALKER_SILENCE_TIMEOUT`], like a
+//! radio's time-out timer waiting for PTT release; others may take the
+//! //! channel meanwhile. Every
 //! other member is told with `transmit active:false`, and each listener
 //! gets exactly one end-of-transmission datagram per transmission: the
 //! talker's own, passed on; or, when the channel was released any other
@@ -85,8 +96,9 @@ use echostream_core::wire::StreamId;
 use echostream_core::wire::signal::ToNode;
 
 pub use self::config::{
-    ConfigError, HEARTBEATS_MISSED_MAX, Limits, RelayConfig, STREAMS_PER_SESSION_MAX,
-    TALKER_SILENCE_TIMEOUT, TokenPolicy,
+    ConfigError, HEARTBEATS_MISSED_MAX, Limits, MAX_TALK_S_DEFAULT, RelayConfig,
+    STREAMS_PER_SESSION_MAX, TALK_AUDIO_MIN_DEFAULT, TALK_AUDIO_MIN_MAX, TALKER_SILENCE_TIMEOUT,
+    TokenPolicy,
 };
 pub use self::counters::{Counters, Drops};
 pub use self::output::{CloseReason, ConnId, MAX_OUTPUT_LEN, Output};
@@ -228,10 +240,8 @@ impl Relay {
     pub fn handle_timeout(&mut self, now: Instant) {
         for c in 0..self.channels.len() {
             let released = self.channels[c].as_mut().and_then(|ch| ch.expire(now));
-            if let Some(talker) = released {
-                self.counters.talker_timeouts += 1;
-                self.end_for_listeners(c, &talker);
-                self.announce_release(c, talker.member.session);
+            if let Some((talker, cut)) = released {
+                self.cut(c, &talker, cut);
             }
         }
         let timeout = self.config.session_timeout();
@@ -488,6 +498,19 @@ impl Relay {
             users,
         });
         self.send_to_members(c, None, text, Class::Members { channel: c });
+    }
+
+    /// The relay took channel `c` from `talker`: counted, its listeners
+    /// get an end-of-transmission in its place and the other members
+    /// `transmit` active:false.
+    fn cut(&mut self, c: usize, talker: &channel::Talker, cut: channel::Cut) {
+        match cut {
+            channel::Cut::Silent => self.counters.talker_timeouts += 1,
+            channel::Cut::Trickle => self.counters.talker_trickles += 1,
+            channel::Cut::TalkTimeLimit => self.counters.talk_time_limits += 1,
+        }
+        self.end_for_listeners(c, talker);
+        self.announce_release(c, talker.member.session);
     }
 
     /// `transmit` active:false to channel `c`'s members but the old holder.

@@ -215,7 +215,11 @@ impl Relay {
             Some(c) => c,
             None => match self.channels.iter().position(Option::is_none) {
                 Some(c) => {
-                    self.channels[c] = Some(Channel::new(channel_id.as_str(), members_max));
+                    self.channels[c] = Some(Channel::new(
+                        channel_id.as_str(),
+                        members_max,
+                        self.config.talk_rules(),
+                    ));
                     c
                 }
                 None => {

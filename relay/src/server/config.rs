@@ -34,6 +34,9 @@ pub struct ServerConfig {
     pub heartbeat_ms: u32,
     /// How long a replaced key still opens datagrams, in ms.
     pub key_grace_ms: u32,
+    /// The longest a talker holds a channel, in s (the engine's
+    /// `max_talk_s`).
+    pub max_talk_s: u32,
     /// The engine's limits. `sessions_max` also bounds TCP connections.
     pub limits: Limits,
     /// Log the counters every this many seconds; 0: only at shutdown.
@@ -52,7 +55,7 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// A configuration with the engine's defaults, a 1 s heartbeat, a
-    /// 5 s key grace, stats every 60 s, a 5 s handshake time-out, a 5 s
+    /// 5 s key grace, a 180 s talk limit, stats every 60 s, a 5 s handshake time-out, a 5 s
     /// write-stall time-out and a 64 KiB write queue per connection.
     pub fn new(listen: SocketAddr, udp: SocketAddr, tokens: TokenPolicy) -> ServerConfig {
         ServerConfig {
@@ -64,6 +67,7 @@ impl ServerConfig {
             tokens,
             heartbeat_ms: 1000,
             key_grace_ms: 5000,
+            max_talk_s: crate::engine::MAX_TALK_S_DEFAULT,
             limits: Limits::default(),
             stats_interval_s: 60,
             handshake_timeout_ms: 5000,
@@ -143,6 +147,7 @@ impl ServerConfig {
         let mut config = RelayConfig::new(udp_host, udp_port, self.tokens.clone());
         config.heartbeat_ms = self.heartbeat_ms;
         config.key_grace_ms = self.key_grace_ms;
+        config.max_talk_s = self.max_talk_s;
         config.limits = self.limits;
         config
     }

@@ -91,6 +91,8 @@ impl ServerCounters {
             ("rekeys", r.rekeys),
             ("rekey_failures", r.rekey_failures),
             ("talker_timeouts", r.talker_timeouts),
+            ("talker_trickles", r.talker_trickles),
+            ("talk_time_limits", r.talk_time_limits),
             ("transmit_releases", r.transmit_releases),
             ("drop_malformed", d.malformed),
             ("drop_unknown_stream", d.unknown_stream),
@@ -101,6 +103,7 @@ impl ServerCounters {
         fields.extend([
             ("drop_unexpected_kind", d.unexpected_kind),
             ("drop_not_talker", d.not_talker),
+            ("drop_locked_out", d.locked_out),
             ("drop_no_address", d.no_address),
             ("drop_seal_failed", d.seal_failed),
             ("drop_datagram_queue_full", d.datagram_queue_full),
