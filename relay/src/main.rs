@@ -43,6 +43,11 @@ struct Args {
     /// TLS private key (PEM) for --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Let a node's UDP streams move to an IP other than its WebSocket's
+    /// (multi-homed nodes, carrier NATs). Without it a stream's return
+    /// address changes only within the IP the node connected from.
+    #[arg(long)]
+    allow_roaming: bool,
     /// Log the counters every N seconds (0: only at shutdown).
     #[arg(long, value_name = "N", default_value_t = 60)]
     stats_interval_s: u32,
@@ -124,6 +129,7 @@ fn config(args: &Args) -> Result<ServerConfig, String> {
     config.udp_host.clone_from(&args.udp_host);
     config.udp_port = args.udp_port;
     config.stats_interval_s = args.stats_interval_s;
+    config.allow_roaming = args.allow_roaming;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config.tls = Some(TlsFiles {
             cert: cert.clone(),

@@ -152,6 +152,8 @@ struct World {
     relay: Relay,
     now: Instant,
     nodes: Vec<Node>,
+    /// Where datagrams went that no node's address matches.
+    strays: Vec<SocketAddr>,
 }
 
 fn config() -> RelayConfig {
@@ -183,6 +185,7 @@ impl World {
             relay: Relay::new(config).unwrap(),
             now: Instant::from_millis(1),
             nodes,
+            strays: Vec::new(),
         }
     }
 
@@ -225,7 +228,10 @@ impl World {
                     node.inbox.push(msg);
                 }
                 Output::SendDatagram { to, .. } => {
-                    let node = self.nodes.iter_mut().find(|n| n.addr == *to).unwrap();
+                    let Some(node) = self.nodes.iter_mut().find(|n| n.addr == *to) else {
+                        self.strays.push(*to);
+                        continue;
+                    };
                     let bytes = output.payload(&buf);
                     let key_id = Packet::new_checked(bytes).unwrap().key_id();
                     node.seen.push(Seen::Datagram(key_id));
@@ -238,6 +244,13 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Node `i`'s WebSocket opens, from its UDP address's IP.
+    fn connect(&mut self, i: usize) {
+        let peer = self.nodes[i].addr.ip();
+        self.relay
+            .handle_connect(self.now, self.nodes[i].conn, peer);
     }
 
     fn text(&mut self, i: usize, message: &ToRelay<'_>) {
@@ -260,7 +273,7 @@ impl World {
 
     /// Node `i` connects, is welcomed and registers on `channel`.
     fn join_channel(&mut self, i: usize, channel: &str) {
-        self.relay.handle_connect(self.now, self.nodes[i].conn);
+        self.connect(i);
         let node_id = echostream_core::wire::signal::NodeId::new(self.nodes[i].id).unwrap();
         let token = echostream_core::wire::signal::Token::new(TOKEN).unwrap();
         self.text(
@@ -311,8 +324,14 @@ impl World {
         buf[..len].to_vec()
     }
 
-    fn send_datagram(&mut self, i: usize, mut datagram: Vec<u8>) {
+    fn send_datagram(&mut self, i: usize, datagram: Vec<u8>) {
         let from = self.nodes[i].addr;
+        self.send_from(from, datagram);
+    }
+
+    /// `datagram` arrives from `from` (a node that moved, or an attacker
+    /// replaying what it captured).
+    fn send_from(&mut self, from: SocketAddr, mut datagram: Vec<u8>) {
         self.relay.handle_datagram(self.now, from, &mut datagram);
         self.drain();
     }
@@ -375,7 +394,7 @@ fn three_on_channel() -> World {
 #[test]
 fn hello_is_welcomed_with_the_udp_endpoint_and_a_key() {
     let mut w = World::new(config(), &["alpha"]);
-    w.relay.handle_connect(w.now, w.nodes[0].conn);
+    w.connect(0);
     let node_id = echostream_core::wire::signal::NodeId::new("alpha").unwrap();
     let token = echostream_core::wire::signal::Token::new(TOKEN).unwrap();
     w.text(
@@ -409,7 +428,7 @@ fn hello_is_welcomed_with_the_udp_endpoint_and_a_key() {
 #[test]
 fn a_wrong_token_gets_an_error_then_close() {
     let mut w = World::new(config(), &["alpha"]);
-    w.relay.handle_connect(w.now, w.nodes[0].conn);
+    w.connect(0);
     let node_id = echostream_core::wire::signal::NodeId::new("alpha").unwrap();
     let token = echostream_core::wire::signal::Token::new("bad-token").unwrap();
     w.text(
@@ -429,7 +448,7 @@ fn a_wrong_token_gets_an_error_then_close() {
 #[test]
 fn a_message_before_hello_closes() {
     let mut w = World::new(config(), &["alpha"]);
-    w.relay.handle_connect(w.now, w.nodes[0].conn);
+    w.connect(0);
     w.raw_text(0, br#"{"type":"register","channel_id":"fire"}"#);
     assert_eq!(w.nodes[0].inbox, vec![Msg::Error { code: 401 }]);
     assert_eq!(w.nodes[0].closed, Some(CloseReason::ProtocolViolation));
@@ -707,7 +726,7 @@ fn a_full_relay_refuses_connections_and_a_reconnect_replaces_the_old_session() {
     let mut w = World::new(config, &["alpha", "bravo", "charlie"]);
     w.join(0);
     w.join(1);
-    w.relay.handle_connect(w.now, w.nodes[2].conn);
+    w.connect(2);
     w.drain();
     assert_eq!(w.nodes[2].inbox, vec![Msg::Error { code: 503 }]);
     assert_eq!(w.nodes[2].closed, Some(CloseReason::RelayFull));
@@ -845,7 +864,7 @@ fn a_page_for_a_channel_not_registered_is_ignored_and_counted() {
 #[test]
 fn a_page_before_hello_closes_like_any_message() {
     let mut w = World::new(config(), &["alpha"]);
-    w.relay.handle_connect(w.now, w.nodes[0].conn);
+    w.connect(0);
     w.raw_text(
         0,
         br#"{"type":"tone_detected","channel_id":"fire","tone_id":"t","alert_type":"a"}"#,
@@ -1164,4 +1183,81 @@ fn a_rekey_that_finds_no_room_changes_no_key_and_the_next_one_goes_out_first() {
     w.received(1);
     w.send(1, Kind::Audio, b"b1");
     assert_eq!(w.received(0).last().unwrap().2, b"b1");
+}
+
+/// Bravo talks; whether alpha (node 0) heard it at its address, and where
+/// else datagrams went.
+fn alpha_hears_bravo(w: &mut World) -> (bool, Vec<SocketAddr>) {
+    w.send(1, Kind::Audio, b"opus");
+    let heard = w
+        .received(0)
+        .iter()
+        .any(|(kind, _, p)| *kind == Kind::Audio && p == b"opus");
+    w.received(2);
+    w.send(1, Kind::EndOfTransmission, &[]);
+    w.received(0);
+    w.received(2);
+    (heard, std::mem::take(&mut w.strays))
+}
+
+#[test]
+fn an_old_datagram_replayed_from_elsewhere_leaves_the_return_address() {
+    let mut w = three_on_channel();
+    let old = w.seal(0, Kind::Heartbeat, &1u64.to_be_bytes());
+    let older = w.seal(0, Kind::Heartbeat, &2u64.to_be_bytes());
+    w.send(0, Kind::Heartbeat, &3u64.to_be_bytes());
+    w.received(0);
+    // Captured on the path and replayed, still inside the replay window
+    // and never seen by the relay: from another port of alpha's own IP
+    // (so only its age can refuse it) and from another IP.
+    let same_ip = SocketAddr::from(([10, 0, 0, 1], 6666));
+    let elsewhere = SocketAddr::from(([192, 0, 2, 66], 4000));
+    w.send_from(same_ip, old);
+    w.send_from(elsewhere, older);
+    assert_eq!(w.relay.counters().return_addr_kept_not_newest, 2);
+    assert_eq!(w.relay.counters().return_addr_moves, 0);
+    // The replayed heartbeats' echoes went to alpha, not to the replayer.
+    let echoes: Vec<_> = w.received(0).into_iter().map(|(kind, ..)| kind).collect();
+    assert_eq!(echoes, [Kind::HeartbeatEcho, Kind::HeartbeatEcho]);
+    assert_eq!(w.strays, []);
+    assert_eq!(alpha_hears_bravo(&mut w), (true, vec![]));
+}
+
+#[test]
+fn a_newer_datagram_moves_the_return_address_only_within_the_peers_ip() {
+    let mut w = three_on_channel();
+    // Another IP: a newer datagram is used but moves nothing.
+    let elsewhere = SocketAddr::from(([192, 0, 2, 66], 4000));
+    let hb = w.seal(0, Kind::Heartbeat, &2u64.to_be_bytes());
+    w.send_from(elsewhere, hb);
+    assert_eq!(w.relay.counters().return_addr_kept_foreign_ip, 1);
+    assert_eq!(alpha_hears_bravo(&mut w), (true, vec![]));
+    // Another port of alpha's IP (its NAT mapping changed): it moves.
+    w.nodes[0].addr = SocketAddr::from(([10, 0, 0, 1], 6000));
+    w.send(0, Kind::Heartbeat, &3u64.to_be_bytes());
+    assert_eq!(w.relay.counters().return_addr_moves, 1);
+    assert_eq!(w.received(0)[0].0, Kind::HeartbeatEcho);
+    assert_eq!(alpha_hears_bravo(&mut w), (true, vec![]));
+}
+
+#[test]
+fn with_roaming_allowed_a_newer_datagram_moves_the_return_address_anywhere() {
+    let mut config = config();
+    config.allow_roaming = true;
+    let mut w = World::new(config, &["alpha", "bravo", "charlie"]);
+    for i in 0..3 {
+        w.join(i);
+        w.send(i, Kind::Heartbeat, &1u64.to_be_bytes());
+        w.received(i);
+    }
+    w.nodes[0].addr = SocketAddr::from(([192, 0, 2, 7], 5000));
+    w.send(0, Kind::Heartbeat, &2u64.to_be_bytes());
+    assert_eq!(w.relay.counters().return_addr_moves, 1);
+    assert_eq!(alpha_hears_bravo(&mut w), (true, vec![]));
+    // Even roaming, an old datagram does not move it back.
+    let old = w.seal(0, Kind::Heartbeat, &3u64.to_be_bytes());
+    w.send(0, Kind::Heartbeat, &4u64.to_be_bytes());
+    w.send_from(SocketAddr::from(([10, 0, 0, 1], 5000)), old);
+    assert_eq!(w.relay.counters().return_addr_kept_not_newest, 1);
+    assert_eq!(alpha_hears_bravo(&mut w), (true, vec![]));
 }

@@ -131,6 +131,12 @@ pub struct RelayConfig {
     pub key_grace_ms: u32,
     /// Which tokens open a session.
     pub tokens: TokenPolicy,
+    /// Whether a stream's return address may move to an IP other than
+    /// its session's WebSocket peer (`--allow-roaming`): for nodes whose
+    /// UDP leaves by another address than their TCP (multi-homed, some
+    /// carrier NATs). Off, an on-path attacker with a captured datagram
+    /// cannot redirect a stream to itself from elsewhere.
+    pub allow_roaming: bool,
     /// Capacities.
     pub limits: Limits,
 }
@@ -145,6 +151,7 @@ impl RelayConfig {
             heartbeat_ms: 1000,
             key_grace_ms: 5000,
             tokens,
+            allow_roaming: false,
             limits: Limits::default(),
         }
     }

@@ -65,6 +65,17 @@ pub struct Counters {
     /// Channels released by their talker's `transmit: false` before its
     /// end-of-transmission came.
     pub transmit_releases: u64,
+    /// Return addresses moved to another address (a node's NAT mapping
+    /// or port changed, or it roamed when allowed).
+    pub return_addr_moves: u64,
+    /// Valid datagrams from another address that did not move the return
+    /// address because a newer one of the stream was seen already (a late
+    /// datagram, or one replayed from elsewhere).
+    pub return_addr_kept_not_newest: u64,
+    /// Valid, newest datagrams that did not move the return address
+    /// because they came from an IP other than the session's WebSocket
+    /// peer and roaming is not allowed.
+    pub return_addr_kept_foreign_ip: u64,
     /// Datagram drops by reason.
     pub drops: Drops,
 }

@@ -69,6 +69,7 @@ mod store;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 
 use echostream_core::time::{Duration, Instant};
 use echostream_core::wire::StreamId;
@@ -174,16 +175,18 @@ impl Relay {
         &self.counters
     }
 
-    /// A WebSocket connection opened. It must say `hello` within the
+    /// A WebSocket connection opened from `peer` (its IP bounds where the
+    /// session's streams may send from, see
+    /// [`RelayConfig::allow_roaming`]). It must say `hello` within the
     /// session time-out. When every slot is taken it is closed at once.
-    pub fn handle_connect(&mut self, now: Instant, conn: ConnId) {
+    pub fn handle_connect(&mut self, now: Instant, conn: ConnId, peer: IpAddr) {
         if self.slot_of(conn).is_some() {
             // The driver reused a live id: treat it as a new connection.
             self.handle_disconnect(now, conn);
         }
         match self.sessions.iter().position(Option::is_none) {
             Some(slot) => {
-                self.sessions[slot] = Some(Session::new(conn, now));
+                self.sessions[slot] = Some(Session::new(conn, peer, now));
                 self.counters.sessions_active += 1;
             }
             None => {
@@ -497,7 +500,18 @@ impl Relay {
             self.counters.rekey_failures += 1;
             return Err(RekeyRefused::Failed);
         }
+        let new_key_id = keys.key_id();
         state.next = Some(keys);
+        // Key ids wrap: a stream's newest datagram under an old key of the
+        // same id must not outrank the first ones under this key.
+        for membership in &mut self.session_mut(slot).memberships {
+            if membership
+                .newest
+                .is_some_and(|(key_id, _)| key_id == new_key_id)
+            {
+                membership.newest = None;
+            }
+        }
         self.out.queue_rekey(slot, text);
         self.out.release_text(Ok(text));
         self.counters.rekeys += 1;

@@ -408,13 +408,18 @@ mod tests {
     fn sessions(slots: usize) -> Vec<Option<Session>> {
         (0..slots)
             .map(|slot| {
-                let mut session = Session::new(ConnId(slot as u64), Instant::from_millis(0));
+                let mut session = Session::new(
+                    ConnId(slot as u64),
+                    std::net::Ipv4Addr::LOCALHOST.into(),
+                    Instant::from_millis(0),
+                );
                 let stream_id = StreamId(slot as u32 + 1);
                 session.memberships.push(Membership {
                     channel: 0,
                     stream_id,
                     sender: Sender::new(&keys(), Direction::RelayToNode, stream_id),
                     addr: None,
+                    newest: None,
                 });
                 Some(session)
             })

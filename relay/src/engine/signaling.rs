@@ -244,6 +244,7 @@ impl Relay {
             stream_id,
             sender,
             addr: None,
+            newest: None,
         });
         self.send(
             slot,

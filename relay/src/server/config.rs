@@ -30,6 +30,9 @@ pub struct ServerConfig {
     /// Which tokens open a session. [`TokenPolicy::AnyToken`] only when
     /// both listeners are on loopback.
     pub tokens: TokenPolicy,
+    /// Let a stream's return address move to an IP other than its
+    /// session's WebSocket peer (see [`RelayConfig::allow_roaming`]).
+    pub allow_roaming: bool,
     /// The UDP heartbeat period nodes are told, in ms.
     pub heartbeat_ms: u32,
     /// How long a replaced key still opens datagrams, in ms.
@@ -61,6 +64,7 @@ impl ServerConfig {
             udp_port: None,
             tls: None,
             tokens,
+            allow_roaming: false,
             heartbeat_ms: 1000,
             key_grace_ms: 5000,
             limits: Limits::default(),
@@ -142,6 +146,7 @@ impl ServerConfig {
         let mut config = RelayConfig::new(udp_host, udp_port, self.tokens.clone());
         config.heartbeat_ms = self.heartbeat_ms;
         config.key_grace_ms = self.key_grace_ms;
+        config.allow_roaming = self.allow_roaming;
         config.limits = self.limits;
         config
     }

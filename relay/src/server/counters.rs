@@ -86,6 +86,9 @@ impl ServerCounters {
             ("rekey_failures", r.rekey_failures),
             ("talker_timeouts", r.talker_timeouts),
             ("transmit_releases", r.transmit_releases),
+            ("return_addr_moves", r.return_addr_moves),
+            ("return_addr_kept_not_newest", r.return_addr_kept_not_newest),
+            ("return_addr_kept_foreign_ip", r.return_addr_kept_foreign_ip),
             ("drop_malformed", d.malformed),
             ("drop_unknown_stream", d.unknown_stream),
         ];

@@ -259,7 +259,7 @@ impl Server {
         let conn = self.conns[slot].as_ref().expect("callers pass a live slot");
         let (id, peer) = (conn.id, conn.peer);
         log::info!("session opened conn={} peer={peer}", id.0);
-        self.relay.handle_connect(self.now(), id);
+        self.relay.handle_connect(self.now(), id, peer.ip());
         self.drain();
     }
 
