@@ -25,8 +25,14 @@ pub struct ServerConfig {
     /// port. Set it when a NAT or firewall forwards another public port to
     /// the socket.
     pub udp_port: Option<u16>,
-    /// Serve `wss://` with this certificate and key; `None`: plain `ws://`.
+    /// Serve `wss://` with this certificate and key; `None`: plain `ws://`,
+    /// which [`validate`](Self::validate) refuses on a non-loopback
+    /// listener unless `insecure_plaintext`.
     pub tls: Option<TlsFiles>,
+    /// Serve plain `ws://` on a non-loopback listener (behind a TLS proxy
+    /// on the same host, or on a trusted network). Anyone on the path
+    /// then reads `hello`'s token and `welcome`'s media key.
+    pub insecure_plaintext: bool,
     /// Which tokens open a session. [`TokenPolicy::AnyToken`] only when
     /// both listeners are on loopback.
     pub tokens: TokenPolicy,
@@ -63,6 +69,7 @@ impl ServerConfig {
             udp_host: None,
             udp_port: None,
             tls: None,
+            insecure_plaintext: false,
             tokens,
             allow_roaming: false,
             heartbeat_ms: 1000,
@@ -86,7 +93,8 @@ impl ServerConfig {
     ///
     /// # Errors
     /// [`ServerError::Config`] naming the field: any-token on a
-    /// non-loopback listener, an unspecified UDP address without
+    /// non-loopback listener, plain `ws://` on a non-loopback listener
+    /// without `insecure_plaintext`, an unspecified UDP address without
     /// `udp_host`, a zero time-out, a write queue that cannot hold one
     /// message, or an engine setting out of range.
     pub fn validate(&self) -> Result<(), ServerError> {
@@ -100,6 +108,17 @@ impl ServerConfig {
                     "any token is accepted only when both listeners are on loopback \
                      (listen {}, udp {}); give a tokens list",
                     self.listen, self.udp
+                ),
+            );
+        }
+        if self.tls.is_none() && !self.listen.ip().is_loopback() && !self.insecure_plaintext {
+            return refuse(
+                "insecure_plaintext",
+                format!(
+                    "plain ws:// on {} would send every node's token (in hello) and \
+                     media key (in welcome) in the clear beyond loopback; give a TLS \
+                     certificate and key, or allow it explicitly",
+                    self.listen
                 ),
             );
         }
