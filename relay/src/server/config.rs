@@ -270,6 +270,14 @@ mod tests {
         assert!(matches!(
             listed.validate(),
             Err(ServerError::Config {
+                field: "insecure_plaintext",
+                ..
+            })
+        ));
+        listed.insecure_plaintext = true;
+        assert!(matches!(
+            listed.validate(),
+            Err(ServerError::Config {
                 field: "udp_host",
                 ..
             })
