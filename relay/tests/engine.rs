@@ -271,6 +271,20 @@ impl World {
         self.join_channel(i, CH);
     }
 
+    /// Node `i` says `hello` with the good token.
+    fn hello(&mut self, i: usize) {
+        let node_id = echostream_core::wire::signal::NodeId::new(self.nodes[i].id).unwrap();
+        let token = echostream_core::wire::signal::Token::new(TOKEN).unwrap();
+        self.text(
+            i,
+            &ToRelay::Hello {
+                node_id,
+                token,
+                version: 1,
+            },
+        );
+    }
+
     /// Node `i` connects, is welcomed and registers on `channel`.
     fn join_channel(&mut self, i: usize, channel: &str) {
         self.connect(i);
@@ -726,8 +740,9 @@ fn a_full_relay_refuses_connections_and_a_reconnect_replaces_the_old_session() {
     let mut w = World::new(config, &["alpha", "bravo", "charlie"]);
     w.join(0);
     w.join(1);
+    // A third node may connect (its own pool) but not be welcomed.
     w.connect(2);
-    w.drain();
+    w.hello(2);
     assert_eq!(w.nodes[2].inbox, vec![Msg::Error { code: 503 }]);
     assert_eq!(w.nodes[2].closed, Some(CloseReason::RelayFull));
     assert_eq!(w.relay.counters().sessions_refused_full, 1);
@@ -1260,4 +1275,41 @@ fn with_roaming_allowed_a_newer_datagram_moves_the_return_address_anywhere() {
     w.send_from(SocketAddr::from(([10, 0, 0, 1], 5000)), old);
     assert_eq!(w.relay.counters().return_addr_kept_not_newest, 1);
     assert_eq!(alpha_hears_bravo(&mut w), (true, vec![]));
+}
+
+#[test]
+fn connections_without_hello_have_their_own_pool_and_a_deadline() {
+    let mut config = config();
+    config.limits.sessions_max = 1;
+    config.limits.pending_max = 3;
+    config.limits.pending_per_ip_max = 2;
+    let ids = ["alpha", "x1", "x2", "x3", "y1", "y2"];
+    let mut w = World::new(config, &ids);
+    // Two idle connections from alpha's IP fill its share; a third from
+    // there is refused, one from elsewhere fits, the next finds the pool
+    // full.
+    for i in [1, 2, 3, 4, 5] {
+        w.nodes[i].addr =
+            SocketAddr::from(([10, 0, 0, if i <= 3 { 1 } else { 9 }], 7000 + i as u16));
+        w.connect(i);
+        w.drain();
+    }
+    let refused: Vec<_> = (1..6).map(|i| w.nodes[i].closed).collect();
+    let full = Some(CloseReason::RelayFull);
+    assert_eq!(refused, [None, None, full, None, full]);
+    assert_eq!(w.relay.counters().sessions_refused_per_ip, 1);
+    assert_eq!(w.relay.counters().sessions_refused_pending_full, 1);
+    // Idle connections are closed at their hello deadline, and took no
+    // welcomed room: alpha, from the same IP, gets in...
+    w.advance(2000);
+    assert_eq!(w.nodes[1].closed, Some(CloseReason::Timeout));
+    assert_eq!(w.nodes[4].closed, Some(CloseReason::Timeout));
+    w.join(0);
+    assert!(matches!(w.nodes[0].inbox[0], Msg::Welcome { .. }));
+    // ...and a first frame that is not hello closes, even an unknown type.
+    w.nodes[1].closed = None;
+    w.connect(1);
+    w.raw_text(1, br#"{"type":"chatter"}"#);
+    assert_eq!(w.nodes[1].closed, Some(CloseReason::ProtocolViolation));
+    assert_eq!(w.relay.counters().sessions_refused_not_hello, 1);
 }

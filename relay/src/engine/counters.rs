@@ -12,8 +12,17 @@ pub struct Counters {
     pub sessions_welcomed: u64,
     /// Sessions closed by the relay for any reason.
     pub sessions_closed: u64,
-    /// Connections refused because every session slot was taken.
+    /// `hello`s refused because `limits.sessions_max` sessions were
+    /// welcomed.
     pub sessions_refused_full: u64,
+    /// Connections refused because `limits.pending_max` waited for
+    /// `hello` already.
+    pub sessions_refused_pending_full: u64,
+    /// Connections refused because `limits.pending_per_ip_max` from their
+    /// IP waited for `hello` already.
+    pub sessions_refused_per_ip: u64,
+    /// Connections closed for a first frame that was not a valid `hello`.
+    pub sessions_refused_not_hello: u64,
     /// `hello`s with a refused token.
     pub auth_failures: u64,
     /// Text frames received.

@@ -108,8 +108,8 @@ impl Outputs {
         };
         Outputs {
             control: VecDeque::with_capacity(limits.control_queue_len_max),
-            outboxes: (0..limits.sessions_max).map(|_| outbox()).collect(),
-            pending: vec![0; limits.sessions_max.div_ceil(64)],
+            outboxes: (0..limits.slots()).map(|_| outbox()).collect(),
+            pending: vec![0; limits.slots().div_ceil(64)],
             texts: Store::new(limits.queued_text_bytes_max, TEXT_CHUNK_LEN),
             payloads: Store::new(limits.queued_payload_bytes_max, PAYLOAD_CHUNK_LEN),
             scratch: vec![0; MAX_MESSAGE_LEN].into_boxed_slice(),
@@ -394,6 +394,8 @@ mod tests {
     fn outputs(slots: usize) -> Outputs {
         Outputs::new(&Limits {
             sessions_max: slots,
+            pending_max: 1,
+            pending_per_ip_max: 1,
             queued_text_bytes_max: MAX_MESSAGE_LEN,
             queued_payload_bytes_max: MAX_PAYLOAD_LEN,
             ..Limits::default()

@@ -48,8 +48,12 @@ pub struct ServerConfig {
     /// Log the counters every this many seconds; 0: only at shutdown.
     pub stats_interval_s: u32,
     /// How long a connection may take over its TLS and WebSocket
-    /// handshakes, in ms.
+    /// handshakes, in ms (and at most `limits.hello_timeout_ms`).
     pub handshake_timeout_ms: u32,
+    /// New connections admitted per second (bursts of one second's
+    /// worth); more are closed at once, before any TLS work. Connections
+    /// refused by the per-IP or pending caps use none of it.
+    pub accept_rate_per_s: u32,
     /// How long a connection's write queue may make no progress before
     /// the connection is closed, in ms.
     pub write_stall_ms: u32,
@@ -77,6 +81,7 @@ impl ServerConfig {
             limits: Limits::default(),
             stats_interval_s: 60,
             handshake_timeout_ms: 5000,
+            accept_rate_per_s: 100,
             write_stall_ms: 5000,
             write_queue_len_max: 64 * 1024,
         }
@@ -132,11 +137,14 @@ impl ServerConfig {
                 ),
             );
         }
-        if self.handshake_timeout_ms == 0 || self.write_stall_ms == 0 {
+        if self.handshake_timeout_ms == 0 || self.write_stall_ms == 0 || self.accept_rate_per_s == 0
+        {
             let field = if self.handshake_timeout_ms == 0 {
                 "handshake_timeout_ms"
-            } else {
+            } else if self.write_stall_ms == 0 {
                 "write_stall_ms"
+            } else {
+                "accept_rate_per_s"
             };
             return refuse(field, "must be positive".into());
         }
