@@ -74,7 +74,7 @@ fn channel(listeners: usize) -> (Relay, Talker) {
     let mut talker = None;
     for i in 0..=listeners {
         let conn = ConnId(i as u64 + 1);
-        relay.handle_connect(now, conn);
+        relay.handle_connect(now, conn, addr(i).ip());
         let name = format!("node-{i}");
         let hello = ToRelay::Hello {
             node_id: NodeId::new(&name).expect("a valid id"),

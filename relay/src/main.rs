@@ -48,6 +48,17 @@ struct Args {
     /// until it ends its transmission or is silent for 3 s.
     #[arg(long, value_name = "S", default_value_t = echostream_relay::engine::MAX_TALK_S_DEFAULT)]
     max_talk_s: u32,
+    /// Let a node's UDP streams move to an IP other than its WebSocket's
+    /// (multi-homed nodes, carrier NATs). Without it a stream's return
+    /// address changes only within the IP the node connected from.
+    #[arg(long)]
+    allow_roaming: bool,
+    /// Serve plain ws:// on a non-loopback --listen address. Without TLS
+    /// anyone on the path reads each node's token (in hello) and media key
+    /// (in welcome): only behind a TLS-terminating proxy or on a trusted
+    /// network.
+    #[arg(long)]
+    insecure_plaintext: bool,
     /// Log the counters every N seconds (0: only at shutdown).
     #[arg(long, value_name = "N", default_value_t = 60)]
     stats_interval_s: u32,
@@ -130,6 +141,8 @@ fn config(args: &Args) -> Result<ServerConfig, String> {
     config.udp_port = args.udp_port;
     config.stats_interval_s = args.stats_interval_s;
     config.max_talk_s = args.max_talk_s;
+    config.allow_roaming = args.allow_roaming;
+    config.insecure_plaintext = args.insecure_plaintext;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config.tls = Some(TlsFiles {
             cert: cert.clone(),
@@ -140,6 +153,16 @@ fn config(args: &Args) -> Result<ServerConfig, String> {
         echostream_relay::server::ServerError::Config {
             field: "udp_host", ..
         } => format!("--udp-host HOST is required: {e}"),
+        echostream_relay::server::ServerError::Config {
+            field: "insecure_plaintext",
+            ..
+        } => format!(
+            "refusing plain ws:// on {}, beyond loopback: every node's token (in hello) \
+             and media key (in welcome) would cross the network in the clear. Serve wss:// \
+             with --tls-cert PEM --tls-key PEM, or pass --insecure-plaintext if a TLS proxy \
+             or a trusted network protects it.",
+            args.listen
+        ),
         other => other.to_string(),
     })?;
     Ok(config)

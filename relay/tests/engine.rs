@@ -152,6 +152,8 @@ struct World {
     relay: Relay,
     now: Instant,
     nodes: Vec<Node>,
+    /// Where datagrams went that no node's address matches.
+    strays: Vec<SocketAddr>,
 }
 
 fn config() -> RelayConfig {
@@ -183,6 +185,7 @@ impl World {
             relay: Relay::new(config).unwrap(),
             now: Instant::from_millis(1),
             nodes,
+            strays: Vec::new(),
         }
     }
 
@@ -225,7 +228,10 @@ impl World {
                     node.inbox.push(msg);
                 }
                 Output::SendDatagram { to, .. } => {
-                    let node = self.nodes.iter_mut().find(|n| n.addr == *to).unwrap();
+                    let Some(node) = self.nodes.iter_mut().find(|n| n.addr == *to) else {
+                        self.strays.push(*to);
+                        continue;
+                    };
                     let bytes = output.payload(&buf);
                     let key_id = Packet::new_checked(bytes).unwrap().key_id();
                     node.seen.push(Seen::Datagram(key_id));
@@ -238,6 +244,13 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Node `i`'s WebSocket opens, from its UDP address's IP.
+    fn connect(&mut self, i: usize) {
+        let peer = self.nodes[i].addr.ip();
+        self.relay
+            .handle_connect(self.now, self.nodes[i].conn, peer);
     }
 
     fn text(&mut self, i: usize, message: &ToRelay<'_>) {
@@ -258,9 +271,23 @@ impl World {
         self.join_channel(i, CH);
     }
 
+    /// Node `i` says `hello` with the good token.
+    fn hello(&mut self, i: usize) {
+        let node_id = echostream_core::wire::signal::NodeId::new(self.nodes[i].id).unwrap();
+        let token = echostream_core::wire::signal::Token::new(TOKEN).unwrap();
+        self.text(
+            i,
+            &ToRelay::Hello {
+                node_id,
+                token,
+                version: 1,
+            },
+        );
+    }
+
     /// Node `i` connects, is welcomed and registers on `channel`.
     fn join_channel(&mut self, i: usize, channel: &str) {
-        self.relay.handle_connect(self.now, self.nodes[i].conn);
+        self.connect(i);
         let node_id = echostream_core::wire::signal::NodeId::new(self.nodes[i].id).unwrap();
         let token = echostream_core::wire::signal::Token::new(TOKEN).unwrap();
         self.text(
@@ -311,8 +338,14 @@ impl World {
         buf[..len].to_vec()
     }
 
-    fn send_datagram(&mut self, i: usize, mut datagram: Vec<u8>) {
+    fn send_datagram(&mut self, i: usize, datagram: Vec<u8>) {
         let from = self.nodes[i].addr;
+        self.send_from(from, datagram);
+    }
+
+    /// `datagram` arrives from `from` (a node that moved, or an attacker
+    /// replaying what it captured).
+    fn send_from(&mut self, from: SocketAddr, mut datagram: Vec<u8>) {
         self.relay.handle_datagram(self.now, from, &mut datagram);
         self.drain();
     }
@@ -375,7 +408,7 @@ fn three_on_channel() -> World {
 #[test]
 fn hello_is_welcomed_with_the_udp_endpoint_and_a_key() {
     let mut w = World::new(config(), &["alpha"]);
-    w.relay.handle_connect(w.now, w.nodes[0].conn);
+    w.connect(0);
     let node_id = echostream_core::wire::signal::NodeId::new("alpha").unwrap();
     let token = echostream_core::wire::signal::Token::new(TOKEN).unwrap();
     w.text(
@@ -409,7 +442,7 @@ fn hello_is_welcomed_with_the_udp_endpoint_and_a_key() {
 #[test]
 fn a_wrong_token_gets_an_error_then_close() {
     let mut w = World::new(config(), &["alpha"]);
-    w.relay.handle_connect(w.now, w.nodes[0].conn);
+    w.connect(0);
     let node_id = echostream_core::wire::signal::NodeId::new("alpha").unwrap();
     let token = echostream_core::wire::signal::Token::new("bad-token").unwrap();
     w.text(
@@ -429,7 +462,7 @@ fn a_wrong_token_gets_an_error_then_close() {
 #[test]
 fn a_message_before_hello_closes() {
     let mut w = World::new(config(), &["alpha"]);
-    w.relay.handle_connect(w.now, w.nodes[0].conn);
+    w.connect(0);
     w.raw_text(0, br#"{"type":"register","channel_id":"fire"}"#);
     assert_eq!(w.nodes[0].inbox, vec![Msg::Error { code: 401 }]);
     assert_eq!(w.nodes[0].closed, Some(CloseReason::ProtocolViolation));
@@ -707,8 +740,9 @@ fn a_full_relay_refuses_connections_and_a_reconnect_replaces_the_old_session() {
     let mut w = World::new(config, &["alpha", "bravo", "charlie"]);
     w.join(0);
     w.join(1);
-    w.relay.handle_connect(w.now, w.nodes[2].conn);
-    w.drain();
+    // A third node may connect (its own pool) but not be welcomed.
+    w.connect(2);
+    w.hello(2);
     assert_eq!(w.nodes[2].inbox, vec![Msg::Error { code: 503 }]);
     assert_eq!(w.nodes[2].closed, Some(CloseReason::RelayFull));
     assert_eq!(w.relay.counters().sessions_refused_full, 1);
@@ -845,7 +879,7 @@ fn a_page_for_a_channel_not_registered_is_ignored_and_counted() {
 #[test]
 fn a_page_before_hello_closes_like_any_message() {
     let mut w = World::new(config(), &["alpha"]);
-    w.relay.handle_connect(w.now, w.nodes[0].conn);
+    w.connect(0);
     w.raw_text(
         0,
         br#"{"type":"tone_detected","channel_id":"fire","tone_id":"t","alert_type":"a"}"#,
@@ -1249,7 +1283,8 @@ fn a_slow_reader_has_at_most_the_latest_member_list_per_channel_queued() {
     for n in 0..150u64 {
         let conn = ConnId(100 + n);
         let channel = if n % 2 == 0 { CH } else { "water" };
-        w.relay.handle_connect(w.now, conn);
+        w.relay
+            .handle_connect(w.now, conn, std::net::IpAddr::from([127, 0, 0, 1]));
         let hello = format!(r#"{{"type":"hello","node_id":"n{n}","token":"{TOKEN}","version":1}}"#);
         w.relay.handle_text(w.now, conn, hello.as_bytes());
         let register = format!(r#"{{"type":"register","channel_id":"{channel}"}}"#);
@@ -1438,4 +1473,118 @@ fn a_talker_at_a_normal_rate_is_cut_at_max_talk_s_until_it_ends_its_transmission
             .last(),
         Some(&b"again".to_vec())
     );
+}
+
+/// Bravo talks; whether alpha (node 0) heard it at its address, and where
+/// else datagrams went.
+fn alpha_hears_bravo(w: &mut World) -> (bool, Vec<SocketAddr>) {
+    w.send(1, Kind::Audio, b"opus");
+    let heard = w
+        .received(0)
+        .iter()
+        .any(|(kind, _, p)| *kind == Kind::Audio && p == b"opus");
+    w.received(2);
+    w.send(1, Kind::EndOfTransmission, &[]);
+    w.received(0);
+    w.received(2);
+    (heard, std::mem::take(&mut w.strays))
+}
+
+#[test]
+fn an_old_datagram_replayed_from_elsewhere_leaves_the_return_address() {
+    let mut w = three_on_channel();
+    let old = w.seal(0, Kind::Heartbeat, &1u64.to_be_bytes());
+    let older = w.seal(0, Kind::Heartbeat, &2u64.to_be_bytes());
+    w.send(0, Kind::Heartbeat, &3u64.to_be_bytes());
+    w.received(0);
+    // Captured on the path and replayed, still inside the replay window
+    // and never seen by the relay: from another port of alpha's own IP
+    // (so only its age can refuse it) and from another IP.
+    let same_ip = SocketAddr::from(([10, 0, 0, 1], 6666));
+    let elsewhere = SocketAddr::from(([192, 0, 2, 66], 4000));
+    w.send_from(same_ip, old);
+    w.send_from(elsewhere, older);
+    assert_eq!(w.relay.counters().return_addr_kept_not_newest, 2);
+    assert_eq!(w.relay.counters().return_addr_moves, 0);
+    // The replayed heartbeats' echoes went to alpha, not to the replayer.
+    let echoes: Vec<_> = w.received(0).into_iter().map(|(kind, ..)| kind).collect();
+    assert_eq!(echoes, [Kind::HeartbeatEcho, Kind::HeartbeatEcho]);
+    assert_eq!(w.strays, []);
+    assert_eq!(alpha_hears_bravo(&mut w), (true, vec![]));
+}
+
+#[test]
+fn a_newer_datagram_moves_the_return_address_only_within_the_peers_ip() {
+    let mut w = three_on_channel();
+    // Another IP: a newer datagram is used but moves nothing.
+    let elsewhere = SocketAddr::from(([192, 0, 2, 66], 4000));
+    let hb = w.seal(0, Kind::Heartbeat, &2u64.to_be_bytes());
+    w.send_from(elsewhere, hb);
+    assert_eq!(w.relay.counters().return_addr_kept_foreign_ip, 1);
+    assert_eq!(alpha_hears_bravo(&mut w), (true, vec![]));
+    // Another port of alpha's IP (its NAT mapping changed): it moves.
+    w.nodes[0].addr = SocketAddr::from(([10, 0, 0, 1], 6000));
+    w.send(0, Kind::Heartbeat, &3u64.to_be_bytes());
+    assert_eq!(w.relay.counters().return_addr_moves, 1);
+    assert_eq!(w.received(0)[0].0, Kind::HeartbeatEcho);
+    assert_eq!(alpha_hears_bravo(&mut w), (true, vec![]));
+}
+
+#[test]
+fn with_roaming_allowed_a_newer_datagram_moves_the_return_address_anywhere() {
+    let mut config = config();
+    config.allow_roaming = true;
+    let mut w = World::new(config, &["alpha", "bravo", "charlie"]);
+    for i in 0..3 {
+        w.join(i);
+        w.send(i, Kind::Heartbeat, &1u64.to_be_bytes());
+        w.received(i);
+    }
+    w.nodes[0].addr = SocketAddr::from(([192, 0, 2, 7], 5000));
+    w.send(0, Kind::Heartbeat, &2u64.to_be_bytes());
+    assert_eq!(w.relay.counters().return_addr_moves, 1);
+    assert_eq!(alpha_hears_bravo(&mut w), (true, vec![]));
+    // Even roaming, an old datagram does not move it back.
+    let old = w.seal(0, Kind::Heartbeat, &3u64.to_be_bytes());
+    w.send(0, Kind::Heartbeat, &4u64.to_be_bytes());
+    w.send_from(SocketAddr::from(([10, 0, 0, 1], 5000)), old);
+    assert_eq!(w.relay.counters().return_addr_kept_not_newest, 1);
+    assert_eq!(alpha_hears_bravo(&mut w), (true, vec![]));
+}
+
+#[test]
+fn connections_without_hello_have_their_own_pool_and_a_deadline() {
+    let mut config = config();
+    config.limits.sessions_max = 1;
+    config.limits.pending_max = 3;
+    config.limits.pending_per_ip_max = 2;
+    let ids = ["alpha", "x1", "x2", "x3", "y1", "y2"];
+    let mut w = World::new(config, &ids);
+    // Two idle connections from alpha's IP fill its share; a third from
+    // there is refused, one from elsewhere fits, the next finds the pool
+    // full.
+    for i in [1, 2, 3, 4, 5] {
+        w.nodes[i].addr =
+            SocketAddr::from(([10, 0, 0, if i <= 3 { 1 } else { 9 }], 7000 + i as u16));
+        w.connect(i);
+        w.drain();
+    }
+    let refused: Vec<_> = (1..6).map(|i| w.nodes[i].closed).collect();
+    let full = Some(CloseReason::RelayFull);
+    assert_eq!(refused, [None, None, full, None, full]);
+    assert_eq!(w.relay.counters().sessions_refused_per_ip, 1);
+    assert_eq!(w.relay.counters().sessions_refused_pending_full, 1);
+    // Idle connections are closed at their hello deadline, and took no
+    // welcomed room: alpha, from the same IP, gets in...
+    w.advance(2000);
+    assert_eq!(w.nodes[1].closed, Some(CloseReason::Timeout));
+    assert_eq!(w.nodes[4].closed, Some(CloseReason::Timeout));
+    w.join(0);
+    assert!(matches!(w.nodes[0].inbox[0], Msg::Welcome { .. }));
+    // ...and a first frame that is not hello closes, even an unknown type.
+    w.nodes[1].closed = None;
+    w.connect(1);
+    w.raw_text(1, br#"{"type":"chatter"}"#);
+    assert_eq!(w.nodes[1].closed, Some(CloseReason::ProtocolViolation));
+    assert_eq!(w.relay.counters().sessions_refused_not_hello, 1);
 }

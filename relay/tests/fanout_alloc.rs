@@ -102,7 +102,8 @@ fn channel(relay: &mut Relay, now: Instant, buf: &mut [u8]) -> Vec<Node> {
     let mut nodes = Vec::new();
     for i in 0..=LISTENERS {
         let conn = ConnId(i as u64 + 1);
-        relay.handle_connect(now, conn);
+        let addr = SocketAddr::from(([10, 0, 0, i as u8 + 1], 5000));
+        relay.handle_connect(now, conn, addr.ip());
         let name = format!("node-{i}");
         for message in [
             ToRelay::Hello {
@@ -135,7 +136,6 @@ fn channel(relay: &mut Relay, now: Instant, buf: &mut [u8]) -> Vec<Node> {
             }
         }
         let keys = keys.unwrap();
-        let addr = SocketAddr::from(([10, 0, 0, i as u8 + 1], 5000));
         let mut node = Node {
             conn,
             addr,

@@ -119,6 +119,41 @@ fn bad_arguments_are_named() {
 }
 
 #[test]
+fn plain_ws_beyond_loopback_needs_insecure_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "good-token\n").unwrap();
+    let tokens = tokens.to_str().unwrap();
+    let args = [
+        "--listen",
+        "0.0.0.0:0",
+        "--udp",
+        "127.0.0.1:0",
+        "--tokens",
+        tokens,
+    ];
+    let (code, stderr) = run(&args);
+    assert_eq!(code, Some(2), "{stderr}");
+    for needle in ["--insecure-plaintext", "token", "media key", "--tls-cert"] {
+        assert!(stderr.contains(needle), "{needle} in {stderr}");
+    }
+
+    // With the flag it starts (and says where it listens).
+    let mut child = relay_command(&[&args[..], &["--insecure-plaintext"]].concat())
+        .spawn()
+        .expect("run the relay");
+    let stdout = child.stdout.take().expect("piped");
+    let mut line = String::new();
+    let read = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+    let _ = child.kill();
+    let status = child.wait().expect("reap the relay");
+    assert!(
+        read.is_ok() && line.starts_with("listening ws=0.0.0.0:"),
+        "{line:?}, exited {status}"
+    );
+}
+
+#[test]
 fn an_address_in_use_is_a_runtime_failure() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

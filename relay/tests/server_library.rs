@@ -30,6 +30,8 @@ fn eventually(
 fn an_embedded_relay_serves_counts_and_stops() {
     let mut config = ServerConfig::new(loopback(), loopback(), TokenPolicy::AnyToken);
     config.limits.sessions_max = 2;
+    config.limits.pending_max = 1;
+    config.limits.pending_per_ip_max = 1;
     let server = Server::bind(config).unwrap();
     assert_ne!(server.ws_addr().port(), 0);
     assert_ne!(server.udp_addr().port(), 0);
@@ -48,13 +50,14 @@ fn an_embedded_relay_serves_counts_and_stops() {
     let _b = Signaling::connect(handle.ws_addr());
     eventually(&handle, |c| c.conn_open == 2);
 
-    // A third connection is one too many: closed at once, counted.
+    // B has not said hello: a third connection is one too many waiting
+    // from this IP, closed at once, counted.
     let mut third = TcpStream::connect(handle.ws_addr()).unwrap();
     third.set_read_timeout(Some(support::PATIENCE)).unwrap();
     let mut byte = [0u8; 1];
     let read = std::io::Read::read(&mut third, &mut byte);
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-    eventually(&handle, |c| c.conn_refused_full == 1);
+    eventually(&handle, |c| c.conn_refused_per_ip == 1);
     assert_eq!(handle.counters().relay.sessions_welcomed, 1);
 
     let started = Instant::now();

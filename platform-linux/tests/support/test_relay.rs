@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -273,7 +273,8 @@ impl Server {
             Ok(ws) => {
                 self.conns.insert(id, Conn::Open(ws));
                 let now = self.now();
-                self.relay.handle_connect(now, ConnId(id as u64));
+                self.relay
+                    .handle_connect(now, ConnId(id as u64), Ipv4Addr::LOCALHOST.into());
             }
             Err(HandshakeError::Interrupted(mid)) => {
                 self.conns.insert(id, Conn::Handshaking(mid));

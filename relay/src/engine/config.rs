@@ -81,8 +81,16 @@ impl fmt::Debug for TokenPolicy {
 /// The limit on everything the relay holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Connections (sessions, welcomed or not) held at once.
+    /// Welcomed sessions held at once. Connections still waiting for
+    /// `hello` have their own pool (`pending_max`), so they can never take
+    /// a welcomed session's room.
     pub sessions_max: usize,
+    /// Connections not yet welcomed held at once; more are refused.
+    pub pending_max: usize,
+    /// Connections not yet welcomed from one IP; more from it are refused.
+    pub pending_per_ip_max: usize,
+    /// How long a connection has to say `hello`, in ms.
+    pub hello_timeout_ms: u32,
     /// Channels with at least one member.
     pub channels_max: usize,
     /// Members of one channel; at most `MAX_USERS` so `users_connected`
@@ -111,10 +119,21 @@ pub struct Limits {
     pub malformed_messages_max: u32,
 }
 
+impl Limits {
+    /// Connection slots in all: welcomed sessions and those waiting for
+    /// `hello`.
+    pub fn slots(&self) -> usize {
+        self.sessions_max + self.pending_max
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
             sessions_max: 256,
+            pending_max: 64,
+            pending_per_ip_max: 8,
+            hello_timeout_ms: 2000,
             channels_max: 256,
             members_per_channel_max: MAX_USERS,
             message_len_max: MAX_TO_RELAY_LEN,
@@ -157,6 +176,12 @@ pub struct RelayConfig {
     /// `max_talk_s`. 1 is the plain silence rule. 1 to
     /// [`TALK_AUDIO_MIN_MAX`].
     pub talk_audio_min: u32,
+    /// Whether a stream's return address may move to an IP other than
+    /// its session's WebSocket peer (`--allow-roaming`): for nodes whose
+    /// UDP leaves by another address than their TCP (multi-homed, some
+    /// carrier NATs). Off, an on-path attacker with a captured datagram
+    /// cannot redirect a stream to itself from elsewhere.
+    pub allow_roaming: bool,
     /// Capacities.
     pub limits: Limits,
 }
@@ -174,6 +199,7 @@ impl RelayConfig {
             tokens,
             max_talk_s: MAX_TALK_S_DEFAULT,
             talk_audio_min: TALK_AUDIO_MIN_DEFAULT,
+            allow_roaming: false,
             limits: Limits::default(),
         }
     }
@@ -197,7 +223,7 @@ impl RelayConfig {
     /// The first field that is out of range, named.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
-        let checks: [(&'static str, bool, &'static str); 15] = [
+        let checks: [(&'static str, bool, &'static str); 18] = [
             (
                 "max_talk_s",
                 (1..=3600).contains(&self.max_talk_s),
@@ -217,6 +243,17 @@ impl RelayConfig {
             (
                 "limits.sessions_max",
                 l.sessions_max > 0,
+                "must be positive",
+            ),
+            ("limits.pending_max", l.pending_max > 0, "must be positive"),
+            (
+                "limits.pending_per_ip_max",
+                l.pending_per_ip_max > 0 && l.pending_per_ip_max <= l.pending_max,
+                "must be 1 to limits.pending_max",
+            ),
+            (
+                "limits.hello_timeout_ms",
+                l.hello_timeout_ms > 0,
                 "must be positive",
             ),
             (

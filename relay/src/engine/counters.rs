@@ -20,8 +20,17 @@ pub struct Counters {
     /// `users_connected` frames that replaced an older one for the same
     /// channel still queued for a session (only the newest list counts).
     pub users_connected_coalesced: u64,
-    /// Connections refused because every session slot was taken.
+    /// `hello`s refused because `limits.sessions_max` sessions were
+    /// welcomed.
     pub sessions_refused_full: u64,
+    /// Connections refused because `limits.pending_max` waited for
+    /// `hello` already.
+    pub sessions_refused_pending_full: u64,
+    /// Connections refused because `limits.pending_per_ip_max` from their
+    /// IP waited for `hello` already.
+    pub sessions_refused_per_ip: u64,
+    /// Connections closed for a first frame that was not a valid `hello`.
+    pub sessions_refused_not_hello: u64,
     /// `hello`s with a refused token.
     pub auth_failures: u64,
     /// Text frames received.
@@ -80,6 +89,17 @@ pub struct Counters {
     /// Channels released by their talker's `transmit: false` before its
     /// end-of-transmission came.
     pub transmit_releases: u64,
+    /// Return addresses moved to another address (a node's NAT mapping
+    /// or port changed, or it roamed when allowed).
+    pub return_addr_moves: u64,
+    /// Valid datagrams from another address that did not move the return
+    /// address because a newer one of the stream was seen already (a late
+    /// datagram, or one replayed from elsewhere).
+    pub return_addr_kept_not_newest: u64,
+    /// Valid, newest datagrams that did not move the return address
+    /// because they came from an IP other than the session's WebSocket
+    /// peer and roaming is not allowed.
+    pub return_addr_kept_foreign_ip: u64,
     /// Datagram drops by reason.
     pub drops: Drops,
 }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use echostream_core::time::Instant;
-use echostream_core::wire::{Flags, Kind, MediaTimestamp, Packet, StreamId};
+use echostream_core::wire::{Flags, KeyId, Kind, MediaTimestamp, Packet, Seq, StreamId};
 
 use super::Relay;
 use super::channel::{Floor, Member, Talker};
@@ -13,8 +13,11 @@ impl Relay {
     /// One UDP datagram from `from`, decrypted in place in `datagram`.
     ///
     /// The stream id names the session; that session's receiver opens it
-    /// (node-to-relay keys, replay window). A valid datagram records `from`
-    /// as the stream's address and keeps the session alive. Heartbeats are
+    /// (node-to-relay keys, replay window). A valid datagram keeps the session
+    /// alive, and moves the stream's return address to `from` only if it
+    /// is the stream's newest and `from` has the session's WebSocket peer
+    /// IP (or `allow_roaming` is set); heartbeats are echoed to the return
+    /// address, not to `from`. Heartbeats are
     /// echoed; audio from the channel's talker is queued for every other
     /// member (the payload stored once) and sealed under each one's own
     /// stream and keys as it is polled; end-of-transmission releases the
@@ -54,18 +57,25 @@ impl Relay {
                 return;
             }
         };
+        let current_key_id = receiver.key_id();
         let m = session
             .membership(stream_id)
             .expect("the stream table and memberships agree");
         session.last_alive = now;
-        session.memberships[m].addr = Some(from);
         let repr = opened.repr;
+        self.update_return_addr(slot, m, from, repr.key_id, repr.seq, current_key_id);
         let payload = &datagram[opened.payload];
         match repr.kind {
             Kind::Heartbeat => {
                 self.counters.heartbeats += 1;
+                // To the return address, not `from`: a replayed heartbeat
+                // must not make the relay send to whoever replayed it.
+                let Some(to) = self.session(slot).memberships[m].addr else {
+                    self.counters.drops.no_address += 1;
+                    return;
+                };
                 let echo = Datagram {
-                    to: from,
+                    to,
                     membership: m,
                     kind: Kind::HeartbeatEcho,
                     flags: Flags::NONE,
@@ -81,6 +91,43 @@ impl Relay {
             Kind::EndOfTransmission => self.end_of_transmission(slot, m, repr.timestamp),
             Kind::HeartbeatEcho | Kind::Unknown(_) => self.counters.drops.unexpected_kind += 1,
         }
+    }
+
+    /// Moves stream `m`'s return address to `from` when this valid
+    /// datagram is the newest the stream has sent and `from` has the IP
+    /// of the session's WebSocket peer (any IP with `allow_roaming`).
+    /// An older datagram still inside the replay window may have been
+    /// captured and replayed by anyone on the path: it is used, but does
+    /// not say where the node is.
+    fn update_return_addr(
+        &mut self,
+        slot: usize,
+        m: usize,
+        from: SocketAddr,
+        key_id: KeyId,
+        seq: Seq,
+        current_key_id: KeyId,
+    ) {
+        let allow_roaming = self.config.allow_roaming;
+        let session = self.sessions[slot]
+            .as_mut()
+            .expect("slots in the stream table are live sessions");
+        let same_ip = from.ip().to_canonical() == session.peer_ip;
+        let membership = &mut session.memberships[m];
+        if !membership.note_newest(key_id, seq, current_key_id) {
+            if membership.addr != Some(from) {
+                self.counters.return_addr_kept_not_newest += 1;
+            }
+            return;
+        }
+        if !same_ip && !allow_roaming {
+            self.counters.return_addr_kept_foreign_ip += 1;
+            return;
+        }
+        if membership.addr.is_some_and(|addr| addr != from) {
+            self.counters.return_addr_moves += 1;
+        }
+        membership.addr = Some(from);
     }
 
     fn audio(

@@ -90,6 +90,7 @@ mod store;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 
 use echostream_core::time::{Duration, Instant};
 use echostream_core::wire::StreamId;
@@ -181,7 +182,7 @@ impl Relay {
         config.validate()?;
         let limits = config.limits;
         Ok(Relay {
-            sessions: (0..limits.sessions_max).map(|_| None).collect(),
+            sessions: (0..limits.slots()).map(|_| None).collect(),
             channels: (0..limits.channels_max).map(|_| None).collect(),
             streams: HashMap::with_capacity(limits.sessions_max * STREAMS_PER_SESSION_MAX),
             next_stream_id: 1,
@@ -201,26 +202,47 @@ impl Relay {
         &self.counters
     }
 
-    /// A WebSocket connection opened. It must say `hello` within the
-    /// session time-out. When every slot is taken it is closed at once.
-    pub fn handle_connect(&mut self, now: Instant, conn: ConnId) {
+    /// A WebSocket connection opened from `peer` (its IP bounds where the
+    /// session's streams may send from, see
+    /// [`RelayConfig::allow_roaming`]). It must say `hello` within
+    /// `limits.hello_timeout_ms`, as its first frame. It is closed at once
+    /// when `limits.pending_max` connections wait for `hello` already, or
+    /// `limits.pending_per_ip_max` from its IP: those never take the room
+    /// of welcomed sessions (`limits.sessions_max`).
+    pub fn handle_connect(&mut self, now: Instant, conn: ConnId, peer: IpAddr) {
         if self.slot_of(conn).is_some() {
             // The driver reused a live id: treat it as a new connection.
             self.handle_disconnect(now, conn);
         }
-        match self.sessions.iter().position(Option::is_none) {
-            Some(slot) => {
-                self.sessions[slot] = Some(Session::new(conn, now));
-                self.counters.sessions_active += 1;
+        let peer = peer.to_canonical();
+        let pending = self
+            .sessions
+            .iter()
+            .flatten()
+            .filter(|s| s.phase == Phase::AwaitingHello);
+        let (all, same_ip) = pending.fold((0, 0), |(all, same_ip), s| {
+            (all + 1, same_ip + usize::from(s.peer_ip == peer))
+        });
+        let limits = &self.config.limits;
+        if all >= limits.pending_max || same_ip >= limits.pending_per_ip_max {
+            if all >= limits.pending_max {
+                self.counters.sessions_refused_pending_full += 1;
+            } else {
+                self.counters.sessions_refused_per_ip += 1;
             }
-            None => {
-                self.counters.sessions_refused_full += 1;
-                let error = error_message(error_code::FULL, "relay full");
-                let drops = &mut self.counters.drops;
-                self.out.push_error(conn, &error, drops);
-                self.out.push_close(conn, CloseReason::RelayFull, drops);
-            }
+            let error = error_message(error_code::FULL, "relay full");
+            let drops = &mut self.counters.drops;
+            self.out.push_error(conn, &error, drops);
+            self.out.push_close(conn, CloseReason::RelayFull, drops);
+            self.close_lost();
+            return;
         }
+        let slot =
+            self.sessions.iter().position(Option::is_none).expect(
+                "slots = sessions_max + pending_max, and hello keeps welcomed <= sessions_max",
+            );
+        self.sessions[slot] = Some(Session::new(conn, peer, now));
+        self.counters.sessions_active += 1;
         self.close_lost();
     }
 
@@ -244,11 +266,10 @@ impl Relay {
                 self.cut(c, &talker, cut);
             }
         }
-        let timeout = self.config.session_timeout();
         for slot in 0..self.sessions.len() {
             let expired = self.sessions[slot]
                 .as_ref()
-                .is_some_and(|s| now >= s.last_alive + timeout);
+                .is_some_and(|s| now >= s.last_alive + self.timeout_of(s));
             if expired {
                 self.close(slot, CloseReason::Timeout, None);
             }
@@ -261,12 +282,11 @@ impl Relay {
     /// earliest talker release or session time-out, or at once when a
     /// sender ran low on sequence numbers while `poll_output` sealed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let timeout = self.config.session_timeout();
         let sessions = self.sessions.iter().flatten().map(|s| {
             if s.rekey_due {
                 s.last_alive
             } else {
-                s.last_alive + timeout
+                s.last_alive + self.timeout_of(s)
             }
         });
         let talkers = self
@@ -340,6 +360,23 @@ impl Relay {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// How long `session` may go without a sign of life: until `hello`
+    /// (counted from the connect), the hello time-out.
+    fn timeout_of(&self, session: &Session) -> Duration {
+        match session.phase {
+            Phase::AwaitingHello => {
+                Duration::from_millis(u64::from(self.config.limits.hello_timeout_ms))
+            }
+            Phase::Welcomed => self.config.session_timeout(),
+        }
+    }
+
+    /// Welcomed sessions held now.
+    fn welcomed(&self) -> usize {
+        let welcomed = |s: &&Session| s.phase == Phase::Welcomed;
+        self.sessions.iter().flatten().filter(welcomed).count()
     }
 
     fn slot_of(&self, conn: ConnId) -> Option<usize> {
@@ -590,7 +627,18 @@ impl Relay {
             self.counters.rekey_failures += 1;
             return Err(RekeyRefused::Failed);
         }
+        let new_key_id = keys.key_id();
         state.next = Some(keys);
+        // Key ids wrap: a stream's newest datagram under an old key of the
+        // same id must not outrank the first ones under this key.
+        for membership in &mut self.session_mut(slot).memberships {
+            if membership
+                .newest
+                .is_some_and(|(key_id, _)| key_id == new_key_id)
+            {
+                membership.newest = None;
+            }
+        }
         self.out.queue_rekey(slot, text);
         self.out.release_text(Ok(text));
         self.counters.rekeys += 1;

@@ -132,8 +132,8 @@ impl Outputs {
         };
         Outputs {
             control: VecDeque::with_capacity(limits.control_queue_len_max),
-            outboxes: (0..limits.sessions_max).map(|_| outbox()).collect(),
-            pending: vec![0; limits.sessions_max.div_ceil(64)],
+            outboxes: (0..limits.slots()).map(|_| outbox()).collect(),
+            pending: vec![0; limits.slots().div_ceil(64)],
             texts: Store::new(limits.queued_text_bytes_max, TEXT_CHUNK_LEN),
             payloads: Store::new(limits.queued_payload_bytes_max, PAYLOAD_CHUNK_LEN),
             scratch: vec![0; MAX_MESSAGE_LEN].into_boxed_slice(),
@@ -465,6 +465,8 @@ mod tests {
     fn outputs(slots: usize) -> Outputs {
         Outputs::new(&Limits {
             sessions_max: slots,
+            pending_max: 1,
+            pending_per_ip_max: 1,
             queued_text_bytes_max: MAX_MESSAGE_LEN,
             queued_payload_bytes_max: MAX_PAYLOAD_LEN,
             ..Limits::default()
@@ -479,13 +481,18 @@ mod tests {
     fn sessions(slots: usize) -> Vec<Option<Session>> {
         (0..slots)
             .map(|slot| {
-                let mut session = Session::new(ConnId(slot as u64), Instant::from_millis(0));
+                let mut session = Session::new(
+                    ConnId(slot as u64),
+                    std::net::Ipv4Addr::LOCALHOST.into(),
+                    Instant::from_millis(0),
+                );
                 let stream_id = StreamId(slot as u32 + 1);
                 session.memberships.push(Membership {
                     channel: 0,
                     stream_id,
                     sender: Sender::new(&keys(), Direction::RelayToNode, stream_id),
                     addr: None,
+                    newest: None,
                 });
                 Some(session)
             })

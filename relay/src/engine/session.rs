@@ -1,11 +1,11 @@
 //! One node's connection: its phase, keys and channel memberships (its
 //! output queues are in [`outbox`](super::outbox), by session slot).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use echostream_core::crypto::{Direction, Receiver, Sender, SessionKeys};
 use echostream_core::time::Instant;
-use echostream_core::wire::StreamId;
+use echostream_core::wire::{KeyId, Seq, StreamId};
 
 use super::config::STREAMS_PER_SESSION_MAX;
 use super::output::ConnId;
@@ -28,8 +28,31 @@ pub(super) struct Membership {
     pub(super) stream_id: StreamId,
     /// Seals relay-to-node datagrams on this stream.
     pub(super) sender: Sender,
-    /// Where the last valid datagram on this stream came from.
+    /// The stream's return address: where its newest valid datagram came
+    /// from (see [`Session::return_addr_moves`]).
     pub(super) addr: Option<SocketAddr>,
+    /// The key and sequence number of the newest valid datagram seen.
+    pub(super) newest: Option<(KeyId, Seq)>,
+}
+
+impl Membership {
+    /// Records a valid datagram under `key_id` with `seq`; whether it is
+    /// the newest the stream has sent. `current_key_id` is the receiver's
+    /// current key: senders start `seq` again under each new key, so the
+    /// first datagram under a newer key is the newest whatever its `seq`,
+    /// and one under the previous key after the current key was seen is
+    /// not (it is still open only for the rekey grace period).
+    pub(super) fn note_newest(&mut self, key_id: KeyId, seq: Seq, current_key_id: KeyId) -> bool {
+        let newest = match self.newest {
+            None => true,
+            Some((newest_key_id, newest_seq)) if newest_key_id == key_id => seq > newest_seq,
+            Some((newest_key_id, _)) => newest_key_id != current_key_id,
+        };
+        if newest {
+            self.newest = Some((key_id, seq));
+        }
+        newest
+    }
 }
 
 /// The node's keys once welcomed.
@@ -48,6 +71,9 @@ pub(super) struct Keys {
 #[derive(Debug)]
 pub(super) struct Session {
     pub(super) conn: ConnId,
+    /// The WebSocket peer's IP, canonical (an IPv4-mapped IPv6 address as
+    /// IPv4): return addresses stay on it unless roaming is allowed.
+    pub(super) peer_ip: IpAddr,
     pub(super) phase: Phase,
     /// Set by `hello`; empty before.
     pub(super) node_id: String,
@@ -65,9 +91,10 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub(super) fn new(conn: ConnId, now: Instant) -> Session {
+    pub(super) fn new(conn: ConnId, peer_ip: IpAddr, now: Instant) -> Session {
         Session {
             conn,
+            peer_ip: peer_ip.to_canonical(),
             phase: Phase::AwaitingHello,
             node_id: String::new(),
             issuer: KeyIssuer::new(),

@@ -37,6 +37,19 @@ impl Relay {
             self.out.push_close(conn, CloseReason::NotConnected, drops);
             return;
         };
+        if self.session(slot).phase == Phase::AwaitingHello
+            && !matches!(ToRelay::parse(text), Ok(ToRelay::Hello { .. }))
+        {
+            // Before `hello` nothing is tolerated: a connection that has
+            // not shown a token gets no second chance at the relay's time.
+            self.counters.sessions_refused_not_hello += 1;
+            self.close(
+                slot,
+                CloseReason::ProtocolViolation,
+                Some((error_code::UNAUTHORIZED, "hello first")),
+            );
+            return;
+        }
         if text.len() > self.config.limits.message_len_max {
             self.counters.signal_too_long += 1;
             self.close(
@@ -161,6 +174,15 @@ impl Relay {
             s.as_ref()
                 .is_some_and(|s| s.phase == Phase::Welcomed && s.node_id == node.as_str())
         });
+        if old.is_none() && self.welcomed() >= self.config.limits.sessions_max {
+            self.counters.sessions_refused_full += 1;
+            self.close(
+                slot,
+                CloseReason::RelayFull,
+                Some((error_code::FULL, "relay full")),
+            );
+            return;
+        }
         if let Some(old) = old {
             self.close(old, CloseReason::Replaced, None);
         }
@@ -255,6 +277,7 @@ impl Relay {
             stream_id,
             sender,
             addr: None,
+            newest: None,
         });
         self.send(
             slot,

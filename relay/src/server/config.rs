@@ -25,11 +25,20 @@ pub struct ServerConfig {
     /// port. Set it when a NAT or firewall forwards another public port to
     /// the socket.
     pub udp_port: Option<u16>,
-    /// Serve `wss://` with this certificate and key; `None`: plain `ws://`.
+    /// Serve `wss://` with this certificate and key; `None`: plain `ws://`,
+    /// which [`validate`](Self::validate) refuses on a non-loopback
+    /// listener unless `insecure_plaintext`.
     pub tls: Option<TlsFiles>,
+    /// Serve plain `ws://` on a non-loopback listener (behind a TLS proxy
+    /// on the same host, or on a trusted network). Anyone on the path
+    /// then reads `hello`'s token and `welcome`'s media key.
+    pub insecure_plaintext: bool,
     /// Which tokens open a session. [`TokenPolicy::AnyToken`] only when
     /// both listeners are on loopback.
     pub tokens: TokenPolicy,
+    /// Let a stream's return address move to an IP other than its
+    /// session's WebSocket peer (see [`RelayConfig::allow_roaming`]).
+    pub allow_roaming: bool,
     /// The UDP heartbeat period nodes are told, in ms.
     pub heartbeat_ms: u32,
     /// How long a replaced key still opens datagrams, in ms.
@@ -42,8 +51,12 @@ pub struct ServerConfig {
     /// Log the counters every this many seconds; 0: only at shutdown.
     pub stats_interval_s: u32,
     /// How long a connection may take over its TLS and WebSocket
-    /// handshakes, in ms.
+    /// handshakes, in ms (and at most `limits.hello_timeout_ms`).
     pub handshake_timeout_ms: u32,
+    /// New connections admitted per second (bursts of one second's
+    /// worth); more are closed at once, before any TLS work. Connections
+    /// refused by the per-IP or pending caps use none of it.
+    pub accept_rate_per_s: u32,
     /// How long a connection's write queue may make no progress before
     /// the connection is closed, in ms.
     pub write_stall_ms: u32,
@@ -64,13 +77,16 @@ impl ServerConfig {
             udp_host: None,
             udp_port: None,
             tls: None,
+            insecure_plaintext: false,
             tokens,
+            allow_roaming: false,
             heartbeat_ms: 1000,
             key_grace_ms: 5000,
             max_talk_s: crate::engine::MAX_TALK_S_DEFAULT,
             limits: Limits::default(),
             stats_interval_s: 60,
             handshake_timeout_ms: 5000,
+            accept_rate_per_s: 100,
             write_stall_ms: 5000,
             write_queue_len_max: 64 * 1024,
         }
@@ -87,7 +103,8 @@ impl ServerConfig {
     ///
     /// # Errors
     /// [`ServerError::Config`] naming the field: any-token on a
-    /// non-loopback listener, an unspecified UDP address without
+    /// non-loopback listener, plain `ws://` on a non-loopback listener
+    /// without `insecure_plaintext`, an unspecified UDP address without
     /// `udp_host`, a zero time-out, a write queue that cannot hold one
     /// message, or an engine setting out of range.
     pub fn validate(&self) -> Result<(), ServerError> {
@@ -104,6 +121,17 @@ impl ServerConfig {
                 ),
             );
         }
+        if self.tls.is_none() && !self.listen.ip().is_loopback() && !self.insecure_plaintext {
+            return refuse(
+                "insecure_plaintext",
+                format!(
+                    "plain ws:// on {} would send every node's token (in hello) and \
+                     media key (in welcome) in the clear beyond loopback; give a TLS \
+                     certificate and key, or allow it explicitly",
+                    self.listen
+                ),
+            );
+        }
         if self.udp_host.is_none() && self.udp.ip().is_unspecified() {
             return refuse(
                 "udp_host",
@@ -114,11 +142,14 @@ impl ServerConfig {
                 ),
             );
         }
-        if self.handshake_timeout_ms == 0 || self.write_stall_ms == 0 {
+        if self.handshake_timeout_ms == 0 || self.write_stall_ms == 0 || self.accept_rate_per_s == 0
+        {
             let field = if self.handshake_timeout_ms == 0 {
                 "handshake_timeout_ms"
-            } else {
+            } else if self.write_stall_ms == 0 {
                 "write_stall_ms"
+            } else {
+                "accept_rate_per_s"
             };
             return refuse(field, "must be positive".into());
         }
@@ -148,6 +179,7 @@ impl ServerConfig {
         config.heartbeat_ms = self.heartbeat_ms;
         config.key_grace_ms = self.key_grace_ms;
         config.max_talk_s = self.max_talk_s;
+        config.allow_roaming = self.allow_roaming;
         config.limits = self.limits;
         config
     }
@@ -249,6 +281,14 @@ mod tests {
         ));
         let tokens = TokenPolicy::Tokens(vec!["t".into()]);
         let mut listed = ServerConfig::new(addr("0.0.0.0:0"), addr("0.0.0.0:0"), tokens);
+        assert!(matches!(
+            listed.validate(),
+            Err(ServerError::Config {
+                field: "insecure_plaintext",
+                ..
+            })
+        ));
+        listed.insecure_plaintext = true;
         assert!(matches!(
             listed.validate(),
             Err(ServerError::Config {

@@ -20,8 +20,17 @@ pub struct ServerCounters {
     pub conn_accepted: u64,
     /// TCP connections open now (gauge), in handshake, open or closing.
     pub conn_open: u64,
-    /// Connections refused because `limits.sessions_max` were open.
+    /// Connections refused because every connection slot was taken.
     pub conn_refused_full: u64,
+    /// Connections refused because `limits.pending_max` connections were
+    /// not welcomed yet.
+    pub conn_refused_pending: u64,
+    /// Connections refused because `limits.pending_per_ip_max` from their
+    /// IP were not welcomed yet.
+    pub conn_refused_per_ip: u64,
+    /// Connections refused because they came faster than
+    /// `accept_rate_per_s`.
+    pub conn_refused_rate: u64,
     /// `accept` failures (out of file descriptors, …).
     pub accept_errors: u64,
     /// WebSocket (or TLS) handshakes that failed.
@@ -72,6 +81,12 @@ impl ServerCounters {
             ("sessions_closed_queue_full", r.sessions_closed_queue_full),
             ("users_connected_coalesced", r.users_connected_coalesced),
             ("sessions_refused_full", r.sessions_refused_full),
+            (
+                "sessions_refused_pending_full",
+                r.sessions_refused_pending_full,
+            ),
+            ("sessions_refused_per_ip", r.sessions_refused_per_ip),
+            ("sessions_refused_not_hello", r.sessions_refused_not_hello),
             ("auth_failures", r.auth_failures),
             ("texts_in", r.texts_in),
             ("texts_out", r.texts_out),
@@ -94,6 +109,9 @@ impl ServerCounters {
             ("talker_trickles", r.talker_trickles),
             ("talk_time_limits", r.talk_time_limits),
             ("transmit_releases", r.transmit_releases),
+            ("return_addr_moves", r.return_addr_moves),
+            ("return_addr_kept_not_newest", r.return_addr_kept_not_newest),
+            ("return_addr_kept_foreign_ip", r.return_addr_kept_foreign_ip),
             ("drop_malformed", d.malformed),
             ("drop_unknown_stream", d.unknown_stream),
         ];
@@ -114,6 +132,9 @@ impl ServerCounters {
             ("conn_accepted", self.conn_accepted),
             ("conn_open", self.conn_open),
             ("conn_refused_full", self.conn_refused_full),
+            ("conn_refused_pending", self.conn_refused_pending),
+            ("conn_refused_per_ip", self.conn_refused_per_ip),
+            ("conn_refused_rate", self.conn_refused_rate),
             ("accept_errors", self.accept_errors),
             ("handshake_failed", self.handshake_failed),
             ("handshake_timeout", self.handshake_timeout),

@@ -164,8 +164,45 @@ impl Server {
         }
     }
 
+    /// Whether a new connection from `peer` may take a pending slot: its
+    /// IP's cap, the pending pool, then the accept rate (so connections
+    /// refused for the first two use none of it). Counts the refusal.
+    fn admissible(&mut self, peer: SocketAddr) -> bool {
+        let ip = peer.ip().to_canonical();
+        let pending = self.conns.iter().flatten().filter(|c| c.node.is_none());
+        let (all, same_ip) = pending.fold((0, 0), |(all, same_ip), c| {
+            (
+                all + 1,
+                same_ip + usize::from(c.peer.ip().to_canonical() == ip),
+            )
+        });
+        let s = &self.settings;
+        if same_ip >= s.pending_per_ip_max {
+            self.counters.conn_refused_per_ip += 1;
+            return false;
+        }
+        if all >= s.pending_max {
+            self.counters.conn_refused_pending += 1;
+            return false;
+        }
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.accept_refilled).as_secs_f64() * s.accept_rate_per_s;
+        self.accept_tokens = (self.accept_tokens + refill).min(s.accept_burst);
+        self.accept_refilled = now;
+        if self.accept_tokens < 1.0 {
+            self.counters.conn_refused_rate += 1;
+            return false;
+        }
+        self.accept_tokens -= 1.0;
+        true
+    }
+
     fn admit(&mut self, mut stream: mio::net::TcpStream, peer: SocketAddr) {
         self.counters.conn_accepted += 1;
+        if !self.admissible(peer) {
+            log::debug!("connection refused peer={peer} reason=pending_limits");
+            return;
+        }
         let Some(slot) = self.conns.iter().position(Option::is_none) else {
             self.counters.conn_refused_full += 1;
             log::debug!("connection refused peer={peer} reason=full");
@@ -196,7 +233,11 @@ impl Server {
         };
         let id = ConnId(self.next_conn_id);
         self.next_conn_id += 1;
-        let deadline = std::time::Instant::now() + self.settings.handshake_timeout;
+        let handshake = self
+            .settings
+            .handshake_timeout
+            .min(self.settings.hello_timeout);
+        let deadline = std::time::Instant::now() + handshake;
         match Conn::new(id, peer, transport, self.settings.ws, deadline) {
             Ok(conn) => {
                 let open = conn.is_open();
@@ -259,7 +300,7 @@ impl Server {
         let conn = self.conns[slot].as_ref().expect("callers pass a live slot");
         let (id, peer) = (conn.id, conn.peer);
         log::info!("session opened conn={} peer={peer}", id.0);
-        self.relay.handle_connect(self.now(), id);
+        self.relay.handle_connect(self.now(), id, peer.ip());
         self.drain();
     }
 

@@ -18,8 +18,13 @@
 //!
 //! # Bounds
 //!
-//! TCP connections (in handshake, open or closing) are at most
-//! `limits.sessions_max`; more are accepted and closed at once. Each
+//! Connections not yet welcomed (in handshake, or open before `hello`)
+//! are at most `limits.pending_max`, `limits.pending_per_ip_max` from one
+//! IP, and are admitted at most `accept_rate_per_s` a second (bursts of one
+//! second's worth); more are accepted and closed at once, before
+//! any TLS work. They must say `hello` within `limits.hello_timeout_ms`
+//! of the accept, as their first frame. Welcomed sessions have their own
+//! `limits.sessions_max`, so no flood without a token locks them out. Each
 //! connection has a bounded write queue: frames that do not fit are
 //! dropped and counted, and a connection whose queue makes no progress
 //! for `write_stall_ms` is closed. Frames over `limits.message_len_max`
@@ -102,6 +107,10 @@ pub struct Server {
     ready: Vec<usize>,
     accept_pending: bool,
     udp_pending: bool,
+    /// Admissions left in the accept-rate bucket, and when it was last
+    /// refilled.
+    accept_tokens: f64,
+    accept_refilled: std::time::Instant,
 }
 
 /// Settings the loop reads, derived from the [`ServerConfig`].
@@ -109,6 +118,13 @@ pub struct Server {
 struct Settings {
     ws: tungstenite::protocol::WebSocketConfig,
     handshake_timeout: Duration,
+    /// From accept to `hello`.
+    hello_timeout: Duration,
+    /// Connections admitted per second, and the most at once.
+    accept_rate_per_s: f64,
+    accept_burst: f64,
+    pending_max: usize,
+    pending_per_ip_max: usize,
     write_stall: Duration,
     stats_interval: Option<Duration>,
 }
@@ -160,6 +176,11 @@ impl Server {
         let settings = Settings {
             ws,
             handshake_timeout: Duration::from_millis(u64::from(config.handshake_timeout_ms)),
+            hello_timeout: Duration::from_millis(u64::from(limits.hello_timeout_ms)),
+            accept_rate_per_s: f64::from(config.accept_rate_per_s),
+            accept_burst: f64::from(config.accept_rate_per_s),
+            pending_max: limits.pending_max,
+            pending_per_ip_max: limits.pending_per_ip_max,
             write_stall: Duration::from_millis(u64::from(config.write_stall_ms)),
             stats_interval: (config.stats_interval_s > 0)
                 .then(|| Duration::from_secs(u64::from(config.stats_interval_s))),
@@ -184,8 +205,10 @@ impl Server {
             tls,
             relay,
             settings,
-            conns: (0..limits.sessions_max).map(|_| None).collect(),
-            by_id: HashMap::with_capacity(limits.sessions_max),
+            // Twice the engine's slots: closed connections linger up to
+            // a second for the peer's close frame.
+            conns: (0..2 * limits.slots()).map(|_| None).collect(),
+            by_id: HashMap::with_capacity(2 * limits.slots()),
             next_conn_id: 1,
             counters: ServerCounters::default(),
             shared: Arc::new(Mutex::new(ServerCounters::default())),
@@ -195,6 +218,8 @@ impl Server {
             ready: Vec::with_capacity(EVENTS_LEN),
             accept_pending: false,
             udp_pending: false,
+            accept_tokens: f64::from(config.accept_rate_per_s),
+            accept_refilled: std::time::Instant::now(),
         })
     }
 

@@ -371,7 +371,8 @@ impl World {
                         let conn = ConnId(self.next_conn);
                         self.next_conn += 1;
                         self.nodes[i].conn = Some(conn);
-                        self.relay.handle_connect(now, conn);
+                        let peer = self.nodes[i].udp.ip();
+                        self.relay.handle_connect(now, conn, peer);
                         self.nodes[i].engine.handle_connected(now);
                     } else {
                         self.nodes[i]
