@@ -6,6 +6,7 @@
 //! code (the config parser is a fuzz target).
 
 pub mod audio;
+pub mod clock;
 pub mod config;
 pub mod detect;
 pub mod events;

@@ -597,6 +597,18 @@ fn syllables(pages: &mut echostream_sim::audio::Signal, ms: f64) {
     }
 }
 
+/// Station 1's page from 0.3 s (its tones end at 3.8 s), `talk_ms` of
+/// voice-like audio, then 3 s of quiet: the pages channel's sample.
+fn station_1_then_talk(dir: &Path, talk_ms: f64) {
+    write_samples(dir, |pages| {
+        pages
+            .silence(300.0)
+            .page(349.0, 707.3, 1_000.0, 0.0, 2_500.0, 0.3);
+        syllables(pages, talk_ms);
+        pages.silence(3_000.0);
+    });
+}
+
 /// The events the node wrote, each checked for the common fields.
 fn events_of(dir: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(dir.join("events.jsonl")).expect("events.jsonl");
@@ -694,13 +706,7 @@ fn three_stacked_pages_make_one_recording_named_by_all_and_digits_are_events() {
 #[test]
 fn an_unwritable_recordings_folder_is_an_error_event_and_alerts_still_arrive() {
     let dir = default_config_dir();
-    write_samples(dir.path(), |pages| {
-        pages
-            .silence(300.0)
-            .page(349.0, 707.3, 1_000.0, 0.0, 2_500.0, 0.3);
-        syllables(pages, 3_000.0);
-        pages.silence(3_000.0);
-    });
+    station_1_then_talk(dir.path(), 3_000.0);
     // A file where the folder's parent should be: it can never be made.
     std::fs::write(dir.path().join("blocker"), b"not a folder").unwrap();
     edit_config(dir.path(), |c| {
@@ -735,13 +741,7 @@ fn an_unwritable_recordings_folder_is_an_error_event_and_alerts_still_arrive() {
 #[test]
 fn a_recording_cut_by_sigkill_is_finished_by_the_next_start_which_says_so() {
     let dir = default_config_dir();
-    write_samples(dir.path(), |pages| {
-        pages
-            .silence(300.0)
-            .page(349.0, 707.3, 1_000.0, 0.0, 2_500.0, 0.3);
-        syllables(pages, 9_000.0);
-        pages.silence(3_000.0);
-    });
+    station_1_then_talk(dir.path(), 9_000.0);
     let mut node = Running::start(dir.path());
     node.wait_for("the alert", |seen| {
         seen.iter().any(|l| l.contains("ALERT Station 1"))
@@ -784,13 +784,7 @@ fn a_recording_cut_by_sigkill_is_finished_by_the_next_start_which_says_so() {
 #[test]
 fn sigterm_during_a_recording_finishes_it_marked_truncated() {
     let dir = default_config_dir();
-    write_samples(dir.path(), |pages| {
-        pages
-            .silence(300.0)
-            .page(349.0, 707.3, 1_000.0, 0.0, 2_500.0, 0.3);
-        syllables(pages, 9_000.0);
-        pages.silence(3_000.0);
-    });
+    station_1_then_talk(dir.path(), 9_000.0);
     let mut node = Running::start(dir.path());
     node.wait_for("the alert", |seen| {
         seen.iter().any(|l| l.contains("ALERT Station 1"))
@@ -824,13 +818,7 @@ fn sigterm_during_a_recording_finishes_it_marked_truncated() {
 #[test]
 fn below_min_free_mb_a_recording_is_refused_with_an_event_and_alerts_go_on() {
     let dir = default_config_dir();
-    write_samples(dir.path(), |pages| {
-        pages
-            .silence(300.0)
-            .page(349.0, 707.3, 1_000.0, 0.0, 2_500.0, 0.3);
-        syllables(pages, 3_000.0);
-        pages.silence(3_000.0);
-    });
+    station_1_then_talk(dir.path(), 3_000.0);
     // No disk has this much free: every recording is refused.
     edit_config(dir.path(), |c| {
         c["recordings"]["min_free_mb"] = json!(1_000_000_000_000u64);

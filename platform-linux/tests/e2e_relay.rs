@@ -560,26 +560,36 @@ fn radio_config(
     path
 }
 
-/// A's receiver opens (its COR line, on the simulated chip) for 3 s: A
-/// sends, B keys its transmitter (its PTT line), plays A's audio after
-/// the TX delay and releases PTT the hang time after the audio ends.
-#[test]
-fn cor_on_node_a_keys_ptt_on_node_b_which_plays_after_the_tx_delay_and_releases_after_the_hang() {
+/// Two nodes' radios on one simulated chip: A's COR on line 20 (closed),
+/// B's PTT on line 21; A plays `speech_s` of marked speech, B a silent
+/// input and writes what it plays to `out_b`; a relay for both.
+struct Radios {
+    dir: tempfile::TempDir,
+    gpio: echostream::gpio::SimGpio,
+    cor: echostream::gpio::LineId,
+    ptt: echostream::gpio::LineId,
+    relay: Relay,
+    source: Vec<i16>,
+    config_a: std::path::PathBuf,
+    config_b: std::path::PathBuf,
+    out_b: std::path::PathBuf,
+}
+
+fn radios(speech_s: f64, seed: u64) -> Radios {
     use echostream::gpio::{Level, LineId, SimGpio};
-    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().expect("temp dir");
-    let gpio = SimGpio::new(dir.path().join("gpio"));
+    let gpio_dir = dir.path().join("gpio");
+    let gpio = SimGpio::new(&gpio_dir);
     gpio.create_chip("gpiochip0", 32).expect("chip");
     let (cor, ptt) = (LineId::new("gpiochip0", 20), LineId::new("gpiochip0", 21));
     gpio.set_level(&cor, Level::Low).expect("COR closed");
     let relay = start_relay(0, 0, &[]);
-    let source = marked_speech(8.0, 5);
+    let source = marked_speech(speech_s, seed);
     let input_a = dir.path().join("a-in.wav");
     write_wav(&input_a, &source);
     let silent = dir.path().join("silent.wav");
     write_wav(&silent, &vec![0i16; RATE_HZ as usize]);
     let out_b = dir.path().join("b-out.wav");
-    let gpio_dir = dir.path().join("gpio");
     let config_a = radio_config(
         dir.path(),
         "node-a",
@@ -600,6 +610,37 @@ fn cor_on_node_a_keys_ptt_on_node_b_which_plays_after_the_tx_delay_and_releases_
         None,
         Some(21),
     );
+    Radios {
+        dir,
+        gpio,
+        cor,
+        ptt,
+        relay,
+        source,
+        config_a,
+        config_b,
+        out_b,
+    }
+}
+
+/// A's receiver opens (its COR line, on the simulated chip) for 3 s: A
+/// sends, B keys its transmitter (its PTT line), plays A's audio after
+/// the TX delay and releases PTT the hang time after the audio ends.
+#[test]
+fn cor_on_node_a_keys_ptt_on_node_b_which_plays_after_the_tx_delay_and_releases_after_the_hang() {
+    use echostream::gpio::Level;
+    let _serial = one_at_a_time();
+    let Radios {
+        dir,
+        gpio,
+        cor,
+        ptt,
+        relay,
+        source,
+        config_a,
+        config_b,
+        out_b,
+    } = radios(8.0, 5);
     let mut b = start_node("node-b", &config_b);
     let mut a = start_node("node-a", &config_a);
     for node in [&a, &b] {
@@ -691,40 +732,18 @@ fn cor_on_node_a_keys_ptt_on_node_b_which_plays_after_the_tx_delay_and_releases_
 /// SIGKILL followed by `echostream ptt-off`.
 #[test]
 fn ptt_is_released_on_sigterm_sigint_a_panic_and_by_ptt_off_after_sigkill() {
-    use echostream::gpio::{Level, LineId, SimGpio};
+    use echostream::gpio::Level;
     let _serial = one_at_a_time();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let gpio_dir = dir.path().join("gpio");
-    let gpio = SimGpio::new(&gpio_dir);
-    gpio.create_chip("gpiochip0", 32).expect("chip");
-    let (cor, ptt) = (LineId::new("gpiochip0", 20), LineId::new("gpiochip0", 21));
-    gpio.set_level(&cor, Level::Low).expect("COR closed");
-    let relay = start_relay(0, 0, &[]);
-    let input_a = dir.path().join("a-in.wav");
-    write_wav(&input_a, &marked_speech(4.0, 3));
-    let silent = dir.path().join("silent.wav");
-    write_wav(&silent, &vec![0i16; RATE_HZ as usize]);
-    let out_b = dir.path().join("b-out.wav");
-    let config_a = radio_config(
-        dir.path(),
-        "node-a",
-        relay.ws,
-        &gpio_dir,
-        &input_a,
-        None,
-        Some(20),
-        None,
-    );
-    let config_b = radio_config(
-        dir.path(),
-        "node-b",
-        relay.ws,
-        &gpio_dir,
-        &silent,
-        Some(&out_b),
-        None,
-        Some(21),
-    );
+    let Radios {
+        dir: _dir,
+        gpio,
+        cor,
+        ptt,
+        relay,
+        config_a,
+        config_b,
+        ..
+    } = radios(4.0, 3);
     let mut a = start_node("node-a", &config_a);
     a.wait_for_log("channel fire registered", Duration::from_secs(10));
     gpio.set_level(&cor, Level::High)
@@ -804,39 +823,18 @@ fn set_timers(config: &Path, timers: serde_json::Value) {
 /// lock-out time and talks again.
 #[test]
 fn a_talker_who_never_stops_is_cut_at_the_time_out_and_locked_out() {
-    use echostream::gpio::{Level, LineId, SimGpio};
+    use echostream::gpio::Level;
     let _serial = one_at_a_time();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let gpio_dir = dir.path().join("gpio");
-    let gpio = SimGpio::new(&gpio_dir);
-    gpio.create_chip("gpiochip0", 32).expect("chip");
-    let (cor, ptt) = (LineId::new("gpiochip0", 20), LineId::new("gpiochip0", 21));
-    gpio.set_level(&cor, Level::Low).unwrap();
-    let relay = start_relay(0, 0, &[]);
-    let input_a = dir.path().join("a-in.wav");
-    write_wav(&input_a, &marked_speech(4.0, 9));
-    let silent = dir.path().join("silent.wav");
-    write_wav(&silent, &vec![0i16; RATE_HZ as usize]);
-    let config_a = radio_config(
-        dir.path(),
-        "node-a",
-        relay.ws,
-        &gpio_dir,
-        &input_a,
-        None,
-        Some(20),
-        None,
-    );
-    let config_b = radio_config(
-        dir.path(),
-        "node-b",
-        relay.ws,
-        &gpio_dir,
-        &silent,
-        Some(&dir.path().join("b-out.wav")),
-        None,
-        Some(21),
-    );
+    let Radios {
+        dir,
+        gpio,
+        cor,
+        ptt,
+        relay,
+        config_a,
+        config_b,
+        ..
+    } = radios(4.0, 9);
     set_timers(
         &config_b,
         serde_json::json!({ "timeout_s": 2, "lockout_s": 1 }),
@@ -899,42 +897,18 @@ fn a_talker_who_never_stops_is_cut_at_the_time_out_and_locked_out() {
 /// printed.
 #[test]
 fn cor_chatter_keys_nothing_and_costs_bounded_cpu() {
-    use echostream::gpio::{Level, LineId, SimGpio};
+    use echostream::gpio::Level;
     let _serial = one_at_a_time();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let gpio_dir = dir.path().join("gpio");
-    let gpio = SimGpio::new(&gpio_dir);
-    gpio.create_chip("gpiochip0", 32).expect("chip");
-    let (cor, ptt) = (LineId::new("gpiochip0", 20), LineId::new("gpiochip0", 21));
-    gpio.set_level(&cor, Level::Low).unwrap();
-    let relay = start_relay(0, 0, &[]);
-    let input_a = dir.path().join("a-in.wav");
-    write_wav(&input_a, &marked_speech(4.0, 2));
-    let silent = dir.path().join("silent.wav");
-    write_wav(&silent, &vec![0i16; RATE_HZ as usize]);
-    let config_a = radio_config(
-        dir.path(),
-        "node-a",
-        relay.ws,
-        &gpio_dir,
-        &input_a,
-        None,
-        Some(20),
-        None,
-    );
-    // A debounce far longer than a pulse, even one stretched by a busy
-    // machine.
-    set_timers(&config_a, serde_json::json!({ "cor_debounce_ms": 200 }));
-    let config_b = radio_config(
-        dir.path(),
-        "node-b",
-        relay.ws,
-        &gpio_dir,
-        &silent,
-        Some(&dir.path().join("b-out.wav")),
-        None,
-        Some(21),
-    );
+    let Radios {
+        dir: _dir,
+        gpio,
+        cor,
+        ptt,
+        relay,
+        config_a,
+        config_b,
+        ..
+    } = radios(4.0, 2);
     let mut b = start_node("node-b", &config_b);
     let mut a = start_node("node-a", &config_a);
     a.wait_for_line_with(

@@ -123,7 +123,7 @@ impl Pacer {
     pub fn new(rate_hz: u32) -> Pacer {
         assert!(rate_hz > 0, "a pacer needs a rate");
         Pacer {
-            start_ns: monotonic_ns(),
+            start_ns: u128::from(crate::clock::monotonic_now_ns()),
             rate_hz,
             frames: 0,
         }
@@ -140,18 +140,6 @@ impl Pacer {
             self.start_ns + u128::from(due_frames) * 1_000_000_000 / u128::from(self.rate_hz);
         sleep_until_ns(due_ns);
     }
-}
-
-fn monotonic_ns() -> u128 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid timespec the call writes; CLOCK_MONOTONIC
-    // always exists on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    assert_eq!(rc, 0, "CLOCK_MONOTONIC is always readable");
-    now.tv_sec as u128 * 1_000_000_000 + now.tv_nsec as u128
 }
 
 fn sleep_until_ns(due_ns: u128) {

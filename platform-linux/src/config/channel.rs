@@ -197,15 +197,31 @@ pub struct Timers {
     pub lockout_s: u32,
 }
 
+impl Timers {
+    /// The same timers as core's radio machines take them (no open delay).
+    pub fn core(&self) -> echostream_core::ptt::Timers {
+        echostream_core::ptt::Timers {
+            cor_debounce_ms: self.cor_debounce_ms,
+            cor_open_delay_ms: 0,
+            cor_hang_ms: self.cor_hang_ms,
+            tx_delay_ms: self.tx_delay_ms,
+            ptt_hang_ms: self.ptt_hang_ms,
+            timeout_s: self.timeout_s,
+            lockout_s: self.lockout_s,
+        }
+    }
+}
+
 impl Default for Timers {
     fn default() -> Self {
+        const CORE: echostream_core::ptt::Timers = echostream_core::ptt::Timers::DEFAULT;
         Self {
-            cor_debounce_ms: defaults::COR_DEBOUNCE_MS,
-            cor_hang_ms: defaults::COR_HANG_MS,
-            tx_delay_ms: defaults::TX_DELAY_MS,
-            ptt_hang_ms: defaults::PTT_HANG_MS,
-            timeout_s: defaults::TIMEOUT_S,
-            lockout_s: defaults::LOCKOUT_S,
+            cor_debounce_ms: CORE.cor_debounce_ms,
+            cor_hang_ms: CORE.cor_hang_ms,
+            tx_delay_ms: CORE.tx_delay_ms,
+            ptt_hang_ms: CORE.ptt_hang_ms,
+            timeout_s: CORE.timeout_s,
+            lockout_s: CORE.lockout_s,
         }
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! Defaults the core also has are not repeated here: the frame length and
 //! the jitter-buffer bounds come from `JitterConfig::DEFAULT`, the DTMF
-//! limits from `DtmfConfig::DEFAULT`.
+//! limits from `DtmfConfig::DEFAULT`, the radio timers from
+//! `ptt::Timers::DEFAULT`.
 
 /// Device sample rate when `audio.sample_rate_hz` is absent.
 pub const SAMPLE_RATE_HZ: u32 = 48_000;
@@ -27,20 +28,8 @@ pub const OPUS_COMPLEXITY: u32 = 5;
 /// Loss percentage the encoder plans its FEC for.
 pub const OPUS_EXPECTED_LOSS_PCT: u32 = 10;
 
-/// COR debounce.
-pub const COR_DEBOUNCE_MS: u32 = 20;
-/// COR hang time.
-pub const COR_HANG_MS: u32 = 250;
-/// TX delay (PTT keyed before audio starts).
-pub const TX_DELAY_MS: u32 = 150;
-/// PTT hang time after the last audio.
-pub const PTT_HANG_MS: u32 = 500;
 /// How long remote audio waits for a busy channel with `busy_lockout`.
 pub const BUSY_WAIT_MS: u32 = 2_000;
-/// Transmit time-out timer (DESIGN.md: 180 s).
-pub const TIMEOUT_S: u32 = 180;
-/// Minimum lock-out after a time-out.
-pub const LOCKOUT_S: u32 = 5;
 
 /// VOX opening threshold.
 pub const VOX_THRESHOLD_DBFS: f64 = -40.0;

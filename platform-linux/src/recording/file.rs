@@ -271,17 +271,8 @@ fn serial_of(name: &str) -> u32 {
 mod tests {
     use super::*;
     use crate::recording::testing::{
-        check_with_opus_tools, decode_ogg_opus, ncc, read_ogg, sine_mix, wav_samples,
+        check_with_opus_tools, decode_ogg_opus, dir_entries, ncc, read_ogg, sine_mix, wav_samples,
     };
-
-    fn dir_entries(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
 
     /// Writes `input` in blocks of the given sizes, cycling.
     fn write_in_blocks(file: &mut RecordingFile, input: &[i16], blocks: &[usize]) {

@@ -419,18 +419,10 @@ fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<bool> {
 mod tests {
     use super::*;
     use crate::recording::testing::{
-        check_with_opus_tools, decode_ogg_opus, ncc, read_ogg, sine_mix, wav_samples,
+        check_with_opus_tools, decode_ogg_opus, dir_entries as entries, ncc, read_ogg, sine_mix,
+        wav_samples,
     };
     use crate::recording::{OpusSettings, RecordingFile};
-
-    fn entries(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
 
     /// A recording whose process was killed: what was written is on disk,
     /// nothing was finished. Dropping the file without `finish` does that

@@ -203,3 +203,13 @@ pub(super) fn check_with_opus_tools(path: &Path, samples_48k: usize) {
     );
     std::fs::remove_file(out).unwrap();
 }
+
+/// The names in `dir`, sorted.
+pub(super) fn dir_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}

@@ -679,15 +679,7 @@ fn open_radio_lines(config: &Config) -> Result<(RadioLines, Vec<Option<RadioConf
         }
         let has_radio = ch.ptt.is_some() || matches!(ch.cor, Cor::Gpio(_));
         radios.push(has_radio.then(|| RadioConfig {
-            timers: echostream_core::ptt::Timers {
-                cor_debounce_ms: ch.timers.cor_debounce_ms,
-                cor_open_delay_ms: 0,
-                cor_hang_ms: ch.timers.cor_hang_ms,
-                tx_delay_ms: ch.timers.tx_delay_ms,
-                ptt_hang_ms: ch.timers.ptt_hang_ms,
-                timeout_s: ch.timers.timeout_s,
-                lockout_s: ch.timers.lockout_s,
-            },
+            timers: ch.timers.core(),
             cor_line: matches!(ch.cor, Cor::Gpio(_)),
             ptt: ch.ptt.is_some(),
             full_duplex: ch.full_duplex,

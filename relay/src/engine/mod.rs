@@ -78,6 +78,7 @@
 //! `poll_timeout` turns due at once and `handle_timeout` (or the next
 //! input) sends the new key.
 
+pub mod admission;
 mod channel;
 mod config;
 mod counters;
@@ -96,6 +97,7 @@ use echostream_core::time::{Duration, Instant};
 use echostream_core::wire::StreamId;
 use echostream_core::wire::signal::ToNode;
 
+pub use self::admission::{AcceptRate, Refusal};
 pub use self::config::{
     ConfigError, HEARTBEATS_MISSED_MAX, Limits, MAX_TALK_S_DEFAULT, RelayConfig,
     STREAMS_PER_SESSION_MAX, TALK_AUDIO_MIN_DEFAULT, TALK_AUDIO_MIN_MAX, TALKER_SILENCE_TIMEOUT,
@@ -219,16 +221,12 @@ impl Relay {
             .sessions
             .iter()
             .flatten()
-            .filter(|s| s.phase == Phase::AwaitingHello);
-        let (all, same_ip) = pending.fold((0, 0), |(all, same_ip), s| {
-            (all + 1, same_ip + usize::from(s.peer_ip == peer))
-        });
-        let limits = &self.config.limits;
-        if all >= limits.pending_max || same_ip >= limits.pending_per_ip_max {
-            if all >= limits.pending_max {
-                self.counters.sessions_refused_pending_full += 1;
-            } else {
-                self.counters.sessions_refused_per_ip += 1;
+            .filter(|s| s.phase == Phase::AwaitingHello)
+            .map(|s| s.peer_ip);
+        if let Err(refusal) = admission::check_pool(&self.config.limits, peer, pending) {
+            match refusal {
+                Refusal::PerIp => self.counters.sessions_refused_per_ip += 1,
+                _ => self.counters.sessions_refused_pending_full += 1,
             }
             let error = error_message(error_code::FULL, "relay full");
             let drops = &mut self.counters.drops;

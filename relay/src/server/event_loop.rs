@@ -168,33 +168,28 @@ impl Server {
     /// IP's cap, the pending pool, then the accept rate (so connections
     /// refused for the first two use none of it). Counts the refusal.
     fn admissible(&mut self, peer: SocketAddr) -> bool {
-        let ip = peer.ip().to_canonical();
-        let pending = self.conns.iter().flatten().filter(|c| c.node.is_none());
-        let (all, same_ip) = pending.fold((0, 0), |(all, same_ip), c| {
-            (
-                all + 1,
-                same_ip + usize::from(c.peer.ip().to_canonical() == ip),
-            )
-        });
-        let s = &self.settings;
-        if same_ip >= s.pending_per_ip_max {
-            self.counters.conn_refused_per_ip += 1;
-            return false;
+        use crate::engine::{Refusal, admission};
+        let pending = self
+            .conns
+            .iter()
+            .flatten()
+            .filter(|c| c.node.is_none())
+            .map(|c| c.peer.ip());
+        let now = self.now();
+        let verdict = admission::check_pool(&self.settings.limits, peer.ip(), pending)
+            .and_then(|()| self.accept_rate.take(now));
+        match verdict {
+            Ok(()) => true,
+            Err(refusal) => {
+                let counter = match refusal {
+                    Refusal::PerIp => &mut self.counters.conn_refused_per_ip,
+                    Refusal::PoolFull => &mut self.counters.conn_refused_pending,
+                    Refusal::Rate => &mut self.counters.conn_refused_rate,
+                };
+                *counter += 1;
+                false
+            }
         }
-        if all >= s.pending_max {
-            self.counters.conn_refused_pending += 1;
-            return false;
-        }
-        let now = std::time::Instant::now();
-        let refill = now.duration_since(self.accept_refilled).as_secs_f64() * s.accept_rate_per_s;
-        self.accept_tokens = (self.accept_tokens + refill).min(s.accept_burst);
-        self.accept_refilled = now;
-        if self.accept_tokens < 1.0 {
-            self.counters.conn_refused_rate += 1;
-            return false;
-        }
-        self.accept_tokens -= 1.0;
-        true
     }
 
     fn admit(&mut self, mut stream: mio::net::TcpStream, peer: SocketAddr) {

@@ -107,10 +107,8 @@ pub struct Server {
     ready: Vec<usize>,
     accept_pending: bool,
     udp_pending: bool,
-    /// Admissions left in the accept-rate bucket, and when it was last
-    /// refilled.
-    accept_tokens: f64,
-    accept_refilled: std::time::Instant,
+    /// The accept rate's bucket, on the protocol clock.
+    accept_rate: crate::engine::AcceptRate,
 }
 
 /// Settings the loop reads, derived from the [`ServerConfig`].
@@ -120,11 +118,8 @@ struct Settings {
     handshake_timeout: Duration,
     /// From accept to `hello`.
     hello_timeout: Duration,
-    /// Connections admitted per second, and the most at once.
-    accept_rate_per_s: f64,
-    accept_burst: f64,
-    pending_max: usize,
-    pending_per_ip_max: usize,
+    /// The pending pool and per-IP caps.
+    limits: crate::engine::Limits,
     write_stall: Duration,
     stats_interval: Option<Duration>,
 }
@@ -177,10 +172,7 @@ impl Server {
             ws,
             handshake_timeout: Duration::from_millis(u64::from(config.handshake_timeout_ms)),
             hello_timeout: Duration::from_millis(u64::from(limits.hello_timeout_ms)),
-            accept_rate_per_s: f64::from(config.accept_rate_per_s),
-            accept_burst: f64::from(config.accept_rate_per_s),
-            pending_max: limits.pending_max,
-            pending_per_ip_max: limits.pending_per_ip_max,
+            limits,
             write_stall: Duration::from_millis(u64::from(config.write_stall_ms)),
             stats_interval: (config.stats_interval_s > 0)
                 .then(|| Duration::from_secs(u64::from(config.stats_interval_s))),
@@ -218,8 +210,10 @@ impl Server {
             ready: Vec::with_capacity(EVENTS_LEN),
             accept_pending: false,
             udp_pending: false,
-            accept_tokens: f64::from(config.accept_rate_per_s),
-            accept_refilled: std::time::Instant::now(),
+            accept_rate: crate::engine::AcceptRate::new(
+                config.accept_rate_per_s,
+                echostream_core::time::Instant::ZERO,
+            ),
         })
     }
 

@@ -266,13 +266,14 @@ fn check_gpio_lines(problems: &mut Problems, channels: &[Channel]) {
 }
 
 fn check_timers(problems: &mut Problems, base: &str, timers: &Timers) {
-    if timers.timeout_s == 0 {
-        problems.error(
-            format!("{base}.timers.timeout_s"),
-            "is 0, which would switch off the time-out timer; a stuck stream must never hold \
-             the transmitter keyed",
-        );
-    } else if timers.timeout_s > 600 {
+    // What core's radio machines refuse, in their words.
+    if let Err(error) = timers.core().check() {
+        let field = error.field();
+        let text = error.to_string();
+        let reason = text.strip_prefix(&format!("{field}: ")).unwrap_or(&text);
+        problems.error(format!("{base}.timers.{field}"), reason);
+    }
+    if timers.timeout_s > 600 {
         problems.warning(
             format!("{base}.timers.timeout_s"),
             format!(
@@ -287,16 +288,6 @@ fn check_timers(problems: &mut Problems, base: &str, timers: &Timers) {
             format!(
                 "{} ms cuts the start of every transmission (20 to 50 ms is usual)",
                 timers.cor_debounce_ms
-            ),
-        );
-    }
-    if timers.timeout_s > 0 && u64::from(timers.tx_delay_ms) >= u64::from(timers.timeout_s) * 1000 {
-        problems.error(
-            format!("{base}.timers.tx_delay_ms"),
-            format!(
-                "{} ms is not shorter than the {} s time-out; the transmitter would time out \
-                 before any audio",
-                timers.tx_delay_ms, timers.timeout_s
             ),
         );
     }
