@@ -448,7 +448,7 @@ fn wss_with_a_private_ca() {
 #[test]
 fn a_refused_token_is_reported_as_a_relay_error() {
     let relay = relay_server(|config| {
-        config.tokens = TokenPolicy::Tokens(vec!["the-right-token-42".to_owned()]);
+        config.tokens = TokenPolicy::tokens(["the-right-token-42"]);
     });
     let mut a = Node::start("alpha", &ws_url(&relay), &[CH]);
     a.wait_for("error 401", WAIT, |e| {

@@ -1,7 +1,8 @@
 //! `echostream-relay`: the relay server edge nodes register with.
 //!
 //! Exit codes: 0 stopped by SIGTERM/SIGINT, 1 runtime failure, 2 bad
-//! arguments (including the tokens file and TLS files).
+//! arguments (including the tokens file and TLS files). SIGHUP reads the
+//! tokens file again.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -11,20 +12,80 @@ use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
 use echostream_relay::TokenPolicy;
-use echostream_relay::server::{Server, ServerConfig, TlsFiles};
+use echostream_relay::server::{Reload, Server, ServerConfig, TlsFiles};
 use echostream_relay::tokens::load_tokens;
 
 /// The EchoStream relay: signaling, key issuance and audio fan-out between
 /// edge nodes.
 #[derive(Debug, Parser)]
-#[command(name = "echostream-relay", version)]
+#[command(
+    name = "echostream-relay",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Serve,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Node tokens: make one, check a tokens file.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TokenCommand {
+    /// Make a fresh token (256 bits) for one node and print it with its
+    /// line for the tokens file (which holds only its digest).
+    New {
+        /// The node id the token is for (`*` for any run of characters,
+        /// then --sessions is required).
+        #[arg(long, value_name = "ID")]
+        node: String,
+        /// Channels the node may listen to (comma-separated; `*` wildcards).
+        #[arg(long, value_name = "CHANNELS", value_delimiter = ',')]
+        listen: Vec<String>,
+        /// Channels the node may talk on (comma-separated; `*` wildcards).
+        #[arg(long, value_name = "CHANNELS", value_delimiter = ',')]
+        talk: Vec<String>,
+        /// Sessions open at once with this token (default 1).
+        #[arg(long, value_name = "N")]
+        sessions: Option<u32>,
+        /// Channel memberships held at once by all of them (default 8 per
+        /// session).
+        #[arg(long, value_name = "N")]
+        channels: Option<u32>,
+        /// Append the line to this tokens file (created with mode 600)
+        /// instead of printing it; then reload the relay with SIGHUP.
+        #[arg(long, value_name = "FILE")]
+        append: Option<PathBuf>,
+    },
+    /// Read a tokens file as the relay would and list its tokens by
+    /// fingerprint; exit 2 if it would be refused.
+    Check {
+        /// The tokens file.
+        file: PathBuf,
+        /// Refuse a file group or others may read or write, as
+        /// `--strict` does.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+/// Serving: the default when no subcommand is given.
+#[derive(Debug, clap::Args)]
+struct Serve {
     /// Address of the WebSocket listener (port 0: any free port).
-    #[arg(long, value_name = "ADDR")]
-    listen: SocketAddr,
+    #[arg(long, value_name = "ADDR", required = true)]
+    listen: Option<SocketAddr>,
     /// Address of the UDP audio socket (port 0: any free port).
-    #[arg(long, value_name = "ADDR")]
-    udp: SocketAddr,
+    #[arg(long, value_name = "ADDR", required = true)]
+    udp: Option<SocketAddr>,
     /// Host nodes send UDP to (default: the --udp address; required when
     /// that is 0.0.0.0 or ::).
     #[arg(long, value_name = "HOST")]
@@ -33,10 +94,15 @@ struct Args {
     /// or firewall forwards another public port to --udp.
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     udp_port: Option<u16>,
-    /// Accepted node tokens: one per line, blank lines and # comments
-    /// ignored. Required unless both listeners are on loopback.
+    /// The tokens file: one line per node token, with the node it is for
+    /// and its channels (`echostream-relay token new` makes them). Required
+    /// unless both listeners are on loopback. SIGHUP reads it again.
     #[arg(long, value_name = "FILE")]
     tokens: Option<PathBuf>,
+    /// Refuse to start (or to reload) with a tokens file that group or
+    /// others may read or write, rather than warn.
+    #[arg(long)]
+    strict: bool,
     /// TLS certificate chain (PEM): serve wss:// instead of ws://.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -70,10 +136,20 @@ struct Args {
 /// Set from the signal handler; the loop polls it at least every 100 ms.
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// Set on SIGHUP: read the tokens file again.
+static RELOAD: AtomicBool = AtomicBool::new(false);
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    match args.command {
+        Some(Command::Token(command)) => token_command(command),
+        None => serve(&args.serve),
+    }
+}
+
+fn serve(args: &Serve) -> ExitCode {
     logger::init(args.verbose);
-    let config = match config(&args) {
+    let config = match config(args) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("echostream-relay: {message}");
@@ -106,7 +182,15 @@ fn main() -> ExitCode {
         eprintln!("echostream-relay: cannot write to stdout: {error}");
         return ExitCode::from(1);
     }
-    match server.run(&STOP) {
+    let load = || match &args.tokens {
+        Some(path) => read_tokens(path, args.strict),
+        None => Err("no --tokens file to read again: the relay accepts any token".to_owned()),
+    };
+    let reload = Reload {
+        requested: &RELOAD,
+        load: &load,
+    };
+    match server.run_reloading(&STOP, Some(&reload)) {
         Ok(()) => {
             log::info!("relay stopped");
             ExitCode::SUCCESS
@@ -120,10 +204,12 @@ fn main() -> ExitCode {
 
 /// The server configuration from the arguments, or a message naming the
 /// argument at fault.
-fn config(args: &Args) -> Result<ServerConfig, String> {
+fn config(args: &Serve) -> Result<ServerConfig, String> {
+    let listen = args.listen.expect("clap requires --listen when serving");
+    let udp = args.udp.expect("clap requires --udp when serving");
     let tokens = match &args.tokens {
-        Some(path) => TokenPolicy::Tokens(load_tokens(path).map_err(|e| format!("--tokens: {e}"))?),
-        None if args.listen.ip().is_loopback() && args.udp.ip().is_loopback() => {
+        Some(path) => read_tokens(path, args.strict).map_err(|e| format!("--tokens: {e}"))?,
+        None if listen.ip().is_loopback() && udp.ip().is_loopback() => {
             log::warn!("no --tokens: accepting any token (both listeners are on loopback)");
             TokenPolicy::AnyToken
         }
@@ -131,12 +217,12 @@ fn config(args: &Args) -> Result<ServerConfig, String> {
             return Err(format!(
                 "--tokens FILE is required: the relay listens beyond loopback (--listen {}, \
                  --udp {}), and without a tokens file anyone could join its channels. Pass \
-                 --tokens FILE with one token per line.",
-                args.listen, args.udp
+                 --tokens FILE, with a line per node from `echostream-relay token new`.",
+                listen, udp
             ));
         }
     };
-    let mut config = ServerConfig::new(args.listen, args.udp, tokens);
+    let mut config = ServerConfig::new(listen, udp, tokens);
     config.udp_host.clone_from(&args.udp_host);
     config.udp_port = args.udp_port;
     config.stats_interval_s = args.stats_interval_s;
@@ -161,24 +247,158 @@ fn config(args: &Args) -> Result<ServerConfig, String> {
              and media key (in welcome) would cross the network in the clear. Serve wss:// \
              with --tls-cert PEM --tls-key PEM, or pass --insecure-plaintext if a TLS proxy \
              or a trusted network protects it.",
-            args.listen
+            listen
         ),
         other => other.to_string(),
     })?;
     Ok(config)
 }
 
+/// The tokens file as a policy, its warnings logged.
+fn read_tokens(path: &std::path::Path, strict: bool) -> Result<TokenPolicy, String> {
+    let file = load_tokens(path, strict).map_err(|e| e.to_string())?;
+    for warning in &file.warnings {
+        log::warn!("{warning}");
+    }
+    log::info!(
+        "tokens file {} read: {} token(s)",
+        path.display(),
+        file.grants.len()
+    );
+    Ok(TokenPolicy::Grants(file.grants))
+}
+
+/// `echostream-relay token …`: exit 0, or 2 for a bad argument or file,
+/// 1 when the file cannot be written.
+fn token_command(command: TokenCommand) -> ExitCode {
+    match command {
+        TokenCommand::New {
+            node,
+            listen,
+            talk,
+            sessions,
+            channels,
+            append,
+        } => {
+            let token = match echostream_relay::tokens::new_token() {
+                Ok(token) => token,
+                Err(error) => {
+                    eprintln!("echostream-relay: the random source failed: {error}");
+                    return ExitCode::from(1);
+                }
+            };
+            let line = match echostream_relay::tokens::token_line(
+                &token, &node, &listen, &talk, sessions, channels,
+            ) {
+                Ok(line) => line,
+                Err(error) => {
+                    eprintln!("echostream-relay: token new: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            let fingerprint = echostream_relay::engine::grants::Fingerprint::of(
+                &echostream_relay::engine::grants::digest(&token),
+            );
+            match append {
+                None => {
+                    println!(
+                        "# The token for {node} (fingerprint {fingerprint}): put it in the \
+                         node's config.json, \"relay\": {{\"token\": …}}. It is shown only \
+                         once."
+                    );
+                    println!("{token}");
+                    println!(
+                        "# Its line for the relay's tokens file; append it, then reload the \
+                         relay (kill -HUP)."
+                    );
+                    println!("{line}");
+                }
+                Some(path) => {
+                    if let Err(error) = append_line(&path, &line) {
+                        eprintln!(
+                            "echostream-relay: cannot append to tokens file {}: {error}",
+                            path.display()
+                        );
+                        return ExitCode::from(1);
+                    }
+                    println!(
+                        "# The token for {node} (fingerprint {fingerprint}), its line added \
+                         to {}: put it in the node's config.json, \"relay\": {{\"token\": …}}, \
+                         then reload the relay (kill -HUP). It is shown only once.",
+                        path.display()
+                    );
+                    println!("{token}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        TokenCommand::Check { file, strict } => match load_tokens(&file, strict) {
+            Ok(tokens) => {
+                for warning in &tokens.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                for grant in &tokens.grants {
+                    let list = |p: &[echostream_relay::engine::grants::Pattern]| {
+                        let names: Vec<&str> = p.iter().map(|p| p.as_str()).collect();
+                        if names.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            names.join(",")
+                        }
+                    };
+                    let limit =
+                        |n: Option<u32>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+                    println!(
+                        "{} {}: node={} listen={} talk={} sessions={} channels={}",
+                        grant.fingerprint(),
+                        grant.source,
+                        grant.node,
+                        list(&grant.listen),
+                        list(&grant.talk),
+                        limit(grant.sessions_max),
+                        limit(grant.channels_max),
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("echostream-relay: {error}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+/// Appends `line` to the tokens file at `path`, creating it readable by
+/// its owner only.
+fn append_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(format!("{line}\n").as_bytes())?;
+    file.sync_data()
+}
+
 mod signals {
     use std::sync::atomic::Ordering;
 
-    extern "C" fn on_signal(_: libc::c_int) {
-        // Only an atomic store: async-signal-safe.
-        super::STOP.store(true, Ordering::Relaxed);
+    extern "C" fn on_signal(signal: libc::c_int) {
+        // Only atomic stores: async-signal-safe.
+        if signal == libc::SIGHUP {
+            super::RELOAD.store(true, Ordering::Relaxed);
+        } else {
+            super::STOP.store(true, Ordering::Relaxed);
+        }
     }
 
-    /// Routes SIGTERM and SIGINT to [`super::STOP`].
+    /// Routes SIGTERM and SIGINT to [`super::STOP`], SIGHUP to
+    /// [`super::RELOAD`].
     pub(super) fn install() -> std::io::Result<()> {
-        for signal in [libc::SIGTERM, libc::SIGINT] {
+        for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
             // SAFETY: a zeroed sigaction is a valid "no flags, empty mask"
             // value; the handler only stores to an atomic, which is
             // async-signal-safe; sigemptyset and sigaction get valid

@@ -157,7 +157,7 @@ struct World {
 }
 
 fn config() -> RelayConfig {
-    let mut config = RelayConfig::new("127.0.0.1", 40000, TokenPolicy::Tokens(vec![TOKEN.into()]));
+    let mut config = RelayConfig::new("127.0.0.1", 40000, TokenPolicy::tokens([TOKEN]));
     config.heartbeat_ms = 1000;
     config
 }

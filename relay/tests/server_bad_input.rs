@@ -14,7 +14,7 @@ use echostream_core::wire::{Flags, HEADER_LEN, Kind, StreamId};
 use support::{Event, Msg, Node, RelayProcess, Signaling, Stats, assert_audio_flows};
 use tungstenite::Message;
 
-const TOKEN: &str = "station-token";
+const TOKEN: &str = "station-token-0123456789";
 
 /// A relay with A and B on `fire` (audio checked) and C on `ems`.
 fn fire_station(relay: &RelayProcess) -> (Node, Node, Node) {
@@ -176,7 +176,11 @@ fn a_message_one_byte_over_the_limit_is_refused_and_one_at_it_is_not() {
 fn a_wrong_token_is_refused_and_the_others_keep_talking() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, format!("# stations\n{TOKEN}\n\nspare-token\n")).unwrap();
+    std::fs::write(
+        &tokens,
+        format!("# stations\n{TOKEN}\n\nspare-token-0123456789abcd\n"),
+    )
+    .unwrap();
     let mut relay = RelayProcess::start(&["--tokens", tokens.to_str().unwrap()]);
     let (mut a, mut b, _c) = fire_station(&relay);
     let mut d = Signaling::connect(relay.ws);

@@ -38,7 +38,7 @@ fn a_public_listener_without_tokens_refuses_to_start() {
 fn a_bad_tokens_file_is_named_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("tokens.txt");
-    std::fs::write(&bad, "# ok\ngood-token\nnot a token\n").unwrap();
+    std::fs::write(&bad, "# ok\ngood-token-0123456789abcdef\nnot a token\n").unwrap();
     let (code, stderr) = run(&[
         "--listen",
         "0.0.0.0:0",
@@ -105,7 +105,7 @@ fn bad_arguments_are_named() {
     assert!(stderr.contains("/nonexistent/cert.pem"), "{stderr}");
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, "good-token\n").unwrap();
+    std::fs::write(&tokens, "good-token-0123456789abcdef\n").unwrap();
     let (code, stderr) = run(&[
         "--listen",
         "127.0.0.1:0",
@@ -122,7 +122,7 @@ fn bad_arguments_are_named() {
 fn plain_ws_beyond_loopback_needs_insecure_plaintext() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, "good-token\n").unwrap();
+    std::fs::write(&tokens, "good-token-0123456789abcdef\n").unwrap();
     let tokens = tokens.to_str().unwrap();
     let args = [
         "--listen",
@@ -174,4 +174,118 @@ fn counters_are_logged_every_interval_and_on_sigint() {
     assert_eq!(support::Stats::parse(&line).get("sessions_active"), 0);
     let stats = relay.stop_with(libc::SIGINT);
     assert_eq!(stats.get("conn_accepted"), 0);
+}
+
+#[test]
+fn token_new_prints_a_strong_token_and_a_line_that_holds_only_its_digest() {
+    let output = relay_command(&[
+        "token",
+        "new",
+        "--node",
+        "station-a",
+        "--listen",
+        "fire,pages-*",
+        "--talk",
+        "fire",
+    ])
+    .output()
+    .expect("run the relay");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    let [token, line] = lines[..] else {
+        panic!("a token and a line: {stdout}");
+    };
+    assert_eq!(token.len(), 43, "256 bits in base64url: {token}");
+    assert!(
+        line.starts_with("sha256:") && !line.contains(token),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(" node=station-a listen=fire,pages-* talk=fire"),
+        "{line}"
+    );
+    assert!(
+        stdout.contains("config.json"),
+        "says where the token goes: {stdout}"
+    );
+
+    // --append writes the line to a file only its owner can read, and
+    // `token check` lists it by fingerprint.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    let appended = relay_command(&[
+        "token",
+        "new",
+        "--node",
+        "engine-*",
+        "--sessions",
+        "4",
+        "--listen",
+        "*",
+        "--append",
+        file.to_str().unwrap(),
+    ])
+    .output()
+    .expect("run the relay");
+    assert!(appended.status.success(), "{appended:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("node=engine-* listen=* sessions=4"), "{text}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let check = relay_command(&["token", "check", "--strict", file.to_str().unwrap()])
+        .output()
+        .expect("run the relay");
+    assert!(check.status.success(), "{check:?}");
+    let listed = String::from_utf8(check.stdout).unwrap();
+    assert!(
+        listed.contains("line 1: node=engine-* listen=* talk=- sessions=4 channels=32"),
+        "{listed}"
+    );
+
+    // A node pattern without --sessions, or a bad id, is refused (exit 2).
+    for args in [
+        &["token", "new", "--node", "engine-*", "--listen", "*"][..],
+        &["token", "new", "--node", "a/b", "--listen", "*"][..],
+        &["token", "new", "--node", "a"][..],
+    ] {
+        let (code, stderr) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_tokens_file_others_can_read_is_a_warning_or_with_strict_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(&file, "legacy-token-0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let path = file.to_str().unwrap();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--udp",
+        "127.0.0.1:0",
+        "--tokens",
+        path,
+    ];
+    let (code, stderr) = run(&[&args[..], &["--strict"]].concat());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mode 644") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+    // Without --strict it starts, and says both what is loose and that a
+    // bare token should be replaced.
+    let relay = RelayProcess::start(&["--tokens", path]);
+    relay
+        .wait_log("mode 644", support::PATIENCE)
+        .expect("a warning about the file's mode");
+    relay
+        .wait_log("a bare token (the old format)", support::PATIENCE)
+        .expect("a warning about the bare token");
+    let (code, _) = run(&["token", "check", "--strict", path]);
+    assert_eq!(code, Some(2));
 }

@@ -2,10 +2,13 @@
 //! they beat, which tokens are accepted, and the limit on everything.
 
 use std::fmt;
+use std::sync::Arc;
 
 use echostream_core::time::Duration;
 use echostream_core::wire::MAX_PAYLOAD_LEN;
 use echostream_core::wire::signal::{Host, MAX_MESSAGE_LEN, MAX_TO_RELAY_LEN, MAX_USERS};
+
+use super::grants::{self, Grant, Rights};
 
 /// Streams (channel memberships) one session may hold: the edge's
 /// `MAX_CHANNELS`, and the stream slots of each session's `Receiver`.
@@ -37,43 +40,60 @@ pub const HEARTBEATS_MISSED_MAX: u64 = 3;
 /// in `u32`.
 const STORE_BYTES_MAX: usize = u32::MAX as usize;
 
-/// Which `hello.token`s open a session.
+/// Which `hello.token`s open a session, and what each may do.
 ///
 /// The binary decides: [`AnyToken`](Self::AnyToken) is for a relay
-/// listening on loopback only. `Debug` never prints the tokens.
-#[derive(Clone)]
+/// listening on loopback only. Only digests are held, so `Debug` shows
+/// nothing secret.
+#[derive(Debug, Clone)]
 pub enum TokenPolicy {
-    /// Exactly these tokens.
-    Tokens(Vec<String>),
-    /// Any well-formed token (loopback and tests only).
+    /// Exactly the tokens of these grants, each with its rights (digests
+    /// distinct).
+    Grants(Vec<Arc<Grant>>),
+    /// Any well-formed token, any node, every channel (loopback and tests
+    /// only).
     AnyToken,
 }
 
 impl TokenPolicy {
-    /// Whether `token` opens a session. Compares every accepted token in
-    /// full, without an early exit on the first differing byte.
-    pub fn accepts(&self, token: &str) -> bool {
+    /// Exactly `tokens`, each for any node on every channel without
+    /// limits (as a bare token of the old tokens file format).
+    pub fn tokens<I, S>(tokens: I) -> TokenPolicy
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut grants: Vec<Arc<Grant>> = Vec::new();
+        for (i, token) in tokens.into_iter().enumerate() {
+            let grant = Grant::unbound(token.as_ref(), format!("token {}", i + 1));
+            if !grants.iter().any(|g| g.digest == grant.digest) {
+                grants.push(Arc::new(grant));
+            }
+        }
+        TokenPolicy::Grants(grants)
+    }
+
+    /// What `token` lets its holder do, or `None` if it opens no session.
+    /// Compares with every grant in full (see [`grants::find`]).
+    pub fn rights(&self, token: &str) -> Option<Rights> {
         match self {
-            TokenPolicy::AnyToken => true,
-            TokenPolicy::Tokens(tokens) => tokens.iter().fold(false, |found, t| {
-                found | bytes_equal(t.as_bytes(), token.as_bytes())
-            }),
+            TokenPolicy::AnyToken => Some(Rights::Any),
+            TokenPolicy::Grants(grants) => {
+                grants::find(grants, token).map(|g| Rights::Granted(Arc::clone(g)))
+            }
         }
     }
-}
 
-fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+    /// Whether `token` opens a session.
+    pub fn accepts(&self, token: &str) -> bool {
+        self.rights(token).is_some()
     }
-    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
-}
 
-impl fmt::Debug for TokenPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// How many tokens: `None` for any token.
+    pub fn token_count(&self) -> Option<usize> {
         match self {
-            TokenPolicy::AnyToken => f.write_str("AnyToken"),
-            TokenPolicy::Tokens(tokens) => write!(f, "Tokens(<{} redacted>)", tokens.len()),
+            TokenPolicy::AnyToken => None,
+            TokenPolicy::Grants(grants) => Some(grants.len()),
         }
     }
 }
@@ -223,7 +243,7 @@ impl RelayConfig {
     /// The first field that is out of range, named.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
-        let checks: [(&'static str, bool, &'static str); 18] = [
+        let checks: [(&'static str, bool, &'static str); 19] = [
             (
                 "max_talk_s",
                 (1..=3600).contains(&self.max_talk_s),
@@ -303,8 +323,19 @@ impl RelayConfig {
             ),
             (
                 "tokens",
-                !matches!(&self.tokens, TokenPolicy::Tokens(t) if t.is_empty()),
+                self.tokens.token_count() != Some(0),
                 "no token would be accepted",
+            ),
+            (
+                "tokens",
+                match &self.tokens {
+                    TokenPolicy::AnyToken => true,
+                    TokenPolicy::Grants(g) => g
+                        .iter()
+                        .enumerate()
+                        .all(|(i, a)| g[..i].iter().all(|b| b.digest != a.digest)),
+                },
+                "the same token is listed twice",
             ),
         ];
         match checks.into_iter().find(|(_, ok, _)| !ok) {
@@ -337,7 +368,8 @@ mod tests {
 
     #[test]
     fn tokens_are_matched_exactly() {
-        let policy = TokenPolicy::Tokens(vec!["abc".into(), "secret-2".into()]);
+        let policy = TokenPolicy::tokens(["abc", "secret-2", "abc"]);
+        assert_eq!(policy.token_count(), Some(2));
         assert!(policy.accepts("abc"));
         assert!(policy.accepts("secret-2"));
         assert!(!policy.accepts("ab"));
@@ -355,7 +387,7 @@ mod tests {
             "limits.members_per_channel_max"
         );
         config.limits.members_per_channel_max = 4;
-        config.tokens = TokenPolicy::Tokens(Vec::new());
+        config.tokens = TokenPolicy::Grants(Vec::new());
         assert_eq!(config.validate().unwrap_err().field, "tokens");
     }
 

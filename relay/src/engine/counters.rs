@@ -33,6 +33,19 @@ pub struct Counters {
     pub sessions_refused_not_hello: u64,
     /// `hello`s with a refused token.
     pub auth_failures: u64,
+    /// `hello`s whose token is not for their `node_id`, or whose node is
+    /// connected with another token (refused; the real session is
+    /// untouched).
+    pub auth_wrong_node: u64,
+    /// `hello`s and `register`s refused by their token's own `sessions`
+    /// or `channels` limit.
+    pub token_limits: u64,
+    /// `register`s on a channel the token may neither listen to nor talk
+    /// on (refused).
+    pub register_forbidden: u64,
+    /// Sessions closed because their token was removed or changed when
+    /// the tokens were reloaded.
+    pub sessions_closed_revoked: u64,
     /// Text frames received.
     pub texts_in: u64,
     /// Text frames handed to the driver.
@@ -71,6 +84,9 @@ pub struct Counters {
     /// `tone_detected` reports for a channel the node has not registered
     /// (ignored).
     pub tone_reports_unregistered: u64,
+    /// `tone_detected` reports on a channel the node's token may only
+    /// listen to (ignored).
+    pub tone_reports_forbidden: u64,
     /// Text frames from a connection the relay does not hold.
     pub texts_unknown_conn: u64,
     /// Key changes sent.
@@ -122,6 +138,8 @@ pub struct Drops {
     /// Audio from a stream the relay cut that has not ended its
     /// transmission yet.
     pub locked_out: u64,
+    /// Audio on a channel the stream's token may only listen to.
+    pub no_talk_right: u64,
     /// A recipient whose UDP address is not known yet.
     pub no_address: u64,
     /// A recipient's sender could not seal (counter exhausted).

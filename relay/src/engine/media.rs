@@ -141,6 +141,12 @@ impl Relay {
     ) {
         let membership = &self.session(slot).memberships[m];
         let (c, stream_id) = (membership.channel, membership.stream_id);
+        if !membership.talk {
+            // The token may only listen: its audio never takes the
+            // channel.
+            self.counters.drops.no_talk_right += 1;
+            return;
+        }
         let member = Member {
             session: slot,
             stream_id,
@@ -247,6 +253,11 @@ impl Relay {
             let m = recipient
                 .membership(member.stream_id)
                 .expect("channel members and memberships agree");
+            if !recipient.memberships[m].listen {
+                // The token may only talk: the channel's audio is not
+                // its to hear.
+                continue;
+            }
             let Some(to) = recipient.addr_for(m) else {
                 self.counters.drops.no_address += 1;
                 continue;

@@ -82,9 +82,11 @@ pub mod admission;
 mod channel;
 mod config;
 mod counters;
+pub mod grants;
 mod media;
 mod outbox;
 mod output;
+mod reload;
 mod session;
 mod signaling;
 mod store;
@@ -116,13 +118,18 @@ pub mod error_code {
     pub const MALFORMED: u16 = 400;
     /// The token was refused, or a message came before `hello`.
     pub const UNAUTHORIZED: u16 = 401;
-    /// A valid message out of place (second `hello`, channel not joined).
+    /// The token does not allow it: `hello` as another node, or
+    /// `register` on a channel the token may neither listen to nor talk on.
+    pub const FORBIDDEN: u16 = 403;
+    /// A valid message out of place (second `hello`, channel not joined),
+    /// or a node already connected with another token.
     pub const CONFLICT: u16 = 409;
     /// A frame over the length limit.
     pub const TOO_LONG: u16 = 413;
     /// The node's protocol version is not spoken.
     pub const VERSION: u16 = 426;
-    /// A capacity was reached (channels per node, members per channel),
+    /// A capacity was reached (channels per node, members per channel,
+    /// the token's own sessions or channels),
     /// or the node read too slowly to be kept in step (then closed).
     pub const LIMIT: u16 = 429;
     /// The relay failed (its random source).
@@ -345,6 +352,15 @@ impl Relay {
             .map(|s| s.node_id.as_str())
     }
 
+    /// The fingerprint of the token a welcomed connection said `hello`
+    /// with (`None` for a relay accepting any token), for logs.
+    pub fn token_fingerprint(&self, conn: ConnId) -> Option<grants::Fingerprint> {
+        self.slot_of(conn)
+            .map(|slot| self.session(slot))
+            .filter(|s| s.phase == Phase::Welcomed)
+            .and_then(|s| s.rights.as_ref()?.fingerprint())
+    }
+
     /// The node ids of a channel's members, in join order (for status
     /// pages and tests).
     pub fn members(&self, channel_id: &str) -> Vec<&str> {
@@ -492,12 +508,38 @@ impl Relay {
     /// Queues `text` (stored once) for every member of channel `c` but
     /// the session in `except`, then lets go of it.
     fn send_to_members(&mut self, c: usize, except: Option<usize>, text: Text, class: Class) {
+        self.send_to(c, except, false, text, class);
+    }
+
+    /// `text` to every member of channel `c` whose token may listen to
+    /// it, but `except`.
+    fn send_to_listeners(&mut self, c: usize, except: Option<usize>, text: Text, class: Class) {
+        self.send_to(c, except, true, text, class);
+    }
+
+    fn send_to(
+        &mut self,
+        c: usize,
+        except: Option<usize>,
+        listeners_only: bool,
+        text: Text,
+        class: Class,
+    ) {
         let channel = self.channels[c]
             .as_ref()
             .expect("callers pass a live channel");
         for member in &channel.members {
             if Some(member.session) == except {
                 continue;
+            }
+            if listeners_only {
+                let session = live(&self.sessions, member.session);
+                let m = session
+                    .membership(member.stream_id)
+                    .expect("channel members and memberships agree");
+                if !session.memberships[m].listen {
+                    continue;
+                }
             }
             let queued = self.out.queue_text(
                 member.session,

@@ -493,6 +493,8 @@ mod tests {
                     sender: Sender::new(&keys(), Direction::RelayToNode, stream_id),
                     addr: None,
                     newest: None,
+                    listen: true,
+                    talk: true,
                 });
                 Some(session)
             })

@@ -23,6 +23,13 @@ impl fmt::Display for ConnId {
 pub enum CloseReason {
     /// `hello` carried a token the policy refuses.
     Unauthorized,
+    /// `hello` as a node the token is not for, or as a node connected
+    /// with another token.
+    Forbidden,
+    /// The token's own `sessions` limit was reached.
+    TokenLimit,
+    /// The session's token was removed or changed by a reload.
+    TokenRevoked,
     /// A message before `hello`, or a protocol version not spoken.
     ProtocolViolation,
     /// A text frame longer than the limit.
@@ -52,6 +59,9 @@ impl CloseReason {
     pub const fn name(self) -> &'static str {
         match self {
             CloseReason::Unauthorized => "unauthorized",
+            CloseReason::Forbidden => "forbidden",
+            CloseReason::TokenLimit => "token_limit",
+            CloseReason::TokenRevoked => "token_revoked",
             CloseReason::ProtocolViolation => "protocol_violation",
             CloseReason::MessageTooLong => "message_too_long",
             CloseReason::TooManyMalformed => "too_many_malformed",

@@ -8,6 +8,7 @@ use echostream_core::time::Instant;
 use echostream_core::wire::{KeyId, Seq, StreamId};
 
 use super::config::STREAMS_PER_SESSION_MAX;
+use super::grants::{Rights, TokenDigest};
 use super::output::ConnId;
 use crate::keys::KeyIssuer;
 
@@ -33,6 +34,12 @@ pub(super) struct Membership {
     pub(super) addr: Option<SocketAddr>,
     /// The key and sequence number of the newest valid datagram seen.
     pub(super) newest: Option<(KeyId, Seq)>,
+    /// The token may listen: the channel's audio, ends and pages reach
+    /// this stream.
+    pub(super) listen: bool,
+    /// The token may talk: this stream's audio and pages go to the
+    /// channel.
+    pub(super) talk: bool,
 }
 
 impl Membership {
@@ -77,6 +84,8 @@ pub(super) struct Session {
     pub(super) phase: Phase,
     /// Set by `hello`; empty before.
     pub(super) node_id: String,
+    /// What the session's token allows; set by `hello`, `None` before.
+    pub(super) rights: Option<Rights>,
     pub(super) issuer: KeyIssuer,
     pub(super) keys: Option<Keys>,
     pub(super) memberships: Vec<Membership>,
@@ -97,6 +106,7 @@ impl Session {
             peer_ip: peer_ip.to_canonical(),
             phase: Phase::AwaitingHello,
             node_id: String::new(),
+            rights: None,
             issuer: KeyIssuer::new(),
             keys: None,
             memberships: Vec::with_capacity(STREAMS_PER_SESSION_MAX),
@@ -126,6 +136,11 @@ impl Session {
             membership.sender = Sender::new(&next, Direction::RelayToNode, membership.stream_id);
         }
         keys.current = next;
+    }
+
+    /// The digest of the session's token, when it holds a grant.
+    pub(super) fn token_digest(&self) -> Option<&TokenDigest> {
+        self.rights.as_ref().and_then(Rights::digest)
     }
 
     pub(super) fn membership(&self, stream_id: StreamId) -> Option<usize> {

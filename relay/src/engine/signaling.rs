@@ -10,6 +10,7 @@ use echostream_core::wire::signal::{
 
 use super::channel::{Channel, Member};
 use super::config::STREAMS_PER_SESSION_MAX;
+use super::grants::{Rights, TokenDigest};
 use super::outbox::Class;
 use super::session::{Keys, Membership, Phase};
 use super::{CloseReason, ConnId, Relay, error_code, error_message, live, node_id};
@@ -151,7 +152,7 @@ impl Relay {
         token: Token<'_>,
         version: u32,
     ) {
-        if !self.config.tokens.accepts(token.as_str()) {
+        let Some(rights) = self.config.tokens.rights(token.as_str()) else {
             self.counters.auth_failures += 1;
             self.close(
                 slot,
@@ -159,7 +160,7 @@ impl Relay {
                 Some((error_code::UNAUTHORIZED, "token refused")),
             );
             return;
-        }
+        };
         if version != PROTOCOL_VERSION {
             self.close(
                 slot,
@@ -168,12 +169,52 @@ impl Relay {
             );
             return;
         }
-        // A node that reconnects replaces its old session at once rather
-        // than waiting for it to time out.
+        if let Rights::Granted(grant) = &rights
+            && !grant.node.matches(node.as_str())
+        {
+            // Another node's identity: refused before anything of the
+            // real node's session is looked at.
+            self.counters.auth_wrong_node += 1;
+            self.close(
+                slot,
+                CloseReason::Forbidden,
+                Some((error_code::FORBIDDEN, "token not valid for this node_id")),
+            );
+            return;
+        }
         let old = self.sessions.iter().position(|s| {
             s.as_ref()
                 .is_some_and(|s| s.phase == Phase::Welcomed && s.node_id == node.as_str())
         });
+        if let Some(old) = old
+            && self.session(old).token_digest() != rights.digest()
+        {
+            // Only the token that opened a node's session may replace
+            // it (a node that reconnects): a second token for the same
+            // node waits until that session ends.
+            self.counters.auth_wrong_node += 1;
+            self.close(
+                slot,
+                CloseReason::Forbidden,
+                Some((
+                    error_code::CONFLICT,
+                    "node_id is connected with another token",
+                )),
+            );
+            return;
+        }
+        if let Rights::Granted(grant) = &rights
+            && let Some(max) = grant.sessions_max
+            && self.sessions_of_token(&grant.digest, old) >= max as usize
+        {
+            self.counters.token_limits += 1;
+            self.close(
+                slot,
+                CloseReason::TokenLimit,
+                Some((error_code::LIMIT, "sessions limit of this token reached")),
+            );
+            return;
+        }
         if old.is_none() && self.welcomed() >= self.config.limits.sessions_max {
             self.counters.sessions_refused_full += 1;
             self.close(
@@ -183,6 +224,8 @@ impl Relay {
             );
             return;
         }
+        // A node that reconnects replaces its old session at once rather
+        // than waiting for it to time out.
         if let Some(old) = old {
             self.close(old, CloseReason::Replaced, None);
         }
@@ -198,6 +241,7 @@ impl Relay {
         let keys = SessionKeys::derive(&Secret::from_bytes(issued.secret), issued.key_id);
         session.receiver_keys(keys);
         session.node_id = node.as_str().to_owned();
+        session.rights = Some(rights);
         session.phase = Phase::Welcomed;
         session.last_alive = now;
         self.counters.sessions_welcomed += 1;
@@ -228,8 +272,38 @@ impl Relay {
             );
             return;
         }
+        let rights = self
+            .session(slot)
+            .rights
+            .as_ref()
+            .expect("welcomed sessions have rights");
+        let (listen, talk) = (
+            rights.may_listen(channel_id.as_str()),
+            rights.may_talk(channel_id.as_str()),
+        );
+        if !listen && !talk {
+            self.counters.register_forbidden += 1;
+            self.refuse(
+                slot,
+                error_code::FORBIDDEN,
+                "token may not listen to or talk on this channel",
+            );
+            return;
+        }
         if self.session(slot).memberships.len() >= STREAMS_PER_SESSION_MAX {
             self.refuse(slot, error_code::LIMIT, "too many channels for this node");
+            return;
+        }
+        if let Some(Rights::Granted(grant)) = &self.session(slot).rights
+            && let Some(max) = grant.channels_max
+            && self.memberships_of_token(&grant.digest) >= max as usize
+        {
+            self.counters.token_limits += 1;
+            self.refuse(
+                slot,
+                error_code::LIMIT,
+                "channels limit of this token reached",
+            );
             return;
         }
         let members_max = self.config.limits.members_per_channel_max;
@@ -278,6 +352,8 @@ impl Relay {
             sender,
             addr: None,
             newest: None,
+            listen,
+            talk,
         });
         self.send(
             slot,
@@ -329,13 +405,19 @@ impl Relay {
         tone_id: ToneId<'_>,
         alert_type: AlertType<'_>,
     ) {
-        let channel = self
-            .channel_slot(channel_id.as_str())
-            .filter(|&c| self.session(slot).membership_of_channel(c).is_some());
-        let Some(c) = channel else {
+        let membership = self.channel_slot(channel_id.as_str()).and_then(|c| {
+            let m = self.session(slot).membership_of_channel(c)?;
+            Some((c, self.session(slot).memberships[m].talk))
+        });
+        let Some((c, talk)) = membership else {
             self.counters.tone_reports_unregistered += 1;
             return;
         };
+        if !talk {
+            // A page is said on a channel: a listener may not.
+            self.counters.tone_reports_forbidden += 1;
+            return;
+        }
         self.counters.tone_reports += 1;
         let node = &live(&self.sessions, slot).node_id;
         let text = self.out.droppable_text(&ToNode::ToneDetected {
@@ -344,7 +426,34 @@ impl Relay {
             tone_id,
             alert_type,
         });
-        self.send_to_members(c, Some(slot), text, Class::Droppable);
+        self.send_to_listeners(c, Some(slot), text, Class::Droppable);
+    }
+}
+
+impl Relay {
+    /// Welcomed sessions holding the token with `digest`, but `except`.
+    fn sessions_of_token(&self, digest: &TokenDigest, except: Option<usize>) -> usize {
+        self.sessions
+            .iter()
+            .enumerate()
+            .filter(|&(i, s)| {
+                Some(i) != except
+                    && s.as_ref().is_some_and(|s| {
+                        s.phase == Phase::Welcomed && s.token_digest() == Some(digest)
+                    })
+            })
+            .count()
+    }
+
+    /// Channel memberships of all sessions holding the token with
+    /// `digest`.
+    fn memberships_of_token(&self, digest: &TokenDigest) -> usize {
+        self.sessions
+            .iter()
+            .flatten()
+            .filter(|s| s.token_digest() == Some(digest))
+            .map(|s| s.memberships.len())
+            .sum()
     }
 }
 

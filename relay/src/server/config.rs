@@ -279,7 +279,7 @@ mod tests {
                 ..
             })
         ));
-        let tokens = TokenPolicy::Tokens(vec!["t".into()]);
+        let tokens = TokenPolicy::tokens(["t"]);
         let mut listed = ServerConfig::new(addr("0.0.0.0:0"), addr("0.0.0.0:0"), tokens);
         assert!(matches!(
             listed.validate(),

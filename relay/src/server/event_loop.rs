@@ -18,7 +18,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::conn::{Conn, Ending, ReadEvent, Sent};
 use super::transport::Transport;
-use super::{FIRST_CONN, LISTENER, Server, ServerError, UDP};
+use super::{FIRST_CONN, LISTENER, Reload, Server, ServerError, UDP};
 use crate::engine::{CloseReason, ConnId, Output};
 
 /// The longest poll: bounds how late a stop request, handshake deadline
@@ -43,10 +43,31 @@ impl Server {
     /// # Errors
     /// [`ServerError::Io`] when polling fails; the server is unusable then.
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), ServerError> {
+        self.run_reloading(stop, None)
+    }
+
+    /// [`run`](Self::run), also replacing the tokens with
+    /// `reload.load()` whenever `reload.requested` is set (noticed within
+    /// about 100 ms). Sessions whose token is gone or changed are closed
+    /// (see [`Relay::set_tokens`](crate::engine::Relay::set_tokens)); a
+    /// load that fails is logged and the previous tokens stay.
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
+    pub fn run_reloading(
+        &mut self,
+        stop: &AtomicBool,
+        reload: Option<&Reload<'_>>,
+    ) -> Result<(), ServerError> {
         let mut next_stats = self.settings.stats_interval.map(|i| self.start + i);
         let result = loop {
             if stop.load(Ordering::Relaxed) {
                 break Ok(());
+            }
+            if let Some(reload) = reload
+                && reload.requested.swap(false, Ordering::Relaxed)
+            {
+                self.reload_tokens(reload);
             }
             let timeout = self.poll_timeout(next_stats);
             match self.poll.poll(&mut self.events, Some(timeout)) {
@@ -81,6 +102,26 @@ impl Server {
         self.publish();
         log::info!("stats at=final {last}");
         result
+    }
+
+    fn reload_tokens(&mut self, reload: &Reload<'_>) {
+        let policy = match (reload.load)() {
+            Ok(policy) => policy,
+            Err(error) => {
+                log::error!("tokens not reloaded, the previous ones stay: {error}");
+                return;
+            }
+        };
+        let tokens = policy
+            .token_count()
+            .map_or_else(|| "any".to_owned(), |n| n.to_string());
+        match self.relay.set_tokens(self.now(), policy) {
+            Ok(closed) => {
+                log::info!("tokens reloaded tokens={tokens} sessions_closed={closed}");
+            }
+            Err(error) => log::error!("tokens not reloaded, the previous ones stay: {error}"),
+        }
+        self.drain();
     }
 
     /// Handles what is ready, then timers and flushes.
@@ -264,7 +305,13 @@ impl Server {
                     let welcomed = self.relay.node_id(id).is_some();
                     self.relay.handle_text(self.now(), id, text.as_bytes());
                     if !welcomed && let Some(node) = self.relay.node_id(id) {
-                        log::info!("session welcomed conn={} node={node}", id.0);
+                        match self.relay.token_fingerprint(id) {
+                            Some(token) => log::info!(
+                                "session welcomed conn={} node={node} token={token}",
+                                id.0
+                            ),
+                            None => log::info!("session welcomed conn={} node={node}", id.0),
+                        }
                         if let Some(conn) = self.conns[slot].as_mut() {
                             conn.node = Some(node.to_owned());
                         }
@@ -572,7 +619,10 @@ fn close_code(reason: CloseReason) -> CloseCode {
         CloseReason::Timeout => CloseCode::Away,
         CloseReason::KeySourceFailed => CloseCode::Error,
         CloseReason::QueueFull => CloseCode::Again,
+        CloseReason::TokenLimit => CloseCode::Again,
         CloseReason::Unauthorized
+        | CloseReason::Forbidden
+        | CloseReason::TokenRevoked
         | CloseReason::ProtocolViolation
         | CloseReason::TooManyMalformed
         | CloseReason::Replaced

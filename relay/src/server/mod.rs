@@ -55,6 +55,7 @@ mod event_loop;
 mod transport;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -181,10 +182,10 @@ impl Server {
             "relay bound ws={ws_addr} tls={} udp={udp_addr} udp_host={} tokens={} sessions_max={}",
             if tls.is_some() { "on" } else { "off" },
             relay.config().udp_host,
-            match &config.tokens {
-                crate::TokenPolicy::AnyToken => "any".to_owned(),
-                crate::TokenPolicy::Tokens(t) => t.len().to_string(),
-            },
+            config
+                .tokens
+                .token_count()
+                .map_or_else(|| "any".to_owned(), |n| n.to_string()),
             limits.sessions_max,
         );
         Ok(Server {
@@ -264,6 +265,23 @@ impl Server {
             ws_addr,
             udp_addr,
         })
+    }
+}
+
+/// What [`Server::run_reloading`] re-reads on request: the binary sets
+/// `requested` on SIGHUP, `load` reads the tokens file again.
+pub struct Reload<'a> {
+    /// Set to ask for a reload; the loop clears it.
+    pub requested: &'a AtomicBool,
+    /// The new tokens, or why they cannot be had.
+    pub load: &'a dyn Fn() -> Result<crate::TokenPolicy, String>,
+}
+
+impl fmt::Debug for Reload<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reload")
+            .field("requested", &self.requested)
+            .finish_non_exhaustive()
     }
 }
 

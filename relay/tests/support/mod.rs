@@ -154,6 +154,23 @@ impl RelayProcess {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// Sends `signal` and goes on (SIGHUP: read the tokens again).
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid fits pid_t");
+        // SAFETY: kill(2) with a pid of a child we own and a valid signal.
+        unsafe { libc::kill(pid, signal) };
+    }
+
+    /// How many logged lines contain `needle`.
+    pub fn count_log(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
     /// Sends SIGTERM, waits for a clean exit and returns the final
     /// counters it logged.
     pub fn stop(self) -> Stats {
