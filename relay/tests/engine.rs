@@ -1588,3 +1588,26 @@ fn connections_without_hello_have_their_own_pool_and_a_deadline() {
     assert_eq!(w.nodes[1].closed, Some(CloseReason::ProtocolViolation));
     assert_eq!(w.relay.counters().sessions_refused_not_hello, 1);
 }
+
+#[test]
+fn a_full_pending_pool_evicts_the_oldest_of_the_ip_holding_the_most() {
+    let mut config = config();
+    config.limits.pending_max = 3;
+    config.limits.pending_per_ip_max = 2;
+    let ids = ["x1", "x2", "y1", "alpha"];
+    let mut w = World::new(config, &ids);
+    for (i, host) in [(0, 1), (1, 1), (2, 9), (3, 5)] {
+        w.nodes[i].addr = SocketAddr::from(([10, 0, 0, host], 7000 + i as u16));
+    }
+    for i in 0..3 {
+        w.connect(i);
+        w.advance(10);
+        w.drain();
+    }
+    // alpha's IP holds none of the pool, 10.0.0.1 two: its oldest goes.
+    w.join(3);
+    assert!(matches!(w.nodes[3].inbox[0], Msg::Welcome { .. }));
+    let closed: Vec<_> = (0..3).map(|i| w.nodes[i].closed).collect();
+    assert_eq!(closed, [Some(CloseReason::RelayFull), None, None]);
+    assert_eq!(w.relay.counters().sessions_evicted_pending, 1);
+}

@@ -69,3 +69,28 @@ fn three_hundred_idle_sockets_do_not_keep_a_real_node_out() {
     assert_eq!(stats.get("conn_refused_per_ip"), 300 - 6 * 8, "{stats:?}");
     assert_eq!(stats.get("sessions_welcomed"), 1);
 }
+
+#[test]
+fn a_dozen_hosts_filling_the_pending_pool_do_not_keep_a_real_node_out() {
+    let relay = RelayProcess::start(&[]);
+    // Twelve hosts, 8 idle connections each: more than the pool's 64.
+    let mut idle = Vec::new();
+    for n in 0..96u16 {
+        let from = Ipv4Addr::new(127, 0, 1, 1 + (n % 12) as u8);
+        idle.push(connect_from(from, relay.ws).expect("connect an idle socket"));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    // A node from an address holding none of the pool takes the place of
+    // the oldest connection of a host holding the most.
+    let started = Instant::now();
+    let node = Node::welcome(Signaling::connect(relay.ws), "station-a", "any-token");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "welcomed after {took:?}");
+    drop(node);
+
+    let stats = relay.stop();
+    drop(idle);
+    assert!(stats.get("conn_evicted_pending") >= 1, "{stats:?}");
+    assert_eq!(stats.get("sessions_welcomed"), 1);
+}

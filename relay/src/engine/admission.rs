@@ -21,27 +21,64 @@ pub enum Refusal {
     Rate,
 }
 
+/// Room for a new connection in the pending pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit<K> {
+    /// A free slot.
+    Room,
+    /// The pool is full: close this pending connection (the oldest of the
+    /// IP holding the most) to make room.
+    Evict(K),
+}
+
 /// Checks the pool and the per-IP cap for a connection from `peer`,
-/// given the IPs of the connections still waiting for `hello`. The
-/// per-IP cap is reported before a full pool (the more specific reason).
+/// given the connections still waiting for `hello` as `(key, IP, since)`
+/// (`since` orders them by age: the smallest is the oldest). The per-IP
+/// cap is reported before a full pool (the more specific reason).
+///
+/// A full pool makes room when some IP holds more of it than the new
+/// connection's IP would: that IP's oldest connection is evicted. So a
+/// few attacking hosts filling the pool cannot keep a node out; it takes
+/// as many hosts as the pool has slots, each reconnecting within the
+/// `hello` time-out. Quadratic in the pending count, which `pending_max`
+/// bounds.
 ///
 /// # Errors
-/// [`Refusal::PoolFull`] or [`Refusal::PerIp`].
-pub fn check_pool(
-    limits: &Limits,
-    peer: IpAddr,
-    pending: impl Iterator<Item = IpAddr>,
-) -> Result<(), Refusal> {
+/// [`Refusal::PerIp`], or [`Refusal::PoolFull`] when no IP holds more
+/// than the newcomer's would.
+pub fn check_pool<K, S, I>(limits: &Limits, peer: IpAddr, pending: I) -> Result<Admit<K>, Refusal>
+where
+    K: Copy,
+    S: Ord + Copy,
+    I: Iterator<Item = (K, IpAddr, S)> + Clone,
+{
     let peer = peer.to_canonical();
-    let (all, same_ip) = pending.fold((0, 0), |(all, same_ip), ip| {
-        (all + 1, same_ip + usize::from(ip.to_canonical() == peer))
-    });
+    let count = |ip: IpAddr| {
+        pending
+            .clone()
+            .filter(|&(_, other, _)| other.to_canonical() == ip)
+            .count()
+    };
+    let all = pending.clone().count();
+    let same_ip = count(peer);
     if same_ip >= limits.pending_per_ip_max {
-        Err(Refusal::PerIp)
-    } else if all >= limits.pending_max {
-        Err(Refusal::PoolFull)
-    } else {
-        Ok(())
+        return Err(Refusal::PerIp);
+    }
+    if all < limits.pending_max {
+        return Ok(Admit::Room);
+    }
+    let mut victim: Option<(usize, S, K)> = None;
+    for (key, ip, since) in pending.clone() {
+        let held = count(ip.to_canonical());
+        let worse =
+            victim.is_none_or(|(most, oldest, _)| held > most || (held == most && since < oldest));
+        if worse {
+            victim = Some((held, since, key));
+        }
+    }
+    match victim {
+        Some((held, _, key)) if held > same_ip + 1 => Ok(Admit::Evict(key)),
+        _ => Err(Refusal::PoolFull),
     }
 }
 
@@ -98,20 +135,21 @@ mod tests {
         };
         let a = IpAddr::from([10, 0, 0, 1]);
         let b = IpAddr::from([10, 0, 0, 2]);
-        assert_eq!(check_pool(&limits, a, [b].into_iter()), Ok(()));
-        assert_eq!(
-            check_pool(&limits, a, [a, a].into_iter()),
-            Err(Refusal::PerIp)
-        );
-        assert_eq!(
-            check_pool(&limits, b, [a, a, b].into_iter()),
-            Err(Refusal::PoolFull)
-        );
+        let c = IpAddr::from([10, 0, 0, 3]);
+        let pool = |ips: &[IpAddr]| -> Vec<(usize, IpAddr, usize)> {
+            ips.iter().enumerate().map(|(i, &ip)| (i, ip, i)).collect()
+        };
+        let check = |peer, ips: &[IpAddr]| check_pool(&limits, peer, pool(ips).into_iter());
+        assert_eq!(check(a, &[b]), Ok(Admit::Room));
+        assert_eq!(check(a, &[a, a]), Err(Refusal::PerIp));
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
-        assert_eq!(
-            check_pool(&limits, mapped, [a, a].into_iter()),
-            Err(Refusal::PerIp)
-        );
+        assert_eq!(check(mapped, &[a, a]), Err(Refusal::PerIp));
+        // Full: the IP holding the most gives up its oldest, if it holds
+        // more than the newcomer's IP would.
+        assert_eq!(check(c, &[b, a, a]), Ok(Admit::Evict(1)));
+        assert_eq!(check(b, &[a, b, a]), Err(Refusal::PoolFull));
+        assert_eq!(check(c, &[a, b, c]), Err(Refusal::PoolFull));
+        assert_eq!(check(a, &[b, c, a]), Err(Refusal::PoolFull));
 
         let mut rate = AcceptRate::new(2, Instant::ZERO);
         assert_eq!(rate.take(Instant::ZERO), Ok(()));

@@ -29,6 +29,9 @@ pub struct Counters {
     /// Connections refused because `limits.pending_per_ip_max` from their
     /// IP waited for `hello` already.
     pub sessions_refused_per_ip: u64,
+    /// Connections waiting for `hello` closed to make room for a newer one
+    /// from an IP holding fewer of the pending pool.
+    pub sessions_evicted_pending: u64,
     /// Connections closed for a first frame that was not a valid `hello`.
     pub sessions_refused_not_hello: u64,
     /// `hello`s with a refused token.

@@ -99,7 +99,7 @@ use echostream_core::time::{Duration, Instant};
 use echostream_core::wire::StreamId;
 use echostream_core::wire::signal::ToNode;
 
-pub use self::admission::{AcceptRate, Refusal};
+pub use self::admission::{AcceptRate, Admit, Refusal};
 pub use self::config::{
     ConfigError, HEARTBEATS_MISSED_MAX, Limits, MAX_TALK_S_DEFAULT, RelayConfig,
     STREAMS_PER_SESSION_MAX, TALK_AUDIO_MIN_DEFAULT, TALK_AUDIO_MIN_MAX, TALKER_SILENCE_TIMEOUT,
@@ -215,8 +215,9 @@ impl Relay {
     /// session's streams may send from, see
     /// [`RelayConfig::allow_roaming`]). It must say `hello` within
     /// `limits.hello_timeout_ms`, as its first frame. It is closed at once
-    /// when `limits.pending_max` connections wait for `hello` already, or
-    /// `limits.pending_per_ip_max` from its IP: those never take the room
+    /// when `limits.pending_per_ip_max` connections from its IP wait for
+    /// `hello` already, or when `limits.pending_max` do and none can be
+    /// evicted (see [`admission::check_pool`]): those never take the room
     /// of welcomed sessions (`limits.sessions_max`).
     pub fn handle_connect(&mut self, now: Instant, conn: ConnId, peer: IpAddr) {
         if self.slot_of(conn).is_some() {
@@ -227,20 +228,32 @@ impl Relay {
         let pending = self
             .sessions
             .iter()
-            .flatten()
-            .filter(|s| s.phase == Phase::AwaitingHello)
-            .map(|s| s.peer_ip);
-        if let Err(refusal) = admission::check_pool(&self.config.limits, peer, pending) {
-            match refusal {
-                Refusal::PerIp => self.counters.sessions_refused_per_ip += 1,
-                _ => self.counters.sessions_refused_pending_full += 1,
+            .enumerate()
+            .filter_map(|(slot, s)| Some((slot, s.as_ref()?)))
+            .filter(|(_, s)| s.phase == Phase::AwaitingHello)
+            .map(|(slot, s)| (slot, s.peer_ip, s.last_alive));
+        match admission::check_pool(&self.config.limits, peer, pending) {
+            Ok(Admit::Room) => {}
+            Ok(Admit::Evict(slot)) => {
+                self.counters.sessions_evicted_pending += 1;
+                self.close(
+                    slot,
+                    CloseReason::RelayFull,
+                    Some((error_code::FULL, "relay busy: say hello sooner")),
+                );
             }
-            let error = error_message(error_code::FULL, "relay full");
-            let drops = &mut self.counters.drops;
-            self.out.push_error(conn, &error, drops);
-            self.out.push_close(conn, CloseReason::RelayFull, drops);
-            self.close_lost();
-            return;
+            Err(refusal) => {
+                match refusal {
+                    Refusal::PerIp => self.counters.sessions_refused_per_ip += 1,
+                    _ => self.counters.sessions_refused_pending_full += 1,
+                }
+                let error = error_message(error_code::FULL, "relay full");
+                let drops = &mut self.counters.drops;
+                self.out.push_error(conn, &error, drops);
+                self.out.push_close(conn, CloseReason::RelayFull, drops);
+                self.close_lost();
+                return;
+            }
         }
         let slot =
             self.sessions.iter().position(Option::is_none).expect(

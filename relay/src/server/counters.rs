@@ -25,6 +25,9 @@ pub struct ServerCounters {
     /// Connections refused because `limits.pending_max` connections were
     /// not welcomed yet.
     pub conn_refused_pending: u64,
+    /// Pending connections dropped to make room for a newer one from an
+    /// IP holding fewer of the pool.
+    pub conn_evicted_pending: u64,
     /// Connections refused because `limits.pending_per_ip_max` from their
     /// IP were not welcomed yet.
     pub conn_refused_per_ip: u64,
@@ -86,6 +89,7 @@ impl ServerCounters {
                 r.sessions_refused_pending_full,
             ),
             ("sessions_refused_per_ip", r.sessions_refused_per_ip),
+            ("sessions_evicted_pending", r.sessions_evicted_pending),
             ("sessions_refused_not_hello", r.sessions_refused_not_hello),
             ("auth_failures", r.auth_failures),
             ("auth_wrong_node", r.auth_wrong_node),
@@ -139,6 +143,7 @@ impl ServerCounters {
             ("conn_open", self.conn_open),
             ("conn_refused_full", self.conn_refused_full),
             ("conn_refused_pending", self.conn_refused_pending),
+            ("conn_evicted_pending", self.conn_evicted_pending),
             ("conn_refused_per_ip", self.conn_refused_per_ip),
             ("conn_refused_rate", self.conn_refused_rate),
             ("accept_errors", self.accept_errors),

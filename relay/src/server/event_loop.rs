@@ -207,20 +207,42 @@ impl Server {
 
     /// Whether a new connection from `peer` may take a pending slot: its
     /// IP's cap, the pending pool, then the accept rate (so connections
-    /// refused for the first two use none of it). Counts the refusal.
+    /// refused for the first two use none of it). A full pool makes room
+    /// by dropping the oldest pending connection of the IP holding the
+    /// most of it, when that is more than `peer`'s would hold (see
+    /// [`admission::check_pool`](crate::engine::admission::check_pool)).
+    /// Counts the refusal or eviction.
     fn admissible(&mut self, peer: SocketAddr) -> bool {
-        use crate::engine::{Refusal, admission};
+        use crate::engine::{Admit, Refusal, admission};
+        let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
         let pending = self
             .conns
             .iter()
-            .flatten()
-            .filter(|c| c.node.is_none())
-            .map(|c| c.peer.ip());
+            .enumerate()
+            .filter_map(|(slot, c)| Some((slot, c.as_ref()?)))
+            .filter(|(_, c)| c.node.is_none())
+            // Every pending connection has the same time to say hello:
+            // the earliest deadline is the oldest.
+            .map(|(slot, c)| (slot, c.peer.ip(), c.deadline.unwrap_or(far)));
         let now = self.now();
         let verdict = admission::check_pool(&self.settings.limits, peer.ip(), pending)
-            .and_then(|()| self.accept_rate.take(now));
+            .and_then(|admit| self.accept_rate.take(now).map(|()| admit));
         match verdict {
-            Ok(()) => true,
+            Ok(Admit::Room) => true,
+            Ok(Admit::Evict(slot)) => {
+                self.counters.conn_evicted_pending += 1;
+                let conn = self.conns[slot].as_ref().expect("a pending connection");
+                log::debug!(
+                    "connection dropped conn={} peer={} reason=evicted_pending",
+                    conn.id.0,
+                    conn.peer
+                );
+                let id = conn.id;
+                self.relay.handle_disconnect(now, id);
+                self.drop_conn(slot);
+                self.drain();
+                true
+            }
             Err(refusal) => {
                 let counter = match refusal {
                     Refusal::PerIp => &mut self.counters.conn_refused_per_ip,
