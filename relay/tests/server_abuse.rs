@@ -49,6 +49,8 @@ fn a_talker_trickling_a_byte_every_two_and_a_half_seconds_loses_the_channel() {
         "the third byte in 5 s is no stream: cut, with an end for the listener"
     );
     b.wait_for(|m| matches!(m, Msg::Transmit { node, active: false, .. } if node == "station-a"));
+    // The trickler is told why.
+    a.wait_for(|m| matches!(m, Msg::Error { code: 429, message } if message.contains("cut")));
     // The channel is free for a real talker; the trickler is refused.
     a.send_audio("fire", Flags::NONE, b"x");
     assert_audio_flows(&mut b, &mut a, "fire", 3);

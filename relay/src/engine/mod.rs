@@ -601,6 +601,19 @@ impl Relay {
         }
         self.end_for_listeners(c, talker);
         self.announce_release(c, talker.member.session);
+        // The talker is told why its audio goes nowhere until it ends the
+        // transmission (a silent one has nothing left to send).
+        let why = match cut {
+            channel::Cut::Silent => None,
+            channel::Cut::Trickle => Some("transmission cut: too little audio to hold the channel"),
+            channel::Cut::TalkTimeLimit => Some("transmission cut: max_talk_s reached"),
+        };
+        if let Some(why) = why {
+            self.send(
+                talker.member.session,
+                &error_message(error_code::LIMIT, why),
+            );
+        }
     }
 
     /// `transmit` active:false to channel `c`'s members but the old holder.
