@@ -9,6 +9,14 @@
 #   opus-tools                 opusinfo/opusdec check the Ogg Opus recordings the tests write
 DEBIAN_PACKAGES=(build-essential pkg-config cmake libasound2-dev espeak-ng opus-tools)
 
+# What only the tests need, beside DEBIAN_PACKAGES.
+#   mosquitto                  the MQTT broker the event tests publish to (started per test)
+TEST_DEBIAN_PACKAGES=(mosquitto)
+
+# The S3-compatible server the upload tests use: it checks SigV4 header
+# and presigned-URL signatures (0.15 and later need a newer Rust).
+S3S_FS_VERSION=0.14.1
+
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -33,6 +41,21 @@ install_debian_packages() {
         || die "apt-get update failed: check the network and the apt sources, then run this again"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
         || die "apt-get install ${missing[*]} failed: see apt's message above"
+}
+
+# Installs s3s-fs $S3S_FS_VERSION with cargo unless that version is
+# already on PATH or in ~/.cargo/bin (the tests look in both).
+install_s3s_fs() {
+    local bin
+    for bin in "$(command -v s3s-fs || true)" "$HOME/.cargo/bin/s3s-fs"; do
+        if [ -n "$bin" ] && [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q " $S3S_FS_VERSION\$"; then
+            log "s3s-fs $S3S_FS_VERSION present: $bin"
+            return 0
+        fi
+    done
+    log "installing s3s-fs $S3S_FS_VERSION (the S3 test server; a few minutes, once)"
+    cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked --quiet \
+        || die "cargo install s3s-fs failed: see cargo's message above"
 }
 
 require_cargo() {
