@@ -5,6 +5,7 @@
 //! library exists so that tests, benches and fuzz targets reach the same
 //! code (the config parser is a fuzz target).
 
+pub mod alert_command;
 pub mod audio;
 pub mod clock;
 pub mod config;

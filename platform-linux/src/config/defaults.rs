@@ -60,8 +60,16 @@ pub const MQTT_TLS_PORT: u16 = 8883;
 pub const MQTT_PREFIX: &str = "echostream";
 /// MQTT keep-alive.
 pub const MQTT_KEEPALIVE_S: u32 = 30;
-/// Durable MQTT outbox folder.
-pub const MQTT_OUTBOX_DIR: &str = "./outbox";
+/// The durable outbox's folder.
+pub const OUTBOX_DIR: &str = "./outbox";
+/// The most disk the outbox may use, in MB.
+pub const OUTBOX_MAX_MB: u32 = 64;
+/// One webhook attempt's time limit.
+pub const WEBHOOK_TIMEOUT_MS: u32 = 5_000;
+/// The longest pause between webhook retries.
+pub const WEBHOOK_BACKOFF_MAX_S: u32 = 60;
+/// An alert command's time limit.
+pub const ALERT_COMMAND_TIMEOUT_MS: u32 = 30_000;
 
 /// S3 region when none is given.
 pub const S3_REGION: &str = "us-east-1";

@@ -32,8 +32,8 @@ pub use channel::{
 pub use load::{Report, check};
 pub use problem::{Problem, Severity};
 pub use schema::{
-    Audio, Config, LogFormat, LogLevel, Logging, Mqtt, Opus, OpusApplication, Port,
-    RecordingFormat, Recordings, Relay, RemoteRelay, S3,
+    AlertCommand, Audio, Config, LogFormat, LogLevel, Logging, Mqtt, Opus, OpusApplication, Outbox,
+    Port, RecordingFormat, Recordings, Relay, RemoteRelay, S3, Webhook,
 };
 pub use tones::{HiLow, LongTone, ToneDefinition, TwoTone, Window};
 

@@ -62,6 +62,18 @@ pub struct Config {
     /// Where recordings are written and kept.
     #[serde(default)]
     pub recordings: Recordings,
+    /// The durable queue of everything that leaves the node (events for
+    /// MQTT and webhooks, recordings for S3): kept on disk until each
+    /// destination acknowledged it.
+    #[serde(default)]
+    pub outbox: Outbox,
+    /// HTTP endpoints each matching event is POSTed to, as JSON.
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
+    /// A program run for each alert (and each event type listed), with the
+    /// event as JSON on standard input.
+    #[serde(default)]
+    pub alert_command: Option<AlertCommand>,
     /// JSON-lines event log used when there is no `mqtt` section
     /// (default `./events.jsonl`).
     #[serde(default = "events_file")]
@@ -302,10 +314,6 @@ pub struct Mqtt {
     /// the `offline` last will after 1.5 × this without traffic.
     #[serde(default = "mqtt_keepalive_s")]
     pub keepalive_s: u32,
-    /// Durable outbox: events wait here until the broker acknowledges them
-    /// (default `./outbox`).
-    #[serde(default = "mqtt_outbox_dir")]
-    pub outbox_dir: PathBuf,
 }
 
 fn mqtt_prefix() -> String {
@@ -313,9 +321,6 @@ fn mqtt_prefix() -> String {
 }
 fn mqtt_keepalive_s() -> u32 {
     defaults::MQTT_KEEPALIVE_S
-}
-fn mqtt_outbox_dir() -> PathBuf {
-    PathBuf::from(defaults::MQTT_OUTBOX_DIR)
 }
 
 impl Mqtt {
@@ -395,6 +400,93 @@ fn s3_presign_expiry_s() -> u32 {
 }
 fn s3_backoff_max_s() -> u32 {
     defaults::S3_BACKOFF_MAX_S
+}
+
+/// The durable outbox.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Outbox {
+    /// Its folder (default `./outbox`).
+    pub dir: PathBuf,
+    /// The most disk it may use, 1 to 4096 MB (default 64). Past it the
+    /// oldest events are dropped, counted and reported with an `error`
+    /// event; the newest never are, and recordings waiting for upload stay
+    /// (they are files in the spool).
+    pub max_mb: u32,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from(defaults::OUTBOX_DIR),
+            max_mb: defaults::OUTBOX_MAX_MB,
+        }
+    }
+}
+
+/// An HTTP endpoint events are POSTed to.
+///
+/// ```json
+/// { "url": "https://hooks.example.org/page", "events": ["two_tone", "recording"],
+///   "headers": { "Authorization": "Bearer …" } }
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// `https://…` (or `http://` to a loopback or trusted host).
+    pub url: String,
+    /// Event types sent (e.g. `two_tone`, `recording`); empty or absent:
+    /// every alert type (`two_tone`, `long_tone`, `hi_low`, `dtmf_sequence`,
+    /// `remote_alert`) and `recording`.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Extra request headers, e.g. `Authorization`.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Give up one attempt after this long, 100 to 60000 ms (default 5000).
+    #[serde(default = "webhook_timeout_ms")]
+    pub timeout_ms: u32,
+    /// Failed deliveries are retried with exponential backoff up to this,
+    /// 1 to 3600 s (default 60). A 2xx answer is delivered; anything else
+    /// is retried, in order: a later event waits for an earlier one.
+    #[serde(default = "webhook_backoff_max_s")]
+    pub backoff_max_s: u32,
+}
+
+fn webhook_timeout_ms() -> u32 {
+    defaults::WEBHOOK_TIMEOUT_MS
+}
+fn webhook_backoff_max_s() -> u32 {
+    defaults::WEBHOOK_BACKOFF_MAX_S
+}
+
+/// A program run per alert, never through a shell.
+///
+/// ```json
+/// { "program": "/usr/local/bin/sound-siren", "args": ["--station", "1"],
+///   "events": ["two_tone", "long_tone"], "timeout_ms": 30000 }
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertCommand {
+    /// The program: an absolute path (no shell, no `PATH` search).
+    pub program: PathBuf,
+    /// Its arguments, passed as they are.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Event types it runs for; empty or absent: the alert types
+    /// (`two_tone`, `long_tone`, `hi_low`, `dtmf_sequence`). Add
+    /// `recording` to run it again once the recording is finished (its
+    /// path and URL then in the environment).
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Killed after this long, 100 to 600000 ms (default 30000).
+    #[serde(default = "alert_command_timeout_ms")]
+    pub timeout_ms: u32,
+}
+
+fn alert_command_timeout_ms() -> u32 {
+    defaults::ALERT_COMMAND_TIMEOUT_MS
 }
 
 /// Where recordings go.

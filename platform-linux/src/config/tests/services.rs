@@ -123,11 +123,54 @@ fn mqtt_ca_file_without_tls_warns() {
 }
 
 #[test]
-fn mqtt_empty_outbox_dir_is_an_error() {
+fn outbox_checks_name_the_field() {
     error_at(
-        |c| c["mqtt"]["outbox_dir"] = json!(""),
-        "mqtt.outbox_dir",
+        |c| c["outbox"] = json!({"dir": ""}),
+        "outbox.dir",
         "is empty",
+    );
+    error_at(
+        |c| c["outbox"] = json!({"max_mb": 0}),
+        "outbox.max_mb",
+        "is outside 1 to 4096 MB",
+    );
+}
+
+#[test]
+fn webhook_checks_name_the_entry_and_field() {
+    error_at(
+        |c| c["webhooks"] = json!([{"url": "ftp://x"}]),
+        "webhooks[0].url",
+        "is not an http:// or https:// URL",
+    );
+    error_at(
+        |c| c["webhooks"] = json!([{"url": "https://a.example"}, {"url": "https://b.example", "events": ["two_tone", "page"]}]),
+        "webhooks[1].events[1]",
+        "`page` is not an event type",
+    );
+    error_at(
+        |c| c["webhooks"] = json!([{"url": "https://a.example", "headers": {"Bad Name": "x"}}]),
+        "webhooks[0].headers",
+        "is not a valid header name",
+    );
+    warning_at(
+        |c| c["webhooks"] = json!([{"url": "http://hooks.example.org/x"}]),
+        "webhooks[0].url",
+        "unencrypted",
+    );
+}
+
+#[test]
+fn alert_command_must_be_an_absolute_program() {
+    error_at(
+        |c| c["alert_command"] = json!({"program": "siren"}),
+        "alert_command.program",
+        "is not an absolute path",
+    );
+    error_at(
+        |c| c["alert_command"] = json!({"program": "/bin/true", "timeout_ms": 5}),
+        "alert_command.timeout_ms",
+        "is outside 100 to 600000 ms",
     );
 }
 

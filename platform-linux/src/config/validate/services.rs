@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{check_secret, is_loopback, url_host};
 use crate::config::problem::Problems;
-use crate::config::schema::{Config, Mqtt, S3};
+use crate::config::schema::{AlertCommand, Config, Mqtt, S3, Webhook};
 
 /// Longest presigned URL lifetime SigV4 allows (7 days).
 const MAX_PRESIGN_EXPIRY_S: u32 = 604_800;
@@ -53,6 +53,124 @@ pub(super) fn check(problems: &mut Problems, config: &Config) {
         );
     }
     check_dir(problems, "events_file", &config.events_file);
+    check_dir(problems, "outbox.dir", &config.outbox.dir);
+    if !(1..=4096).contains(&config.outbox.max_mb) {
+        problems.error(
+            "outbox.max_mb",
+            format!("{} MB is outside 1 to 4096 MB", config.outbox.max_mb),
+        );
+    }
+    for (i, webhook) in config.webhooks.iter().enumerate() {
+        check_webhook(problems, &format!("webhooks[{i}]"), webhook);
+    }
+    if let Some(command) = &config.alert_command {
+        check_alert_command(problems, command);
+    }
+}
+
+/// Every event type a node emits, for `events` lists.
+pub const EVENT_TYPES: [&str; 11] = [
+    "two_tone",
+    "long_tone",
+    "hi_low",
+    "dtmf",
+    "dtmf_sequence",
+    "remote_alert",
+    "passthrough",
+    "transmit",
+    "recording",
+    "node",
+    "error",
+];
+
+fn check_event_types(problems: &mut Problems, path: &str, events: &[String]) {
+    for (i, event) in events.iter().enumerate() {
+        if !EVENT_TYPES.contains(&event.as_str()) {
+            problems.error(
+                format!("{path}[{i}]"),
+                format!(
+                    "`{event}` is not an event type (one of {})",
+                    EVENT_TYPES.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+fn check_webhook(problems: &mut Problems, path: &str, webhook: &Webhook) {
+    let url = &webhook.url;
+    let rest = url
+        .strip_prefix("https://")
+        .map(|rest| ("https", rest))
+        .or_else(|| url.strip_prefix("http://").map(|rest| ("http", rest)));
+    match rest {
+        None => problems.error(
+            format!("{path}.url"),
+            format!("`{url}` is not an http:// or https:// URL"),
+        ),
+        Some((scheme, rest)) => {
+            let host = url_host(rest);
+            if host.is_empty() {
+                problems.error(format!("{path}.url"), format!("`{url}` has no host"));
+            } else if scheme == "http" && !(host == "localhost" || is_loopback(host)) {
+                problems.warning(
+                    format!("{path}.url"),
+                    format!("http:// sends events to `{host}` unencrypted; use https://"),
+                );
+            }
+        }
+    }
+    check_event_types(problems, &format!("{path}.events"), &webhook.events);
+    for (name, value) in &webhook.headers {
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            problems.error(
+                format!("{path}.headers"),
+                format!("`{name}` is not a valid header name"),
+            );
+        }
+        if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+            problems.error(
+                format!("{path}.headers.{name}"),
+                "contains a line break or NUL",
+            );
+        }
+    }
+    if !(100..=60_000).contains(&webhook.timeout_ms) {
+        problems.error(
+            format!("{path}.timeout_ms"),
+            format!("{} ms is outside 100 to 60000 ms", webhook.timeout_ms),
+        );
+    }
+    if !(1..=3600).contains(&webhook.backoff_max_s) {
+        problems.error(
+            format!("{path}.backoff_max_s"),
+            format!("{} s is outside 1 to 3600 s", webhook.backoff_max_s),
+        );
+    }
+}
+
+fn check_alert_command(problems: &mut Problems, command: &AlertCommand) {
+    if !command.program.is_absolute() {
+        problems.error(
+            "alert_command.program",
+            format!(
+                "`{}` is not an absolute path; give the full path (it is run directly, \
+                 without a shell or a PATH search)",
+                command.program.display()
+            ),
+        );
+    }
+    check_event_types(problems, "alert_command.events", &command.events);
+    if !(100..=600_000).contains(&command.timeout_ms) {
+        problems.error(
+            "alert_command.timeout_ms",
+            format!("{} ms is outside 100 to 600000 ms", command.timeout_ms),
+        );
+    }
 }
 
 fn check_dir(problems: &mut Problems, path: &str, dir: &Path) {
@@ -128,7 +246,6 @@ fn check_mqtt(problems: &mut Problems, mqtt: &Mqtt) {
     if mqtt.ca_file.is_some() && !mqtt.tls {
         problems.warning("mqtt.ca_file", "is only used with \"tls\": true");
     }
-    check_dir(problems, "mqtt.outbox_dir", &mqtt.outbox_dir);
 }
 
 fn check_s3(problems: &mut Problems, s3: &S3) {
