@@ -9,10 +9,14 @@
 //! fields of its type; README.md "Events" documents each type with an
 //! example. Producers (the network thread, the recorder, `main`) make an
 //! event with [`Events::emit`], which stamps its id and time and queues it
-//! for the `events` thread; that thread writes it. A full queue drops the
-//! event and counts it ([`Events::dropped`]), so a stalled disk never
-//! blocks the network loop. Producers log the event's human line
-//! themselves, at once.
+//! for the `events` thread; that thread writes it, then hands it to each
+//! [`EventSink`] in turn (the outbox for MQTT and webhooks, the alert
+//! command). A full queue drops the event and counts it
+//! ([`Events::dropped`]), so a stalled disk never blocks the network loop.
+//! Producers log the event's human line themselves, at once.
+//! [`Events::emit_durable`] waits until the sinks have it (for a producer
+//! that must not go on before the event is kept, like the uploader, which
+//! may forget a recording only once its event is in the outbox).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -37,8 +41,29 @@ pub type Fields = Map<String, Value>;
 #[derive(Debug, Clone)]
 pub struct Events {
     inner: Arc<Inner>,
-    queue: SyncSender<String>,
+    queue: SyncSender<Item>,
 }
+
+/// One event for the `events` thread.
+#[derive(Debug)]
+struct Item {
+    kind: String,
+    line: String,
+    /// Told once the sinks have the event (for [`Events::emit_durable`]).
+    done: Option<SyncSender<bool>>,
+}
+
+/// Where the `events` thread hands each event after writing it to
+/// `events_file`, in the order they were emitted.
+pub trait EventSink: Send {
+    /// Takes the event of type `kind`, `line` its JSON with the trailing
+    /// newline. Returns whether it is kept (for [`Events::emit_durable`]);
+    /// a sink that fails reports it itself (log, counters).
+    fn accept(&mut self, kind: &str, line: &str) -> bool;
+}
+
+/// How long [`Events::emit_durable`] waits for the sinks.
+const DURABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug)]
 struct Inner {
@@ -76,6 +101,18 @@ impl Events {
     /// # Errors
     /// The file or its folder cannot be created or opened, or no thread.
     pub fn open(node_id: &str, path: &Path) -> Result<(Events, EventWriter), EventsError> {
+        Events::open_with(node_id, path, Vec::new())
+    }
+
+    /// [`open`](Self::open), each event then handed to `sinks` in order.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(
+        node_id: &str,
+        path: &Path,
+        sinks: Vec<Box<dyn EventSink>>,
+    ) -> Result<(Events, EventWriter), EventsError> {
         let error = |source| EventsError {
             path: path.to_owned(),
             source,
@@ -95,7 +132,7 @@ impl Events {
             let (written, failed, path) = (written.clone(), failed.clone(), path.to_owned());
             std::thread::Builder::new()
                 .name("events".into())
-                .spawn(move || write_events(file, &path, &receiver, &written, &failed))
+                .spawn(move || write_events(file, &path, &receiver, &written, &failed, sinks))
                 .map_err(error)?
         };
         let events = Events {
@@ -134,6 +171,42 @@ impl Events {
 
     /// Emits an event under an id from [`next_id`](Self::next_id).
     pub fn emit_with_id(&self, id: &str, kind: &str, channel: Option<&str>, fields: Fields) {
+        let item = self.item(id, kind, channel, fields, None);
+        match self.queue.try_send(item) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Emits an event under `id` and waits (up to 30 s) until it is
+    /// written and every sink took it; whether they all kept it. Blocks:
+    /// not for the network or audio threads.
+    pub fn emit_durable(
+        &self,
+        id: &str,
+        kind: &str,
+        channel: Option<&str>,
+        fields: Fields,
+    ) -> bool {
+        let (done, kept) = mpsc::sync_channel(1);
+        let item = self.item(id, kind, channel, fields, Some(done));
+        if self.queue.send(item).is_err() {
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        kept.recv_timeout(DURABLE_WAIT).unwrap_or(false)
+    }
+
+    fn item(
+        &self,
+        id: &str,
+        kind: &str,
+        channel: Option<&str>,
+        fields: Fields,
+        done: Option<SyncSender<bool>>,
+    ) -> Item {
         let line = line(
             id,
             kind,
@@ -142,11 +215,10 @@ impl Events {
             channel,
             fields,
         );
-        match self.queue.try_send(line) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        Item {
+            kind: kind.to_owned(),
+            line,
+            done,
         }
     }
 
@@ -216,12 +288,22 @@ fn line(
 fn write_events(
     mut file: File,
     path: &Path,
-    receiver: &Receiver<String>,
+    receiver: &Receiver<Item>,
     written: &AtomicU64,
     failed: &AtomicU64,
+    mut sinks: Vec<Box<dyn EventSink>>,
 ) {
     let mut warned = false;
-    for line in receiver {
+    for Item { kind, line, done } in receiver {
+        // The sinks first: they carry the event off the node; the file is
+        // the local record.
+        let mut kept = true;
+        for sink in &mut sinks {
+            kept &= sink.accept(&kind, &line);
+        }
+        if let Some(done) = done {
+            let _ = done.try_send(kept);
+        }
         match file
             .write_all(line.as_bytes())
             .and_then(|()| file.flush())
@@ -359,6 +441,44 @@ mod tests {
         let time = lines[1]["time"].as_str().expect("time");
         assert!(time.ends_with('Z') && time.len() == 24, "{time}");
         assert!(text.starts_with("{\"event_id\":"), "{text}");
+    }
+
+    #[derive(Clone, Default)]
+    struct Collect(Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+    impl EventSink for Collect {
+        fn accept(&mut self, kind: &str, line: &str) -> bool {
+            self.0
+                .lock()
+                .unwrap()
+                .push((kind.to_owned(), line.to_owned()));
+            kind != "error"
+        }
+    }
+
+    #[test]
+    fn sinks_get_every_event_in_order_and_durable_emits_wait_for_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let collect = Collect::default();
+        let (events, writer) = Events::open_with(
+            "n",
+            &dir.path().join("events.jsonl"),
+            vec![Box::new(collect.clone())],
+        )
+        .expect("open");
+        events.emit("node", None, crate::fields! { "state" => "start" });
+        let id = events.next_id();
+        assert!(events.emit_durable(&id, "recording", Some("pages"), Fields::new()));
+        // Waited: the sink has both already.
+        let got = collect.0.lock().unwrap().clone();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, "node");
+        assert!(got[1].1.contains(&id) && got[1].1.ends_with('\n'));
+        // A sink that does not keep it is reported.
+        let id = events.next_id();
+        assert!(!events.emit_durable(&id, "error", None, Fields::new()));
+        drop(events);
+        writer.join();
     }
 
     #[test]
