@@ -80,12 +80,15 @@
 
 pub mod admission;
 mod channel;
+mod close;
 mod config;
 mod counters;
 pub mod grants;
 mod media;
+mod members;
 mod outbox;
 mod output;
+mod rekey;
 mod reload;
 mod session;
 mod signaling;
@@ -97,7 +100,6 @@ use std::net::IpAddr;
 
 use echostream_core::time::{Duration, Instant};
 use echostream_core::wire::StreamId;
-use echostream_core::wire::signal::ToNode;
 
 pub use self::admission::{AcceptRate, Admit, Refusal};
 pub use self::config::{
@@ -109,7 +111,8 @@ pub use self::counters::{Counters, Drops};
 pub use self::output::{CloseReason, ConnId, MAX_OUTPUT_LEN, Output};
 
 use self::channel::Channel;
-use self::outbox::{Class, Outputs, Text};
+use self::members::error_message;
+use self::outbox::Outputs;
 use self::session::{Phase, Session};
 
 /// Error codes the relay sends in `error` messages (HTTP-like).
@@ -428,289 +431,6 @@ impl Relay {
             .expect("slots in channel and stream tables are live sessions")
     }
 
-    /// Queues `message`, which carries state, for the session in `slot`
-    /// (see [`send_text`](Self::send_text)).
-    fn send(&mut self, slot: usize, message: &ToNode<'_>) {
-        let text = self.out.text(message);
-        self.send_text(slot, text, Class::State);
-    }
-
-    /// Queues `text` of `class` for the session in `slot`, then lets go
-    /// of it. State that finds no room marks the session to be closed
-    /// before the input returns ([`close_lost`](Self::close_lost)).
-    fn send_text(&mut self, slot: usize, text: Text, class: Class) {
-        let queued = self.out.queue_text(
-            slot,
-            text,
-            class,
-            &mut self.counters.drops,
-            &mut self.counters.users_connected_coalesced,
-        );
-        if queued.is_err() {
-            self.session_mut(slot).state_lost = true;
-        }
-        self.out.release_text(text);
-    }
-
-    /// Closes every session that could not be sent state, and any whose
-    /// leaving that overflows in turn. Called at the end of every input,
-    /// so `poll_output` never hands out a frame to a session whose view
-    /// is wrong. Each close removes a session, so it ends.
-    fn close_lost(&mut self) {
-        for _ in 0..=self.sessions.len() {
-            let lost = self
-                .sessions
-                .iter()
-                .position(|s| s.as_ref().is_some_and(|s| s.state_lost));
-            let Some(slot) = lost else {
-                return;
-            };
-            self.counters.sessions_closed_queue_full += 1;
-            self.close(
-                slot,
-                CloseReason::QueueFull,
-                Some((error_code::LIMIT, "too slow to keep in step: reconnect")),
-            );
-        }
-        unreachable!("each close removes a live session");
-    }
-
-    /// Closes the session in `slot`: its queued frames are dropped, an
-    /// optional `error` is sent, then `Close`; its channels are updated.
-    fn close(&mut self, slot: usize, reason: CloseReason, error: Option<(u16, &str)>) {
-        let conn = self.session(slot).conn;
-        let drops = &mut self.counters.drops;
-        if let Some((code, text)) = error {
-            self.out.push_error(conn, &error_message(code, text), drops);
-        }
-        self.out.push_close(conn, reason, drops);
-        self.counters.sessions_closed += 1;
-        self.remove_session(slot);
-    }
-
-    /// Forgets the session in `slot` and tells its channels.
-    fn remove_session(&mut self, slot: usize) {
-        let session = self.sessions[slot]
-            .take()
-            .expect("remove_session is called with a live slot");
-        self.out.clear(slot);
-        self.counters.sessions_active -= 1;
-        for membership in &session.memberships {
-            self.streams.remove(&membership.stream_id);
-            let c = membership.channel;
-            let channel = self.channels[c]
-                .as_mut()
-                .expect("a membership's channel is live");
-            channel.members.retain(|m| m.session != slot);
-            let held = channel.release(membership.stream_id);
-            if channel.members.is_empty() {
-                self.channels[c] = None;
-                continue;
-            }
-            if let Some(talker) = held {
-                let text = self
-                    .out
-                    .text(&transmit_message(&channel.id, &session.node_id, false));
-                self.end_for_listeners(c, &talker);
-                self.send_to_members(c, None, text, Class::State);
-            }
-            self.users_connected(c);
-        }
-    }
-
-    /// Queues `text` (stored once) for every member of channel `c` but
-    /// the session in `except`, then lets go of it.
-    fn send_to_members(&mut self, c: usize, except: Option<usize>, text: Text, class: Class) {
-        self.send_to(c, except, false, text, class);
-    }
-
-    /// `text` to every member of channel `c` whose token may listen to
-    /// it, but `except`.
-    fn send_to_listeners(&mut self, c: usize, except: Option<usize>, text: Text, class: Class) {
-        self.send_to(c, except, true, text, class);
-    }
-
-    fn send_to(
-        &mut self,
-        c: usize,
-        except: Option<usize>,
-        listeners_only: bool,
-        text: Text,
-        class: Class,
-    ) {
-        let channel = self.channels[c]
-            .as_ref()
-            .expect("callers pass a live channel");
-        for member in &channel.members {
-            if Some(member.session) == except {
-                continue;
-            }
-            if listeners_only {
-                let session = live(&self.sessions, member.session);
-                let m = session
-                    .membership(member.stream_id)
-                    .expect("channel members and memberships agree");
-                if !session.memberships[m].listen {
-                    continue;
-                }
-            }
-            let queued = self.out.queue_text(
-                member.session,
-                text,
-                class,
-                &mut self.counters.drops,
-                &mut self.counters.users_connected_coalesced,
-            );
-            if queued.is_err() {
-                self.sessions[member.session]
-                    .as_mut()
-                    .expect("members are live sessions")
-                    .state_lost = true;
-            }
-        }
-        self.out.release_text(text);
-    }
-
-    /// `users_connected` to every member of channel `c`.
-    fn users_connected(&mut self, c: usize) {
-        let channel = self.channels[c]
-            .as_ref()
-            .expect("callers pass a live channel");
-        let mut users = echostream_core::wire::signal::Users::new();
-        for member in &channel.members {
-            let node_id = node_id(&live(&self.sessions, member.session).node_id);
-            users
-                .push(node_id)
-                .expect("members_per_channel_max <= MAX_USERS, checked in validate");
-        }
-        let text = self.out.text(&ToNode::UsersConnected {
-            channel_id: channel_id(&channel.id),
-            users,
-        });
-        self.send_to_members(c, None, text, Class::Members { channel: c });
-    }
-
-    /// The relay took channel `c` from `talker`: counted, its listeners
-    /// get an end-of-transmission in its place and the other members
-    /// `transmit` active:false.
-    fn cut(&mut self, c: usize, talker: &channel::Talker, cut: channel::Cut) {
-        match cut {
-            channel::Cut::Silent => self.counters.talker_timeouts += 1,
-            channel::Cut::Trickle => self.counters.talker_trickles += 1,
-            channel::Cut::TalkTimeLimit => self.counters.talk_time_limits += 1,
-        }
-        self.end_for_listeners(c, talker);
-        self.announce_release(c, talker.member.session);
-        // The talker is told why its audio goes nowhere until it ends the
-        // transmission (a silent one has nothing left to send).
-        let why = match cut {
-            channel::Cut::Silent => None,
-            channel::Cut::Trickle => Some("transmission cut: too little audio to hold the channel"),
-            channel::Cut::TalkTimeLimit => Some("transmission cut: max_talk_s reached"),
-        };
-        if let Some(why) = why {
-            self.send(
-                talker.member.session,
-                &error_message(error_code::LIMIT, why),
-            );
-        }
-    }
-
-    /// `transmit` active:false to channel `c`'s members but the old holder.
-    fn announce_release(&mut self, c: usize, holder_slot: usize) {
-        let text = self.transmit_text(c, holder_slot, false);
-        self.send_to_members(c, Some(holder_slot), text, Class::State);
-    }
-
-    /// `transmit` on channel `c` naming the node in `slot`, stored once.
-    fn transmit_text(&mut self, c: usize, slot: usize, active: bool) -> Text {
-        let channel = self.channels[c]
-            .as_ref()
-            .expect("callers pass a live channel");
-        let node = &live(&self.sessions, slot).node_id;
-        self.out.text(&transmit_message(&channel.id, node, active))
-    }
-
-    fn run_due_rekeys(&mut self, now: Instant) {
-        for slot in 0..self.sessions.len() {
-            if self.sessions[slot].as_ref().is_some_and(|s| s.rekey_due) {
-                // Failures are counted; the flag stays set to retry later
-                // only for a failed random source, see rekey_slot.
-                let _ = self.rekey_slot(now, slot);
-            }
-        }
-    }
-
-    /// Issues the session in `slot` a new key: the `rekey` frame is
-    /// queued first, and nothing changes unless it fits (a key the node is
-    /// never told of must not open or seal anything); the receiver takes
-    /// the key at once, the senders when the frame is handed out.
-    fn rekey_slot(&mut self, now: Instant, slot: usize) -> Result<(), RekeyRefused> {
-        use echostream_core::crypto::{Secret, SessionKeys};
-        use echostream_core::wire::signal::SecretBytes;
-
-        let grace = Duration::from_millis(u64::from(self.config.key_grace_ms));
-        let session = self.session_mut(slot);
-        session.rekey_due = false;
-        if session.phase != Phase::Welcomed {
-            return Err(RekeyRefused::NotWelcomed);
-        }
-        if session.keys.as_ref().is_some_and(|k| k.next.is_some()) {
-            // Announced and about to seal: that key is the newest.
-            return Ok(());
-        }
-        // Checked before a key id is used up on a frame that cannot go:
-        // a key the node cannot be told of leaves it with dead audio
-        // soon, so the session is closed and the node starts afresh.
-        if !self.out.has_text_room(slot) {
-            self.counters.drops.text_queue_full += 1;
-            self.counters.rekey_failures += 1;
-            self.session_mut(slot).state_lost = true;
-            return Err(RekeyRefused::QueueFull);
-        }
-        let Ok(issued) = self.session_mut(slot).issuer.issue() else {
-            self.counters.rekey_failures += 1;
-            return Err(RekeyRefused::Failed);
-        };
-        let text = self.out.text(&ToNode::Rekey {
-            key: SecretBytes::new(issued.secret),
-            key_id: issued.key_id,
-        });
-        let Ok(text) = text else {
-            self.counters.drops.text_store_full += 1;
-            self.counters.rekey_failures += 1;
-            self.session_mut(slot).state_lost = true;
-            return Err(RekeyRefused::QueueFull);
-        };
-        let keys = SessionKeys::derive(&Secret::from_bytes(issued.secret), issued.key_id);
-        let state = self
-            .session_mut(slot)
-            .keys
-            .as_mut()
-            .expect("welcomed sessions have keys");
-        if state.receiver.rekey(now, &keys, grace).is_err() {
-            self.out.release_text(Ok(text));
-            self.counters.rekey_failures += 1;
-            return Err(RekeyRefused::Failed);
-        }
-        let new_key_id = keys.key_id();
-        state.next = Some(keys);
-        // Key ids wrap: a stream's newest datagram under an old key of the
-        // same id must not outrank the first ones under this key.
-        for membership in &mut self.session_mut(slot).memberships {
-            if membership
-                .newest
-                .is_some_and(|(key_id, _)| key_id == new_key_id)
-            {
-                membership.newest = None;
-            }
-        }
-        self.out.queue_rekey(slot, text);
-        self.out.release_text(Ok(text));
-        self.counters.rekeys += 1;
-        Ok(())
-    }
-
     /// A fresh stream id no live stream uses (never 0).
     fn allocate_stream_id(&mut self) -> StreamId {
         loop {
@@ -731,33 +451,4 @@ fn live(sessions: &[Option<Session>], slot: usize) -> &Session {
     sessions[slot]
         .as_ref()
         .expect("slots in channel and stream tables are live sessions")
-}
-
-fn error_message(code: u16, text: &str) -> ToNode<'static> {
-    let mut message = echostream_core::wire::signal::ErrorMessage::new();
-    // Error texts are short constants; a longer one is cut, not fatal.
-    for c in text.chars() {
-        if message.push(c).is_err() {
-            break;
-        }
-    }
-    ToNode::Error { code, message }
-}
-
-fn transmit_message<'a>(channel: &'a str, node: &'a str, active: bool) -> ToNode<'a> {
-    ToNode::Transmit {
-        channel_id: channel_id(channel),
-        node_id: node_id(node),
-        active,
-    }
-}
-
-fn node_id(text: &str) -> echostream_core::wire::signal::NodeId<'_> {
-    echostream_core::wire::signal::NodeId::new(text)
-        .expect("node ids are stored only after parsing as NodeId")
-}
-
-fn channel_id(text: &str) -> echostream_core::wire::signal::ChannelId<'_> {
-    echostream_core::wire::signal::ChannelId::new(text)
-        .expect("channel ids are stored only after parsing as ChannelId")
 }

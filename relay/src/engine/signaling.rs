@@ -11,9 +11,10 @@ use echostream_core::wire::signal::{
 use super::channel::{Channel, Member};
 use super::config::STREAMS_PER_SESSION_MAX;
 use super::grants::{Rights, TokenDigest};
+use super::members::{error_message, node_id};
 use super::outbox::Class;
 use super::session::{Keys, Membership, Phase};
-use super::{CloseReason, ConnId, Relay, error_code, error_message, live, node_id};
+use super::{CloseReason, ConnId, Relay, error_code, live};
 
 impl Relay {
     /// One WebSocket text frame from `conn`.
