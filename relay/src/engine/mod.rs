@@ -34,7 +34,7 @@
 //! and counted) until it ends its transmission (end-of-transmission or
 //! `transmit: false`) or is silent for [`TALKER_SILENCE_TIMEOUT`], like a
 //! radio's time-out timer waiting for PTT release; others may take the
-//! //! channel meanwhile. Every
+//! channel meanwhile. Every
 //! other member is told with `transmit active:false`, and each listener
 //! gets exactly one end-of-transmission datagram per transmission: the
 //! talker's own, passed on; or, when the channel was released any other
