@@ -17,4 +17,5 @@ pub mod net;
 pub mod opus;
 pub mod recording;
 pub mod runtime;
+pub mod s3;
 pub mod tone_plan;
