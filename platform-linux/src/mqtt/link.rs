@@ -54,10 +54,12 @@ const _: () = assert!(EVENT_QUEUE_LEN >= PUBLISH_WINDOW);
 /// [`MqttLink::start`] returns. Drain it promptly: while it is full the
 /// link thread waits and reads nothing from the broker.
 ///
-/// The contract: every id that [`MqttLink::publish`] accepted comes back
-/// exactly once, either in [`LinkEvent::Acked`] (the broker has it) or in
-/// the `unacked` list of a [`LinkEvent::Disconnected`] (it may or may not
-/// have reached the broker, and must be published again).
+/// The contract: until the link is stopped, every id that
+/// [`MqttLink::publish`] accepted comes back exactly once, either in
+/// [`LinkEvent::Acked`] (the broker has it) or in the `unacked` list of a
+/// [`LinkEvent::Disconnected`] (it may or may not have reached the broker,
+/// and must be published again; subscribers may then see it twice, which
+/// the `event_id` in every payload lets them tell).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkEvent {
     /// A session with the broker is up, and `online` is on its way to the
@@ -392,13 +394,13 @@ impl MqttLink {
             if book.connected {
                 // The broker sends the last will only for a lost connection:
                 // a clean stop says `offline` itself, before DISCONNECT.
+                // Without it, leave without DISCONNECT: the last will says it.
                 let offline = STATUS_OFFLINE.as_bytes().to_vec();
-                if book
+                let said = book
                     .request(Slot::Own(Own::Status), &self.status_topic, offline, true)
-                    .is_err()
-                    || book.client.try_disconnect().is_err()
-                {
-                    log::warn!("mqtt: no room to say offline; the broker's last will will");
+                    .is_ok();
+                if !said || book.client.try_disconnect().is_err() {
+                    log::warn!("mqtt: stopping without DISCONNECT; the last will says offline");
                 }
             }
             book.connected = false;

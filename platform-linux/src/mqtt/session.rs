@@ -1,5 +1,6 @@
 //! The link thread: polls rumqttc's blocking connection, follows each
-//! publish through [`Tracker`], tells the caller, and paces reconnection.
+//! publish through [`Tracker`](super::track::Tracker), tells the caller,
+//! and paces reconnection.
 //!
 //! rumqttc's own recovery does not fit an outbox: after an error it moves
 //! what was unacknowledged (and what still sat in its request queue) to a
