@@ -13,6 +13,7 @@ pub mod detect;
 pub mod events;
 pub mod gpio;
 pub mod logger;
+pub mod mqtt;
 pub mod net;
 pub mod opus;
 pub mod recording;

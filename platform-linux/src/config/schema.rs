@@ -314,6 +314,14 @@ pub struct Mqtt {
     /// the `offline` last will after 1.5 × this without traffic.
     #[serde(default = "mqtt_keepalive_s")]
     pub keepalive_s: u32,
+    /// Announce this node to Home Assistant through MQTT discovery
+    /// (default false): one device with, per channel, a "transmitting"
+    /// binary sensor and, per tone definition, an alert event and the time
+    /// of its last alert. Sent retained on every connect and again when
+    /// Home Assistant says `online` on `homeassistant/status`. Needs Home
+    /// Assistant 2025.10 or later.
+    #[serde(default)]
+    pub home_assistant: bool,
 }
 
 fn mqtt_prefix() -> String {

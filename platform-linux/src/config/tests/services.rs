@@ -65,6 +65,30 @@ fn mqtt_prefix_with_wildcard_is_an_error() {
 }
 
 #[test]
+fn mqtt_prefix_under_home_assistant_discovery_is_an_error_with_discovery_on() {
+    error_at(
+        |c| {
+            c["mqtt"]["prefix"] = json!("homeassistant/fire");
+            c["mqtt"]["home_assistant"] = json!(true);
+        },
+        "mqtt.prefix",
+        "is under Home Assistant's discovery prefix",
+    );
+    let report = check_edited(|c| c["mqtt"]["prefix"] = json!("homeassistant"));
+    assert!(report.config.is_some(), "{}", listing(&report));
+}
+
+#[test]
+fn mqtt_home_assistant_defaults_to_off() {
+    let config = check_edited(|_| {}).config.expect("base config");
+    assert!(!config.mqtt.as_ref().expect("mqtt").home_assistant);
+    let config = check_edited(|c| c["mqtt"]["home_assistant"] = json!(true))
+        .config
+        .expect("discovery on");
+    assert!(config.mqtt.as_ref().expect("mqtt").home_assistant);
+}
+
+#[test]
 fn mqtt_prefix_with_empty_level_is_an_error() {
     for bad in ["/fire", "fire/", "fire//county"] {
         error_at(

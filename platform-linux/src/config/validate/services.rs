@@ -217,6 +217,15 @@ fn check_mqtt(problems: &mut Problems, mqtt: &Mqtt) {
         );
     } else if prefix.contains('\0') {
         problems.error("mqtt.prefix", "contains a NUL character");
+    } else if mqtt.home_assistant && prefix.split('/').next() == Some("homeassistant") {
+        problems.error(
+            "mqtt.prefix",
+            format!(
+                "`{prefix}` is under Home Assistant's discovery prefix `homeassistant`, \
+                 which would read the node's events as discovery messages; choose another \
+                 prefix (e.g. `echostream`)"
+            ),
+        );
     }
 
     if let Some(client_id) = &mqtt.client_id
