@@ -14,6 +14,7 @@ pub mod gpio;
 pub mod logger;
 pub mod net;
 pub mod opus;
+pub mod outbox;
 pub mod recording;
 pub mod runtime;
 pub mod tone_plan;
