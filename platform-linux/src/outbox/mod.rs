@@ -101,6 +101,14 @@ mod segment;
 mod shared;
 mod store;
 
+#[cfg(test)]
+mod damage_tests;
+#[cfg(test)]
+mod sweep_tests;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::path::PathBuf;
