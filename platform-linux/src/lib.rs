@@ -16,6 +16,7 @@ pub mod logger;
 pub mod mqtt;
 pub mod net;
 pub mod opus;
+pub mod outbox;
 pub mod recording;
 pub mod runtime;
 pub mod s3;
