@@ -7,7 +7,8 @@
 #   build-essential            the C compiler for the -sys crates
 #   espeak-ng                  synthesizes the speech the tone detectors must ignore
 #   opus-tools                 opusinfo/opusdec check the Ogg Opus recordings the tests write
-DEBIAN_PACKAGES=(build-essential pkg-config cmake libasound2-dev espeak-ng opus-tools)
+#   libssl-dev                 OpenSSL for HTTPS to S3 stores and webhooks (attohttpc's native TLS)
+DEBIAN_PACKAGES=(build-essential pkg-config cmake libasound2-dev espeak-ng opus-tools libssl-dev)
 
 # What only the tests need, beside DEBIAN_PACKAGES.
 #   mosquitto                  the MQTT broker the event tests publish to (started per test)

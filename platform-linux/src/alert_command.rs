@@ -118,6 +118,15 @@ impl AlertCommands {
     }
 }
 
+impl crate::events::EventSink for AlertCommands {
+    fn accept(&mut self, kind: &str, line: &str) -> bool {
+        self.submit(kind, line.strip_suffix('\n').unwrap_or(line));
+        // A command is a side effect of the moment, not a place events are
+        // kept: it never holds an event back.
+        true
+    }
+}
+
 impl Drop for AlertCommands {
     fn drop(&mut self) {
         self.queue = None;

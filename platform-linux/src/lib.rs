@@ -9,6 +9,7 @@ pub mod alert_command;
 pub mod audio;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod detect;
 pub mod events;
 pub mod gpio;

@@ -438,10 +438,9 @@ fn loopback_upload_speed() {
     );
 }
 
-/// An https store with a certificate no public CA signed: a TLS error
-/// that says so, at once, not a hang or a misleading "unreachable". (With
-/// attohttpc 0.30.1's `tls-rustls-webpki-roots-ring` the build has no TLS
-/// client at all, and the error says that instead: still `Tls`.)
+/// An https store with a certificate no CA this machine trusts signed: a
+/// TLS error that says so, at once, not a hang or a misleading
+/// "unreachable".
 #[test]
 fn https_store_with_an_unknown_certificate_is_a_tls_error() {
     let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();

@@ -104,6 +104,12 @@ pub enum StartError {
     /// The event file cannot be written.
     #[error("{0}")]
     Events(#[from] crate::events::EventsError),
+    /// The outbox or a destination's thread.
+    #[error("{0}")]
+    Delivery(#[from] crate::delivery::DeliveryError),
+    /// The alert command's thread.
+    #[error("alert_command thread: {0}")]
+    AlertCommandThread(std::io::Error),
     /// The recorder thread could not be started.
     #[error("recorder thread: {0}")]
     RecorderThread(std::io::Error),
@@ -180,6 +186,7 @@ pub struct Node {
     recorder: Option<recorder::Recorder>,
     journal: Option<Events>,
     journal_writer: Option<EventWriter>,
+    delivery: Option<crate::delivery::Delivery>,
     relay: Option<echostream_relay::server::ServerHandle>,
     channels: Vec<ChannelStatus>,
 }
@@ -201,9 +208,45 @@ impl Node {
                 .filter_map(|(ptt, _)| ptt.as_ref().map(crate::gpio::PttLine::release_handle))
                 .collect(),
         );
-        let (journal, journal_writer) = Events::open(&config.node_id, &config.events_file)?;
-        let dir = &config.recordings.dir;
+        let mut delivery = crate::delivery::Delivery::open(config)?;
+        let mut sinks: Vec<Box<dyn crate::events::EventSink>> = Vec::new();
+        if let Some((delivery, _)) = &delivery
+            && let Some(sink) = delivery.event_sink()
+        {
+            sinks.push(sink);
+        }
+        if let Some(command) = &config.alert_command {
+            let runner = crate::alert_command::AlertCommands::start(command)
+                .map_err(StartError::AlertCommandThread)?;
+            sinks.push(Box::new(runner));
+        }
+        let (journal, journal_writer) =
+            Events::open_with(&config.node_id, &config.events_file, sinks)?;
+        if let Some((delivery, report)) = &mut delivery {
+            for line in crate::delivery::damage_lines(report) {
+                log::error!("{line}");
+                journal.emit(
+                    "error",
+                    None,
+                    crate::fields! { "component" => "outbox", "message" => line },
+                );
+            }
+            delivery.start(config, &journal)?;
+        }
+        let mut delivery = delivery.map(|(delivery, _)| delivery);
+        let upload = delivery
+            .as_ref()
+            .and_then(crate::delivery::Delivery::upload_queue);
+        // With a store, finished recordings wait in the spool until uploaded.
+        let dir = if upload.is_some() {
+            &config.recordings.spool_dir
+        } else {
+            &config.recordings.dir
+        };
         recover_recordings(dir, &journal);
+        if let (Some(delivery), Some(s3)) = (&mut delivery, &config.s3) {
+            delivery.requeue_orphans(dir, s3, &config.node_id, &journal);
+        }
         let (relay, net_settings) = relay_and_settings(config)?;
         let rate_hz = StreamParams::from_config(&config.audio).rate_hz;
         let record = RecordConfig {
@@ -265,6 +308,13 @@ impl Node {
                 },
                 rate_hz,
                 min_free_mb: config.recordings.min_free_mb,
+                upload: upload
+                    .zip(config.s3.clone())
+                    .map(|(queue, s3)| recorder::Upload {
+                        queue,
+                        s3,
+                        node_id: config.node_id.clone(),
+                    }),
             },
             recorded,
             command_rx,
@@ -285,6 +335,7 @@ impl Node {
             recorder: Some(recorder),
             journal: Some(journal),
             journal_writer: Some(journal_writer),
+            delivery,
             relay,
             channels: Vec::new(),
         };
@@ -537,6 +588,12 @@ impl Node {
         // finishes what is open.
         if let Some(recorder) = self.recorder.take() {
             recorder.join();
+        }
+        // The destinations stop before the events thread: their threads
+        // hold `Events` clones it waits for. What they had not delivered
+        // stays in the outbox for the next start.
+        if let Some(mut delivery) = self.delivery.take() {
+            delivery.stop();
         }
         if let Some(journal) = self.journal.take() {
             journal.emit("node", None, crate::fields! { "state" => "stop" });

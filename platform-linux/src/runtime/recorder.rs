@@ -84,6 +84,21 @@ pub struct RecorderSettings {
     pub rate_hz: u32,
     /// Refuse new recordings below this much free space.
     pub min_free_mb: u64,
+    /// With an S3 store: finished recordings are queued for upload (the
+    /// `recording` event comes from the uploader, once it is stored)
+    /// instead of announced at once.
+    pub upload: Option<Upload>,
+}
+
+/// Where finished recordings are queued for upload.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The outbox's upload jobs.
+    pub queue: crate::delivery::upload::UploadQueue,
+    /// The store (for the object key).
+    pub s3: crate::config::S3,
+    /// The node's id (for the object key).
+    pub node_id: String,
 }
 
 /// One channel's audio and recording.
@@ -385,23 +400,53 @@ impl State {
             if truncated { ", truncated" } else { "" },
             tone_ids.join(", "),
         );
-        self.events.emit(
-            "recording",
-            Some(&channel_id),
-            fields! {
-                "path" => path.display().to_string(),
-                "file" => path.file_name().map(|n| n.to_string_lossy().into_owned()),
-                "format" => finished.format.extension(),
-                "duration_ms" => finished.duration_ms,
-                "bytes" => finished.bytes,
-                "rate_hz" => finished.rate_hz,
-                "start_sample" => r.from.0,
-                "alert_ids" => alert_ids,
-                "tone_ids" => tone_ids,
-                "truncated" => truncated,
-                "end_reason" => reason.name(),
-            },
-        );
+        let fields = fields! {
+            "path" => path.display().to_string(),
+            "file" => path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            "format" => finished.format.extension(),
+            "duration_ms" => finished.duration_ms,
+            "bytes" => finished.bytes,
+            "rate_hz" => finished.rate_hz,
+            "start_sample" => r.from.0,
+            "alert_ids" => alert_ids,
+            "tone_ids" => tone_ids.clone(),
+            "truncated" => truncated,
+            "end_reason" => reason.name(),
+        };
+        let Some(upload) = &self.settings.upload else {
+            self.events.emit("recording", Some(&channel_id), fields);
+            return;
+        };
+        let recording_id = path
+            .file_stem()
+            .map_or_else(|| full_name.clone(), |s| s.to_string_lossy().into_owned());
+        let job = crate::delivery::upload::UploadJob {
+            event_id: self.events.next_id(),
+            channel: channel_id.clone(),
+            key: crate::delivery::upload::key_for(
+                &upload.s3,
+                &upload.node_id,
+                &channel_id,
+                r.started,
+                &recording_id,
+                finished.format,
+            ),
+            path: path.clone(),
+            format: finished.format.extension().to_owned(),
+            tone_ids: tone_ids.iter().map(|&t| t.to_owned()).collect(),
+            alert_time_ms: crate::delivery::upload::unix_ms(r.started),
+            fields,
+        };
+        if let Err(error) = upload.queue.push(&job) {
+            self.error(
+                index,
+                &format!(
+                    "recording {} not queued for upload: {error}; it stays in the spool and \
+                     is queued at the next start",
+                    path.display()
+                ),
+            );
+        }
     }
 
     fn error(&mut self, index: usize, message: &str) {

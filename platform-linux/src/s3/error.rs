@@ -325,17 +325,15 @@ fn classify_status(status: u16, body: &str, target: Box<Target>, step: Step) -> 
 fn classify_transport(error: attohttpc::Error, target: Box<Target>, step: Step) -> UploadError {
     let reason = error.to_string();
     match error.kind() {
-        attohttpc::ErrorKind::Io(io) if tls_cause(io).is_some() => UploadError::Tls {
+        attohttpc::ErrorKind::Tls(_) => UploadError::Tls {
             target,
             step,
             reason: format!(
-                "{}; the certificate must match the host in s3.endpoint and chain to a public \
-                 CA (the node trusts the Mozilla roots built into it, not the system's)",
-                tls_cause(io).map_or(reason, |tls| tls.to_string())
+                "{reason}; the certificate must match the host in s3.endpoint and chain to \
+                     a CA this machine trusts (the system's store: add a private CA with \
+                     update-ca-certificates)"
             ),
         },
-        // attohttpc 0.30.1 compiles no TLS with `tls-rustls-webpki-roots-ring`
-        // (its `tls/mod.rs` checks only `__rustls`): every https request ends here.
         attohttpc::ErrorKind::TlsDisabled => UploadError::Tls {
             target,
             step,
@@ -356,12 +354,6 @@ fn classify_transport(error: attohttpc::Error, target: Box<Target>, step: Step) 
             reason,
         },
     }
-}
-
-/// The rustls error inside an I/O error (rustls reports a failed
-/// handshake as `InvalidData` wrapping its own error).
-fn tls_cause(error: &io::Error) -> Option<&rustls::Error> {
-    error.get_ref()?.downcast_ref::<rustls::Error>()
 }
 
 /// The text of `<name>…</name>` in an S3 error document, shortened; empty

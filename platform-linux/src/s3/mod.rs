@@ -43,9 +43,9 @@
 //! TLS client: its `tls/mod.rs` selects the rustls code only for
 //! `__rustls`, which that feature does not set (attohttpc PR #195; 0.31
 //! compiles it but still loads the webpki roots only for the aws-lc
-//! feature). So an `https://` store fails at once with
-//! [`UploadError::Tls`] saying the build has no TLS client. attohttpc's
-//! other rustls features pull aws-lc-rs through `rustls/default`.
+//! feature), and its other rustls features pull aws-lc-rs. So HTTPS goes
+//! through `tls-native`: the system's OpenSSL and certificate store, which
+//! is also where a department's private CA (an on-site MinIO) goes.
 
 mod error;
 mod key;

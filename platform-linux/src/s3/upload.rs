@@ -173,6 +173,21 @@ impl S3Store {
         Ok(count as u32)
     }
 
+    /// The size of the object at `key`, or `None` if the store has no
+    /// such object (a recording whose spool file is gone: uploaded before
+    /// a crash, or lost).
+    ///
+    /// # Errors
+    /// Any answer but the object or a 404 (see [`UploadError`]).
+    pub fn stored_size(&self, key: &str) -> Result<Option<u64>, UploadError> {
+        let target = self.target(key);
+        match self.stored(&target) {
+            Ok((size, _)) => Ok(Some(size)),
+            Err(UploadError::Rejected { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// The object's size and ETag (quotes removed) from a `HEAD`.
     fn stored(&self, target: &Target) -> Result<(u64, Option<String>), UploadError> {
         let (head, _status) = self
