@@ -23,14 +23,11 @@ use std::path::{Path, PathBuf};
 use super::crc::crc32c;
 use super::error::{FileOp, OutboxError, io_err};
 use super::report::{Damage, DamageKind};
-use super::{CONSUMER_NAME_LEN_MAX, MAX_CONSUMERS, Seq};
+use super::{CONSUMER_NAME_LEN_MAX, HELD_STORED_MAX, MAX_CONSUMERS, Seq};
 
 const MAGIC: [u8; 4] = *b"ESC\x01";
 const HEAD_LEN: usize = 8;
 const CRC_LEN: usize = 4;
-/// Acknowledgements held above a cursor that are written; those past it
-/// are delivered again after a restart (at least once).
-pub(super) const HELD_STORED_MAX: usize = 256;
 /// One consumer's largest record.
 const CONSUMER_LEN_MAX: usize = 1 + CONSUMER_NAME_LEN_MAX + 8 + 2 + 8 * HELD_STORED_MAX;
 /// The largest file this version writes.

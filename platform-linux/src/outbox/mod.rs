@@ -20,8 +20,8 @@
 //!   [`pending`](Outbox::pending) peeks from that same place without
 //!   moving the read position;
 //! - after every call, drain [`poll_notice`](Outbox::poll_notice) until
-//!   it returns `None`: evictions, failed evictions and damage found on
-//!   disk, each to become an `error` event or a log line. The queue holds [`NOTICES_MAX`];
+//!   it returns `None`: evictions, failures to free space and damage
+//!   found on disk, each to become an `error` event or a log line. The queue holds [`NOTICES_MAX`];
 //!   beyond that notices are counted in [`Figures::notices_dropped`];
 //! - call [`flush`](Outbox::flush) before exit so that no acknowledgement
 //!   waits in memory (see `cursor_sync_every`).
@@ -36,11 +36,11 @@
 //! consumer is handed again every entry it had not acknowledged. An
 //! acknowledgement is on disk once `cursor_sync_every` of them have been
 //! recorded, or at [`flush`](Outbox::flush): after a clean close nothing
-//! acknowledged comes back (up to 256 acknowledgements held above a
-//! cursor are kept per consumer; any past those come back); after a
-//! crash, at most the acknowledgements not yet written do. Entries are
-//! lost only by eviction (below), or when their bytes on disk are
-//! damaged; both are counted and reported.
+//! acknowledged comes back (up to [`HELD_STORED_MAX`] acknowledgements
+//! held above a cursor are kept per consumer; any past those come back);
+//! after a crash, at most the acknowledgements not yet written do.
+//! Entries are lost only by eviction (below), or when their bytes on disk
+//! are damaged; both are counted and reported.
 //!
 //! Acknowledgements may come in any order (several MQTT publishes in
 //! flight): a consumer's cursor moves over the acknowledged entries at
@@ -132,6 +132,10 @@ pub const READ_BATCH_MAX: usize = 1_024;
 pub const NOTICES_MAX: usize = 64;
 /// Damaged regions listed in an [`OpenReport`]; more are counted.
 pub const DAMAGE_LISTED_MAX: usize = 64;
+/// Acknowledgements held above a consumer's cursor (out of order) that
+/// the cursors file keeps; any past them are delivered again after a
+/// restart (at least once).
+pub const HELD_STORED_MAX: usize = 256;
 /// The most segment files an outbox folder may hold at open.
 pub const SEGMENT_FILES_MAX: usize = 100_000;
 

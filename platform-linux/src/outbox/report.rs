@@ -112,9 +112,10 @@ pub enum Notice {
         /// The bound.
         max_bytes: u64,
     },
-    /// Evicting failed (the disk refused a rewrite or a removal): the
-    /// folder stays over `max_bytes` until a later append succeeds in it.
-    EvictionFailed {
+    /// Giving space back failed after an append (the disk refused to
+    /// rewrite or remove a segment): the entry is safe; the folder may
+    /// stay over `max_bytes` until a later append succeeds in it.
+    CleanupFailed {
         /// The error, as [`OutboxError`](super::OutboxError) displays it.
         message: String,
     },

@@ -8,14 +8,14 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use super::consumer::{Ack, Consumer, Index, IndexEntry};
-use super::cursors::{self, HELD_STORED_MAX, Saved};
+use super::cursors::{self, Saved};
 use super::error::{FileOp, OutboxError, io_err};
 use super::record::{HEADER_LEN, Record, RecordRepr};
 use super::report::{ConsumerFigures, Damage, DamageKind, Figures, Notice, OpenReport};
 use super::segment::{Found, Scan, Segment};
 use super::{
-    ConsumerId, ConsumerSpec, Entry, Kind, MAX_CONSUMERS, MAX_PAYLOAD_LEN, NOTICES_MAX,
-    OutboxConfig, READ_BATCH_MAX, Seq, check_consumer_name,
+    ConsumerId, ConsumerSpec, Entry, HELD_STORED_MAX, Kind, MAX_CONSUMERS, MAX_PAYLOAD_LEN,
+    NOTICES_MAX, OutboxConfig, READ_BATCH_MAX, Seq, check_consumer_name,
 };
 
 /// The name of the lock file in the folder.
@@ -269,7 +269,7 @@ impl Outbox {
         self.counters.appended += 1;
         if let Err(error) = self.make_room() {
             // The entry is safe; the owner hears of the failed eviction.
-            self.notice(Notice::EvictionFailed {
+            self.notice(Notice::CleanupFailed {
                 message: error.to_string(),
             });
         }
@@ -288,8 +288,14 @@ impl Outbox {
         let segment = Segment::create(&self.config.dir, &self.dir_file, seq.0)?;
         self.segments.push_back(segment);
         self.head_sealed = false;
-        // The segment just closed may be all acknowledged already.
-        self.collect()
+        // The segment just closed may be all acknowledged already; failing
+        // to delete it is no reason to refuse the entry.
+        if let Err(error) = self.collect() {
+            self.notice(Notice::CleanupFailed {
+                message: error.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// Up to `max` (at most [`READ_BATCH_MAX`]) entries for `consumer`
@@ -403,8 +409,6 @@ impl Outbox {
     /// [`OutboxError::NoConsumer`]; writing the cursors file or deleting a
     /// segment failed (the acknowledgement stands in memory; the write is
     /// tried again at the next one or at [`Outbox::flush`]).
-    ///
-    /// [`HELD_STORED_MAX`]: super::cursors::HELD_STORED_MAX
     pub fn ack(&mut self, consumer: ConsumerId, seq: Seq) -> Result<Ack, OutboxError> {
         let (index, next_seq) = (&self.index, self.next_seq);
         let outcome = self
