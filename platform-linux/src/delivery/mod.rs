@@ -495,7 +495,7 @@ pub fn notice_message(notice: &Notice) -> String {
             bytes / 1_000_000,
             max_bytes / 1_000_000
         ),
-        Notice::EvictionFailed { message } => {
+        Notice::CleanupFailed { message } => {
             format!("could not make room: {message}; check the disk")
         }
         Notice::Unreadable { damage, seq, kind } => format!(
