@@ -48,14 +48,15 @@ fn alert(events: &Events, n: usize) -> String {
 }
 
 /// Waits until `count` messages arrived; the time each id arrived.
-fn receive(
-    client: &mosquitto::Client,
-    count: usize,
-) -> std::collections::HashMap<String, Instant> {
+fn receive(client: &mosquitto::Client, count: usize) -> std::collections::HashMap<String, Instant> {
     let mut at = std::collections::HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while at.len() < count {
-        assert!(Instant::now() < deadline, "only {} of {count} arrived", at.len());
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} arrived",
+            at.len()
+        );
         if let Some(m) = client.recv(Duration::from_millis(100)) {
             let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("JSON");
             at.entry(v["event_id"].as_str().expect("id").to_owned())
@@ -103,11 +104,26 @@ fn main() {
 
     println!("| measurement | value |");
     println!("|---|---:|");
-    println!("| one alert alone, emit to subscriber (median of 5) | {:.1} ms |", alone[2].as_secs_f64() * 1e3);
-    println!("| burst of 100: the first at the subscriber | {:.1} ms |", first.as_secs_f64() * 1e3);
-    println!("| burst of 100: the last at the subscriber | {:.1} ms |", last.as_secs_f64() * 1e3);
-    println!("| {total} events: throughput | {:.0} events/s |", total as f64 / took.as_secs_f64());
-    println!("| {total} events: per event | {:.0} µs |", took.as_secs_f64() * 1e6 / total as f64);
+    println!(
+        "| one alert alone, emit to subscriber (median of 5) | {:.1} ms |",
+        alone[2].as_secs_f64() * 1e3
+    );
+    println!(
+        "| burst of 100: the first at the subscriber | {:.1} ms |",
+        first.as_secs_f64() * 1e3
+    );
+    println!(
+        "| burst of 100: the last at the subscriber | {:.1} ms |",
+        last.as_secs_f64() * 1e3
+    );
+    println!(
+        "| {total} events: throughput | {:.0} events/s |",
+        total as f64 / took.as_secs_f64()
+    );
+    println!(
+        "| {total} events: per event | {:.0} µs |",
+        took.as_secs_f64() * 1e6 / total as f64
+    );
     delivery.stop();
     drop(events);
     writer.join();
