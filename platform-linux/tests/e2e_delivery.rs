@@ -278,6 +278,78 @@ fn a_node_killed_mid_delivery_loses_nothing_at_its_next_start() {
     assert_eq!(node.terminate(), Some(0));
 }
 
+#[test]
+fn a_node_killed_mid_upload_and_mid_publish_loses_nothing_at_its_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = servers();
+    let command = alert_command(dir.path());
+    let config = node_config(dir.path(), &pages_wav(dir.path(), 4), &s, &command);
+    // Uploads go through a proxy that lets each PUT's head and first part
+    // of its body reach the store, then hangs: the node is mid-upload.
+    let proxy = services::s3::FaultProxy::start(s.store.port());
+    proxy.stall_requests_containing(Some("PUT "));
+    let direct = s.store.endpoint();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace(&direct, &proxy.endpoint())).unwrap();
+    let subscriber = Client::subscribe(
+        s.broker.port(),
+        &["test/station-1/status", "test/station-1/channels/+/tone"],
+    );
+    let mut node: Proc = start_node("node", &config);
+    subscriber.expect(Duration::from_secs(10), "the node online", |m| {
+        m.topic == "test/station-1/status" && m.payload == b"online"
+    });
+    // The broker stops reading once the node is connected: the alerts
+    // are sent and never acknowledged, the node is mid-publish.
+    s.broker.freeze();
+    wait_until(
+        "four alerts and four recordings, and an upload cut off mid-body",
+        Duration::from_secs(40),
+        || {
+            events(dir.path(), "two_tone").len() >= 4
+                && node.count_log("RECORDING ") >= 4
+                && proxy.stalled() >= 1
+        },
+    );
+    node.kill();
+    s.broker.thaw();
+    // (The first subscriber's keepalive ran out while the broker was
+    // frozen; what was published then is another session's.)
+    let subscriber = Client::subscribe(s.broker.port(), &["test/station-1/channels/+/tone"]);
+    let alerts: Vec<String> = events(dir.path(), "two_tone")
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+
+    // Started again on silence, straight to the store.
+    let quiet = dir.path().join("quiet.wav");
+    write_silence(&quiet, 2.0);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&proxy.endpoint(), &direct)
+        .replace(&pages_wav_name(dir.path()), &quiet.display().to_string());
+    std::fs::write(&config, text).unwrap();
+    let mut node = start_node("node-again", &config);
+    wait_until("four recordings uploaded", Duration::from_secs(30), || {
+        events(dir.path(), "recording").len() >= 4
+    });
+    // Every object whole (the one cut off mid-body was put again, under
+    // the same key), and every alert published at least once.
+    assert_recordings_stored(dir.path(), &s.store, 4);
+    let mut seen = HashSet::new();
+    wait_until("the four alerts published", Duration::from_secs(15), || {
+        while let Some(m) = subscriber.recv(Duration::from_millis(10)) {
+            if let Ok(payload) = serde_json::from_slice::<Value>(&m.payload) {
+                if let Some(id) = payload["event_id"].as_str() {
+                    seen.insert(id.to_owned());
+                }
+            }
+        }
+        alerts.iter().all(|id| seen.contains(id))
+    });
+    assert_eq!(node.terminate(), Some(0));
+}
+
 fn pages_wav_name(dir: &Path) -> String {
     dir.join("pages.wav").display().to_string()
 }

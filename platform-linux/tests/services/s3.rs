@@ -234,6 +234,8 @@ pub struct FaultProxy {
 struct ProxyState {
     armed: Mutex<Option<String>>,
     dropped: AtomicU64,
+    stall: Mutex<Option<String>>,
+    stalled: AtomicU64,
     stop: AtomicBool,
 }
 
@@ -275,6 +277,19 @@ impl FaultProxy {
     pub fn dropped(&self) -> u64 {
         self.state.dropped.load(Ordering::SeqCst)
     }
+
+    /// From now on, a request whose head contains `text` has its head and
+    /// the first part of its body passed on, and then nothing more either
+    /// way: the server holds a request cut off mid-body, the client waits
+    /// for its answer (`None`: forward all).
+    pub fn stall_requests_containing(&self, text: Option<&str>) {
+        *self.state.stall.lock().expect("not poisoned") = text.map(str::to_owned);
+    }
+
+    /// Requests stalled so far.
+    pub fn stalled(&self) -> u64 {
+        self.state.stalled.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for FaultProxy {
@@ -305,6 +320,22 @@ fn forward(mut client: TcpStream, upstream_port: u16, state: &ProxyState) {
         return;
     };
     if upstream.write_all(&head).is_err() {
+        return;
+    }
+    let stall = state.stall.lock().expect("not poisoned").clone();
+    if stall.is_some_and(|text| String::from_utf8_lossy(&head).contains(&text)) {
+        // One more read of the body goes through, then the connection
+        // hangs until the client goes away.
+        if let Ok(n) = client.read(&mut buf) {
+            let _ = upstream.write_all(&buf[..n]);
+        }
+        state.stalled.fetch_add(1, Ordering::SeqCst);
+        while !state.stop.load(Ordering::SeqCst) {
+            match client.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
         return;
     }
     let (Ok(mut client_in), Ok(mut upstream_out)) = (client.try_clone(), upstream.try_clone())
