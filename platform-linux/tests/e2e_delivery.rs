@@ -339,10 +339,10 @@ fn a_node_killed_mid_upload_and_mid_publish_loses_nothing_at_its_next_start() {
     let mut seen = HashSet::new();
     wait_until("the four alerts published", Duration::from_secs(15), || {
         while let Some(m) = subscriber.recv(Duration::from_millis(10)) {
-            if let Ok(payload) = serde_json::from_slice::<Value>(&m.payload) {
-                if let Some(id) = payload["event_id"].as_str() {
-                    seen.insert(id.to_owned());
-                }
+            if let Ok(payload) = serde_json::from_slice::<Value>(&m.payload)
+                && let Some(id) = payload["event_id"].as_str()
+            {
+                seen.insert(id.to_owned());
             }
         }
         alerts.iter().all(|id| seen.contains(id))
