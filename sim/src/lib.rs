@@ -1,15 +1,18 @@
 //! EchoStream's deterministic simulator.
 //!
 //! Everything here is driven by a seeded PRNG on virtual time, so a failure
-//! replays exactly from its seed. This first part is the virtual network's
-//! fault injector; virtual sound cards, GPIO and the relay core join it as
-//! they are built.
+//! replays exactly from its seed: the datagram fault injector ([`net`]),
+//! test signals ([`audio`], [`page_set`]), and the simulated platform
+//! ([`world`]): whole nodes and the relay engine on virtual time, with
+//! virtual sound cards, GPIO and links, and invariant checkers on every
+//! step.
 
 pub mod alloc;
 pub mod audio;
 pub mod net;
 pub mod page_set;
 pub mod rng;
+pub mod world;
 
 pub use net::{Delivery, FaultConfig, FaultInjector, Mutation};
 pub use rng::Rng;
