@@ -46,7 +46,10 @@ fn reordered_datagrams_are_played_in_order_and_few_are_lost_to_lateness() {
         "{overtaken} frames arrived after a later one"
     );
     let (frames, concealed) = heard(&world, 1, "fire");
-    assert!(frames + concealed >= frames_in(20.0), "{frames} + {concealed}");
+    assert!(
+        frames + concealed >= frames_in(20.0),
+        "{frames} + {concealed}"
+    );
     assert!(
         concealed * 50 <= frames,
         "{concealed} of {frames} concealed: the buffer did not wait for reordered frames"
