@@ -27,6 +27,9 @@ mod playout;
 mod ptt;
 mod records;
 
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 
 use echostream_core::jitter::{JitterConfig, Stats as JitterStats};
