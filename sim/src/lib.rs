@@ -5,13 +5,15 @@
 //! test signals ([`audio`], [`page_set`]), and the simulated platform
 //! ([`world`]): whole nodes and the relay engine on virtual time, with
 //! virtual sound cards, GPIO and links, and invariant checkers on every
-//! step.
+//! step. [`try_config`] runs a user's config against their own recording
+//! in it (`echostream-sim try`).
 
 pub mod alloc;
 pub mod audio;
 pub mod net;
 pub mod page_set;
 pub mod rng;
+pub mod try_config;
 pub mod world;
 
 pub use net::{Delivery, FaultConfig, FaultInjector, Mutation};

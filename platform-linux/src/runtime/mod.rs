@@ -37,9 +37,11 @@ use self::playback::{ChannelPlayback, PlaybackStats};
 use crate::audio::pipeline::{Depacketizer, EncodedFrame, Packetizer, PipelineError, frame_ring};
 use crate::audio::{self, AudioError, AudioThread, Counters, RtSettings, StreamParams};
 use crate::config::RecordingFormat;
-use crate::config::{Config, Cor, Relay};
+use crate::config::{Channel, Config, Cor, Relay};
 use crate::events::{EventWriter, Events};
-use crate::net::{NetChannel, NetError, NetHandle, NetLoop, NetOutputs, NetSettings};
+use crate::net::{
+    EngineChannel, NetChannel, NetError, NetHandle, NetLoop, NetOutputs, NetSettings,
+};
 use crate::opus::{Encoder, EncoderConfig, OpusError};
 use crate::recording::{Format, OpusSettings};
 use crate::tone_plan::{self, Named};
@@ -249,17 +251,9 @@ impl Node {
         }
         let (relay, net_settings) = relay_and_settings(config)?;
         let rate_hz = StreamParams::from_config(&config.audio).rate_hz;
-        let record = RecordConfig {
-            rate_hz,
-            silence_stop_ms: config.recordings.record_silence_stop_ms,
-            min_ms: config.recordings.record_min_ms,
-            silence_threshold_dbfs: config.recordings.silence_threshold_dbfs,
-        };
         let mut net_channels = Vec::new();
         let mut pending = Vec::new();
         let mut recorded = Vec::new();
-        let preroll_frames = (f64::from(config.audio.preroll_ms) / config.audio.frame_ms).ceil();
-        let preroll_frames = (preroll_frames as usize).min(echostream_core::node::FRAME_ENTRIES);
         for (index, ch) in config.channels.iter().enumerate() {
             let (to_net, outgoing) = frame_ring();
             let (incoming, from_net) = frame_ring();
@@ -271,8 +265,9 @@ impl Node {
                 }
                 None => (Vec::new(), None, None),
             };
-            let records = tone_names.iter().any(|n| n.record_length_ms > 0);
-            let (pcm_in, pcm_out) = if records {
+            let engine = engine_channel(config, index, &tone_names);
+            let (preroll_frames, record) = (engine.preroll_frames, engine.record);
+            let (pcm_in, pcm_out) = if record.is_some() {
                 let (producer, consumer) = capture::pcm_ring();
                 (Some(producer), Some(consumer))
             } else {
@@ -287,7 +282,7 @@ impl Node {
                 tones,
                 tone_names,
                 rate_hz,
-                record: records.then_some(record),
+                record,
                 radio: radios[index],
                 ptt: radio_lines[index].0.take(),
                 cor: radio_lines[index].1.take(),
@@ -734,17 +729,56 @@ fn open_radio_lines(config: &Config) -> Result<(RadioLines, Vec<Option<RadioConf
                 })?;
             lines[index].1 = Some(line);
         }
-        let has_radio = ch.ptt.is_some() || matches!(ch.cor, Cor::Gpio(_));
-        radios.push(has_radio.then(|| RadioConfig {
-            timers: ch.timers.core(),
-            cor_line: matches!(ch.cor, Cor::Gpio(_)),
-            ptt: ch.ptt.is_some(),
-            full_duplex: ch.full_duplex,
-            busy_lockout: ch.busy_lockout,
-            busy_wait_ms: ch.busy_wait_ms,
-        }));
+        radios.push(radio_config(ch));
     }
     Ok((lines, radios))
+}
+
+/// How channel `ch`'s radio works for the node engine: its COR line,
+/// transmitter and timers (`None`: no radio control; VOX or "always"
+/// opens it, nothing is keyed).
+pub fn radio_config(ch: &Channel) -> Option<RadioConfig> {
+    let has_radio = ch.ptt.is_some() || matches!(ch.cor, Cor::Gpio(_));
+    has_radio.then(|| RadioConfig {
+        timers: ch.timers.core(),
+        cor_line: matches!(ch.cor, Cor::Gpio(_)),
+        ptt: ch.ptt.is_some(),
+        full_duplex: ch.full_duplex,
+        busy_lockout: ch.busy_lockout,
+        busy_wait_ms: ch.busy_wait_ms,
+    })
+}
+
+/// What the node engine is told about channel `index` of `config`, whose
+/// tone definitions are named `tone_names` (`tone_plan::plan`'s names for
+/// the channel): its pre-roll, rate, radio, and how it records (only when
+/// a definition records).
+///
+/// # Panics
+/// `index` is not a channel of `config`.
+pub fn engine_channel<'a>(
+    config: &'a Config,
+    index: usize,
+    tone_names: &'a [Named],
+) -> EngineChannel<'a> {
+    let ch = &config.channels[index];
+    let rate_hz = StreamParams::from_config(&config.audio).rate_hz;
+    let record = RecordConfig {
+        rate_hz,
+        silence_stop_ms: config.recordings.record_silence_stop_ms,
+        min_ms: config.recordings.record_min_ms,
+        silence_threshold_dbfs: config.recordings.silence_threshold_dbfs,
+    };
+    let records = tone_names.iter().any(|n| n.record_length_ms > 0);
+    let preroll_frames = (f64::from(config.audio.preroll_ms) / config.audio.frame_ms).ceil();
+    EngineChannel {
+        id: &ch.id,
+        preroll_frames: (preroll_frames as usize).min(echostream_core::node::FRAME_ENTRIES),
+        rate_hz,
+        record: records.then_some(record),
+        radio: radio_config(ch),
+        tone_names,
+    }
 }
 
 /// The kernel's debounce on COR lines: enough to drop contact chatter.

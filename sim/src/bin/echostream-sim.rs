@@ -14,6 +14,10 @@
 //! mono 16-bit, and beside it `FILE.json`, where every page and stretch of
 //! speech is in frames of the file (what `scripts/alert-latency` scores
 //! the running node against).
+//!
+//! `echostream-sim try --config FILE --audio FILE.wav [--channel ID]`
+//! runs a config's node offline on a recording and prints what it would
+//! have done (`echostream_sim::try_config`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("samples") => samples(&args[1..]),
         Some("pages") => pages(&args[1..]),
+        Some("try") => echostream_sim::try_config::command::main(&args[1..]),
         _ => {
             eprintln!(
                 "usage: echostream-sim samples [--config FILE] [--out DIR]\n\
@@ -42,7 +47,8 @@ fn main() -> ExitCode {
                  [--count N] [--snr-db X] [--a-ms MS] [--b-ms MS] [--speech-ms MS] \
                  [--seed N] [--rate HZ]\n\
                  \x20 writes Quick Call II pages in band noise with speech between them \
-                 to FILE.wav and where they are to FILE.json"
+                 to FILE.wav and where they are to FILE.json\n{}",
+                echostream_sim::try_config::command::USAGE
             );
             ExitCode::from(2)
         }
