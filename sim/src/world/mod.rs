@@ -113,9 +113,10 @@ pub const RELAY_UDP: SocketAddr = SocketAddr::new(
     40000,
 );
 
-/// The longest a node's capture queues wait for a network turn
-/// (`IDLE_MAX`).
-pub const IDLE_TURN: Duration = Duration::from_millis(100);
+/// The longest a node's capture queues wait for a network turn: core's
+/// [`IDLE_MAX`](echostream_core::node::IDLE_MAX), as the platform's
+/// network loop.
+pub const IDLE_TURN: Duration = echostream_core::node::IDLE_MAX;
 
 /// One channel's devices.
 #[derive(Debug)]
