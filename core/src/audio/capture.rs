@@ -316,12 +316,21 @@ mod tests {
             },
         )
         .expect("a VOX");
-        Capture::new(gate, Framer::new(Tagger::new(960), Seq(0), MediaTimestamp(0)))
+        Capture::new(
+            gate,
+            Framer::new(Tagger::new(960), Seq(0), MediaTimestamp(0)),
+        )
     }
 
     /// Feeds `periods` periods of 240 samples of a 1 kHz tone at
     /// `amplitude`; returns how many asked to wake the network.
-    fn feed(capture: &mut TestCapture, sink: &mut Sink, at: &mut u64, periods: usize, amplitude: f32) -> usize {
+    fn feed(
+        capture: &mut TestCapture,
+        sink: &mut Sink,
+        at: &mut u64,
+        periods: usize,
+        amplitude: f32,
+    ) -> usize {
         let mut wakes = 0;
         let mut block = [0i16; 240];
         for _ in 0..periods {
@@ -337,7 +346,11 @@ mod tests {
         let mut capture = vox_capture();
         let mut sink = Sink::default();
         let mut at = 0;
-        assert_eq!(feed(&mut capture, &mut sink, &mut at, 80, 0.0), 0, "quiet frames wait");
+        assert_eq!(
+            feed(&mut capture, &mut sink, &mut at, 80, 0.0),
+            0,
+            "quiet frames wait"
+        );
         assert_eq!(sink.len, 20);
         assert!(sink.frames[..20].iter().all(|f| !f.1));
         assert_eq!(sink.frames[0].3, LEVEL_FLOOR_DBFS, "digital silence");
@@ -382,7 +395,11 @@ mod tests {
         capture.finish(&mut sink);
         let end = sink.frames[sink.len - 1];
         assert!(end.4);
-        assert_eq!(end.0, last + 960, "the end takes the next frame's media time");
+        assert_eq!(
+            end.0,
+            last + 960,
+            "the end takes the next frame's media time"
+        );
         assert!(!capture.is_active());
     }
 
@@ -390,8 +407,10 @@ mod tests {
     fn an_always_channel_is_active_and_a_cor_line_counts_as_always() {
         for source in [GateSource::Always, GateSource::CorLine] {
             let gate = Gate::new(source, 48_000, &Timers::DEFAULT).expect("no VOX to refuse");
-            let mut capture: TestCapture =
-                Capture::new(gate, Framer::new(Tagger::new(960), Seq(0), MediaTimestamp(0)));
+            let mut capture: TestCapture = Capture::new(
+                gate,
+                Framer::new(Tagger::new(960), Seq(0), MediaTimestamp(0)),
+            );
             let mut sink = Sink::default();
             assert!(capture.push_block(SampleIndex(0), &[0; 960], &mut sink));
             assert!(sink.frames[0].1, "silence is active on {source:?}");

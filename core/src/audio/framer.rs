@@ -233,7 +233,11 @@ mod tests {
     use super::super::testing::{FailEvery, Tagger};
     use super::*;
 
-    fn collect(framer: &mut Framer<impl Encoder>, samples: &[i16], out: &mut [(u32, u32, Flags)]) -> usize {
+    fn collect(
+        framer: &mut Framer<impl Encoder>,
+        samples: &[i16],
+        out: &mut [(u32, u32, Flags)],
+    ) -> usize {
         let mut n = 0;
         framer.push(samples, &mut |f| {
             out[n] = (f.seq.0, f.timestamp.0, f.flags);
@@ -252,7 +256,11 @@ mod tests {
         assert_eq!(collect(&mut framer, &[1; 400], &mut out), 1);
         assert_eq!(out[0], (7, 100, Flags::START_OF_TALKSPURT));
         assert_eq!(collect(&mut framer, &[1; 960], &mut out), 1);
-        assert_eq!(out[0], (8, 1_060, Flags::NONE), "media time +960, one talk-spurt");
+        assert_eq!(
+            out[0],
+            (8, 1_060, Flags::NONE),
+            "media time +960, one talk-spurt"
+        );
         assert_eq!(framer.stats().frames, 2);
     }
 
@@ -261,7 +269,11 @@ mod tests {
         let mut framer = Framer::new(Tagger::new(960), Seq(0), MediaTimestamp(0));
         framer.push(&[1; 960 + 500], &mut |_| {});
         let mut end = None;
-        assert!(framer.end_talkspurt(&mut |f| end = Some((f.seq, f.timestamp, f.is_end_of_transmission()))));
+        assert!(
+            framer.end_talkspurt(
+                &mut |f| end = Some((f.seq, f.timestamp, f.is_end_of_transmission()))
+            )
+        );
         assert_eq!(end, Some((Seq(1), MediaTimestamp(960), true)));
         assert!(!framer.end_talkspurt(&mut |_| panic!("no talk-spurt open")));
         // The next frame starts afresh, at the end's media time (the marker
@@ -278,7 +290,11 @@ mod tests {
         let mut out = [(0, 0, Flags::NONE); 4];
         assert_eq!(collect(&mut framer, &[1; 3 * 960], &mut out), 2);
         assert_eq!(out[0].1, 0);
-        assert_eq!(out[1], (1, 1_920, Flags::NONE), "the refused frame's time passed");
+        assert_eq!(
+            out[1],
+            (1, 1_920, Flags::NONE),
+            "the refused frame's time passed"
+        );
         assert_eq!(framer.stats().encode_errors, 1);
         assert_eq!(framer.stats().frames, 2);
     }

@@ -82,9 +82,9 @@ impl core::fmt::Display for PlayerError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             PlayerError::Jitter(e) => write!(f, "jitter buffer: {e}"),
-            PlayerError::Shape => f.write_str(
-                "the frame must be a whole number of periods of 1 to 2880 frames",
-            ),
+            PlayerError::Shape => {
+                f.write_str("the frame must be a whole number of periods of 1 to 2880 frames")
+            }
         }
     }
 }
@@ -296,8 +296,16 @@ mod tests {
 
     fn repr(seq: u32, end: bool, payload_len: usize) -> Repr {
         Repr {
-            kind: if end { Kind::EndOfTransmission } else { Kind::Audio },
-            flags: if seq == 0 { Flags::START_OF_TALKSPURT } else { Flags::NONE },
+            kind: if end {
+                Kind::EndOfTransmission
+            } else {
+                Kind::Audio
+            },
+            flags: if seq == 0 {
+                Flags::START_OF_TALKSPURT
+            } else {
+                Flags::NONE
+            },
             key_id: KeyId(0),
             stream_id: StreamId(0),
             seq: Seq(seq),
@@ -311,7 +319,11 @@ mod tests {
         let mut player = player();
         for _ in 0..8 {
             let (popped, pcm) = player.next_period();
-            assert_eq!(popped, Some(Played::Silence), "asked every period while idle");
+            assert_eq!(
+                popped,
+                Some(Played::Silence),
+                "asked every period while idle"
+            );
             assert_eq!(pcm.len(), PERIOD);
             assert!(pcm.iter().all(|&s| s == 0));
         }
@@ -349,11 +361,17 @@ mod tests {
                 }
             }
         }
-        assert!(heard[1..=10].iter().all(|&n| n == 1), "each frame once: {heard:?}");
+        assert!(
+            heard[1..=10].iter().all(|&n| n == 1),
+            "each frame once: {heard:?}"
+        );
         assert!(ended.is_some(), "the end was reached");
         assert_eq!(player.stats().decoded, 10);
         assert_eq!(player.stats().ends, 1);
-        assert!(player.decoder.resets >= 1, "the decoder was reset at the end");
+        assert!(
+            player.decoder.resets >= 1,
+            "the decoder was reset at the end"
+        );
         assert!(pops > 50, "silence is asked each period once idle again");
     }
 
@@ -364,7 +382,11 @@ mod tests {
             let _ = player.next_period();
         }
         assert_eq!(player.arrival(15_000), Instant::from_micros(25_000));
-        assert_eq!(player.arrival(90_000), Instant::ZERO, "not before the clock started");
+        assert_eq!(
+            player.arrival(90_000),
+            Instant::ZERO,
+            "not before the clock started"
+        );
     }
 
     #[test]

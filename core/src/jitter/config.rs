@@ -66,7 +66,11 @@ impl JitterConfig {
     /// section's frame length and delay bounds: everything else is
     /// [`DEFAULT`](Self::DEFAULT)'s (not settable). Checked when a buffer
     /// is made.
-    pub const fn for_audio(frame_samples: u32, jitter_min_ms: u32, jitter_max_ms: u32) -> JitterConfig {
+    pub const fn for_audio(
+        frame_samples: u32,
+        jitter_min_ms: u32,
+        jitter_max_ms: u32,
+    ) -> JitterConfig {
         JitterConfig {
             frame_samples,
             jitter_min_ms,

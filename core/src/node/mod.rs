@@ -142,9 +142,7 @@ pub const CAPTURE_BUDGET: usize = 2 * crate::audio::FRAME_RING_FRAMES;
 pub const IDLE_MAX: Duration = Duration::from_millis(100);
 
 // Quiet frames wait at most IDLE_MAX: the capture queue must hold them.
-const _: () = assert!(
-    (crate::audio::FRAME_RING_FRAMES as u64) * 20_000 > 2 * IDLE_MAX.as_micros()
-);
+const _: () = assert!((crate::audio::FRAME_RING_FRAMES as u64) * 20_000 > 2 * IDLE_MAX.as_micros());
 
 /// Signaling messages waiting to be handed out.
 const TEXT_QUEUE_LEN: usize = 32;

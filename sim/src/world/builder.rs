@@ -313,8 +313,7 @@ fn channel(
             GateSpec::CorLine => GateSource::CorLine,
             GateSpec::Vox { threshold_dbfs } => GateSource::Vox { threshold_dbfs },
         };
-        let gate =
-            Gate::new(opening, RATE_HZ, &spec.timers).map_err(|e| format!("vox: {e}"))?;
+        let gate = Gate::new(opening, RATE_HZ, &spec.timers).map_err(|e| format!("vox: {e}"))?;
         *cards += 1;
         let origin = cards.wrapping_mul(ORIGIN_STEP);
         let mut capture = Capture::new(source, gate, detector, period_frames, origin);

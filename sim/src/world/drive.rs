@@ -335,9 +335,7 @@ impl World {
                 .as_mut()
                 .and_then(|cap| cap.heard.pop_front())
             {
-                self.nodes[node]
-                    .engine
-                    .handle_heard(now, channel, heard);
+                self.nodes[node].engine.handle_heard(now, channel, heard);
                 self.drain_node(node);
             }
             for _ in 0..CAPTURE_BUDGET {
