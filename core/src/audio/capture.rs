@@ -1,30 +1,4 @@
-//! [`Capture`]: one channel's capture side, period by period: the tone
-//! detector first, then the channel's own gate (VOX or "always"), then the
-//! [`Framer`], every frame marked for the node engine.
-//!
-//! ```text
-//! period ─► detector (+ DTMF sequencer) ─► sink.heard(..)       (whatever the gate says)
-//!        ─► gate: VOX or "always" ─► active
-//!        ─► level ─► Framer + codec ─► sink.frame(..)             (every frame, marked)
-//! returns: wake the network now? (active, was active, or a detection came)
-//! ```
-//!
-//! Whether a frame is sent is not decided here: the node engine keeps the
-//! pre-roll and opens the channel from this verdict and its other sources
-//! (the COR line, tone-triggered passthrough). The codec runs while the
-//! channel is quiet so that the pre-roll holds the first syllable and the
-//! codec state is warm; quiet frames need not wake the network, which
-//! takes them on its next turn (at most [`IDLE_MAX`](crate::node::IDLE_MAX)
-//! later).
-//!
-//! # Contract
-//!
-//! Sans-IO: [`Capture::push_block`] takes one period with its first
-//! sample's [`SampleIndex`]; everything it makes goes to the caller's
-//! [`CaptureSink`] before it returns, and its answer says whether the
-//! network should take it now. [`Capture::finish`] ends the capture side's
-//! audio. Nothing allocates; the detector lives wherever the caller keeps
-//! it (`D` derefs to it: a `Box` on the platform).
+//! One channel's capture side: [`Capture`], and what it hands out.
 
 use core::ops::DerefMut;
 
@@ -119,7 +93,33 @@ pub struct CaptureStats {
     pub detections: u64,
 }
 
-/// One channel's capture side. See the [module docs](self).
+/// One channel's capture side, period by period: the tone
+/// detector first, then the channel's own gate (VOX or "always"), then the
+/// [`Framer`], every frame marked for the node engine.
+///
+/// ```text
+/// period ─► detector (+ DTMF sequencer) ─► sink.heard(..)       (whatever the gate says)
+///        ─► gate: VOX or "always" ─► active
+///        ─► level ─► Framer + codec ─► sink.frame(..)             (every frame, marked)
+/// returns: wake the network now? (active, was active, or a detection came)
+/// ```
+///
+/// Whether a frame is sent is not decided here: the node engine keeps the
+/// pre-roll and opens the channel from this verdict and its other sources
+/// (the COR line, tone-triggered passthrough). The codec runs while the
+/// channel is quiet so that the pre-roll holds the first syllable and the
+/// codec state is warm; quiet frames need not wake the network, which
+/// takes them on its next turn (at most [`IDLE_MAX`](crate::node::IDLE_MAX)
+/// later).
+///
+/// # Contract
+///
+/// Sans-IO: [`Capture::push_block`] takes one period with its first
+/// sample's [`SampleIndex`]; everything it makes goes to the caller's
+/// [`CaptureSink`] before it returns, and its answer says whether the
+/// network should take it now. [`Capture::finish`] ends the capture side's
+/// audio. Nothing allocates; the detector lives wherever the caller keeps
+/// it (`D` derefs to it: a `Box` on the platform).
 #[derive(Debug)]
 pub struct Capture<E, D> {
     gate: Gate,

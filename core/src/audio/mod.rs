@@ -13,7 +13,7 @@
 //! G.711 stand-in in the simulator. The queues between the audio and the
 //! network are the caller's (rtrb rings on Linux, bounded queues in the
 //! simulator), of the sizes here. Nothing here allocates, locks or reads a
-//! clock: every entry point takes a [`SampleIndex`](crate::time::SampleIndex)
+//! clock: every entry point takes a [`crate::time::SampleIndex`]
 //! or the device clock, and hands its output to a sink or lends it.
 
 mod capture;

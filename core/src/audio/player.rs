@@ -1,25 +1,4 @@
-//! [`Player`]: one channel's playback side: coded frames into the jitter
-//! buffer as they arrive, one frame decoded per frame period, played
-//! period by period on the output device's own clock.
-//!
-//! ```text
-//! frame from the network ─► insert(arrival(waited_us), ..) ─► jitter buffer
-//! each device period:        next_period() ─► (pop ─► decode / FEC / PLC / silence)? ─► one period
-//! ```
-//!
-//! The device's sample clock is the jitter buffer's time base: playout
-//! runs at the rate the sound card consumes, whatever the sender's clock,
-//! so drift between the two is the jitter buffer's to absorb.
-//!
-//! # Contract
-//!
-//! Sans-IO and single-threaded. Call [`Player::next_period`] once per
-//! device period, after inserting what arrived since the last one (each
-//! with [`Player::arrival`]); it says what the jitter buffer was asked, if
-//! it was, and lends the period's samples. [`Player::play_frame`] is the
-//! step underneath for callers that keep their own cadence (one call per
-//! frame period, the frame's samples in [`Player::frame_pcm`]). Nothing
-//! allocates or reads a clock.
+//! One channel's playback side: [`Player`], and what it reports.
 
 use crate::jitter::{
     ConfigError, InsertResult, JitterBuffer, JitterConfig, MEDIA_RATE_HZ, Playout,
@@ -91,7 +70,28 @@ impl core::fmt::Display for PlayerError {
 
 impl core::error::Error for PlayerError {}
 
-/// One channel's playback side. See the [module docs](self).
+/// One channel's playback side: coded frames into the jitter
+/// buffer as they arrive, one frame decoded per frame period, played
+/// period by period on the output device's own clock.
+///
+/// ```text
+/// frame from the network ─► insert(arrival(waited_us), ..) ─► jitter buffer
+/// each device period:        next_period() ─► (pop ─► decode / FEC / PLC / silence)? ─► one period
+/// ```
+///
+/// The device's sample clock is the jitter buffer's time base: playout
+/// runs at the rate the sound card consumes, whatever the sender's clock,
+/// so drift between the two is the jitter buffer's to absorb.
+///
+/// # Contract
+///
+/// Sans-IO and single-threaded. Call [`Player::next_period`] once per
+/// device period, after inserting what arrived since the last one (each
+/// with [`Player::arrival`]); it says what the jitter buffer was asked, if
+/// it was, and lends the period's samples. [`Player::play_frame`] is the
+/// step underneath for callers that keep their own cadence (one call per
+/// frame period, the frame's samples in [`Player::frame_pcm`]). Nothing
+/// allocates or reads a clock.
 ///
 /// `SLOTS` is the jitter buffer's window (a power of two; 64 by default,
 /// 1.28 s of 20 ms frames).

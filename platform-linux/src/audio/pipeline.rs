@@ -3,11 +3,19 @@
 //! call between their device and the network.
 //!
 //! ```text
-//! capture:  Block (period) ─► Packetizer::push_block ─► Opus encode ─► rtrb<EncodedFrame>
+//! capture:  Block (period) ─► Packetizer::push_block ─► core Framer + Opus encode ─► rtrb<EncodedFrame>
 //! playback: EncodedFrame ─► Depacketizer::insert (jitter buffer)
-//!           once per frame: Depacketizer::play_frame ─► decode / FEC / PLC / silence
+//!           once per frame: Depacketizer::play_frame ─► core Player: decode / FEC / PLC / silence
 //!                          ─► period Blocks ─► rtrb<Block> ─► PlaybackLoop
 //! ```
+//!
+//! What is decided (framing, media time, the end marker, the pop and what
+//! it plays) is `echostream_core::audio`'s; Opus sits behind its codec
+//! traits here, and this file only adds the rings and the fixed-size
+//! [`EncodedFrame`] that crosses them. The running node's threads drive
+//! core's `Capture` and `Player` directly (`runtime::capture`,
+//! `runtime::playback`); these two steps remain for callers that keep
+//! their own cadence (the pipeline tests).
 //!
 //! Both are made at startup (the codec state, the jitter buffer's slots and
 //! every scratch buffer are allocated then) and afterwards allocate, lock
