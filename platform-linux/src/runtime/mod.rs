@@ -27,14 +27,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use echostream_core::audio::GateSource;
 use echostream_core::jitter::{JitterConfig, MEDIA_RATE_HZ};
-use echostream_core::level::{Vox, VoxConfig, VoxConfigError};
-use echostream_core::wire::{MediaTimestamp, Seq, StreamId};
+use echostream_core::level::VoxConfigError;
+use echostream_core::wire::StreamId;
 use echostream_relay::TokenPolicy;
 
 use self::capture::{CaptureStats, ChannelCapture, Gate, Heard};
 use self::playback::{ChannelPlayback, PlaybackStats};
-use crate::audio::pipeline::{Depacketizer, EncodedFrame, Packetizer, PipelineError, frame_ring};
+use crate::audio::pipeline::{Depacketizer, EncodedFrame, PipelineError, frame_ring};
 use crate::audio::{self, AudioError, AudioThread, Counters, RtSettings, StreamParams};
 use crate::config::RecordingFormat;
 use crate::config::{Channel, Config, Cor, Relay};
@@ -376,27 +377,19 @@ impl Node {
             channel: ch.id.clone(),
             source,
         };
-        let gate = match &ch.cor {
-            Cor::Always => Gate::Always,
-            Cor::Vox(vox) => Gate::Vox(
-                Vox::new(VoxConfig {
-                    rate_hz: params.rate_hz,
-                    threshold_dbfs: vox.threshold_dbfs as f32,
-                    debounce_ms: ch.timers.cor_debounce_ms,
-                    hang_ms: ch.timers.cor_hang_ms,
-                })
-                .map_err(|err| pipeline_err(ChannelSetupError::Vox(err)))?,
-            ),
-            // The COR line opens the channel, in the network thread's node
-            // engine; every frame is offered as the pre-roll or the audio.
-            Cor::Gpio(_) => Gate::Always,
+        let source = match &ch.cor {
+            Cor::Always => GateSource::Always,
+            Cor::Vox(vox) => GateSource::Vox {
+                threshold_dbfs: vox.threshold_dbfs as f32,
+            },
+            Cor::Gpio(_) => GateSource::CorLine,
         };
+        let gate = Gate::new(source, params.rate_hz, &ch.timers.core())
+            .map_err(|err| pipeline_err(ChannelSetupError::Vox(err)))?;
         let encoder = EncoderConfig::from_audio(&config.audio)
             .and_then(Encoder::new)
             .map_err(|err| pipeline_err(ChannelSetupError::Encoder(err)))?;
-        let (encoded_in, encoded_out) = frame_ring();
-        let packetizer = Packetizer::new(encoder, encoded_in, Seq(0), MediaTimestamp(0));
-        let mut capture = ChannelCapture::new(gate, packetizer, encoded_out, to_net, waker.clone());
+        let mut capture = ChannelCapture::new(gate, encoder, to_net, waker.clone());
         if let Some(((detector, sequencer), events)) = detection {
             capture = capture.with_detector(detector, sequencer, events);
         }
@@ -805,12 +798,11 @@ fn create_parent_dir(device: &str) -> Result<(), ChannelSetupError> {
 /// defaults).
 pub fn jitter_config(config: &Config) -> JitterConfig {
     let frame_samples = (config.audio.frame_ms * f64::from(MEDIA_RATE_HZ) / 1_000.0).round();
-    JitterConfig {
-        frame_samples: frame_samples as u32,
-        jitter_min_ms: config.audio.jitter_min_ms,
-        jitter_max_ms: config.audio.jitter_max_ms,
-        ..JitterConfig::DEFAULT
-    }
+    JitterConfig::for_audio(
+        frame_samples as u32,
+        config.audio.jitter_min_ms,
+        config.audio.jitter_max_ms,
+    )
 }
 
 /// Starts the embedded relay when the config asks for one, and says

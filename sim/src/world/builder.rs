@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use echostream_core::level::{Vox, VoxConfig};
+use echostream_core::audio::{Gate, GateSource};
 use echostream_core::node::{Node, NodeConfigError, OUTPUT_BUF_LEN};
 use echostream_core::time::{Duration, Instant};
 use echostream_core::tone::dtmf::DtmfSequencer;
 use echostream_core::tone::{ChannelDetector, Definitions};
 use echostream_relay::engine::{MAX_OUTPUT_LEN, Relay, RelayConfig, TokenPolicy};
 
-use super::capture::{Capture, Gate};
+use super::capture::Capture;
 use super::check::{ChannelFacts, Checks, NodeFacts, Observation};
 use super::link::Link;
 use super::playback::Playback;
@@ -308,18 +308,12 @@ fn channel(
         let (source, found) = Source::render(source, RATE_HZ, definition, renders, rng.next_u64())?;
         pages = found;
         let detector = detector(spec, RATE_HZ)?;
-        let gate = match spec.gate {
-            GateSpec::Always | GateSpec::CorLine => Gate::Always,
-            GateSpec::Vox { threshold_dbfs } => Gate::Vox(Box::new(
-                Vox::new(VoxConfig {
-                    rate_hz: RATE_HZ,
-                    threshold_dbfs,
-                    debounce_ms: spec.timers.cor_debounce_ms,
-                    hang_ms: spec.timers.cor_hang_ms,
-                })
-                .map_err(|e| format!("vox: {e}"))?,
-            )),
+        let opening = match spec.gate {
+            GateSpec::Always => GateSource::Always,
+            GateSpec::CorLine => GateSource::CorLine,
+            GateSpec::Vox { threshold_dbfs } => GateSource::Vox { threshold_dbfs },
         };
+        let gate = Gate::new(opening, RATE_HZ, &spec.timers).map_err(|e| format!("vox: {e}"))?;
         *cards += 1;
         let origin = cards.wrapping_mul(ORIGIN_STEP);
         let mut capture = Capture::new(source, gate, detector, period_frames, origin);

@@ -122,6 +122,67 @@ impl Decoder {
     }
 }
 
+/// The encoder, as core's [`Framer`](echostream_core::audio::Framer)
+/// drives it: one 20 ms frame of 48 kHz samples into 160 bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Encoder;
+
+impl echostream_core::audio::Encoder for Encoder {
+    /// A frame or a packet buffer of the wrong length (the caller's
+    /// mistake).
+    type Error = ();
+
+    fn frame_pcm_len(&self) -> usize {
+        FRAME_SAMPLES
+    }
+
+    fn frame_media_units(&self) -> u32 {
+        FRAME_SAMPLES as u32
+    }
+
+    fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, ()> {
+        let pcm: &[i16; FRAME_SAMPLES] = pcm.try_into().map_err(|_| ())?;
+        let out: &mut [u8; FRAME_BYTES] = out
+            .get_mut(..FRAME_BYTES)
+            .and_then(|o| o.try_into().ok())
+            .ok_or(())?;
+        encode(pcm, out);
+        Ok(FRAME_BYTES)
+    }
+}
+
+/// The decoder, as core's [`Player`](echostream_core::audio::Player)
+/// drives it. There is no FEC: a frame the next packet could rebuild is
+/// concealed.
+impl echostream_core::audio::Decoder for Decoder {
+    /// A packet that is not one frame long, or a buffer that is not one
+    /// frame (the player conceals instead).
+    type Error = ();
+
+    fn decode(&mut self, packet: &[u8], out: &mut [i16]) -> Result<usize, ()> {
+        let out: &mut [i16; FRAME_SAMPLES] = out.try_into().map_err(|_| ())?;
+        if packet.len() != FRAME_BYTES {
+            return Err(());
+        }
+        Decoder::decode(self, packet, out);
+        Ok(FRAME_SAMPLES)
+    }
+
+    fn decode_fec(&mut self, _next_packet: &[u8], out: &mut [i16]) -> Result<usize, ()> {
+        echostream_core::audio::Decoder::conceal(self, out)
+    }
+
+    fn conceal(&mut self, out: &mut [i16]) -> Result<usize, ()> {
+        let out: &mut [i16; FRAME_SAMPLES] = out.try_into().map_err(|_| ())?;
+        Decoder::conceal(self, out);
+        Ok(FRAME_SAMPLES)
+    }
+
+    fn reset(&mut self) {
+        Decoder::reset(self);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,18 +2,16 @@
 //! carried out (the platform's network loop, without sockets), and the
 //! sound cards' periods.
 
-use echostream_core::node::{Captured, ChannelIndex, Event, LinkDown, OUTPUT_BUF_LEN, Output};
+use echostream_core::node::{
+    CAPTURE_BUDGET, Captured, ChannelIndex, Event, LinkDown, OUTPUT_BUF_LEN, Output,
+};
 use echostream_core::time::{Duration, Instant};
 use echostream_relay::engine::Output as RelayOutput;
 
-use super::capture::Heard;
 use super::check::Observation;
 use super::step::Item;
 use super::timeline::What;
 use super::{RELAY_UDP, World};
-
-/// Captured frames one network turn takes per channel (`CAPTURE_BUDGET`).
-const CAPTURE_BUDGET: usize = 128;
 
 impl World {
     /// Drains every engine until none has anything to do.
@@ -324,8 +322,9 @@ impl World {
         self.note(i, what);
     }
 
-    /// A network turn for `node`: its detections, then its frames (as the
-    /// platform's `take_captured`).
+    /// A network turn for `node`: its detections, then at most
+    /// [`CAPTURE_BUDGET`] frames per channel (core's turn policy, as the
+    /// platform's `take_captured` follows it).
     pub(super) fn take_captured(&mut self, node: usize) {
         let now = self.now;
         self.nodes[node].captured_waiting = false;
@@ -336,14 +335,7 @@ impl World {
                 .as_mut()
                 .and_then(|cap| cap.heard.pop_front())
             {
-                let engine = &mut self.nodes[node].engine;
-                match heard {
-                    Heard::Tone(event) => engine.handle_tone(now, channel, event),
-                    Heard::TonesEnd(at) => engine.handle_tones_end(now, channel, at),
-                    Heard::Sequence(sequence) => {
-                        engine.handle_dtmf_sequence(now, channel, sequence)
-                    }
-                }
+                self.nodes[node].engine.handle_heard(now, channel, heard);
                 self.drain_node(node);
             }
             for _ in 0..CAPTURE_BUDGET {

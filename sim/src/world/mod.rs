@@ -40,32 +40,32 @@
 //! the world, which the packet checkers rely on. Runs longer than 93
 //! minutes of audio per card would make origins overlap.
 //!
-//! # Copied from platform-linux (TODO: move into core and use from both)
+//! # What the world drives
 //!
-//! These decisions live in `platform-linux` today and are copied here,
-//! minimal, because moving them means rebuilding the platform crate (and
-//! libopus) for every change of the simulator; each is small and marked
-//! at its copy:
+//! Every decision a node makes is core's, and the world drives the same
+//! pieces `platform-linux` drives; only the I/O is virtual:
 //!
-//! - `audio/pipeline.rs` `Packetizer`: blocks → frames, media time +960
-//!   per frame, the partial frame dropped at the end, the end marker at the
-//!   next frame's media time. In [`capture`].
-//! - `runtime/capture.rs` `ChannelCapture::push_block`: detector first,
-//!   then VOX (or "always"; a COR line counts as "always"), frames marked
-//!   `active`/`reached`/`level_dbfs`, wake the network when active, was
-//!   active or a detection came; `finish` flushes the DTMF sequence. In
-//!   [`capture`]. `pipeline::level_dbfs` too.
-//! - `runtime/capture.rs` ring sizes (`FRAME_RING_FRAMES` 64,
-//!   `TONE_RING_EVENTS` 64) and `net/driver.rs`'s turn: detections before
-//!   frames, `CAPTURE_BUDGET` (128) frames a turn, a turn at least every
-//!   `IDLE_MAX` (100 ms). In [`capture`] and the world's step.
-//! - `runtime/playback.rs` `ChannelPlayback::next_block` and
-//!   `Depacketizer::play_frame`: arrival on the device clock less the
-//!   time in the ring, a pop when the last frame is used up, one period of
-//!   silence while idle, the decoder reset at an end. In [`playback`].
-//! - `runtime/mod.rs`: VOX debounce/hang from the channel's COR timers,
-//!   the jitter config from `audio`, channels with a COR line gated
-//!   "always". In [`builder`].
+//! - capture ([`capture`]): `core::audio::Capture` (the detector and
+//!   DTMF sequencer first, then the `Gate`: VOX or "always", a COR line
+//!   counting as "always"; frames marked `active`/`reached`/`level_dbfs`;
+//!   whether to wake the network turn; `finish` flushing the sequence and
+//!   ending the talk-spurt) over `core::audio::Framer` (blocks → frames,
+//!   media time +960 a frame, the partial frame dropped at the end, the
+//!   end marker at the next frame's media time), with the stand-in codec
+//!   behind `core::audio::Encoder`. The gate is made by `Gate::new` from
+//!   the channel's COR timers.
+//! - the queues between audio and network hold `core::audio::
+//!   FRAME_RING_FRAMES` frames and `TONE_RING_EVENTS` detections, as the
+//!   platform's rings; a network turn takes detections first
+//!   (`Node::handle_heard`), then at most `core::node::CAPTURE_BUDGET`
+//!   frames per channel, and comes at least every `core::node::IDLE_MAX`
+//!   ([`IDLE_TURN`]).
+//! - playback ([`playback`]): `core::audio::Player` (arrival on the
+//!   device clock less the time queued, a pop when the last frame is used
+//!   up, one period of silence while idle, one frame per pop whatever
+//!   came out, the decoder reset at an end) over the jitter buffer, with
+//!   the stand-in codec behind `core::audio::Decoder`.
+//! - the node engine (`core::node::Node`) and the relay engine, as above.
 //!
 //! Not simulated: the recorder's files (the recording effects are
 //! checked), events/MQTT/S3 delivery, the kernel's 5 ms COR debounce, DNS.
@@ -113,9 +113,10 @@ pub const RELAY_UDP: SocketAddr = SocketAddr::new(
     40000,
 );
 
-/// The longest a node's capture queues wait for a network turn
-/// (`IDLE_MAX`).
-pub const IDLE_TURN: Duration = Duration::from_millis(100);
+/// The longest a node's capture queues wait for a network turn: core's
+/// [`IDLE_MAX`](echostream_core::node::IDLE_MAX), as the platform's
+/// network loop.
+pub const IDLE_TURN: Duration = echostream_core::node::IDLE_MAX;
 
 /// One channel's devices.
 #[derive(Debug)]
