@@ -12,6 +12,7 @@ pub mod audio;
 pub mod net;
 pub mod page_set;
 pub mod rng;
+pub mod scenario;
 pub mod world;
 
 pub use net::{Delivery, FaultConfig, FaultInjector, Mutation};
