@@ -13,7 +13,8 @@ fn sim(args: &[&str]) -> Output {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("echostream-sim-cli-{}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("echostream-sim-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -34,31 +35,57 @@ fn every_example_scenario_passes_and_writes_wavs_and_events() {
     let files = examples();
     assert!(files.len() >= 4, "the examples: {files:?}");
     for file in files {
-        let stem = file.file_stem().expect("a name").to_string_lossy().into_owned();
+        let stem = file
+            .file_stem()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned();
         let out = scratch(&stem);
-        let run = sim(&["run", file.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")]);
+        let run = sim(&[
+            "run",
+            file.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]);
         let stdout = String::from_utf8_lossy(&run.stdout);
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert_eq!(run.status.code(), Some(0), "{stem}: {stdout}\n{stderr}");
         assert!(stdout.contains("no invariant broken"), "{stem}: {stdout}");
         let written: Vec<String> = std::fs::read_dir(&out)
             .expect("the output directory")
-            .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         let wavs: Vec<&String> = written.iter().filter(|f| f.ends_with(".wav")).collect();
         assert!(!wavs.is_empty(), "{stem}: no WAV in {written:?}");
         for wav in wavs {
             let reader = hound::WavReader::open(out.join(wav)).expect("a WAV file");
             assert_eq!(reader.spec().sample_rate, 48_000);
-            assert!(reader.len() > 48_000, "{stem}/{wav}: what the radio played is there");
+            assert!(
+                reader.len() > 48_000,
+                "{stem}/{wav}: what the radio played is there"
+            );
         }
-        let events: Vec<&String> = written.iter().filter(|f| f.ends_with(".events.jsonl")).collect();
-        assert!(events.len() >= 2, "{stem}: one events.jsonl per node: {written:?}");
+        let events: Vec<&String> = written
+            .iter()
+            .filter(|f| f.ends_with(".events.jsonl"))
+            .collect();
+        assert!(
+            events.len() >= 2,
+            "{stem}: one events.jsonl per node: {written:?}"
+        );
         for name in events {
             let text = std::fs::read_to_string(out.join(name)).expect("readable");
             let first = text.lines().next().expect("the node reported something");
             let event: serde_json::Value = serde_json::from_str(first).expect("a JSON object");
-            assert!(event["t_s"].is_number() && event["kind"].is_string(), "{first}");
+            assert!(
+                event["t_s"].is_number() && event["kind"].is_string(),
+                "{first}"
+            );
         }
         let _ = std::fs::remove_dir_all(&out);
     }
@@ -85,7 +112,12 @@ fn a_scenario_with_a_mistake_is_refused_naming_the_field() {
     for (k, (text, field)) in cases.iter().enumerate() {
         let file = dir.join(format!("bad-{k}.json"));
         std::fs::write(&file, text).expect("writable");
-        let run = sim(&["run", file.to_str().expect("utf-8"), "--out", dir.to_str().expect("utf-8")]);
+        let run = sim(&[
+            "run",
+            file.to_str().expect("utf-8"),
+            "--out",
+            dir.to_str().expect("utf-8"),
+        ]);
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert_eq!(run.status.code(), Some(2), "{field}: {stderr}");
         assert!(stderr.contains(field), "names `{field}`: {stderr}");
@@ -101,8 +133,20 @@ fn a_random_scenario_dumps_as_json_and_replays_the_same() {
     std::fs::create_dir_all(&dir).expect("a scratch directory");
     let file = dir.join("seed-7.json");
     std::fs::write(&file, &dump.stdout).expect("writable");
-    let from_seed = sim(&["run", "--random", "--seed", "7", "--out", dir.join("a").to_str().expect("utf-8")]);
-    let from_file = sim(&["run", file.to_str().expect("utf-8"), "--out", dir.join("b").to_str().expect("utf-8")]);
+    let from_seed = sim(&[
+        "run",
+        "--random",
+        "--seed",
+        "7",
+        "--out",
+        dir.join("a").to_str().expect("utf-8"),
+    ]);
+    let from_file = sim(&[
+        "run",
+        file.to_str().expect("utf-8"),
+        "--out",
+        dir.join("b").to_str().expect("utf-8"),
+    ]);
     assert_eq!(from_seed.status.code(), from_file.status.code());
     // The same timeline, line for line, up to where the output names its directory.
     let timeline = |o: &Output| {

@@ -149,7 +149,9 @@ fn node_spec(
                 format!("`{}` is used twice on this node", channel.id),
             ));
         }
-        channels.push(channel_spec(node, channel, &path, duration_s, base, options)?);
+        channels.push(channel_spec(
+            node, channel, &path, duration_s, base, options,
+        )?);
     }
     let mut spec = NodeSpec::new(&node.id, channels)
         .map_err(|e| ScenarioError::new(path, format!("refused by the node: {e}")))?;
@@ -537,7 +539,13 @@ fn add_action(
         } => {
             let n = node(id, "node")?;
             let c = cor_channel(n, channel)?;
-            builder.cor(n, c, &CorScript::Stuck { at: at(*at_s, "at_s")? })
+            builder.cor(
+                n,
+                c,
+                &CorScript::Stuck {
+                    at: at(*at_s, "at_s")?,
+                },
+            )
         }
         ActionDef::Outage {
             at_s,

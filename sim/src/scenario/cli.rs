@@ -113,7 +113,11 @@ pub fn run_command(args: &[String]) -> u8 {
         },
         None => {
             let seed = args.seed.expect("parse_run requires it with --random");
-            (random::generate(seed), PathBuf::from("."), format!("random-{seed}"))
+            (
+                random::generate(seed),
+                PathBuf::from("."),
+                format!("random-{seed}"),
+            )
         }
     };
     if args.dump {

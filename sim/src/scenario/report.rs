@@ -14,7 +14,10 @@ const RATE_HZ: u32 = 48_000;
 /// The timeline, then per node its links' counts and its PTT time keyed.
 pub fn summary(world: &World) -> String {
     let mut out = world.timeline.to_string();
-    let _ = writeln!(out, "\nlinks (datagrams sent / lost / outage-lost / reordered / duplicated / flipped / replayed):");
+    let _ = writeln!(
+        out,
+        "\nlinks (datagrams sent / lost / outage-lost / reordered / duplicated / flipped / replayed):"
+    );
     for node in &world.nodes {
         let line = |stats: &LinkStats| {
             format!(
@@ -76,7 +79,11 @@ pub fn write_outputs(world: &World, dir: &Path) -> io::Result<Vec<PathBuf>> {
             let Some(samples) = node.output(c).and_then(|o| o.samples.as_ref()) else {
                 continue;
             };
-            let file = dir.join(format!("{}-{}.wav", file_part(node.id()), file_part(&channel.id)));
+            let file = dir.join(format!(
+                "{}-{}.wav",
+                file_part(node.id()),
+                file_part(&channel.id)
+            ));
             write_wav(&file, samples)?;
             written.push(file);
         }

@@ -56,7 +56,12 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// Runs the random scenario of each seed `from..from + count` on `jobs`
 /// threads (at least 1); calls `progress` from the calling thread now and
 /// then and once at the end. Returns the failures by seed.
-pub fn sweep(from: u64, count: u64, jobs: usize, mut progress: impl FnMut(Progress)) -> Vec<Failure> {
+pub fn sweep(
+    from: u64,
+    count: u64,
+    jobs: usize,
+    mut progress: impl FnMut(Progress),
+) -> Vec<Failure> {
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
     let failures = Mutex::new(Vec::new());
