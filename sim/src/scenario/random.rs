@@ -19,29 +19,32 @@
 //! - A COR line is stuck or chatters only after its last pulse (a pulse's
 //!   end would otherwise release a stuck line).
 //!
-//! And what it keeps out because the sweep found the product failing it
-//! (each reproduces from the command given; they belong in the product's
-//! bug list, not here, and go once fixed):
+//! And what it keeps out because the sweep found the product failing it.
+//! Each has a scenario in `sim/scenarios/known-failures/` that fails
+//! today (`echostream-sim run sim/scenarios/known-failures/FILE`); they
+//! belong in the product's bug list, and each rule goes once its bug is
+//! fixed:
 //!
 //! - Two nodes talking on one channel id at once, or within [`TAIL_S`] of
 //!   each other (a page's passthrough counts as talk on its target): at a
 //!   floor handover a listener plays the next talker's frames inside the
 //!   previous talker's talk-spurt (`jitter_bounds`: a frame "played
 //!   5592480 ms late", the distance between the two senders' media
-//!   clocks), even on clean links. Before this rule: `echostream-sim run
-//!   --random --seed 21` at 3.895 s.
+//!   clocks), on clean links too: `floor-handover.json`.
 //! - Uplinks that reorder (jitter of a frame or more, `reorder`, a
-//!   latency cut by `set_link` while audio flows): see
-//!   [`UP_JITTER_MS_MAX`]. Downlinks are kept in order too
+//!   latency cut by `set_link` while audio flows): the relay seals what it
+//!   forwards with the listener stream's next sequence number in arrival
+//!   order, so the listener plays reordered audio in that order
+//!   (`playout_monotonic`): `uplink-reorder.json`. See
+//!   [`UP_JITTER_MS_MAX`]; downlinks are kept in order too
 //!   ([`DOWN_ORDERED`]) until that is sorted out.
-//! - Pre-roll (`preroll_frames` 0): the pre-roll frames leave already
-//!   old, and with a listener's TX delay the jitter checker sees them
-//!   late (`page-and-talk.json` with `"preroll_frames": 5` on station-a:
-//!   "a frame played 244 ms late, past 240 ms"); whether the bound or the
-//!   jitter buffer is wrong is open.
-//! - A channel `gate: always`, or any sound before [`FIRST_SOUND_S`]: audio
-//!   captured before the node is registered is sent as a backlog once it
-//!   is, and plays late (`jitter_bounds`, 262 ms).
+//! - Pre-roll (`preroll_frames` 0): a channel opening sends its pre-roll
+//!   as a burst, which any uplink jitter at all reorders, the same bug:
+//!   `preroll-burst.json`.
+//! - A channel `gate: always`, and any sound before [`FIRST_SOUND_S`]: a
+//!   channel that talks before its node is registered sent its backlog
+//!   late in early sweeps (`jitter_bounds`, 262 ms); not reduced to a
+//!   file yet, kept out to be safe.
 //!
 //! The same seed gives the same scenario on every machine (the seeded
 //! [`Rng`] only); [`generate`]'s result dumped as JSON and read back is
