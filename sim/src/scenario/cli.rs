@@ -229,7 +229,10 @@ pub fn sweep_command(args: &[String]) -> u8 {
         println!("seed {}: {}\n  replay: {}", f.seed, f.first, f.replay());
     }
     if failures.is_empty() {
-        println!("ok: seeds {from}..{} passed", from + count);
+        println!(
+            "ok: seeds {from}..={} passed",
+            from + count.saturating_sub(1)
+        );
         EXIT_OK
     } else {
         println!("{} of {count} seeds failed", failures.len());

@@ -106,7 +106,7 @@ pub fn generate(seed: u64) -> Scenario {
         air: BTreeMap::new(),
     };
     let duration_s = g.range(30.0, 120.0).round();
-    let count = 2 + g.below(3) + g.below(4);
+    let count = 2 + g.below(4) + g.below(4);
     let shutdown_s: Vec<Option<f64>> = (0..count)
         .map(|_| {
             g.chance(0.1)

@@ -93,7 +93,9 @@ pub fn sweep(
         }
         while done.load(Ordering::Relaxed) < count {
             std::thread::sleep(PROGRESS_EVERY);
-            progress(report(&failures));
+            if done.load(Ordering::Relaxed) < count {
+                progress(report(&failures));
+            }
         }
     });
     progress(report(&failures));
