@@ -5,7 +5,8 @@
 //! test signals ([`audio`], [`page_set`]), and the simulated platform
 //! ([`world`]): whole nodes and the relay engine on virtual time, with
 //! virtual sound cards, GPIO and links, and invariant checkers on every
-//! step. [`try_config`] runs a user's config against their own recording
+//! step. [`scenario`] reads scenario files and makes random ones for sweeps
+//! (`echostream-sim run`, `sweep`); [`try_config`] runs a user's config against their own recording
 //! in it (`echostream-sim try`).
 
 pub mod alloc;
@@ -13,6 +14,7 @@ pub mod audio;
 pub mod net;
 pub mod page_set;
 pub mod rng;
+pub mod scenario;
 pub mod try_config;
 pub mod world;
 

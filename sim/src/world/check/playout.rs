@@ -58,11 +58,16 @@ impl Checker for PlayoutMonotonic {
 /// at every pop, and the delay of what plays at most `jitter_max_ms` plus
 /// [`DELAY_SLACK_FRAMES`] frames (an underrun holds the position until the
 /// delay would pass the maximum, then a frame arriving in that pop's turn
-/// still plays; the pop grid adds up to one more).
+/// still plays; the pop grid adds up to one more), plus, on a channel with
+/// a transmitter, its `tx_delay_ms`: the engine holds remote audio that
+/// long while the transmitter comes up ("the audio waits; it is not
+/// lost"), so every frame of a talk-spurt reaches the jitter buffer that
+/// much later by design.
 #[derive(Debug)]
 pub struct JitterBounds {
     nodes: Vec<NodeFacts>,
-    configs: HashMap<(usize, usize), JitterConfig>,
+    /// Per playing channel: its jitter buffer and its TX delay, ms.
+    configs: HashMap<(usize, usize), (JitterConfig, u32)>,
 }
 
 /// Frames a played frame's delay may exceed `jitter_max_ms` by.
@@ -75,7 +80,8 @@ impl JitterBounds {
         for (n, node) in nodes.iter().enumerate() {
             for (c, channel) in node.channels.iter().enumerate() {
                 if let Some(j) = channel.jitter {
-                    configs.insert((n, c), j);
+                    let tx_delay_ms = channel.ptt.map_or(0, |t| t.tx_delay_ms);
+                    configs.insert((n, c), (j, tx_delay_ms));
                 }
             }
         }
@@ -100,7 +106,7 @@ impl Checker for JitterBounds {
         else {
             return;
         };
-        let Some(config) = self.configs.get(&(node, channel)) else {
+        let Some((config, tx_delay_ms)) = self.configs.get(&(node, channel)) else {
             return;
         };
         let (min, max) = (config.jitter_min_ms, config.jitter_max_ms);
@@ -112,7 +118,7 @@ impl Checker for JitterBounds {
             ));
         }
         let frame_ms = (config.frame_us() / 1_000) as u32;
-        let ceiling = max + DELAY_SLACK_FRAMES * frame_ms;
+        let ceiling = max + DELAY_SLACK_FRAMES * frame_ms + tx_delay_ms;
         if stats.delay_current_ms > ceiling {
             found.push(format!(
                 "{}: a frame played {} ms late, past {ceiling} ms",
