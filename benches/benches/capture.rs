@@ -3,7 +3,7 @@
 //! samples), with a VOX gate and the product's Opus encoder (voip, 24
 //! kbit/s, complexity 5, VBR, in-band FEC for 10 % loss, 20 ms frames:
 //! `config.json`'s `audio.opus`, which are also the defaults) through a
-//! `Packetizer` into the network ring, and the eventfd `mio::Waker` the
+//! core framer into the network ring, and the eventfd `mio::Waker` the
 //! node wakes its network thread with.
 //!
 //! Rows:
@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Bencher, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use echostream::audio::Block;
-use echostream::audio::pipeline::{EncodedFrame, Packetizer, frame_ring};
+use echostream::audio::pipeline::{EncodedFrame, frame_ring};
 use echostream::config::Audio;
 use echostream::opus::{Encoder, EncoderConfig};
 use echostream::runtime::capture::{ChannelCapture, Gate, Heard, pcm_ring, tone_ring};
@@ -55,7 +55,6 @@ use echostream_core::level::{Vox, VoxConfig};
 use echostream_core::time::SampleIndex;
 use echostream_core::tone::dtmf::{DtmfConfig, DtmfSequencer, SequenceConfig};
 use echostream_core::tone::{ChannelDetector, Definitions, MAX_DEFINITIONS, TwoToneDef};
-use echostream_core::wire::{MediaTimestamp, Seq};
 use echostream_sim::audio::{
     Signal, dbfs_to_amplitude, dtmf_pair_hz, qc2_sorted_hz, sine_power, voiced_speech_i16,
 };
@@ -169,9 +168,7 @@ impl Rig {
         let encoder = EncoderConfig::from_audio(&Audio::default())
             .and_then(Encoder::new)
             .expect("the default Opus settings are valid");
-        let (encoded_tx, encoded_rx) = frame_ring();
         let (to_net, from_capture) = frame_ring();
-        let packetizer = Packetizer::new(encoder, encoded_tx, Seq(0), MediaTimestamp(0));
         // The product's VOX: −40 dBFS, 20 ms debounce, 250 ms hang.
         let vox = Vox::new(VoxConfig {
             rate_hz: RATE_HZ,
@@ -180,8 +177,7 @@ impl Rig {
             hang_ms: 250,
         })
         .expect("valid VOX settings");
-        let mut capture =
-            ChannelCapture::new(Gate::Vox(vox), packetizer, encoded_rx, to_net, waker);
+        let mut capture = ChannelCapture::new(Gate::Vox(vox), encoder, to_net, waker);
         let mut heard = None;
         if taps.detector {
             let (events_tx, events_rx) = tone_ring();

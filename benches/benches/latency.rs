@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use echostream::audio::Block;
-use echostream::audio::pipeline::{Depacketizer, Packetizer, frame_ring};
+use echostream::audio::pipeline::{Depacketizer, frame_ring};
 use echostream::net::{NetChannel, NetEvent, NetHandle, NetLoop, NetSettings};
 use echostream::opus::{Application, Encoder, EncoderConfig, FrameDuration};
 use echostream::runtime::capture::{ChannelCapture, Gate};
@@ -32,7 +32,7 @@ use echostream::runtime::playback::ChannelPlayback;
 use echostream_core::jitter::JitterConfig;
 use echostream_core::level::{Vox, VoxConfig};
 use echostream_core::time::SampleIndex;
-use echostream_core::wire::{MediaTimestamp, Seq, StreamId};
+use echostream_core::wire::StreamId;
 use echostream_relay::TokenPolicy;
 use echostream_relay::server::{Server, ServerConfig};
 
@@ -81,8 +81,6 @@ fn main() {
         frame: FrameDuration::Ms20,
     })
     .expect("encoder");
-    let (encoded_in, encoded_out) = frame_ring();
-    let packetizer = Packetizer::new(encoder, encoded_in, Seq(0), MediaTimestamp(0));
     let vox = Vox::new(VoxConfig {
         rate_hz: RATE_HZ,
         threshold_dbfs: -40.0,
@@ -90,13 +88,7 @@ fn main() {
         hang_ms: 250,
     })
     .expect("vox");
-    let mut capture = ChannelCapture::new(
-        Gate::Vox(vox),
-        packetizer,
-        encoded_out,
-        to_net_a,
-        net_a.waker(),
-    );
+    let mut capture = ChannelCapture::new(Gate::Vox(vox), encoder, to_net_a, net_a.waker());
 
     let jitter = JitterConfig::DEFAULT;
     let depacketizer =

@@ -9,6 +9,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod audio;
 pub mod crypto;
 pub mod jitter;
 pub mod level;

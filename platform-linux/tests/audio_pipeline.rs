@@ -468,14 +468,7 @@ fn a_capture_step_with_32_definitions_and_dtmf_does_not_allocate() {
         .expect("DTMF settings");
     let (events_tx, mut events_rx) = tone_ring();
     let (pcm_tx, mut pcm_rx) = echostream::runtime::capture::pcm_ring();
-    let (encoded_tx, encoded_rx) = frame_ring();
     let (to_net, mut from_capture) = frame_ring();
-    let packetizer = Packetizer::new(
-        Encoder::new(fec_encoder_config()).expect("encoder"),
-        encoded_tx,
-        Seq(0),
-        MediaTimestamp(0),
-    );
     let vox = Vox::new(VoxConfig {
         rate_hz: RATE_HZ,
         threshold_dbfs: -40.0,
@@ -485,8 +478,7 @@ fn a_capture_step_with_32_definitions_and_dtmf_does_not_allocate() {
     .expect("vox");
     let mut capture = ChannelCapture::new(
         Gate::Vox(vox),
-        packetizer,
-        encoded_rx,
+        Encoder::new(fec_encoder_config()).expect("encoder"),
         to_net,
         Arc::new(NoWake),
     )
@@ -618,7 +610,6 @@ fn ten_minutes_of_speech_and_noise_on_the_live_path_raise_no_alert() {
     .expect("sequencer");
     let (events_tx, mut events_rx) = tone_ring();
     let (pcm_tx, mut pcm_rx) = pcm_ring();
-    let (encoded_tx, encoded_rx) = frame_ring();
     let (to_net, mut from_capture) = frame_ring();
     let encoder = Encoder::new(EncoderConfig {
         sample_rate_hz: RATE_HZ,
@@ -640,15 +631,9 @@ fn ten_minutes_of_speech_and_noise_on_the_live_path_raise_no_alert() {
         hang_ms: 250,
     })
     .expect("vox");
-    let mut capture = ChannelCapture::new(
-        Gate::Vox(vox),
-        Packetizer::new(encoder, encoded_tx, Seq(0), MediaTimestamp(0)),
-        encoded_rx,
-        to_net,
-        Arc::new(NoWake),
-    )
-    .with_detector(Box::new(detector), Some(sequencer), events_tx)
-    .with_recorder(pcm_tx);
+    let mut capture = ChannelCapture::new(Gate::Vox(vox), encoder, to_net, Arc::new(NoWake))
+        .with_detector(Box::new(detector), Some(sequencer), events_tx)
+        .with_recorder(pcm_tx);
 
     // One minute of voiced speech over band noise at −30 dBFS, ten times
     // over with fresh noise.

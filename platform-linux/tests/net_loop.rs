@@ -283,6 +283,11 @@ fn a_udp_path_that_drops_everything_is_reported_and_recovers() {
     };
     assert_eq!(relay_udp, proxy.addr(), "names the address audio goes to");
     assert!(silent_for >= Duration::from_millis(400), "{silent_for:?}");
+    // The counters are published after the turn that sent the event.
+    let counted = Instant::now() + Duration::from_secs(1);
+    while a.counters().path_lost == 0 && Instant::now() < counted {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(a.counters().path_lost, 1);
 
     proxy.set_dropping(false);

@@ -13,7 +13,7 @@ use echostream_core::time::Duration;
 use echostream_core::wire::StreamId;
 use echostream_relay::engine::TALKER_SILENCE_TIMEOUT;
 
-use node_support::{RELAY_UDP, World, assert_intact};
+use node_support::{Harness, RELAY_UDP, World, assert_intact};
 
 const CH0: ChannelIndex = match ChannelIndex::new(0) {
     Some(c) => c,
@@ -21,7 +21,7 @@ const CH0: ChannelIndex = match ChannelIndex::new(0) {
 };
 
 fn two_nodes() -> World {
-    let mut world = World::new(&["alpha", "bravo"], &["fire"]);
+    let mut world = World::of(&["alpha", "bravo"], &["fire"]);
     world.connect_all();
     world
 }
@@ -157,7 +157,7 @@ fn a_lost_end_marker_is_stood_in_for_when_the_talker_says_transmit_false() {
 
 #[test]
 fn a_quiet_channel_sends_nothing_and_its_preroll_leads_the_talk_spurt() {
-    let mut world = World::new(&["alpha", "bravo"], &["fire"]);
+    let mut world = World::of(&["alpha", "bravo"], &["fire"]);
     // Alpha keeps five frames of pre-roll.
     let old = world.nodes[0].engine.config().clone();
     let mut config = NodeConfig::new(
@@ -212,7 +212,7 @@ fn a_rekey_mid_talk_spurt_loses_nothing_even_when_audio_outruns_it() {
 
 #[test]
 fn audio_that_outruns_its_registration_is_held_and_played() {
-    let mut world = World::new(&["alpha", "bravo"], &["fire", "water"]);
+    let mut world = World::of(&["alpha", "bravo"], &["fire", "water"]);
     world.connect_all();
     // Bravo leaves and comes back while alpha talks on "water"; its
     // `registered` for "water" is slow, while the relay already knows
@@ -275,7 +275,7 @@ fn a_silent_relay_is_left_and_reconnected_to_with_backoff() {
 
 #[test]
 fn a_relay_that_is_down_is_retried_with_growing_delays() {
-    let mut world = World::new(&["alpha"], &["fire"]);
+    let mut world = World::of(&["alpha"], &["fire"]);
     world.relay_up = false;
     world.run_for(Duration::from_secs(10));
     let delays: Vec<_> = world.nodes[0]
@@ -298,7 +298,7 @@ fn a_relay_that_is_down_is_retried_with_growing_delays() {
 
 #[test]
 fn a_udp_host_that_never_resolves_counts_against_the_connect_time_out() {
-    let mut world = World::new(&["alpha"], &["fire"]);
+    let mut world = World::of(&["alpha"], &["fire"]);
     world.udp_host_stuck = true;
     world.run_for(Duration::from_millis(2_100));
     assert_eq!(
@@ -343,7 +343,7 @@ fn a_lost_udp_path_is_reported_then_restored_and_a_dead_one_reconnects() {
 
 #[test]
 fn a_second_welcome_and_a_rekey_before_welcome_are_ignored_and_counted() {
-    let mut world = World::new(&["alpha"], &["fire"]);
+    let mut world = World::of(&["alpha"], &["fire"]);
     // Before any welcome: the link is not even open, the text is stale.
     world.run_for(Duration::from_micros(1));
     let key = "A".repeat(43) + "=";
@@ -519,7 +519,7 @@ fn remote_alerts(world: &World, i: usize) -> Vec<(usize, String, String, String)
 #[test]
 fn a_page_reaches_the_other_site_on_its_channel_and_no_one_else() {
     // Alpha and bravo share "pages"; charlie is on "fire" only.
-    let mut world = World::new(&["alpha", "bravo", "charlie"], &["pages"]);
+    let mut world = World::of(&["alpha", "bravo", "charlie"], &["pages"]);
     let old = world.nodes[2].engine.config().clone();
     let mut config = NodeConfig::new(
         old.node_id(),
@@ -569,7 +569,7 @@ fn a_page_reaches_the_other_site_on_its_channel_and_no_one_else() {
 
 #[test]
 fn a_page_that_cannot_be_reported_is_counted_and_a_stray_one_ignored() {
-    let mut world = World::new(&["alpha", "bravo"], &["fire"]);
+    let mut world = World::of(&["alpha", "bravo"], &["fire"]);
     // Before any session: nowhere to send it.
     world.nodes[0]
         .engine
@@ -640,7 +640,7 @@ fn a_page_caught_by_a_link_drop_is_counted_and_the_next_one_goes_out() {
 
 #[test]
 fn a_page_from_the_relay_on_a_channel_not_yet_registered_is_out_of_place() {
-    let mut world = World::new(&["alpha"], &["fire"]);
+    let mut world = World::of(&["alpha"], &["fire"]);
     // Welcomed, but the UDP side never comes up: nothing registers.
     world.udp_host_stuck = true;
     world.run_for(Duration::from_millis(100));

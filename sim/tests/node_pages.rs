@@ -10,7 +10,7 @@ use echostream_core::record::{AlertId, Effect, RecordConfig, RecordingId, StopRe
 use echostream_core::time::{Duration, SampleIndex};
 use echostream_core::tone::{DefinitionIndex, Measured, ToneEvent};
 
-use node_support::{FRAME_UNITS, World, payload};
+use node_support::{FRAME_UNITS, Harness, World, payload};
 
 const PAGES: usize = 0;
 const TALK: usize = 1;

@@ -9,7 +9,7 @@ use echostream_core::node::{ChannelIndex, Event, RadioConfig};
 use echostream_core::ptt::{PttReason, Timers};
 use echostream_core::time::{Duration, Instant};
 
-use node_support::{World, payload};
+use node_support::{Harness, World, payload};
 
 const FIRE: usize = 0;
 

@@ -270,6 +270,14 @@ impl<const SLOTS: usize, const PAYLOAD_LEN_MAX: usize> JitterBuffer<SLOTS, PAYLO
                         // Behind in silence: hold it one more frame.
                         return Playout::Silence;
                     }
+                } else if delay_us > self.jitter_max_us + self.half_frame_us {
+                    // A fast sender clock has carried the delay past its
+                    // bound in continuous speech, with no pause to shed
+                    // it in: one frame goes, so the delay stays bounded.
+                    self.consume(index);
+                    self.play_position = position + self.frame;
+                    self.stats.speech_dropped += 1;
+                    continue;
                 } else if delay_us
                     < self
                         .quantile_live_us

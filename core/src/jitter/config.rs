@@ -62,6 +62,23 @@ impl JitterConfig {
         stall_timeout_ms: 1_000,
     };
 
+    /// The config a channel's playback runs with, from the `audio`
+    /// section's frame length and delay bounds: everything else is
+    /// [`DEFAULT`](Self::DEFAULT)'s (not settable). Checked when a buffer
+    /// is made.
+    pub const fn for_audio(
+        frame_samples: u32,
+        jitter_min_ms: u32,
+        jitter_max_ms: u32,
+    ) -> JitterConfig {
+        JitterConfig {
+            frame_samples,
+            jitter_min_ms,
+            jitter_max_ms,
+            ..JitterConfig::DEFAULT
+        }
+    }
+
     /// The frame length in microseconds (exact for every Opus length).
     pub const fn frame_us(&self) -> u64 {
         self.frame_samples as u64 * 1_000_000 / MEDIA_RATE_HZ as u64

@@ -99,7 +99,10 @@
 //!   letting frames arrive late; an underrun does the same when a frame is
 //!   simply not there yet. At 100 ppm that is one frame every 200 s. A
 //!   fast sender's surplus (60 ms after ten minutes at 100 ppm) waits for
-//!   silence: speech frames are never dropped.
+//!   silence, up to `jitter_max_ms`: a speech frame that would play later
+//!   than that is dropped (counted `speech_dropped`), so the delay stays
+//!   bounded in the longest transmission (one frame every 50 s at
+//!   400 ppm, once the surplus has reached the bound).
 //!
 //! A stall followed by a burst therefore plays everything a stall late
 //! (up to `jitter_max_ms`; beyond it, the oldest frames' time passes) and

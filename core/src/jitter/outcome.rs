@@ -121,6 +121,9 @@ pub struct Stats {
     pub frames_played: u64,
     /// Silent (DTX) frames dropped to bring the delay back to the target.
     pub silence_dropped: u64,
+    /// Speech frames dropped because the delay had grown past
+    /// `jitter_max_ms` in continuous speech (a fast sender clock).
+    pub speech_dropped: u64,
     /// Talk-spurts ended by the stall timeout instead of an
     /// end-of-transmission packet.
     pub stalls: u64,

@@ -782,3 +782,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_fast_sender_in_continuous_speech_drops_a_frame_at_jitter_max_instead_of_growing_past_it() {
+    let mut b = buf();
+    // A sender clock 0.5 % fast: a frame every 19.9 ms for 60 s, no pause.
+    let packets: Vec<(u64, u32)> = (0..3_000u32)
+        .map(|s| (100 + u64::from(s) * 199 / 10, s))
+        .collect();
+    let answers = drive(&mut b, &packets, 105, 3_000);
+    let s = b.stats();
+    // 300 ms of surplus: the delay climbs to jitter_max_ms, then a frame
+    // goes each time it would pass it, and none before.
+    let max = CONFIG.jitter_max_ms;
+    assert!(s.delay_current_ms <= max + 10, "{} ms", s.delay_current_ms);
+    assert!((5..=15).contains(&s.speech_dropped), "{}", s.speech_dropped);
+    assert_eq!((s.late, s.lost), (0, 0));
+    // What plays only goes forward.
+    let played: Vec<u32> = answers
+        .iter()
+        .filter_map(|a| match a {
+            Out::F(seq) => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert!(played.windows(2).all(|w| w[0] < w[1]));
+}

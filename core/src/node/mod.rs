@@ -27,7 +27,9 @@
 //!   [`handle_media_ready`](Node::handle_media_ready);
 //! - each datagram read: [`handle_datagram`](Node::handle_datagram) (opened
 //!   in place in the driver's buffer);
-//! - each frame the capture side made: [`handle_captured`](Node::handle_captured);
+//! - each frame the capture side made: [`handle_captured`](Node::handle_captured),
+//!   after its detections ([`handle_heard`](Node::handle_heard)), at most
+//!   [`CAPTURE_BUDGET`] a turn, a turn at least every [`IDLE_MAX`];
 //! - each page a channel's detector heard, for the other sites:
 //!   [`report_alert`](Node::report_alert).
 //!
@@ -57,6 +59,7 @@ use core::net::SocketAddr;
 use heapless::{Deque, String, Vec};
 
 use crate::MAX_CHANNELS;
+use crate::audio::Heard;
 use crate::crypto::{OpenErrorKind, Receiver, SessionKeys};
 use crate::time::{Duration, Instant, SampleIndex};
 use crate::tone::ToneEvent;
@@ -125,6 +128,21 @@ pub const SIGNAL_SILENCE_MIN: Duration = Duration::from_secs(1);
 /// Stream ids remembered under one key: a relay that hands out more
 /// (registering channels over and over) is given up on.
 pub const USED_STREAMS_MAX: usize = 4 * MAX_CHANNELS;
+
+/// Frames a driver's network turn takes from one channel's capture queue:
+/// more than the queue holds ([`FRAME_RING_FRAMES`](crate::audio::FRAME_RING_FRAMES)),
+/// so one turn empties it. A turn takes the channel's detections first,
+/// then its frames, each handed in and drained at once.
+pub const CAPTURE_BUDGET: usize = 2 * crate::audio::FRAME_RING_FRAMES;
+
+/// The longest a driver waits between network turns, whatever the
+/// engine's timers say: the capture queues are taken at least this often
+/// even when nothing wakes the turn (quiet channels queue their frames
+/// without waking it).
+pub const IDLE_MAX: Duration = Duration::from_millis(100);
+
+// Quiet frames wait at most IDLE_MAX: the capture queue must hold them.
+const _: () = assert!((crate::audio::FRAME_RING_FRAMES as u64) * 20_000 > 2 * IDLE_MAX.as_micros());
 
 /// Signaling messages waiting to be handed out.
 const TEXT_QUEUE_LEN: usize = 32;
@@ -492,6 +510,18 @@ impl Node {
             return;
         }
         self.event(Event::DtmfSequence { channel, sequence });
+    }
+
+    /// What `channel`'s detector heard, as its capture side hands it over:
+    /// [`handle_tone`](Self::handle_tone),
+    /// [`handle_tones_end`](Self::handle_tones_end) or
+    /// [`handle_dtmf_sequence`](Self::handle_dtmf_sequence).
+    pub fn handle_heard(&mut self, now: Instant, channel: ChannelIndex, heard: Heard) {
+        match heard {
+            Heard::Tone(event) => self.handle_tone(now, channel, event),
+            Heard::TonesEnd(at) => self.handle_tones_end(now, channel, at),
+            Heard::Sequence(sequence) => self.handle_dtmf_sequence(now, channel, sequence),
+        }
     }
 
     /// Runs every timer due at `now`. Call at or after

@@ -3,11 +3,19 @@
 //! call between their device and the network.
 //!
 //! ```text
-//! capture:  Block (period) ─► Packetizer::push_block ─► Opus encode ─► rtrb<EncodedFrame>
+//! capture:  Block (period) ─► Packetizer::push_block ─► core Framer + Opus encode ─► rtrb<EncodedFrame>
 //! playback: EncodedFrame ─► Depacketizer::insert (jitter buffer)
-//!           once per frame: Depacketizer::play_frame ─► decode / FEC / PLC / silence
+//!           once per frame: Depacketizer::play_frame ─► core Player: decode / FEC / PLC / silence
 //!                          ─► period Blocks ─► rtrb<Block> ─► PlaybackLoop
 //! ```
+//!
+//! What is decided (framing, media time, the end marker, the pop and what
+//! it plays) is `echostream_core::audio`'s; Opus sits behind its codec
+//! traits here, and this file only adds the rings and the fixed-size
+//! [`EncodedFrame`] that crosses them. The running node's threads drive
+//! core's `Capture` and `Player` directly (`runtime::capture`,
+//! `runtime::playback`); these two steps remain for callers that keep
+//! their own cadence (the pipeline tests).
 //!
 //! Both are made at startup (the codec state, the jitter buffer's slots and
 //! every scratch buffer are allocated then) and afterwards allocate, lock
@@ -15,7 +23,8 @@
 //! counted in plain [`PacketizerStats`] / [`DepacketizerStats`], read by
 //! whoever owns the step.
 
-use echostream_core::jitter::{InsertResult, JitterBuffer, JitterConfig, MEDIA_RATE_HZ, Playout};
+use echostream_core::audio::{CodedFrame, Framer, Player, PlayerError, PlayerStats};
+use echostream_core::jitter::{InsertResult, JitterBuffer, JitterConfig, MEDIA_RATE_HZ};
 use echostream_core::node::Captured;
 use echostream_core::time::{Instant, SampleIndex};
 use echostream_core::wire::{
@@ -23,34 +32,60 @@ use echostream_core::wire::{
 };
 
 use super::{Block, MAX_PERIOD_FRAMES};
+use crate::opus::{Decoder, Encoder, OpusError, packet_has_fec};
 
-/// The level reported for digital silence, dBFS.
-pub const LEVEL_FLOOR_DBFS: i16 = -120;
+pub use echostream_core::audio::{FRAME_RING_FRAMES, LEVEL_FLOOR_DBFS, Played, level_dbfs};
 
-/// The RMS level of `samples`, dBFS (full-scale sine: −3), rounded, not
-/// under [`LEVEL_FLOOR_DBFS`].
-pub fn level_dbfs(samples: &[i16]) -> i16 {
-    if samples.is_empty() {
-        return LEVEL_FLOOR_DBFS;
+// The framer and the player hold frames in arrays of core's longest
+// frame; a device period is as long.
+const _: () = assert!(MAX_PERIOD_FRAMES == echostream_core::audio::MAX_FRAME_SAMPLES);
+
+/// Opus as core's audio path codes: one frame of the encoder's length.
+impl echostream_core::audio::Encoder for Encoder {
+    type Error = OpusError;
+
+    fn frame_pcm_len(&self) -> usize {
+        self.frame_samples() * usize::from(self.config().channels)
     }
-    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
-    let rms = (sum / samples.len() as f64).sqrt() / 32_768.0;
-    if rms <= 0.0 {
-        return LEVEL_FLOOR_DBFS;
+
+    fn frame_media_units(&self) -> u32 {
+        media_units(self.frame_samples(), self.config().sample_rate_hz)
     }
-    (20.0 * rms.log10())
-        .round()
-        .max(f64::from(LEVEL_FLOOR_DBFS)) as i16
+
+    fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, OpusError> {
+        Encoder::encode(self, pcm, out)
+    }
+
+    fn has_fec(&self, packet: &[u8]) -> bool {
+        packet_has_fec(packet)
+    }
 }
-use crate::opus::{Decoder, Encoder, MAX_PACKET_SAMPLES, OpusError, packet_has_fec};
+
+/// Opus as core's audio path decodes: packets, in-band FEC, PLC.
+impl echostream_core::audio::Decoder for Decoder {
+    type Error = OpusError;
+
+    fn decode(&mut self, packet: &[u8], out: &mut [i16]) -> Result<usize, OpusError> {
+        Decoder::decode(self, packet, out)
+    }
+
+    fn decode_fec(&mut self, next_packet: &[u8], out: &mut [i16]) -> Result<usize, OpusError> {
+        Decoder::decode_fec(self, next_packet, out)
+    }
+
+    fn conceal(&mut self, out: &mut [i16]) -> Result<usize, OpusError> {
+        Decoder::conceal(self, out)
+    }
+
+    fn reset(&mut self) {
+        // A reset only fails on a decoder state that was never made.
+        let _ = Decoder::reset(self);
+    }
+}
 
 /// Bytes an [`EncodedFrame`] holds: the largest wire payload (one Opus
 /// packet, RFC 6716's 1275-byte maximum).
 pub const ENCODED_FRAME_LEN_MAX: usize = MAX_PAYLOAD_LEN;
-
-/// Ring capacity in frames made by [`frame_ring`]: 64 frames (1.28 s of 20
-/// ms frames), the pre-roll and a slow network thread with room to spare.
-pub const FRAME_RING_FRAMES: usize = 64;
 
 /// One encoded Opus frame and its place in the stream: what the capture
 /// thread hands to the network, and the network to the playback side.
@@ -112,23 +147,41 @@ impl EncodedFrame {
         }
     }
 
+    /// A frame as core's capture side made it (the network thread's
+    /// `arrived` is not known yet).
+    pub fn from_coded(coded: &CodedFrame<'_>) -> EncodedFrame {
+        let mut bytes = [0; ENCODED_FRAME_LEN_MAX];
+        bytes[..coded.payload.len()].copy_from_slice(coded.payload);
+        EncodedFrame {
+            seq: coded.seq,
+            timestamp: coded.timestamp,
+            flags: coded.flags,
+            len: coded.payload.len() as u16,
+            bytes,
+            arrived: None,
+            active: coded.active,
+            reached: coded.reached,
+            level_dbfs: coded.level_dbfs,
+        }
+    }
+
+    /// The frame as core's audio path names it.
+    pub fn coded(&self) -> CodedFrame<'_> {
+        CodedFrame {
+            seq: self.seq,
+            timestamp: self.timestamp,
+            flags: self.flags,
+            payload: self.payload(),
+            active: self.active,
+            reached: self.reached,
+            level_dbfs: self.level_dbfs,
+        }
+    }
+
     /// The frame as the node engine takes it from the capture side: an
     /// end-of-transmission marker says the capture side stopped.
     pub fn captured(&self) -> Captured<'_> {
-        if self.is_end_of_transmission() {
-            Captured::End {
-                timestamp: self.timestamp,
-            }
-        } else {
-            Captured::Frame {
-                timestamp: self.timestamp,
-                fec: self.flags.contains(Flags::FEC),
-                payload: self.payload(),
-                active: self.active,
-                reached: self.reached,
-                level_dbfs: self.level_dbfs,
-            }
-        }
+        self.coded().captured()
     }
 
     /// The Opus packet.
@@ -185,25 +238,14 @@ pub struct PacketizerStats {
 }
 
 /// The encode side: capture periods in, one [`EncodedFrame`] per Opus
-/// frame out into an rtrb ring.
-///
-/// Any period length works (a block that straddles a frame boundary is
-/// split across the two frames); a frame that is a whole number of periods
-/// (20 ms of 5 ms periods) encodes as soon as its last period arrives.
+/// frame out into an rtrb ring. Core's [`Framer`] decides the framing
+/// (periods of any length, media time, talk-spurt flags, the end marker);
+/// this only moves its frames into the ring.
 #[derive(Debug)]
 pub struct Packetizer {
-    encoder: Encoder,
+    framer: Framer<Encoder>,
     ring: rtrb::Producer<EncodedFrame>,
-    pcm: [i16; MAX_PERIOD_FRAMES],
-    filled: usize,
-    frame_samples: usize,
-    /// One frame in 48 kHz units.
-    frame_units: u32,
-    seq: u32,
-    timestamp: u32,
-    in_talkspurt: bool,
-    out: EncodedFrame,
-    stats: PacketizerStats,
+    ring_full_drops: u64,
 }
 
 impl Packetizer {
@@ -220,21 +262,10 @@ impl Packetizer {
         first_seq: Seq,
         first_timestamp: MediaTimestamp,
     ) -> Packetizer {
-        let frame_samples = encoder.frame_samples() * usize::from(encoder.config().channels);
-        assert!(frame_samples <= MAX_PERIOD_FRAMES, "Opus frame too long");
-        let frame_units = media_units(encoder.frame_samples(), encoder.config().sample_rate_hz);
         Packetizer {
-            encoder,
+            framer: Framer::new(encoder, first_seq, first_timestamp),
             ring,
-            pcm: [0; MAX_PERIOD_FRAMES],
-            filled: 0,
-            frame_samples,
-            frame_units,
-            seq: first_seq.0,
-            timestamp: first_timestamp.0,
-            in_talkspurt: false,
-            out: EncodedFrame::end_of_transmission(first_seq, first_timestamp),
-            stats: PacketizerStats::default(),
+            ring_full_drops: 0,
         }
     }
 
@@ -242,85 +273,55 @@ impl Packetizer {
     /// completes. Returns the number of frames completed. No allocation,
     /// lock or logging.
     pub fn push_block(&mut self, block: &Block) -> usize {
-        let mut frames = block.frames();
-        let mut completed = 0;
-        while !frames.is_empty() {
-            let take = (self.frame_samples - self.filled).min(frames.len());
-            self.pcm[self.filled..self.filled + take].copy_from_slice(&frames[..take]);
-            self.filled += take;
-            frames = &frames[take..];
-            if self.filled == self.frame_samples {
-                self.filled = 0;
-                self.encode_frame();
-                completed += 1;
-            }
-        }
-        completed
+        let Packetizer {
+            framer,
+            ring,
+            ring_full_drops,
+        } = self;
+        framer.push(block.frames(), &mut |frame| {
+            push_counted(ring, ring_full_drops, frame)
+        })
     }
 
     /// Ends the talk-spurt: the partial frame is dropped and an
     /// end-of-transmission marker takes the next sequence number. The next
     /// frame starts a new talk-spurt. Nothing happens outside one.
     pub fn end_talkspurt(&mut self) {
-        self.filled = 0;
-        if !self.in_talkspurt {
-            return;
-        }
-        self.in_talkspurt = false;
-        self.out.seq = Seq(self.seq);
-        self.out.timestamp = MediaTimestamp(self.timestamp);
-        self.out.flags = Flags::NONE;
-        self.out.len = 0;
-        self.seq = self.seq.wrapping_add(1);
-        self.push_out();
-        self.stats.ends += 1;
+        let Packetizer {
+            framer,
+            ring,
+            ring_full_drops,
+        } = self;
+        framer.end_talkspurt(&mut |frame| push_counted(ring, ring_full_drops, frame));
     }
 
     /// What has happened so far.
     pub fn stats(&self) -> PacketizerStats {
-        self.stats
+        let framer = self.framer.stats();
+        PacketizerStats {
+            frames: framer.frames,
+            fec_frames: framer.fec_frames,
+            ring_full_drops: self.ring_full_drops,
+            encode_errors: framer.encode_errors,
+            ends: framer.ends,
+        }
     }
 
     /// The encoder (to change bitrate or expected loss between frames).
     pub fn encoder_mut(&mut self) -> &mut Encoder {
-        &mut self.encoder
+        self.framer.encoder_mut()
     }
 
-    fn encode_frame(&mut self) {
-        let timestamp = self.timestamp;
-        self.timestamp = self.timestamp.wrapping_add(self.frame_units);
-        let pcm = &self.pcm[..self.frame_samples];
-        let len = match self.encoder.encode(pcm, &mut self.out.bytes) {
-            Ok(len) if len > 0 => len,
-            _ => {
-                // The frame's media time passes; the receiver conceals it.
-                self.stats.encode_errors += 1;
-                return;
-            }
-        };
-        let mut flags = Flags::NONE;
-        if !self.in_talkspurt {
-            flags = flags.union(Flags::START_OF_TALKSPURT);
-            self.in_talkspurt = true;
-        }
-        let payload = &self.out.bytes[..len];
-        if packet_has_fec(payload) {
-            flags = flags.union(Flags::FEC);
-            self.stats.fec_frames += 1;
-        }
-        self.out.seq = Seq(self.seq);
-        self.out.timestamp = MediaTimestamp(timestamp);
-        self.out.flags = flags;
-        self.out.len = len as u16;
-        self.seq = self.seq.wrapping_add(1);
-        self.stats.frames += 1;
-        self.push_out();
+    /// The framer, for a capture side that hands its frames on itself
+    /// (the ring is let go).
+    pub fn into_framer(self) -> Framer<Encoder> {
+        self.framer
     }
+}
 
-    fn push_out(&mut self) {
-        if self.ring.push(self.out.clone()).is_err() {
-            self.stats.ring_full_drops += 1;
-        }
+fn push_counted(ring: &mut rtrb::Producer<EncodedFrame>, drops: &mut u64, frame: &CodedFrame<'_>) {
+    if ring.push(EncodedFrame::from_coded(frame)).is_err() {
+        *drops += 1;
     }
 }
 
@@ -348,49 +349,46 @@ pub struct DepacketizerStats {
     pub ring_full_drops: u64,
 }
 
-/// What one [`Depacketizer::play_frame`] played.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Played {
-    /// A packet, decoded.
-    Frame,
-    /// The missing frame, rebuilt from the next packet's FEC.
-    Fec,
-    /// The missing frame, concealed.
-    Conceal,
-    /// Silence.
-    Silence,
-    /// Silence, and the talk-spurt is over (release PTT after the hang
-    /// time).
-    EndOfTransmission,
+impl DepacketizerStats {
+    /// Core's counters, with the ring's drops.
+    pub fn new(player: PlayerStats, ring_full_drops: u64) -> DepacketizerStats {
+        DepacketizerStats {
+            inserted: player.inserted,
+            refused: player.refused,
+            decoded: player.decoded,
+            fec: player.fec,
+            concealed: player.concealed,
+            silence: player.silence,
+            ends: player.ends,
+            decode_errors: player.decode_errors,
+            ring_full_drops,
+        }
+    }
 }
 
 /// The decode side: [`EncodedFrame`]s into a jitter buffer as they arrive;
 /// once per frame period one frame of PCM out, sliced into period
-/// [`Block`]s for the playback loop.
+/// [`Block`]s for the playback loop. Core's [`Player`] decides (the pop,
+/// decode / FEC / PLC / silence, one frame whatever came out, the decoder
+/// reset at an end); this only moves its periods into the ring.
 ///
 /// `SLOTS` is the jitter buffer's window (a power of two; 64 by default,
 /// 1.28 s of 20 ms frames).
 pub struct Depacketizer<const SLOTS: usize = 64> {
-    jitter: JitterBuffer<SLOTS>,
-    decoder: Decoder,
+    player: Player<Decoder, SLOTS>,
     stream_id: StreamId,
-    rate_hz: u32,
-    /// Samples in one frame at the device rate.
-    frame_samples: usize,
-    period_frames: usize,
-    pcm: [i16; MAX_PACKET_SAMPLES],
     block: Block,
     index: SampleIndex,
-    stats: DepacketizerStats,
+    ring_full_drops: u64,
 }
 
 impl<const SLOTS: usize> std::fmt::Debug for Depacketizer<SLOTS> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Depacketizer")
             .field("stream_id", &self.stream_id)
-            .field("frame_samples", &self.frame_samples)
-            .field("period_frames", &self.period_frames)
-            .field("stats", &self.stats)
+            .field("frame_samples", &self.player.frame_samples())
+            .field("period_frames", &self.player.period_frames())
+            .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
 }
@@ -425,41 +423,25 @@ impl<const SLOTS: usize> Depacketizer<SLOTS> {
         stream_id: StreamId,
     ) -> Result<Self, PipelineError> {
         let decoder = Decoder::new(rate_hz, 1)?;
-        let buffer = JitterBuffer::new(jitter).map_err(PipelineError::Jitter)?;
-        let frame_samples = (u64::from(jitter.frame_samples) * u64::from(rate_hz)
-            / u64::from(MEDIA_RATE_HZ)) as usize;
-        if period_frames == 0
-            || period_frames > MAX_PERIOD_FRAMES
-            || !frame_samples.is_multiple_of(period_frames)
-        {
-            return Err(PipelineError::Shape(
+        let player = Player::new(jitter, decoder, rate_hz, period_frames).map_err(|e| match e {
+            PlayerError::Jitter(e) => PipelineError::Jitter(e),
+            PlayerError::Shape => PipelineError::Shape(
                 "the frame must be a whole number of periods of 1 to 2880 frames",
-            ));
-        }
+            ),
+        })?;
         Ok(Depacketizer {
-            jitter: buffer,
-            decoder,
+            player,
             stream_id,
-            rate_hz,
-            frame_samples,
-            period_frames,
-            pcm: [0; MAX_PACKET_SAMPLES],
             block: Block::silent(SampleIndex::ZERO, period_frames),
             index: SampleIndex::ZERO,
-            stats: DepacketizerStats::default(),
+            ring_full_drops: 0,
         })
     }
 
     /// Inserts a frame that arrived at `now`. No allocation.
     pub fn insert(&mut self, now: Instant, frame: &EncodedFrame) -> InsertResult {
         let repr = frame.repr(self.stream_id, KeyId(0));
-        let result = self.jitter.insert(now, &repr, frame.payload());
-        if result == InsertResult::Inserted {
-            self.stats.inserted += 1;
-        } else {
-            self.stats.refused += 1;
-        }
-        result
+        self.player.insert(now, &repr, frame.payload())
     }
 
     /// One frame period: pops the jitter buffer at `now`, turns its answer
@@ -467,43 +449,14 @@ impl<const SLOTS: usize> Depacketizer<SLOTS> {
     /// (a full ring drops and counts). Call exactly once per frame period.
     /// No allocation, lock or logging.
     pub fn play_frame(&mut self, now: Instant, ring: &mut rtrb::Producer<Block>) -> Played {
-        let frame_samples = self.frame_samples;
-        let out = &mut self.pcm[..frame_samples];
-        let (played, result) = match self.jitter.pop(now) {
-            Playout::Frame(packet) => (Played::Frame, self.decoder.decode(packet, out)),
-            Playout::Fec(next) => (Played::Fec, self.decoder.decode_fec(next, out)),
-            Playout::Conceal => (Played::Conceal, self.decoder.conceal(out)),
-            Playout::Silence => (Played::Silence, Ok(0)),
-            Playout::EndOfTransmission => (Played::EndOfTransmission, Ok(0)),
-        };
-        let produced = match result {
-            Ok(n) => n,
-            Err(_) => {
-                self.stats.decode_errors += 1;
-                self.decoder.conceal(out).unwrap_or(0)
-            }
-        };
-        // Whatever came out, exactly one frame is played: a packet of
-        // another duration is cut or padded with silence.
-        let produced = produced.min(frame_samples);
-        out[produced..].fill(0);
-        match played {
-            Played::Frame => self.stats.decoded += 1,
-            Played::Fec => self.stats.fec += 1,
-            Played::Conceal => self.stats.concealed += 1,
-            Played::Silence => self.stats.silence += 1,
-            Played::EndOfTransmission => {
-                self.stats.ends += 1;
-                // The next talk-spurt must not continue this one's PLC.
-                let _ = self.decoder.reset();
-            }
-        }
-        for chunk in self.pcm[..frame_samples].chunks_exact(self.period_frames) {
+        let played = self.player.play_frame(now);
+        let period_frames = self.player.period_frames();
+        for chunk in self.player.frame_pcm().chunks_exact(period_frames) {
             self.block.frames_mut().copy_from_slice(chunk);
             self.block.index = self.index;
-            self.index = self.index.add_frames(self.period_frames as u64);
+            self.index = self.index.add_frames(period_frames as u64);
             if ring.push(self.block.clone()).is_err() {
-                self.stats.ring_full_drops += 1;
+                self.ring_full_drops += 1;
             }
         }
         played
@@ -511,26 +464,32 @@ impl<const SLOTS: usize> Depacketizer<SLOTS> {
 
     /// Period blocks one [`play_frame`](Self::play_frame) pushes.
     pub fn blocks_per_frame(&self) -> usize {
-        self.frame_samples / self.period_frames
+        self.player.periods_per_frame()
     }
 
     /// Samples in one frame at the device rate.
     pub fn frame_samples(&self) -> usize {
-        self.frame_samples
+        self.player.frame_samples()
     }
 
     /// The device rate.
     pub fn rate_hz(&self) -> u32 {
-        self.rate_hz
+        self.player.rate_hz()
     }
 
     /// What has happened so far.
     pub fn stats(&self) -> DepacketizerStats {
-        self.stats
+        DepacketizerStats::new(self.player.stats(), self.ring_full_drops)
     }
 
     /// The jitter buffer (its state and counters).
     pub fn jitter(&self) -> &JitterBuffer<SLOTS> {
-        &self.jitter
+        self.player.jitter()
+    }
+
+    /// The player and the stream id its frames are inserted under, for a
+    /// playback side that keeps the device's cadence itself.
+    pub fn into_player(self) -> (Player<Decoder, SLOTS>, StreamId) {
+        (self.player, self.stream_id)
     }
 }

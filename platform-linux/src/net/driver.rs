@@ -20,7 +20,8 @@ use std::collections::VecDeque;
 use std::sync::mpsc;
 
 use echostream_core::node::{
-    ChannelIndex, Event, LinkDown, Node, OUTPUT_BUF_LEN, Output, PassthroughEdge, Received,
+    CAPTURE_BUDGET, ChannelIndex, Event, LinkDown, Node, OUTPUT_BUF_LEN, Output, PassthroughEdge,
+    Received,
 };
 use echostream_core::record::{AlertId, Effect as RecordEffect};
 use echostream_core::time::Instant as CoreInstant;
@@ -50,20 +51,16 @@ pub(crate) const UDP: Token = Token(2);
 /// Channel `i`'s COR line has token `COR_TOKENS + i`.
 pub(crate) const COR_TOKENS: usize = 16;
 
-/// The longest the loop sleeps, whatever the engine's timers say: the
-/// capture rings are drained at least this often even if nobody wakes
-/// the loop (quiet channels push their frames without waking it).
-const IDLE_MAX: Duration = Duration::from_millis(100);
+/// The longest the loop sleeps, whatever the engine's timers say
+/// ([`echostream_core::node::IDLE_MAX`]): the capture rings are drained at
+/// least this often even if nobody wakes the loop.
+const IDLE_MAX: Duration = Duration::from_micros(echostream_core::node::IDLE_MAX.as_micros());
 
 /// Signaling frames handled per turn.
 const READ_BUDGET: usize = 64;
 
 /// Datagrams read per turn before other work gets a turn.
 const RECEIVE_BUDGET: usize = 256;
-
-/// Frames taken from one channel's capture ring per turn: more than a
-/// ring holds, so one turn empties it.
-const CAPTURE_BUDGET: usize = 2 * crate::audio::pipeline::FRAME_RING_FRAMES;
 
 /// Readiness events taken per poll.
 const EVENTS_CAPACITY: usize = 64;
@@ -336,13 +333,7 @@ impl Driver {
                 .as_mut()
                 .and_then(|ring| ring.pop().ok())
             {
-                match heard {
-                    Heard::Tone(event) => self.engine.handle_tone(now, channel, event),
-                    Heard::TonesEnd(at) => self.engine.handle_tones_end(now, channel, at),
-                    Heard::Sequence(sequence) => {
-                        self.engine.handle_dtmf_sequence(now, channel, sequence)
-                    }
-                }
+                self.engine.handle_heard(now, channel, heard);
                 self.drain(now);
             }
             for _ in 0..CAPTURE_BUDGET {

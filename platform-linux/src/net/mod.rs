@@ -145,6 +145,87 @@ pub struct NetChannel {
     pub cor: Option<crate::gpio::CorLine>,
 }
 
+impl NetChannel {
+    /// What the node engine is told about it.
+    pub fn engine(&self) -> EngineChannel<'_> {
+        EngineChannel {
+            id: &self.id,
+            preroll_frames: self.preroll_frames,
+            rate_hz: self.rate_hz,
+            record: self.record,
+            radio: self.radio,
+            tone_names: &self.tone_names,
+        }
+    }
+}
+
+/// What the node engine is told about one channel: a [`NetChannel`]
+/// without its rings and lines. The simulator's `try` builds the same
+/// engine from it.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineChannel<'a> {
+    /// The channel id registered with the relay.
+    pub id: &'a str,
+    /// Frames kept from before the channel opens.
+    pub preroll_frames: usize,
+    /// Its device rate.
+    pub rate_hz: u32,
+    /// How it records after a page (`None`: never).
+    pub record: Option<RecordConfig>,
+    /// Its radio (`None`: no radio control).
+    pub radio: Option<RadioConfig>,
+    /// The names of its tone definitions, by definition index.
+    pub tone_names: &'a [Named],
+}
+
+/// The node engine's config for `channels` (in order) under `settings`,
+/// its reconnect jitter following `seed`: their alerts with what each
+/// records and passes through, their audio and radios.
+///
+/// # Errors
+/// What the engine refuses: an id or token signaling cannot carry,
+/// channels listed twice or too many, a zero time-out, a passthrough the
+/// engine cannot route.
+pub fn engine_config(
+    settings: &NetSettings,
+    seed: u64,
+    channels: &[EngineChannel<'_>],
+) -> Result<NodeConfig, NodeConfigError> {
+    let mut config = NodeConfig::new(
+        &settings.node_id,
+        &settings.token,
+        core_duration(settings.connect_timeout),
+        core_duration(settings.reconnect_max),
+        seed,
+    )?;
+    let mut indices = Vec::new();
+    for channel in channels {
+        indices.push(config.add_channel(channel.id, channel.preroll_frames)?);
+    }
+    for (channel, &index) in channels.iter().zip(&indices) {
+        config.set_audio(index, channel.rate_hz, channel.record)?;
+        if let Some(radio) = channel.radio {
+            config.set_radio(index, radio)?;
+        }
+        for named in channel.tone_names {
+            let target = named
+                .passthrough
+                .as_deref()
+                .and_then(|t| channels.iter().position(|c| c.id == t))
+                .map(|t| indices[t]);
+            config.add_alert(
+                index,
+                &named.tone_id,
+                &named.alert_type,
+                named.record_delay_ms,
+                named.record_length_ms,
+                target,
+            )?;
+        }
+    }
+    Ok(config)
+}
+
 /// Where the network thread's page happenings go besides the log.
 #[derive(Debug, Default)]
 pub struct NetOutputs {
@@ -217,38 +298,8 @@ impl NetLoop {
         channels: Vec<NetChannel>,
         outputs: NetOutputs,
     ) -> Result<NetLoop, NetError> {
-        let mut config = NodeConfig::new(
-            &settings.node_id,
-            &settings.token,
-            core_duration(settings.connect_timeout),
-            core_duration(settings.reconnect_max),
-            jitter_seed(),
-        )?;
-        let mut indices = Vec::new();
-        for channel in &channels {
-            indices.push(config.add_channel(&channel.id, channel.preroll_frames)?);
-        }
-        for (channel, &index) in channels.iter().zip(&indices) {
-            config.set_audio(index, channel.rate_hz, channel.record)?;
-            if let Some(radio) = channel.radio {
-                config.set_radio(index, radio)?;
-            }
-            for named in &channel.tone_names {
-                let target = named
-                    .passthrough
-                    .as_deref()
-                    .and_then(|t| channels.iter().position(|c| c.id == t))
-                    .map(|t| indices[t]);
-                config.add_alert(
-                    index,
-                    &named.tone_id,
-                    &named.alert_type,
-                    named.record_delay_ms,
-                    named.record_length_ms,
-                    target,
-                )?;
-            }
-        }
+        let engine: Vec<EngineChannel<'_>> = channels.iter().map(NetChannel::engine).collect();
+        let config = engine_config(&settings, jitter_seed(), &engine)?;
         let target = target(&settings)?;
 
         let poll = Poll::new()?;

@@ -2,9 +2,9 @@
 //! encoding, and the hand-off of every frame to the network thread.
 //!
 //! ```text
-//! Block ─► VOX (or "always") ─► Packetizer (always encoding) ─► local ring
+//! Block ─► core::audio::Capture: detector ─► VOX (or "always") ─► Framer + Opus (always encoding)
 //!        every frame ─► network ring, marked active or not by the VOX
-//!        the source ends ─► an end-of-transmission marker
+//!        detections ─► tone ring; the source ends ─► an end-of-transmission marker
 //! ```
 //!
 //! Whether a frame is sent is not decided here: the node engine
@@ -23,6 +23,11 @@
 //! channel would add a copy of every block and a wake-up per period. Its
 //! events leave through a fixed-capacity ring to the network thread's
 //! node engine; a full ring drops and counts.
+//!
+//! The decisions (detector first, the gate, the frame marking, when to
+//! wake the network, the end) are core's [`Capture`]; the simulator runs
+//! the same. This side owns the rings, the waker, the recorder tap and
+//! the counters other threads read.
 //! Everything is made in [`ChannelCapture::new`] and
 //! [`ChannelCapture::with_detector`]; [`ChannelCapture::push_block`]
 //! allocates, locks and logs nothing.
@@ -30,13 +35,16 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use echostream_core::level::{Vox, VoxEdge};
-use echostream_core::time::SampleIndex;
-use echostream_core::tone::dtmf::{DtmfSequence, DtmfSequencer};
-use echostream_core::tone::{ChannelDetector, ToneEvent};
+use echostream_core::audio::{Capture, CaptureSink, CodedFrame, Detection, Framer};
+use echostream_core::tone::ChannelDetector;
+use echostream_core::tone::dtmf::DtmfSequencer;
+use echostream_core::wire::{MediaTimestamp, Seq};
 
 use crate::audio::Block;
-use crate::audio::pipeline::{EncodedFrame, LEVEL_FLOOR_DBFS, Packetizer, level_dbfs};
+use crate::audio::pipeline::EncodedFrame;
+use crate::opus::Encoder;
+
+pub use echostream_core::audio::{Gate, Heard, TONE_RING_EVENTS};
 
 /// Wakes the network thread after frames were queued for it. A
 /// `mio::Waker` in the node; anything in tests.
@@ -51,15 +59,6 @@ impl Wake for mio::Waker {
         // and then the loop is awake anyway.
         let _ = mio::Waker::wake(self);
     }
-}
-
-/// What the channel's own audio says about its activity.
-#[derive(Debug)]
-pub enum Gate {
-    /// Always active (a scanner feed, a permanently open receiver).
-    Always,
-    /// Voice-operated.
-    Vox(Vox),
 }
 
 /// What the capture side has done, readable from any thread.
@@ -93,45 +92,18 @@ pub fn pcm_ring() -> (rtrb::Producer<Block>, rtrb::Consumer<Block>) {
     rtrb::RingBuffer::new(PCM_RING_BLOCKS)
 }
 
-/// What a channel's detector heard, for the network thread.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Heard {
-    /// A page or a DTMF digit.
-    Tone(ToneEvent),
-    /// DTMF digits that ended a sequence (a code such as `4711#`).
-    Sequence(DtmfSequence),
-    /// The tone of the latest page alert stopped here (its recording
-    /// starts after it).
-    TonesEnd(SampleIndex),
-}
-
-/// Detections a channel can queue for the network thread.
-pub const TONE_RING_EVENTS: usize = 64;
-
-/// A ring for one channel's detections.
+/// A ring for one channel's detections ([`TONE_RING_EVENTS`]).
 pub fn tone_ring() -> (rtrb::Producer<Heard>, rtrb::Consumer<Heard>) {
     rtrb::RingBuffer::new(TONE_RING_EVENTS)
 }
 
-/// A channel's detector, its digits' sequencer, and where they report.
-struct Detection {
-    detector: Box<ChannelDetector>,
-    sequencer: Option<DtmfSequencer>,
-    events: rtrb::Producer<Heard>,
-}
-
 /// The capture side of one channel. See the [module docs](self).
 pub struct ChannelCapture {
-    gate: Gate,
-    packetizer: Packetizer,
-    encoded: rtrb::Consumer<EncodedFrame>,
+    capture: Capture<Encoder, Box<ChannelDetector>>,
     to_net: rtrb::Producer<EncodedFrame>,
+    /// Where detections go, when the channel detects.
+    events: Option<rtrb::Producer<Heard>>,
     waker: Arc<dyn Wake>,
-    /// The verdict on the last block.
-    active: bool,
-    /// The loudest period since the last frame, dBFS.
-    level_dbfs: i16,
-    detection: Option<Detection>,
     /// Where the channel's audio goes for recordings, when it records.
     to_recorder: Option<rtrb::Producer<Block>>,
     stats: Arc<CaptureStats>,
@@ -140,32 +112,53 @@ pub struct ChannelCapture {
 impl std::fmt::Debug for ChannelCapture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChannelCapture")
-            .field("gate", &self.gate)
-            .field("active", &self.active)
-            .field("detecting", &self.detection.is_some())
+            .field("active", &self.capture.is_active())
+            .field("detecting", &self.events.is_some())
             .finish_non_exhaustive()
     }
 }
 
+/// The rings core's capture side hands its frames and detections to.
+struct Rings<'a> {
+    to_net: &'a mut rtrb::Producer<EncodedFrame>,
+    events: Option<&'a mut rtrb::Producer<Heard>>,
+    stats: &'a CaptureStats,
+}
+
+impl CaptureSink for Rings<'_> {
+    fn frame(&mut self, frame: &CodedFrame<'_>) {
+        let counter = match self.to_net.push(EncodedFrame::from_coded(frame)) {
+            Ok(()) => &self.stats.frames,
+            Err(_) => &self.stats.net_ring_full,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn heard(&mut self, heard: Heard) {
+        let counter = match self.events.as_mut().map(|ring| ring.push(heard)) {
+            Some(Ok(())) => &self.stats.tone_events,
+            Some(Err(_)) | None => &self.stats.tone_events_dropped,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 impl ChannelCapture {
-    /// Everything the step needs, made now. `packetizer` must push into
-    /// the ring whose consumer is `encoded`.
+    /// Everything the step needs, made now: `encoder` codes every frame
+    /// of a stream starting at sequence number and media time 0, and the
+    /// frames go to `to_net`.
     pub fn new(
         gate: Gate,
-        packetizer: Packetizer,
-        encoded: rtrb::Consumer<EncodedFrame>,
+        encoder: Encoder,
         to_net: rtrb::Producer<EncodedFrame>,
         waker: Arc<dyn Wake>,
     ) -> ChannelCapture {
+        let framer = Framer::new(encoder, Seq(0), MediaTimestamp(0));
         ChannelCapture {
-            active: matches!(gate, Gate::Always),
-            gate,
-            packetizer,
-            encoded,
+            capture: Capture::new(gate, framer),
             to_net,
+            events: None,
             waker,
-            level_dbfs: LEVEL_FLOOR_DBFS,
-            detection: None,
             to_recorder: None,
             stats: Arc::new(CaptureStats::default()),
         }
@@ -180,11 +173,11 @@ impl ChannelCapture {
         sequencer: Option<DtmfSequencer>,
         events: rtrb::Producer<Heard>,
     ) -> ChannelCapture {
-        self.detection = Some(Detection {
+        self.capture.set_detection(Detection {
             detector,
             sequencer,
-            events,
         });
+        self.events = Some(events);
         self
     }
 
@@ -202,19 +195,11 @@ impl ChannelCapture {
 
     /// Whether the channel's own audio calls it active.
     pub fn is_active(&self) -> bool {
-        self.active
+        self.capture.is_active()
     }
 
     /// One captured period. No allocation, lock or logging.
     pub fn push_block(&mut self, block: &Block) {
-        let detected = self.detect(block);
-        let was_active = self.active;
-        if let Gate::Vox(vox) = &mut self.gate {
-            if vox.push_block(block.index, block.frames()) == Some(VoxEdge::Opened) {
-                self.stats.vox_openings.fetch_add(1, Ordering::Relaxed);
-            }
-            self.active = vox.is_open();
-        }
         if let Some(pcm) = &mut self.to_recorder
             && pcm.push(block.clone()).is_err()
         {
@@ -222,99 +207,42 @@ impl ChannelCapture {
                 .recorder_ring_full
                 .fetch_add(1, Ordering::Relaxed);
         }
-        self.level_dbfs = self.level_dbfs.max(level_dbfs(block.frames()));
-        let reached = SampleIndex(block.index.0 + block.frames().len() as u64);
-        self.packetizer.push_block(block);
-        while let Ok(mut frame) = self.encoded.pop() {
-            if frame.is_end_of_transmission() {
-                // Only `finish` ends the capture side's audio.
-                continue;
-            }
-            frame.active = self.active;
-            frame.reached = reached;
-            frame.level_dbfs = std::mem::replace(&mut self.level_dbfs, LEVEL_FLOOR_DBFS);
-            self.send(frame);
-        }
-        let errors = self.packetizer.stats().encode_errors;
-        self.stats.encode_errors.store(errors, Ordering::Relaxed);
-        if self.active || was_active || detected {
+        let mut rings = Rings {
+            to_net: &mut self.to_net,
+            events: self.events.as_mut(),
+            stats: &self.stats,
+        };
+        let wake = self
+            .capture
+            .push_block(block.index, block.frames(), &mut rings);
+        self.publish();
+        if wake {
             self.waker.wake();
         }
-    }
-
-    /// Runs the detector on `block`; returns whether it heard something.
-    fn detect(&mut self, block: &Block) -> bool {
-        let Some(detection) = &mut self.detection else {
-            return false;
-        };
-        detection.detector.process_i16(block.index, block.frames());
-        let mut heard = false;
-        while let Some(event) = detection.detector.poll_event() {
-            heard = true;
-            if let Some(sequencer) = &mut detection.sequencer {
-                sequencer.push(&event);
-            }
-            Self::report(&mut detection.events, &self.stats, Heard::Tone(event));
-        }
-        while let Some(end) = detection.detector.poll_tones_end() {
-            heard = true;
-            Self::report(&mut detection.events, &self.stats, Heard::TonesEnd(end));
-        }
-        let reached = SampleIndex(block.index.0 + block.frames().len() as u64);
-        if let Some(sequence) = detection.sequencer.as_mut().and_then(|s| s.poll(reached)) {
-            heard = true;
-            Self::report(
-                &mut detection.events,
-                &self.stats,
-                Heard::Sequence(sequence),
-            );
-        }
-        heard
-    }
-
-    fn report(events: &mut rtrb::Producer<Heard>, stats: &CaptureStats, heard: Heard) {
-        let counter = match events.push(heard) {
-            Ok(()) => &stats.tone_events,
-            Err(_) => &stats.tone_events_dropped,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The source ended or the node stops: the engine is told, so that an
     /// open talk-spurt is ended properly and nobody's speaker or
     /// transmitter hangs on it.
     pub fn finish(&mut self) {
-        self.active = false;
-        // A code still gathering when the audio ends is a code.
-        if let Some(detection) = &mut self.detection
-            && let Some(sequence) = detection.sequencer.as_mut().and_then(DtmfSequencer::flush)
-        {
-            Self::report(
-                &mut detection.events,
-                &self.stats,
-                Heard::Sequence(sequence),
-            );
-        }
-        // The partial frame is dropped; the marker carries the media time
-        // the next frame would have had.
-        self.packetizer.end_talkspurt();
-        while let Ok(frame) = self.encoded.pop() {
-            if frame.is_end_of_transmission() {
-                self.send(frame);
-            }
-        }
+        let mut rings = Rings {
+            to_net: &mut self.to_net,
+            events: self.events.as_mut(),
+            stats: &self.stats,
+        };
+        self.capture.finish(&mut rings);
+        self.publish();
         self.waker.wake();
     }
 
-    fn send(&mut self, frame: EncodedFrame) {
-        match self.to_net.push(frame) {
-            Ok(()) => {
-                self.stats.frames.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                self.stats.net_ring_full.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+    /// Core's counters, for other threads.
+    fn publish(&self) {
+        let stats = self.capture.stats();
+        self.stats
+            .vox_openings
+            .store(stats.vox_openings, Ordering::Relaxed);
+        let errors = self.capture.framer().stats().encode_errors;
+        self.stats.encode_errors.store(errors, Ordering::Relaxed);
     }
 }
 
@@ -322,13 +250,12 @@ impl ChannelCapture {
 mod tests {
     use std::sync::atomic::AtomicUsize;
 
-    use echostream_core::level::VoxConfig;
+    use echostream_core::level::{Vox, VoxConfig};
     use echostream_core::time::SampleIndex;
-    use echostream_core::wire::{MediaTimestamp, Seq};
 
     use super::*;
     use crate::audio::pipeline::frame_ring;
-    use crate::opus::{Application, Encoder, EncoderConfig, FrameDuration};
+    use crate::opus::{Application, EncoderConfig, FrameDuration};
 
     const RATE_HZ: u32 = 48_000;
     const PERIOD: usize = 240;
@@ -355,8 +282,6 @@ mod tests {
             frame: FrameDuration::Ms20,
         })
         .expect("encoder");
-        let (encoded_in, encoded_out) = frame_ring();
-        let packetizer = Packetizer::new(encoder, encoded_in, Seq(0), MediaTimestamp(0));
         let vox = Vox::new(VoxConfig {
             rate_hz: RATE_HZ,
             threshold_dbfs: -40.0,
@@ -366,13 +291,7 @@ mod tests {
         .expect("vox");
         let (to_net, from_capture) = frame_ring();
         let wakes = Arc::new(Count::default());
-        let capture = ChannelCapture::new(
-            Gate::Vox(vox),
-            packetizer,
-            encoded_out,
-            to_net,
-            wakes.clone(),
-        );
+        let capture = ChannelCapture::new(Gate::Vox(vox), encoder, to_net, wakes.clone());
         (capture, from_capture, wakes)
     }
 

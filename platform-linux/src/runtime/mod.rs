@@ -27,19 +27,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use echostream_core::audio::GateSource;
 use echostream_core::jitter::{JitterConfig, MEDIA_RATE_HZ};
-use echostream_core::level::{Vox, VoxConfig, VoxConfigError};
-use echostream_core::wire::{MediaTimestamp, Seq, StreamId};
+use echostream_core::level::VoxConfigError;
+use echostream_core::wire::StreamId;
 use echostream_relay::TokenPolicy;
 
 use self::capture::{CaptureStats, ChannelCapture, Gate, Heard};
 use self::playback::{ChannelPlayback, PlaybackStats};
-use crate::audio::pipeline::{Depacketizer, EncodedFrame, Packetizer, PipelineError, frame_ring};
+use crate::audio::pipeline::{Depacketizer, EncodedFrame, PipelineError, frame_ring};
 use crate::audio::{self, AudioError, AudioThread, Counters, RtSettings, StreamParams};
 use crate::config::RecordingFormat;
-use crate::config::{Config, Cor, Relay};
+use crate::config::{Channel, Config, Cor, Relay};
 use crate::events::{EventWriter, Events};
-use crate::net::{NetChannel, NetError, NetHandle, NetLoop, NetOutputs, NetSettings};
+use crate::net::{
+    EngineChannel, NetChannel, NetError, NetHandle, NetLoop, NetOutputs, NetSettings,
+};
 use crate::opus::{Encoder, EncoderConfig, OpusError};
 use crate::recording::{Format, OpusSettings};
 use crate::tone_plan::{self, Named};
@@ -249,17 +252,9 @@ impl Node {
         }
         let (relay, net_settings) = relay_and_settings(config)?;
         let rate_hz = StreamParams::from_config(&config.audio).rate_hz;
-        let record = RecordConfig {
-            rate_hz,
-            silence_stop_ms: config.recordings.record_silence_stop_ms,
-            min_ms: config.recordings.record_min_ms,
-            silence_threshold_dbfs: config.recordings.silence_threshold_dbfs,
-        };
         let mut net_channels = Vec::new();
         let mut pending = Vec::new();
         let mut recorded = Vec::new();
-        let preroll_frames = (f64::from(config.audio.preroll_ms) / config.audio.frame_ms).ceil();
-        let preroll_frames = (preroll_frames as usize).min(echostream_core::node::FRAME_ENTRIES);
         for (index, ch) in config.channels.iter().enumerate() {
             let (to_net, outgoing) = frame_ring();
             let (incoming, from_net) = frame_ring();
@@ -271,8 +266,9 @@ impl Node {
                 }
                 None => (Vec::new(), None, None),
             };
-            let records = tone_names.iter().any(|n| n.record_length_ms > 0);
-            let (pcm_in, pcm_out) = if records {
+            let engine = engine_channel(config, index, &tone_names);
+            let (preroll_frames, record) = (engine.preroll_frames, engine.record);
+            let (pcm_in, pcm_out) = if record.is_some() {
                 let (producer, consumer) = capture::pcm_ring();
                 (Some(producer), Some(consumer))
             } else {
@@ -287,7 +283,7 @@ impl Node {
                 tones,
                 tone_names,
                 rate_hz,
-                record: records.then_some(record),
+                record,
                 radio: radios[index],
                 ptt: radio_lines[index].0.take(),
                 cor: radio_lines[index].1.take(),
@@ -381,27 +377,19 @@ impl Node {
             channel: ch.id.clone(),
             source,
         };
-        let gate = match &ch.cor {
-            Cor::Always => Gate::Always,
-            Cor::Vox(vox) => Gate::Vox(
-                Vox::new(VoxConfig {
-                    rate_hz: params.rate_hz,
-                    threshold_dbfs: vox.threshold_dbfs as f32,
-                    debounce_ms: ch.timers.cor_debounce_ms,
-                    hang_ms: ch.timers.cor_hang_ms,
-                })
-                .map_err(|err| pipeline_err(ChannelSetupError::Vox(err)))?,
-            ),
-            // The COR line opens the channel, in the network thread's node
-            // engine; every frame is offered as the pre-roll or the audio.
-            Cor::Gpio(_) => Gate::Always,
+        let source = match &ch.cor {
+            Cor::Always => GateSource::Always,
+            Cor::Vox(vox) => GateSource::Vox {
+                threshold_dbfs: vox.threshold_dbfs as f32,
+            },
+            Cor::Gpio(_) => GateSource::CorLine,
         };
+        let gate = Gate::new(source, params.rate_hz, &ch.timers.core())
+            .map_err(|err| pipeline_err(ChannelSetupError::Vox(err)))?;
         let encoder = EncoderConfig::from_audio(&config.audio)
             .and_then(Encoder::new)
             .map_err(|err| pipeline_err(ChannelSetupError::Encoder(err)))?;
-        let (encoded_in, encoded_out) = frame_ring();
-        let packetizer = Packetizer::new(encoder, encoded_in, Seq(0), MediaTimestamp(0));
-        let mut capture = ChannelCapture::new(gate, packetizer, encoded_out, to_net, waker.clone());
+        let mut capture = ChannelCapture::new(gate, encoder, to_net, waker.clone());
         if let Some(((detector, sequencer), events)) = detection {
             capture = capture.with_detector(detector, sequencer, events);
         }
@@ -734,17 +722,56 @@ fn open_radio_lines(config: &Config) -> Result<(RadioLines, Vec<Option<RadioConf
                 })?;
             lines[index].1 = Some(line);
         }
-        let has_radio = ch.ptt.is_some() || matches!(ch.cor, Cor::Gpio(_));
-        radios.push(has_radio.then(|| RadioConfig {
-            timers: ch.timers.core(),
-            cor_line: matches!(ch.cor, Cor::Gpio(_)),
-            ptt: ch.ptt.is_some(),
-            full_duplex: ch.full_duplex,
-            busy_lockout: ch.busy_lockout,
-            busy_wait_ms: ch.busy_wait_ms,
-        }));
+        radios.push(radio_config(ch));
     }
     Ok((lines, radios))
+}
+
+/// How channel `ch`'s radio works for the node engine: its COR line,
+/// transmitter and timers (`None`: no radio control; VOX or "always"
+/// opens it, nothing is keyed).
+pub fn radio_config(ch: &Channel) -> Option<RadioConfig> {
+    let has_radio = ch.ptt.is_some() || matches!(ch.cor, Cor::Gpio(_));
+    has_radio.then(|| RadioConfig {
+        timers: ch.timers.core(),
+        cor_line: matches!(ch.cor, Cor::Gpio(_)),
+        ptt: ch.ptt.is_some(),
+        full_duplex: ch.full_duplex,
+        busy_lockout: ch.busy_lockout,
+        busy_wait_ms: ch.busy_wait_ms,
+    })
+}
+
+/// What the node engine is told about channel `index` of `config`, whose
+/// tone definitions are named `tone_names` (`tone_plan::plan`'s names for
+/// the channel): its pre-roll, rate, radio, and how it records (only when
+/// a definition records).
+///
+/// # Panics
+/// `index` is not a channel of `config`.
+pub fn engine_channel<'a>(
+    config: &'a Config,
+    index: usize,
+    tone_names: &'a [Named],
+) -> EngineChannel<'a> {
+    let ch = &config.channels[index];
+    let rate_hz = StreamParams::from_config(&config.audio).rate_hz;
+    let record = RecordConfig {
+        rate_hz,
+        silence_stop_ms: config.recordings.record_silence_stop_ms,
+        min_ms: config.recordings.record_min_ms,
+        silence_threshold_dbfs: config.recordings.silence_threshold_dbfs,
+    };
+    let records = tone_names.iter().any(|n| n.record_length_ms > 0);
+    let preroll_frames = (f64::from(config.audio.preroll_ms) / config.audio.frame_ms).ceil();
+    EngineChannel {
+        id: &ch.id,
+        preroll_frames: (preroll_frames as usize).min(echostream_core::node::FRAME_ENTRIES),
+        rate_hz,
+        record: records.then_some(record),
+        radio: radio_config(ch),
+        tone_names,
+    }
 }
 
 /// The kernel's debounce on COR lines: enough to drop contact chatter.
@@ -771,12 +798,11 @@ fn create_parent_dir(device: &str) -> Result<(), ChannelSetupError> {
 /// defaults).
 pub fn jitter_config(config: &Config) -> JitterConfig {
     let frame_samples = (config.audio.frame_ms * f64::from(MEDIA_RATE_HZ) / 1_000.0).round();
-    JitterConfig {
-        frame_samples: frame_samples as u32,
-        jitter_min_ms: config.audio.jitter_min_ms,
-        jitter_max_ms: config.audio.jitter_max_ms,
-        ..JitterConfig::DEFAULT
-    }
+    JitterConfig::for_audio(
+        frame_samples as u32,
+        config.audio.jitter_min_ms,
+        config.audio.jitter_max_ms,
+    )
 }
 
 /// Starts the embedded relay when the config asks for one, and says

@@ -3,24 +3,30 @@
 //! period.
 //!
 //! ```text
-//! rtrb<EncodedFrame> ← net ─► Depacketizer::insert (arrival = device clock)
-//! each frame period:        Depacketizer::play_frame ─► period Blocks ─► sink
+//! rtrb<EncodedFrame> ← net ─► Player::insert (arrival = device clock less the wait)
+//! each period:              Player::next_period ─► (pop ─► Opus decode/FEC/PLC) ─► Block ─► sink
 //! ```
 //!
 //! The device's own sample clock is the time base of the jitter buffer: the
 //! playout runs at the rate the sound card consumes, whatever the sender's
-//! clock, so drift between the two is the jitter buffer's to absorb.
+//! clock, so drift between the two is the jitter buffer's to absorb. The
+//! cadence (when to pop, one period of silence while idle, the decoder
+//! reset at an end) is core's [`Player`]; the simulator runs the same.
+//! This side measures how long a frame waited in the ring on the wall
+//! clock, and publishes the counters.
 //! Everything is made in [`ChannelPlayback::new`]; [`ChannelPlayback::next_block`]
 //! allocates, locks and logs nothing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use echostream_core::jitter::State as JitterState;
-use echostream_core::time::Instant;
+use echostream_core::audio::Player;
+use echostream_core::time::SampleIndex;
+use echostream_core::wire::{KeyId, StreamId};
 
 use crate::audio::Block;
-use crate::audio::pipeline::{Depacketizer, DepacketizerStats, EncodedFrame, Played};
+use crate::audio::pipeline::{Depacketizer, EncodedFrame, Played};
+use crate::opus::Decoder;
 
 /// What the playback side has done, readable from any thread.
 #[derive(Debug, Default)]
@@ -48,12 +54,8 @@ pub struct PlaybackStats {
 /// The playback side of one channel. See the [module docs](self).
 pub struct ChannelPlayback {
     from_net: rtrb::Consumer<EncodedFrame>,
-    depacketizer: Depacketizer,
-    blocks_in: rtrb::Producer<Block>,
-    blocks_out: rtrb::Consumer<Block>,
-    rate_hz: u32,
-    /// Frames handed to the device so far: the clock.
-    played_frames: u64,
+    player: Player<Decoder>,
+    stream_id: StreamId,
     stats: Arc<PlaybackStats>,
     /// Hook for the latency harness: called with the frame's media
     /// timestamp each time a decoded frame's PCM is ready.
@@ -68,8 +70,8 @@ const TIMESTAMP_TABLE_LEN: usize = 256;
 impl std::fmt::Debug for ChannelPlayback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChannelPlayback")
-            .field("rate_hz", &self.rate_hz)
-            .field("played_frames", &self.played_frames)
+            .field("rate_hz", &self.player.rate_hz())
+            .field("played_frames", &self.player.played_frames())
             .field("playing", &self.is_playing())
             .finish_non_exhaustive()
     }
@@ -78,16 +80,11 @@ impl std::fmt::Debug for ChannelPlayback {
 impl ChannelPlayback {
     /// Everything the step needs, made now.
     pub fn new(from_net: rtrb::Consumer<EncodedFrame>, depacketizer: Depacketizer) -> Self {
-        // Two frames of periods: one being played, one decoded ahead.
-        let capacity = 2 * depacketizer.blocks_per_frame();
-        let (blocks_in, blocks_out) = rtrb::RingBuffer::new(capacity);
+        let (player, stream_id) = depacketizer.into_player();
         ChannelPlayback {
-            rate_hz: depacketizer.rate_hz(),
             from_net,
-            depacketizer,
-            blocks_in,
-            blocks_out,
-            played_frames: 0,
+            player,
+            stream_id,
             stats: Arc::new(PlaybackStats::default()),
             on_decoded: None,
             timestamps: [0; TIMESTAMP_TABLE_LEN],
@@ -108,61 +105,45 @@ impl ChannelPlayback {
     /// Whether a talk-spurt is playing: the jitter buffer's own state
     /// (core decides; this side only reads it).
     pub fn is_playing(&self) -> bool {
-        self.depacketizer.jitter().state() == JitterState::Playing
-    }
-
-    /// The device clock now, as the jitter buffer's time.
-    fn now(&self) -> Instant {
-        Instant::from_micros(self.played_frames * 1_000_000 / u64::from(self.rate_hz))
+        self.player.is_playing()
     }
 
     /// The next period to play: takes in what the network delivered,
-    /// decodes a frame when the last one is used up, and returns one
-    /// period. No allocation, lock or logging.
+    /// and returns one period ([`Player::next_period`]). No allocation,
+    /// lock or logging.
     pub fn next_block(&mut self) -> Block {
-        let now = self.now();
         let wall = std::time::Instant::now();
         while let Ok(frame) = self.from_net.pop() {
-            // Arrival on the device clock: now, less how long the frame
-            // waited in the ring since the network thread received it (up
-            // to a period), so the jitter estimate is not inflated by this
-            // thread's period.
+            // How long the frame waited in the ring since the network
+            // thread received it (up to a period): the player takes that
+            // off its arrival, so the jitter estimate is not inflated by
+            // this thread's period.
             let waited_us = frame.arrived.map_or(0, |at| {
                 wall.saturating_duration_since(at).as_micros() as u64
             });
-            let arrived = Instant::from_micros(now.as_micros().saturating_sub(waited_us));
+            let arrived = self.player.arrival(waited_us);
             self.timestamps[frame.seq.0 as usize % TIMESTAMP_TABLE_LEN] = frame.timestamp.0;
-            // Refusals (late, duplicate) are counted by the depacketizer.
-            let _ = self.depacketizer.insert(arrived, &frame);
+            let repr = frame.repr(self.stream_id, KeyId(0));
+            // Refusals (late, duplicate) are counted by the player.
+            let _ = self.player.insert(arrived, &repr, frame.payload());
         }
-        if self.blocks_out.is_empty() {
-            let played = self.depacketizer.play_frame(now, &mut self.blocks_in);
-            if played == Played::Silence && !self.is_playing() {
-                // Idle, or a talk-spurt waiting for its target delay: play
-                // one period of the silence and ask again next period, so
-                // that playout starts within a period of the target, not
-                // within a frame.
-                for _ in 1..self.depacketizer.blocks_per_frame() {
-                    let _ = self.blocks_out.pop();
-                }
-            }
+        let index = SampleIndex(self.player.played_frames());
+        let (popped, pcm) = self.player.next_period();
+        let block = Block::from_frames(index, pcm);
+        if let Some(played) = popped {
             if played == Played::Frame
                 && let Some(hook) = self.on_decoded.as_mut()
             {
-                let seq = self.depacketizer.jitter().next_seq().0.wrapping_sub(1);
+                let seq = self.player.jitter().next_seq().0.wrapping_sub(1);
                 hook(self.timestamps[seq as usize % TIMESTAMP_TABLE_LEN]);
             }
-            self.publish(self.depacketizer.stats());
+            self.publish();
         }
-        let block = self
-            .blocks_out
-            .pop()
-            .expect("play_frame pushes a whole frame of periods into an empty ring");
-        self.played_frames += block.len() as u64;
         block
     }
 
-    fn publish(&self, s: DepacketizerStats) {
+    fn publish(&self) {
+        let s = self.player.stats();
         let st = &self.stats;
         st.inserted.store(s.inserted, Ordering::Relaxed);
         st.refused.store(s.refused, Ordering::Relaxed);
@@ -172,7 +153,7 @@ impl ChannelPlayback {
         st.ends.store(s.ends, Ordering::Relaxed);
         st.playing
             .store(u64::from(self.is_playing()), Ordering::Relaxed);
-        let target = self.depacketizer.jitter().delay_target_next_ms();
+        let target = self.player.jitter().delay_target_next_ms();
         st.jitter_target_ms
             .store(u64::from(target), Ordering::Relaxed);
     }

@@ -466,8 +466,11 @@ impl State {
     }
 }
 
-/// `{time}_{channel}_{tone ids}`, e.g. `20261207T031045Z_pages_Station-1+Station-2`.
-fn file_name(started: SystemTime, channel: &str, alerts: &[(String, String)]) -> String {
+/// A recording's name without its extension: `{time}_{channel}_{tone
+/// ids}`, e.g. `20261207T031045Z_pages_Station-1+Station-2`, for a
+/// recording started at `started` that the alerts `(event id, tone id)`
+/// joined.
+pub fn file_name(started: SystemTime, channel: &str, alerts: &[(String, String)]) -> String {
     let stamp: String = crate::logger::rfc3339_ms(started)
         .chars()
         .take(19)

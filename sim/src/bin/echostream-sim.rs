@@ -14,12 +14,22 @@
 //! mono 16-bit, and beside it `FILE.json`, where every page and stretch of
 //! speech is in frames of the file (what `scripts/alert-latency` scores
 //! the running node against).
+//!
+//! `echostream-sim try --config FILE --audio FILE.wav [--channel ID]`
+//! runs a config's node offline on a recording and prints what it would
+//! have done (`echostream_sim::try_config`).
+//!
+//! `echostream-sim run SCENARIO.json [--seed N] [--out DIR]`,
+//! `echostream-sim run --random --seed N [--dump]` and `echostream-sim
+//! sweep --seeds N [--from S] [--jobs J]` run scenarios in the simulated
+//! world and judge them (`echostream_sim::scenario::cli`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use echostream_sim::audio::{Signal, dtmf_pair_hz, voiced_speech_i16, write_wav_i16};
 use echostream_sim::page_set::{self, PageSetConfig};
+use echostream_sim::scenario::cli;
 
 const RATE_HZ: u32 = 48_000;
 /// Tone level: −10 dBFS peak, a typical dispatch console level.
@@ -33,6 +43,9 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("samples") => samples(&args[1..]),
         Some("pages") => pages(&args[1..]),
+        Some("try") => echostream_sim::try_config::command::main(&args[1..]),
+        Some("run") => ExitCode::from(cli::run_command(&args[1..])),
+        Some("sweep") => ExitCode::from(cli::sweep_command(&args[1..])),
         _ => {
             eprintln!(
                 "usage: echostream-sim samples [--config FILE] [--out DIR]\n\
@@ -42,7 +55,9 @@ fn main() -> ExitCode {
                  [--count N] [--snr-db X] [--a-ms MS] [--b-ms MS] [--speech-ms MS] \
                  [--seed N] [--rate HZ]\n\
                  \x20 writes Quick Call II pages in band noise with speech between them \
-                 to FILE.wav and where they are to FILE.json"
+                 to FILE.wav and where they are to FILE.json\n{}\n{}",
+                echostream_sim::try_config::command::USAGE,
+                cli::USAGE
             );
             ExitCode::from(2)
         }
