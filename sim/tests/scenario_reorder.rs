@@ -1,12 +1,10 @@
-//! Heavy reorder: a fifth of the datagrams from the relay to a listener
-//! held back 60 ms on a path with 40 ms of jitter. The jitter buffer puts
-//! them back in order: playout only goes forward, its delay stays in
-//! bounds, and almost every frame is played rather than concealed.
-//!
-//! Reorder on the talker's path *to* the relay is not in this test: the
-//! relay seals what it forwards under each listener's own sequence in the
-//! order it received it, so the listener plays frames in that order. The
-//! simulator's playout checker finds it (see the sweep's notes).
+//! Heavy reorder: a fifth of the datagrams held back 60 ms on paths with
+//! 40 ms of jitter, both from the talker to the relay and from the relay
+//! to the listener. The listener puts them back in the talker's order
+//! (the relay numbers what it forwards in the order it received it; the
+//! node orders by media timestamps): playout only goes forward, its delay
+//! stays in bounds, and almost every frame is played rather than
+//! concealed.
 
 mod scenario_support;
 
@@ -22,9 +20,8 @@ fn reordered_datagrams_are_played_in_order_and_few_are_lost_to_lateness() {
         reorder_delay: Duration::from_millis(60),
         ..LinkModel::clean(20)
     };
-    let a = station("station-a", speech(&[(2.0, 20.0)])).links(LinkModel::clean(20));
-    let mut b = station("station-b", speech(&[]));
-    b.down = shuffled;
+    let a = station("station-a", speech(&[(2.0, 20.0)])).links(shuffled.clone());
+    let b = station("station-b", speech(&[])).links(shuffled);
     let mut world = WorldBuilder::new(404)
         .node(a)
         .node(b)
@@ -35,7 +32,7 @@ fn reordered_datagrams_are_played_in_order_and_few_are_lost_to_lateness() {
     run_clean(&mut world, 26.0);
     print_timeline(&world);
 
-    let reordered = world.nodes[1].down.stats.reordered;
+    let reordered = world.nodes[0].up.stats.reordered + world.nodes[1].down.stats.reordered;
     assert!(reordered > 100, "{reordered} datagrams held back");
     // Delivered out of order to the engine, played in order.
     let arrivals: Vec<u32> = world.nodes[1]
@@ -49,9 +46,12 @@ fn reordered_datagrams_are_played_in_order_and_few_are_lost_to_lateness() {
         "{overtaken} frames arrived after a later one"
     );
     let (frames, concealed) = heard(&world, 1, "fire");
-    assert!(frames >= frames_in(20.0), "{frames} played");
     assert!(
-        concealed * 100 <= frames,
+        frames + concealed >= frames_in(20.0),
+        "{frames} + {concealed}"
+    );
+    assert!(
+        concealed * 50 <= frames,
         "{concealed} of {frames} concealed: the buffer did not wait for reordered frames"
     );
     assert_eq!(keyed_spans(&world, 1, 0).len(), 1);

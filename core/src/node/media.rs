@@ -97,10 +97,12 @@ impl Node {
         let channel = ChannelIndex::new_unchecked(index);
         match repr.kind {
             Kind::Audio | Kind::EndOfTransmission => {
-                let seq = self.channels[index]
-                    .seq_map
-                    .media_seq(repr.key_id, repr.seq);
                 let end = repr.kind == Kind::EndOfTransmission;
+                let seq = self.channels[index].seq_map.media_seq(
+                    repr.key_id,
+                    repr.seq,
+                    (!end).then_some(repr.timestamp),
+                );
                 let mut delivery = Delivery {
                     channel,
                     frame: Received {
