@@ -267,14 +267,7 @@ fn a_node_killed_mid_delivery_loses_nothing_at_its_next_start() {
         events(dir.path(), "recording").len() >= 4
     });
     assert_recordings_stored(dir.path(), &s.store, 4);
-    let mut seen = HashSet::new();
-    wait_until("the four alerts published", Duration::from_secs(15), || {
-        while let Some(m) = subscriber.recv(Duration::from_millis(10)) {
-            let payload: Value = serde_json::from_slice(&m.payload).unwrap();
-            seen.insert(payload["event_id"].as_str().unwrap().to_owned());
-        }
-        alerts.iter().all(|id| seen.contains(id))
-    });
+    assert_published(&subscriber, &alerts);
     assert_eq!(node.terminate(), Some(0));
 }
 
@@ -336,6 +329,13 @@ fn a_node_killed_mid_upload_and_mid_publish_loses_nothing_at_its_next_start() {
     // Every object whole (the one cut off mid-body was put again, under
     // the same key), and every alert published at least once.
     assert_recordings_stored(dir.path(), &s.store, 4);
+    assert_published(&subscriber, &alerts);
+    assert_eq!(node.terminate(), Some(0));
+}
+
+/// Waits until every alert in `alerts` (by `event_id`) has come to
+/// `subscriber` at least once.
+fn assert_published(subscriber: &Client, alerts: &[String]) {
     let mut seen = HashSet::new();
     wait_until("the four alerts published", Duration::from_secs(15), || {
         while let Some(m) = subscriber.recv(Duration::from_millis(10)) {
@@ -347,7 +347,6 @@ fn a_node_killed_mid_upload_and_mid_publish_loses_nothing_at_its_next_start() {
         }
         alerts.iter().all(|id| seen.contains(id))
     });
-    assert_eq!(node.terminate(), Some(0));
 }
 
 fn pages_wav_name(dir: &Path) -> String {

@@ -325,26 +325,14 @@ fn push_counted(ring: &mut rtrb::Producer<EncodedFrame>, drops: &mut u64, frame:
     }
 }
 
-/// What a [`Depacketizer`] has done. The jitter buffer keeps its own
-/// finer counters ([`Depacketizer::jitter`]).
+/// What a [`Depacketizer`] has done: core's [`PlayerStats`] (read
+/// through, `stats.decoded`), and the period blocks dropped because the
+/// playback ring was full. The jitter buffer keeps its own finer counters
+/// ([`Depacketizer::jitter`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DepacketizerStats {
-    /// Frames inserted into the jitter buffer.
-    pub inserted: u64,
-    /// Frames the jitter buffer refused (late, duplicate, too early…).
-    pub refused: u64,
-    /// Frames decoded from their packet.
-    pub decoded: u64,
-    /// Frames rebuilt from the next packet's in-band FEC.
-    pub fec: u64,
-    /// Frames concealed (Opus PLC).
-    pub concealed: u64,
-    /// Frames of silence (idle, buffering, pauses, end of transmission).
-    pub silence: u64,
-    /// End-of-transmission answers.
-    pub ends: u64,
-    /// Packets the decoder refused (played as concealment).
-    pub decode_errors: u64,
+    /// What the player did.
+    pub player: PlayerStats,
     /// Period blocks dropped because the playback ring was full.
     pub ring_full_drops: u64,
 }
@@ -353,16 +341,17 @@ impl DepacketizerStats {
     /// Core's counters, with the ring's drops.
     pub fn new(player: PlayerStats, ring_full_drops: u64) -> DepacketizerStats {
         DepacketizerStats {
-            inserted: player.inserted,
-            refused: player.refused,
-            decoded: player.decoded,
-            fec: player.fec,
-            concealed: player.concealed,
-            silence: player.silence,
-            ends: player.ends,
-            decode_errors: player.decode_errors,
+            player,
             ring_full_drops,
         }
+    }
+}
+
+impl std::ops::Deref for DepacketizerStats {
+    type Target = PlayerStats;
+
+    fn deref(&self) -> &PlayerStats {
+        &self.player
     }
 }
 
