@@ -66,3 +66,39 @@ require_cargo() {
     command -v cargo >/dev/null \
         || die "cargo not found: install Rust 1.88 or newer (rustup, or Debian's cargo), then run this again"
 }
+
+# The Raspberry Pi's target: a cross compiler, the arm64 ALSA library
+# and OpenSSL libraries (multiarch) and qemu to run what was built. libopus is built from the
+# bundled source by opusic-sys with cmake and the cross compiler.
+AARCH64_TARGET=aarch64-unknown-linux-gnu
+AARCH64_DEBIAN_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross libasound2-dev:arm64 libssl-dev:arm64 qemu-user-static)
+
+install_aarch64_toolchain() {
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        log "adding the arm64 architecture to dpkg (for libasound2-dev:arm64)"
+        as_root dpkg --add-architecture arm64
+        # The new architecture's package lists are needed before the install.
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+            || die "apt-get update failed: check the network and the apt sources, then run this again"
+    fi
+    install_debian_packages "${AARCH64_DEBIAN_PACKAGES[@]}"
+    if ! rustup target list --installed 2>/dev/null | grep -qx "$AARCH64_TARGET"; then
+        log "adding the Rust target $AARCH64_TARGET"
+        rustup target add "$AARCH64_TARGET" \
+            || die "rustup target add $AARCH64_TARGET failed: see rustup's message above"
+    fi
+}
+
+# Exports what cargo, the cc crate, cmake and pkg-config need to build for
+# the Pi, and how cargo runs the test binaries it built (under qemu).
+aarch64_env() {
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu"
+    export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+    export CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++
+    export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+    export PKG_CONFIG_ALLOW_CROSS=1
+    export PKG_CONFIG_SYSROOT_DIR=/
+    export PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig
+    export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+}
