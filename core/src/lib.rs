@@ -19,6 +19,7 @@ pub mod ptt;
 pub mod record;
 pub mod time;
 pub mod tone;
+pub mod watchdog;
 pub mod wire;
 
 /// The most radio channels one node serves.

@@ -21,4 +21,5 @@ pub mod outbox;
 pub mod recording;
 pub mod runtime;
 pub mod s3;
+pub mod systemd;
 pub mod tone_plan;

@@ -27,6 +27,10 @@ pub struct NetCounters {
     pub drop_event_queue_full: AtomicU64,
     /// PTT line writes that failed.
     pub ptt_errors: AtomicU64,
+    /// Turns the loop has taken (one at least every
+    /// [`IDLE_MAX`](echostream_core::node::IDLE_MAX)): the service
+    /// watchdog's sign that the thread moves.
+    pub turns: AtomicU64,
     /// Passthroughs running now.
     passthroughs: Mutex<Vec<Passthrough>>,
 }

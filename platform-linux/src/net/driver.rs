@@ -180,6 +180,7 @@ impl Driver {
             self.link_failed(now, error);
         }
         self.counters.publish(self.engine.counters());
+        NetCounters::bump(&self.counters.turns);
     }
 
     /// Takes every COR edge the lines have (their fds are in the poll,

@@ -7,7 +7,9 @@
 //! net           the node engine: gate + pre-roll, relay WebSocket + UDP ◄───┘
 //!                 └─► rtrb ─► playback-<ch>  ChannelPlayback (jitter, Opus) ─► device
 //! relay         (with "relay": "embedded") the relay server on loopback
-//! main          signals, status lines, the network's events in the log
+//! main          signals, status lines, the network's events in the log,
+//!               the service watchdog (`supervisor`: READY=1, WATCHDOG=1
+//!               only while every thread above moves)
 //! ```
 //!
 //! [`Node::start`] makes everything (devices opened, codecs and rings
@@ -20,6 +22,7 @@ pub mod capture;
 pub mod playback;
 pub mod recorder;
 pub mod signals;
+pub mod supervisor;
 pub mod threads;
 
 use std::net::SocketAddr;
@@ -438,9 +441,10 @@ impl Node {
     }
 
     /// Runs until `stop` returns true (checked every 100 ms), taking the
-    /// network's events (the network thread logs them) and logging a
-    /// status line per channel every [`STATUS_INTERVAL`]; then shuts down
-    /// in order.
+    /// network's events (the network thread logs them), logging a status
+    /// line per channel every [`STATUS_INTERVAL`] and telling a service
+    /// manager (`NOTIFY_SOCKET`) that the node is ready and, while every
+    /// audio and network thread moves, alive; then shuts down in order.
     ///
     /// # Errors
     ///
@@ -448,6 +452,8 @@ impl Node {
     pub fn run(mut self, stop: impl Fn() -> bool) -> Result<(), RunError> {
         let mut next_status = Instant::now() + STATUS_INTERVAL;
         let mut failure = None;
+        let mut supervisor = self.supervisor();
+        supervisor.tick();
         // Tests of the fail-safe make a debug build panic mid-run.
         #[cfg(debug_assertions)]
         let panic_at = std::env::var("ECHOSTREAM_TEST_PANIC_AFTER_MS")
@@ -461,6 +467,7 @@ impl Node {
                 panic!("ECHOSTREAM_TEST_PANIC_AFTER_MS: a panic for the fail-safe test");
             }
             while self.net.events().try_recv().is_ok() {}
+            supervisor.tick();
             if Instant::now() >= next_status {
                 next_status += STATUS_INTERVAL;
                 self.log_status();
@@ -485,7 +492,10 @@ impl Node {
                 match thread.join() {
                     // A `file:` input without `input_loop` ends; the
                     // channel goes quiet, the node goes on.
-                    Ok(()) => log::info!("{name}: input ended; the channel stays quiet"),
+                    Ok(()) => {
+                        log::info!("{name}: input ended; the channel stays quiet");
+                        supervisor.retire(&name);
+                    }
                     Err(source) => {
                         failure = Some(RunError::AudioFailed {
                             thread: name,
@@ -497,12 +507,31 @@ impl Node {
             }
         }
         log::info!("stopping");
+        // Before the events thread is joined: the supervisor holds a clone.
+        supervisor.stopping();
         self.log_status();
         self.stop_all();
         match failure {
             Some(reason) => Err(reason),
             None => Ok(()),
         }
+    }
+
+    /// The service watchdog over every audio thread and the network
+    /// thread.
+    fn supervisor(&self) -> supervisor::Supervisor {
+        let audio = self.captures.iter().chain(&self.playbacks);
+        let mut threads: Vec<supervisor::Watched> = audio
+            .map(|thread| supervisor::Watched {
+                name: thread.name().to_owned(),
+                progress: supervisor::Progress::Audio(thread.counters().clone()),
+            })
+            .collect();
+        threads.push(supervisor::Watched {
+            name: "net".to_owned(),
+            progress: supervisor::Progress::Net(self.net.counters()),
+        });
+        supervisor::Supervisor::from_env(threads, self.channels.len(), self.journal.clone())
     }
 
     fn log_status(&self) {
@@ -548,6 +577,20 @@ impl Node {
                     p.concealed.load(Ordering::Relaxed),
                     p.refused.load(Ordering::Relaxed),
                 ));
+            }
+            // What the sound card said: overruns on capture, underruns on
+            // playback (each recovered, but each a gap in the audio).
+            let device = |threads: &[AudioThread], name: String| {
+                threads
+                    .iter()
+                    .find(|t| t.name() == name)
+                    .map(|t| t.counters().snapshot())
+            };
+            if let Some(c) = device(&self.captures, format!("capture-{}", ch.id)) {
+                line.push_str(&format!(" capture_xruns={}", c.xruns));
+            }
+            if let Some(p) = device(&self.playbacks, format!("playback-{}", ch.id)) {
+                line.push_str(&format!(" playback_xruns={}", p.xruns));
             }
             log::info!("{line}");
         }
