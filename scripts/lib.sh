@@ -12,7 +12,14 @@ DEBIAN_PACKAGES=(build-essential pkg-config cmake libasound2-dev espeak-ng opus-
 
 # What only the tests need, beside DEBIAN_PACKAGES.
 #   mosquitto                  the MQTT broker the event tests publish to (started per test)
-TEST_DEBIAN_PACKAGES=(mosquitto)
+#   systemd                    systemd-analyze verify checks the package's unit
+TEST_DEBIAN_PACKAGES=(mosquitto systemd)
+
+# What scripts/package needs beside a build (the arm64 package also needs
+# AARCH64_DEBIAN_PACKAGES below).
+#   dpkg-dev                   dpkg-shlibdeps (the Depends line), dpkg-parsechangelog
+#   binutils                   strip and readelf for the amd64 binaries
+PACKAGE_DEBIAN_PACKAGES=(dpkg-dev binutils)
 
 # The S3-compatible server the upload tests use: it checks SigV4 header
 # and presigned-URL signatures (0.15 and later need a newer Rust).
