@@ -871,6 +871,7 @@ fn sim_radio_config(dir: &Path) -> echostream::gpio::SimGpio {
     config["events_file"] = json!("events.jsonl");
     config["recordings"]["dir"] = json!("recordings");
     config["recordings"]["spool_dir"] = json!("recordings/spool");
+    config["outbox"]["dir"] = json!("outbox");
     std::fs::write(dir.join("radio.json"), config.to_string()).expect("write");
     gpio
 }
