@@ -13,7 +13,8 @@ DEBIAN_PACKAGES=(build-essential pkg-config cmake libasound2-dev espeak-ng opus-
 # What only the tests need, beside DEBIAN_PACKAGES.
 #   mosquitto                  the MQTT broker the event tests publish to (started per test)
 #   systemd                    systemd-analyze verify checks the package's unit
-TEST_DEBIAN_PACKAGES=(mosquitto systemd)
+#   chromium                   renders the node's status page in the status endpoint test
+TEST_DEBIAN_PACKAGES=(mosquitto systemd chromium)
 
 # What scripts/package needs beside a build (the arm64 package also needs
 # AARCH64_DEBIAN_PACKAGES below).

@@ -92,6 +92,21 @@ pub enum Command {
         #[arg(long, value_name = "S")]
         seconds: Option<u64>,
     },
+    /// Show a running node's status (its `/status` endpoint) as a table:
+    /// the relay link, each channel's state, COR, PTT, jitter, losses,
+    /// xruns and last alert, the outbox and the disk. Exits 0 when all is
+    /// well, 1 when the node cannot be reached, 3 when the relay link is
+    /// down or a channel is locked out. A password protected endpoint
+    /// takes the password from ECHOSTREAM_HTTP_PASSWORD.
+    Status {
+        /// The node's endpoint (default: http:// and the config's
+        /// http.listen, or http://127.0.0.1:9310).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// Make the hash for http.password: reads the password from standard
+    /// input (one line) and prints the line to put in the config.
+    HashPassword,
 }
 
 /// The config file when none is named.
@@ -117,8 +132,66 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             key,
             seconds,
         }) => gpio_check(config, channel.as_deref(), *key, *seconds),
+        Some(Command::Status { url }) => status(config, url.as_deref()),
+        Some(Command::HashPassword) => hash_password(),
         Some(Command::Run) | None => run_node(config),
     }
+}
+
+fn status(config: &Path, url: Option<&str>) -> anyhow::Result<ExitCode> {
+    use echostream::status::client;
+    let base = match url {
+        Some(url) => url.to_owned(),
+        None => {
+            // The config's address when it loads; the default otherwise.
+            let listen = config::load_file(config)
+                .ok()
+                .and_then(|loaded| loaded.config.http.listen)
+                .unwrap_or_else(|| config::defaults::HTTP_LISTEN.to_owned());
+            let listen = listen
+                .replace("0.0.0.0:", "127.0.0.1:")
+                .replace("[::]:", "[::1]:");
+            format!("http://{listen}")
+        }
+    };
+    let password = std::env::var("ECHOSTREAM_HTTP_PASSWORD").ok();
+    match client::fetch(&base, password.as_deref()) {
+        Ok(value) => {
+            let (table, problems) = client::render(&value);
+            print!("{table}");
+            Ok(ExitCode::from(if problems.is_empty() {
+                client::EXIT_HEALTHY
+            } else {
+                client::EXIT_PROBLEM
+            }))
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::from(client::EXIT_UNREACHABLE))
+        }
+    }
+}
+
+fn hash_password() -> anyhow::Result<ExitCode> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("password (shown as typed): ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.len() < 8 {
+        eprintln!("error: the password is shorter than 8 characters; choose a longer one");
+        return Ok(ExitCode::from(EXIT_INPUT));
+    }
+    let hash = echostream_relay::http::PasswordHash::new(password)
+        .map_err(|error| anyhow::anyhow!("the system's random source failed: {error}"))?;
+    println!("{hash}");
+    eprintln!("put it in the config as \"http\": {{ \"password\": \"{hash}\", … }}");
+    Ok(ExitCode::from(EXIT_OK))
 }
 
 fn ptt_off(path: &Path) -> anyhow::Result<ExitCode> {

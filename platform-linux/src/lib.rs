@@ -21,5 +21,6 @@ pub mod outbox;
 pub mod recording;
 pub mod runtime;
 pub mod s3;
+pub mod status;
 pub mod systemd;
 pub mod tone_plan;
