@@ -25,7 +25,8 @@ pub fn echostream(args: &[&str], dir: &Path) -> Output {
         .expect("echostream runs")
 }
 
-/// A scratch folder holding the default config and an empty `samples/`.
+/// A scratch folder holding the default config (its status endpoint on a
+/// free port) and an empty `samples/`.
 pub fn default_config_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::copy(
@@ -34,6 +35,10 @@ pub fn default_config_dir() -> tempfile::TempDir {
     )
     .expect("copy config.json");
     std::fs::create_dir(dir.path().join("samples")).expect("samples folder");
+    // Tests run side by side: each status endpoint on a port of its own.
+    edit_config(dir.path(), |c| {
+        c["http"] = serde_json::json!({"listen": "127.0.0.1:0"});
+    });
     dir
 }
 
