@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod detect;
 pub mod events;
 pub mod gpio;
+pub mod import_tones;
 pub mod logger;
 pub mod mqtt;
 pub mod net;
