@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
 
 use clap::Parser;
 use echostream_relay::TokenPolicy;
@@ -133,11 +134,16 @@ struct Serve {
     verbose: u8,
 }
 
-/// Set from the signal handler; the loop polls it at least every 100 ms.
+/// Set from the signal handler, which then wakes the loop through
+/// [`WAKER`].
 static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Set on SIGHUP: read the tokens file again.
 static RELOAD: AtomicBool = AtomicBool::new(false);
+
+/// The server's waker: the loop sleeps until its next deadline, so a
+/// signal must wake it to be seen.
+static WAKER: OnceLock<Arc<mio::Waker>> = OnceLock::new();
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -164,6 +170,7 @@ fn serve(args: &Serve) -> ExitCode {
         }
     };
     // Before announcing: whoever reads the line may signal at once.
+    WAKER.set(server.waker()).expect("one server per process");
     if let Err(error) = signals::install() {
         eprintln!("echostream-relay: cannot install signal handlers: {error}");
         return ExitCode::from(1);
@@ -387,21 +394,27 @@ mod signals {
     use std::sync::atomic::Ordering;
 
     extern "C" fn on_signal(signal: libc::c_int) {
-        // Only atomic stores: async-signal-safe.
+        // Atomic stores, an atomic load and one write(2) to the waker's
+        // eventfd: all async-signal-safe (no lock, no allocation).
         if signal == libc::SIGHUP {
             super::RELOAD.store(true, Ordering::Relaxed);
         } else {
             super::STOP.store(true, Ordering::Relaxed);
         }
+        if let Some(waker) = super::WAKER.get() {
+            // Failing, the loop still sees the flag within its longest
+            // wait.
+            let _ = waker.wake();
+        }
     }
 
     /// Routes SIGTERM and SIGINT to [`super::STOP`], SIGHUP to
-    /// [`super::RELOAD`].
+    /// [`super::RELOAD`], each waking the loop through [`super::WAKER`].
     pub(super) fn install() -> std::io::Result<()> {
         for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
             // SAFETY: a zeroed sigaction is a valid "no flags, empty mask"
-            // value; the handler only stores to an atomic, which is
-            // async-signal-safe; sigemptyset and sigaction get valid
+            // value; the handler only touches atomics and writes to an
+            // eventfd, which is async-signal-safe; sigemptyset and sigaction get valid
             // pointers to locals.
             let result = unsafe {
                 let mut action: libc::sigaction = std::mem::zeroed();
