@@ -115,6 +115,14 @@ struct Serve {
     /// until it ends its transmission or is silent for 3 s.
     #[arg(long, value_name = "S", default_value_t = echostream_relay::engine::MAX_TALK_S_DEFAULT)]
     max_talk_s: u32,
+    /// How often nodes send a heartbeat and a ping, in ms (20 to 60000,
+    /// what nodes accept). The relay closes a node silent for three
+    /// periods, and a node reports its UDP path lost after three
+    /// unanswered heartbeats: a longer period costs the relay less CPU per
+    /// idle node and finds a dead node or path later.
+    #[arg(long, value_name = "MS", default_value_t = echostream_relay::engine::HEARTBEAT_MS_DEFAULT,
+          value_parser = clap::value_parser!(u32).range(20..=60_000))]
+    heartbeat_ms: u32,
     /// Let a node's UDP streams move to an IP other than its WebSocket's
     /// (multi-homed nodes, carrier NATs). Without it a stream's return
     /// address changes only within the IP the node connected from.
@@ -234,6 +242,7 @@ fn config(args: &Serve) -> Result<ServerConfig, String> {
     config.udp_port = args.udp_port;
     config.stats_interval_s = args.stats_interval_s;
     config.max_talk_s = args.max_talk_s;
+    config.heartbeat_ms = args.heartbeat_ms;
     config.allow_roaming = args.allow_roaming;
     config.insecure_plaintext = args.insecure_plaintext;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {

@@ -104,9 +104,9 @@ use echostream_core::wire::StreamId;
 
 pub use self::admission::{AcceptRate, Admit, Refusal};
 pub use self::config::{
-    ConfigError, HEARTBEATS_MISSED_MAX, Limits, MAX_TALK_S_DEFAULT, RelayConfig,
-    STREAMS_PER_SESSION_MAX, TALK_AUDIO_MIN_DEFAULT, TALK_AUDIO_MIN_MAX, TALKER_SILENCE_TIMEOUT,
-    TokenPolicy,
+    ConfigError, HEARTBEAT_MS_DEFAULT, HEARTBEATS_MISSED_MAX, Limits, MAX_TALK_S_DEFAULT,
+    RelayConfig, STREAMS_PER_SESSION_MAX, TALK_AUDIO_MIN_DEFAULT, TALK_AUDIO_MIN_MAX,
+    TALKER_SILENCE_TIMEOUT, TokenPolicy,
 };
 pub use self::counters::{Counters, Drops};
 pub use self::output::{CloseReason, ConnId, MAX_OUTPUT_LEN, Output};
