@@ -79,6 +79,17 @@ pub(super) struct Sent {
     pub(super) errors: u64,
 }
 
+impl Sent {
+    fn count_error(&mut self, to: SocketAddr, error: &io::Error) {
+        if error.kind() == io::ErrorKind::WouldBlock {
+            self.full += 1;
+        } else {
+            self.errors += 1;
+            log::debug!("datagram not sent to={to} error=\"{error}\"");
+        }
+    }
+}
+
 /// Sealed datagrams waiting for one `sendmmsg`, and the buffer the engine
 /// writes its next output into.
 #[derive(Default)]
@@ -147,11 +158,22 @@ impl Batch {
     /// Sends every queued datagram on `socket`, in order, each tried
     /// once: one that the kernel refuses is counted and skipped. Empties
     /// the batch.
-    pub(super) fn send(&mut self, socket: &impl AsRawFd) -> Sent {
+    pub(super) fn send(&mut self, socket: &mio::net::UdpSocket) -> Sent {
         let mut result = Sent::default();
         let n = self.queued.len();
-        if n == 0 {
-            return result;
+        match self.queued.first() {
+            None => return result,
+            // A heartbeat's echo, a fan-out to one: no arrays to fill.
+            Some(&q) if n == 1 => {
+                match socket.send_to(&self.buf[q.at..q.at + q.len], q.to) {
+                    Ok(_) => result.sent += 1,
+                    Err(error) => result.count_error(q.to, &error),
+                }
+                self.queued.clear();
+                self.used = 0;
+                return result;
+            }
+            Some(_) => {}
         }
         let mut addrs = [raw_addr(SocketAddr::from(([0, 0, 0, 0], 0))).0; BATCH_LEN];
         let mut iovecs = [libc::iovec {
@@ -206,16 +228,7 @@ impl Batch {
                 start += count as usize;
                 continue;
             }
-            let error = io::Error::last_os_error();
-            if error.kind() == io::ErrorKind::WouldBlock {
-                result.full += 1;
-            } else {
-                result.errors += 1;
-                log::debug!(
-                    "datagram not sent to={} error=\"{error}\"",
-                    self.queued[start].to
-                );
-            }
+            result.count_error(self.queued[start].to, &io::Error::last_os_error());
             start += 1;
         }
         self.queued.clear();
@@ -229,9 +242,13 @@ mod tests {
     use super::{BATCH_LEN, Batch};
     use std::net::UdpSocket;
 
+    fn bind(addr: &str) -> mio::net::UdpSocket {
+        mio::net::UdpSocket::from_std(UdpSocket::bind(addr).expect("bind"))
+    }
+
     #[test]
     fn sends_every_datagram_in_order_to_its_address() {
-        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let server = bind("127.0.0.1:0");
         let a = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let b = UdpSocket::bind("[::1]:0").ok();
         let mut batch = Batch::new();
@@ -267,6 +284,12 @@ mod tests {
             let got = a.recv(&mut buf).expect("the v4 datagram arrives");
             assert_eq!(&buf[..got], b"v4");
         }
+        // One datagram alone goes by sendto.
+        batch.spare()[..3].copy_from_slice(b"one");
+        batch.push(a.local_addr().expect("an address"), 3);
+        assert_eq!(batch.send(&server).sent, 1);
+        let got = a.recv(&mut buf).expect("it arrives");
+        assert_eq!(&buf[..got], b"one");
         assert_eq!(batch.send(&server), super::Sent::default());
     }
 }
