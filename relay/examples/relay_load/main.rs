@@ -73,9 +73,10 @@ struct Args {
     /// all of them (the relay's send wakes this process).
     #[arg(long, value_enum, default_value_t = ListenMode::Poll)]
     listen_mode: ListenMode,
-    /// spread: each node keeps its session alive at its own phase of the
-    /// heartbeat period, as independent nodes do; together: all at once.
-    #[arg(long, value_enum, default_value_t = Phase::Spread)]
+    /// together: every node's keep-alives at once, as the Mumble harness
+    /// sends its clients'; spread: each node at its own phase of the
+    /// heartbeat period, as independent nodes do.
+    #[arg(long, value_enum, default_value_t = Phase::Together)]
     keepalive_phase: Phase,
     #[arg(long, default_value = "bench")]
     channel: String,
