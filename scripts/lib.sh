@@ -13,7 +13,8 @@ DEBIAN_PACKAGES=(build-essential pkg-config cmake libasound2-dev espeak-ng opus-
 # What only the tests need, beside DEBIAN_PACKAGES.
 #   mosquitto                  the MQTT broker the event tests publish to (started per test)
 #   systemd                    systemd-analyze verify checks the package's unit
-TEST_DEBIAN_PACKAGES=(mosquitto systemd)
+#   chromium                   renders the node's status page in the status endpoint test
+TEST_DEBIAN_PACKAGES=(mosquitto systemd chromium)
 
 # What scripts/package needs beside a build (the arm64 package also needs
 # AARCH64_DEBIAN_PACKAGES below).
@@ -98,14 +99,22 @@ install_aarch64_toolchain() {
 
 # Exports what cargo, the cc crate, cmake and pkg-config need to build for
 # the Pi, and how cargo runs the test binaries it built (under qemu).
+#
+# What was built runs on the arm64 libraries of the multiarch packages
+# (libc6:arm64 comes with libasound2:arm64), so qemu takes its loader and
+# libraries from / : the loader and libc.so.6 are then from one build.
+# The cross sysroot /usr/aarch64-linux-gnu is for linking only. As qemu's
+# prefix it mixed two builds of glibc 2.36: its loader, and the multiarch
+# libc.so.6 that qemu fell through to (the sysroot keeps libc in lib/,
+# not lib/aarch64-linux-gnu/), and the first pthread_create spun forever.
 aarch64_env() {
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu"
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /"
     export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
     export CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++
     export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
     export PKG_CONFIG_ALLOW_CROSS=1
     export PKG_CONFIG_SYSROOT_DIR=/
     export PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig
-    export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+    export QEMU_LD_PREFIX=/
 }

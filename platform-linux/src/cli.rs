@@ -1,8 +1,9 @@
 //! Command line: argument parsing and the commands.
 //!
 //! Exit status: 0 all well, 1 anything unexpected (for `run` and
-//! `ptt-off`: a GPIO line that cannot be had), 2 bad configuration
-//! (including an unreadable file) or an unusable input recording.
+//! `ptt-off`: a GPIO line that cannot be had; for `import-tones`, a config
+//! that cannot be rewritten), 2 bad configuration (including an unreadable
+//! file), an unusable input recording or a tones.cfg with errors.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -92,6 +93,42 @@ pub enum Command {
         #[arg(long, value_name = "S")]
         seconds: Option<u64>,
     },
+    /// Show a running node's status (its `/status` endpoint) as a table:
+    /// the relay link, each channel's state, COR, PTT, jitter, losses,
+    /// xruns and last alert, the outbox and the disk. Exits 0 when all is
+    /// well, 1 when the node cannot be reached, 3 when the relay link is
+    /// down or a channel is locked out. A password protected endpoint
+    /// takes the password from ECHOSTREAM_HTTP_PASSWORD.
+    Status {
+        /// The node's endpoint (default: http:// and the config's
+        /// http.listen, or http://127.0.0.1:9310).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// Make the hash for http.password: reads the password from standard
+    /// input (one line) and prints the line to put in the config.
+    HashPassword,
+    /// Bring TwoToneDetect's tone sets over: each set of tones.cfg becomes
+    /// a two-tone page (atone/btone) and/or a long tone (longtone), its
+    /// tolerance fraction ± Hz, its seconds ms, its description the
+    /// tone_id. Without --into the definitions are printed as JSON to
+    /// paste into a config; with it they are added to that config, which
+    /// is rewritten (atomically, its other text unchanged) only if the
+    /// result passes check-config. Standard error says what became of
+    /// each set and what to use instead of e-mail, Pushover and commands.
+    /// Malformed values are all listed with their set and key (exit
+    /// status 2, nothing written).
+    ImportTones {
+        /// TwoToneDetect's tones.cfg.
+        file: PathBuf,
+        /// The channel the definitions listen on (with --into, default:
+        /// the config's only channel).
+        #[arg(long, value_name = "ID")]
+        channel: Option<String>,
+        /// Add the definitions to this config file.
+        #[arg(long, value_name = "CONFIG")]
+        into: Option<PathBuf>,
+    },
 }
 
 /// The config file when none is named.
@@ -117,8 +154,71 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             key,
             seconds,
         }) => gpio_check(config, channel.as_deref(), *key, *seconds),
+        Some(Command::Status { url }) => status(config, url.as_deref()),
+        Some(Command::HashPassword) => hash_password(),
+        Some(Command::ImportTones {
+            file,
+            channel,
+            into,
+        }) => import_tones(file, channel.as_deref(), into.as_deref()),
         Some(Command::Run) | None => run_node(config),
     }
+}
+
+fn status(config: &Path, url: Option<&str>) -> anyhow::Result<ExitCode> {
+    use echostream::status::client;
+    let base = match url {
+        Some(url) => url.to_owned(),
+        None => {
+            // The config's address when it loads; the default otherwise.
+            let listen = config::load_file(config)
+                .ok()
+                .and_then(|loaded| loaded.config.http.listen)
+                .unwrap_or_else(|| config::defaults::HTTP_LISTEN.to_owned());
+            let listen = listen
+                .replace("0.0.0.0:", "127.0.0.1:")
+                .replace("[::]:", "[::1]:");
+            format!("http://{listen}")
+        }
+    };
+    let password = std::env::var("ECHOSTREAM_HTTP_PASSWORD").ok();
+    match client::fetch(&base, password.as_deref()) {
+        Ok(value) => {
+            let (table, problems) = client::render(&value);
+            print!("{table}");
+            Ok(ExitCode::from(if problems.is_empty() {
+                client::EXIT_HEALTHY
+            } else {
+                client::EXIT_PROBLEM
+            }))
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::from(client::EXIT_UNREACHABLE))
+        }
+    }
+}
+
+fn hash_password() -> anyhow::Result<ExitCode> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("password (shown as typed): ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.len() < 8 {
+        eprintln!("error: the password is shorter than 8 characters; choose a longer one");
+        return Ok(ExitCode::from(EXIT_INPUT));
+    }
+    let hash = echostream_relay::http::PasswordHash::new(password)
+        .map_err(|error| anyhow::anyhow!("the system's random source failed: {error}"))?;
+    println!("{hash}");
+    eprintln!("put it in the config as \"http\": {{ \"password\": \"{hash}\", … }}");
+    Ok(ExitCode::from(EXIT_OK))
 }
 
 fn ptt_off(path: &Path) -> anyhow::Result<ExitCode> {
@@ -404,6 +504,177 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     out.flush().context("writing to standard output")?;
     print_problems(&loaded.warnings);
     Ok(ExitCode::from(EXIT_OK))
+}
+
+/// `echostream import-tones`: see [`echostream::import_tones`].
+fn import_tones(
+    file: &Path,
+    channel: Option<&str>,
+    into: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    use echostream::import_tones::{self as import, Existing, report};
+    let text = match read_tones(file) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("error: cannot read `{}`: {error}", file.display());
+            return Ok(ExitCode::from(EXIT_INPUT));
+        }
+    };
+    let config_text = match into.map(std::fs::read_to_string).transpose() {
+        Ok(text) => text,
+        Err(error) => {
+            let path = into.expect("only a file read can fail").display();
+            eprintln!("error: cannot read config file `{path}`: {error}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let existing = config_text
+        .as_deref()
+        .map(Existing::read)
+        .unwrap_or_default();
+    let Some(channel) = import_channel(channel, into, &existing) else {
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    };
+    let tones_name = file.display().to_string();
+    let config_name = into.map(|p| p.display().to_string());
+    let conversion = match import::convert(&text, &channel, &existing) {
+        Ok(conversion) => conversion,
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!(
+                    "{}",
+                    import_problem(problem, &tones_name, config_name.as_deref())
+                );
+            }
+            eprintln!("note: nothing imported");
+            return Ok(ExitCode::from(EXIT_INPUT));
+        }
+    };
+    let scratch = config_text.is_none();
+    let base = config_text.unwrap_or_else(|| import::scratch_config(&channel));
+    let existing = if scratch {
+        Existing::read(&base)
+    } else {
+        existing
+    };
+    let merged = match import::merge(&base, &conversion) {
+        Ok(merged) => merged,
+        Err(error) => {
+            eprintln!("error: {}: {error}", config_name.as_deref().unwrap_or(""));
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let checked = import::check(&merged, &existing, &conversion, scratch);
+    if !checked.errors.is_empty() {
+        for problem in &checked.errors {
+            eprintln!(
+                "{}",
+                import_problem(problem, &tones_name, config_name.as_deref())
+            );
+        }
+        eprintln!("note: the result would not pass check-config; nothing imported");
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
+    let destination = match into {
+        None => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", import::definitions_json(&conversion))
+                .and_then(|()| out.flush())
+                .context("writing to standard output")?;
+            report::Destination::Printed
+        }
+        Some(path) => {
+            if let Err(error) = import::replace::replace_file(path, &merged) {
+                eprintln!("error: {error}");
+                return Ok(ExitCode::from(EXIT_OTHER));
+            }
+            report::Destination::Into(config_name.as_deref().unwrap_or_default())
+        }
+    };
+    report::write(
+        &mut std::io::stderr().lock(),
+        &tones_name,
+        &conversion,
+        &channel,
+        destination,
+        &checked.warnings,
+    )
+    .context("writing to standard error")?;
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// A tones.cfg as text: at most `MAX_FILE_LEN` bytes, and bytes that are
+/// not UTF-8 (a description saved in a Windows code page) replaced.
+fn read_tones(file: &Path) -> std::io::Result<String> {
+    use echostream::import_tones::MAX_FILE_LEN;
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)?
+        .take(MAX_FILE_LEN + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_LEN {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} KiB; a tones.cfg is a few",
+            MAX_FILE_LEN / 1024
+        )));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The channel the imported definitions listen on: `--channel`, or the
+/// only channel of the config imported into; `None` (said why) otherwise.
+fn import_channel(
+    channel: Option<&str>,
+    into: Option<&Path>,
+    existing: &echostream::import_tones::Existing,
+) -> Option<String> {
+    let known = if existing.channel_ids.is_empty() {
+        "it has none".to_owned()
+    } else {
+        format!("channels: {}", existing.channel_ids.join(", "))
+    };
+    match (channel, into) {
+        (Some(id), Some(path)) if !existing.channel_ids.iter().any(|c| c == id) => {
+            eprintln!(
+                "error: `{}` has no channel `{id}` ({known})",
+                path.display()
+            );
+            None
+        }
+        (Some(id), _) => Some(id.to_owned()),
+        (None, Some(path)) => match existing.channel_ids.as_slice() {
+            [only] => Some(only.clone()),
+            _ => {
+                eprintln!(
+                    "error: --channel ID is needed: which channel of `{}` hears the pages? ({known})",
+                    path.display()
+                );
+                None
+            }
+        },
+        (None, None) => {
+            eprintln!("error: --channel ID is needed: the id of the channel that hears the pages");
+            None
+        }
+    }
+}
+
+/// `error: tones.cfg:14: [Station 9] atone: `35O.5` is not a number`
+fn import_problem(
+    problem: &echostream::import_tones::Problem,
+    tones: &str,
+    config: Option<&str>,
+) -> String {
+    use echostream::import_tones::Origin;
+    let file = match problem.origin {
+        Origin::Tones => Some(tones),
+        Origin::Config => config,
+    };
+    match (file, problem.line) {
+        (Some(file), Some(line)) => format!("error: {file}:{line}: {problem}"),
+        (Some(file), None) => format!("error: {file}: {problem}"),
+        (None, _) => format!("error: {problem}"),
+    }
 }
 
 fn run_node(path: &Path) -> anyhow::Result<ExitCode> {

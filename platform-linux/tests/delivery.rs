@@ -28,6 +28,7 @@ fn config(dir: &Path, extra: Value) -> Config {
     let mut config = json!({
         "node_id": NODE,
         "relay": "embedded",
+        "http": { "listen": null },
         "events_file": dir.join("events.jsonl"),
         "outbox": { "dir": dir.join("outbox") },
         "recordings": { "dir": dir.join("recordings"), "spool_dir": dir.join("spool") },

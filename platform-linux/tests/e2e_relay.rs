@@ -398,6 +398,7 @@ fn pages_config(
     let vox = serde_json::json!({ "vox": { "threshold_dbfs": -40 } });
     let config = serde_json::json!({
         "node_id": node_id,
+        "http": { "listen": null },
         "relay": { "url": format!("ws://{ws}"), "token": "test-token",
                    "connect_timeout_ms": 2000, "reconnect_max_ms": 2000 },
         "audio": { "sample_rate_hz": 48000, "frame_ms": 20, "period_ms": 5,
@@ -544,6 +545,7 @@ fn radio_config(
     }
     let config = serde_json::json!({
         "node_id": node_id,
+        "http": { "listen": null },
         "relay": { "url": format!("ws://{ws}"), "token": "test-token",
                    "connect_timeout_ms": 2000, "reconnect_max_ms": 2000 },
         "audio": { "sample_rate_hz": 48000, "frame_ms": 20, "period_ms": 5,

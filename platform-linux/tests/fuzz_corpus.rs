@@ -70,6 +70,11 @@ fn config_parse_corpus() {
 }
 
 #[test]
+fn tones_cfg_corpus() {
+    replay("tones_cfg", include!("../../fuzz/bodies/tones_cfg.rs"));
+}
+
+#[test]
 fn jitter_ops_corpus() {
     replay("jitter_ops", include!("../../fuzz/bodies/jitter_ops.rs"));
 }

@@ -125,6 +125,20 @@ fn configs() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// The import's fixtures: a realistic tones.cfg and one with mistakes.
+fn tones_cfgs() -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/twotonedetect");
+    ["tones.cfg", "tones-malformed.cfg"]
+        .iter()
+        .map(|name| {
+            (
+                name.replace(".cfg", ""),
+                std::fs::read(dir.join(name)).unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// `exact`: the file must equal what the code produces now (for inputs the
 /// code generates); otherwise it only has to exist (hand-edited inputs).
 fn check_or_write(target: &str, seeds: Vec<(String, Vec<u8>)>, exact: bool) {
@@ -161,6 +175,7 @@ fn seeds_match_what_the_code_produces() {
     // a valid config, which the corpus replay checks.
     check_or_write("config_parse", configs(), false);
     check_or_write("node_inputs", node_inputs(), true);
+    check_or_write("tones_cfg", tones_cfgs(), true);
 }
 
 /// Operation strings for the `node_inputs` target (see its body for the

@@ -101,6 +101,7 @@ fn config(dir: &Path, input: &str) -> std::path::PathBuf {
     let config = json!({
         "node_id": "watchdog-test",
         "relay": "embedded",
+        "http": { "listen": null },
         "audio": { "rt_priority": 0 },
         "channels": [{
             "id": "radio",

@@ -6,6 +6,7 @@
 //! [`server`] and the simulator drive; [`tokens`] reads the tokens file.
 
 pub mod engine;
+pub mod http;
 pub mod keys;
 pub mod server;
 pub mod tokens;

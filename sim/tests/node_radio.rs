@@ -5,7 +5,7 @@
 
 mod node_support;
 
-use echostream_core::node::{ChannelIndex, Event, RadioConfig};
+use echostream_core::node::{ChannelIndex, ChannelState, Event, RadioConfig};
 use echostream_core::ptt::{PttReason, Timers};
 use echostream_core::time::{Duration, Instant};
 
@@ -141,6 +141,37 @@ fn a_talker_who_never_stops_times_out_is_locked_out_and_keys_again_after_a_pause
         "keyed again after the lock-out: {changes:?}"
     );
     assert!(changes[2].1);
+}
+
+#[test]
+fn the_status_state_follows_receive_transmit_time_out_and_lock_out() {
+    let mut world = world(|_| {});
+    let state = |world: &World, node: usize| world.nodes[node].engine.channel_state(ch());
+    assert_eq!(state(&world, 1), ChannelState::Idle);
+    // 3 s of talk against a 2 s time-out.
+    for n in 0..150 {
+        world.capture(0, FIRE, n, true);
+        world.run_for(Duration::from_millis(20));
+        if n == 25 {
+            assert_eq!(
+                state(&world, 0),
+                ChannelState::Receiving,
+                "the talker's site"
+            );
+            assert_eq!(state(&world, 1), ChannelState::Transmitting);
+        }
+        if n == 130 {
+            // Cut at the time-out while the talker goes on.
+            assert_eq!(state(&world, 1), ChannelState::LockedOut);
+        }
+    }
+    world.capture(0, FIRE, 150, false);
+    // The 1 s lock-out ends a second after the talker stopped.
+    world.run_for(Duration::from_secs(2));
+    assert_eq!(state(&world, 1), ChannelState::Idle);
+    assert_eq!(state(&world, 0), ChannelState::Idle);
+    assert_eq!(world.nodes[1].engine.cor_open(ch()), Some(false));
+    assert_eq!(world.nodes[0].engine.cor_open(ch()), None, "no COR line");
 }
 
 #[test]

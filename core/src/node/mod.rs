@@ -76,7 +76,7 @@ pub use self::event::{DisconnectReason, Event, LinkDown, NodeName, PassthroughEd
 pub use self::frames::{FRAME_BYTES, FRAME_ENTRIES};
 pub use self::output::{Captured, Counters, OUTPUT_BUF_LEN, Output, Received};
 pub use self::parked::{PARKED_AGE_MAX, PARKED_MAX};
-pub use self::radio::{HELD_FRAMES, HELD_PAYLOAD_MAX, REMOTE_SILENCE};
+pub use self::radio::{ChannelState, HELD_FRAMES, HELD_PAYLOAD_MAX, REMOTE_SILENCE};
 pub use self::seq_map::SeqMap;
 
 use self::alert::PendingReport;

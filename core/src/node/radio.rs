@@ -96,7 +96,83 @@ impl Radio {
     }
 }
 
+/// What a channel is doing, in the words of a status page: the one state
+/// a radio tech would name, the most pressing first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelState {
+    /// Nothing heard, nothing sent.
+    Idle,
+    /// Its receiver is heard (COR, VOX or always open) and sent on.
+    Receiving,
+    /// Its transmitter is keyed.
+    Transmitting,
+    /// It carries another channel's audio after a page.
+    Passthrough,
+    /// Its transmitter was cut by the time-out and waits out the lock-out.
+    LockedOut,
+}
+
+impl ChannelState {
+    /// Every state, in [`index`](ChannelState::index) order.
+    pub const ALL: [ChannelState; 5] = [
+        ChannelState::Idle,
+        ChannelState::Receiving,
+        ChannelState::Transmitting,
+        ChannelState::Passthrough,
+        ChannelState::LockedOut,
+    ];
+
+    /// The state's name, as the status page and metrics print it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ChannelState::Idle => "idle",
+            ChannelState::Receiving => "receiving",
+            ChannelState::Transmitting => "transmitting",
+            ChannelState::Passthrough => "passthrough",
+            ChannelState::LockedOut => "locked_out",
+        }
+    }
+
+    /// Its position in [`ALL`](ChannelState::ALL).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
 impl Node {
+    /// What `channel` is doing now: locked out before transmitting before
+    /// passthrough before receiving (a keyed passthrough target is
+    /// transmitting).
+    pub fn channel_state(&self, channel: ChannelIndex) -> ChannelState {
+        let Some(c) = self.channels.get(channel.get()) else {
+            return ChannelState::Idle;
+        };
+        let ptt = c
+            .radio
+            .as_ref()
+            .and_then(|r| r.ptt.as_ref())
+            .map(Ptt::state);
+        if ptt == Some(crate::ptt::PttState::LockedOut) {
+            ChannelState::LockedOut
+        } else if ptt.is_some_and(crate::ptt::PttState::is_keyed) {
+            ChannelState::Transmitting
+        } else if c.carrying.is_some() {
+            ChannelState::Passthrough
+        } else if c.open {
+            ChannelState::Receiving
+        } else {
+            ChannelState::Idle
+        }
+    }
+
+    /// `channel`'s COR: `Some(open)` for a channel with a COR line.
+    pub fn cor_open(&self, channel: ChannelIndex) -> Option<bool> {
+        self.channels
+            .get(channel.get())
+            .and_then(|c| c.radio.as_ref())
+            .and_then(|r| r.cor.as_ref().map(Cor::is_open))
+    }
+
     /// `channel`'s COR line went `active` (or not), as read by the driver.
     /// Ignored for a channel without a COR line.
     pub fn handle_cor(&mut self, now: Instant, channel: ChannelIndex, active: bool) {

@@ -62,6 +62,8 @@ pub const MQTT_PREFIX: &str = "echostream";
 pub const MQTT_KEEPALIVE_S: u32 = 30;
 /// The durable outbox's folder.
 pub const OUTBOX_DIR: &str = "./outbox";
+/// Where the status endpoint listens: this machine only.
+pub const HTTP_LISTEN: &str = "127.0.0.1:9310";
 /// The most disk the outbox may use, in MB.
 pub const OUTBOX_MAX_MB: u32 = 64;
 /// One webhook attempt's time limit.

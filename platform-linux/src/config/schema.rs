@@ -87,6 +87,37 @@ pub struct Config {
     /// one file per line, for tests and demos without hardware).
     #[serde(default = "gpio_backend")]
     pub gpio_backend: String,
+    /// The status endpoint: `/metrics` (Prometheus), `/status` (JSON) and
+    /// a status page at `/`. On by default on `127.0.0.1:9310`.
+    #[serde(default)]
+    pub http: Http,
+}
+
+/// The node's status endpoint.
+///
+/// ```json
+/// { "listen": "0.0.0.0:9310", "password": "pbkdf2-sha256$100000$…" }
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    /// Where it listens (default `127.0.0.1:9310`, this machine only), or
+    /// `null` for no endpoint. Beyond loopback it needs `password`: the
+    /// page links to recordings of dispatch traffic.
+    pub listen: Option<String>,
+    /// The password the page asks for (HTTP basic auth, any user name),
+    /// stored as the hash `echostream hash-password` prints, never in the
+    /// clear.
+    pub password: Option<String>,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self {
+            listen: Some(defaults::HTTP_LISTEN.to_owned()),
+            password: None,
+        }
+    }
 }
 
 fn gpio_backend() -> String {

@@ -33,6 +33,23 @@ pub struct NetCounters {
     pub turns: AtomicU64,
     /// Passthroughs running now.
     passthroughs: Mutex<Vec<Passthrough>>,
+    /// Whether the relay has welcomed this node (signaling up).
+    pub welcomed: std::sync::atomic::AtomicBool,
+    /// What each channel is doing, in config order.
+    live: Mutex<Vec<ChannelLive>>,
+}
+
+/// What one channel is doing now, as the engine decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelLive {
+    /// Idle, receiving, transmitting, passthrough or locked out.
+    pub state: echostream_core::node::ChannelState,
+    /// Its COR line, if it has one: open or not.
+    pub cor_open: Option<bool>,
+    /// Whether its transmitter is keyed.
+    pub keyed: bool,
+    /// How many sites the relay lists on it (this one included).
+    pub users: usize,
 }
 
 /// A passthrough running now, for status lines.
@@ -81,6 +98,22 @@ impl NetCounters {
             .lock()
             .map(|p| p.clone())
             .unwrap_or_default()
+    }
+
+    /// What each channel is doing now, in config order.
+    pub fn live(&self) -> Vec<ChannelLive> {
+        self.live.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Publishes the channels' states (once per loop turn; the lock is
+    /// taken only when something changed).
+    pub(crate) fn publish_live(&self, now: &[ChannelLive]) {
+        if let Ok(mut live) = self.live.lock()
+            && live.as_slice() != now
+        {
+            live.clear();
+            live.extend_from_slice(now);
+        }
     }
 
     /// A passthrough started or was extended (`Some(ends)`) or ended.

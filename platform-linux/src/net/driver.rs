@@ -29,7 +29,7 @@ use echostream_core::wire::MAX_DATAGRAM_LEN;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::counters::NetCounters;
+use super::counters::{ChannelLive, NetCounters};
 use super::event::{EventSink, NetEvent};
 use super::link::{Incoming, Link};
 use super::resolve::{Resolved, Resolver};
@@ -180,7 +180,32 @@ impl Driver {
             self.link_failed(now, error);
         }
         self.counters.publish(self.engine.counters());
+        self.publish_live();
         NetCounters::bump(&self.counters.turns);
+    }
+
+    /// The channels' states and the link, for the status endpoint.
+    fn publish_live(&self) {
+        let mut live = [ChannelLive {
+            state: echostream_core::node::ChannelState::Idle,
+            cor_open: None,
+            keyed: false,
+            users: 0,
+        }; echostream_core::MAX_CHANNELS];
+        let count = self.channels.len().min(live.len());
+        for (index, slot) in live.iter_mut().enumerate().take(count) {
+            let channel = ChannelIndex::new(index).expect("at most MAX_CHANNELS channels");
+            *slot = ChannelLive {
+                state: self.engine.channel_state(channel),
+                cor_open: self.engine.cor_open(channel),
+                keyed: self.engine.is_keyed(channel),
+                users: self.engine.users_count(channel),
+            };
+        }
+        self.counters.publish_live(&live[..count]);
+        self.counters
+            .welcomed
+            .store(self.engine.is_welcomed(), Ordering::Relaxed);
     }
 
     /// Takes every COR edge the lines have (their fds are in the poll,

@@ -62,7 +62,7 @@ use crate::config::RemoteRelay;
 use crate::runtime::capture::Heard;
 use crate::tone_plan::Named;
 
-pub use counters::{NetCounters, NetCountersSnapshot, Passthrough};
+pub use counters::{ChannelLive, NetCounters, NetCountersSnapshot, Passthrough};
 pub use event::{EVENT_QUEUE_LEN, NetEvent};
 pub use link::WS_WRITE_BUFFER_MAX;
 pub use transport::TLS_BUFFER_MAX;

@@ -195,6 +195,7 @@ pub struct Node {
     delivery: Option<crate::delivery::Delivery>,
     relay: Option<echostream_relay::server::ServerHandle>,
     channels: Vec<ChannelStatus>,
+    http: Option<echostream_relay::http::HttpServer>,
 }
 
 impl Node {
@@ -215,7 +216,9 @@ impl Node {
                 .collect(),
         );
         let mut delivery = crate::delivery::Delivery::open(config)?;
-        let mut sinks: Vec<Box<dyn crate::events::EventSink>> = Vec::new();
+        let board = crate::status::Board::new();
+        let mut sinks: Vec<Box<dyn crate::events::EventSink>> =
+            vec![Box::new(crate::status::BoardSink(board.clone()))];
         if let Some((delivery, _)) = &delivery
             && let Some(sink) = delivery.event_sink()
         {
@@ -337,6 +340,7 @@ impl Node {
             delivery,
             relay,
             channels: Vec::new(),
+            http: None,
         };
         if let Some(journal) = &node.journal {
             journal.emit(
@@ -352,7 +356,83 @@ impl Node {
                 return Err(err);
             }
         }
+        node.http = node.start_http(config, dir, board);
         Ok(node)
+    }
+
+    /// Starts the status endpoint. One that cannot listen (the port taken)
+    /// is an error in the log and the events, and the node runs on: pages
+    /// matter more than the page about them.
+    fn start_http(
+        &self,
+        config: &Config,
+        recordings_dir: &std::path::Path,
+        board: Arc<crate::status::Board>,
+    ) -> Option<echostream_relay::http::HttpServer> {
+        let listen = config.http.listen.as_deref()?;
+        let addr: SocketAddr = listen.parse().ok()?;
+        let password = config
+            .http
+            .password
+            .as_deref()
+            .and_then(|p| echostream_relay::http::PasswordHash::parse(p).ok());
+        let device = |threads: &[AudioThread], name: String| {
+            threads
+                .iter()
+                .find(|t| t.name() == name)
+                .map(|t| t.counters().clone())
+        };
+        let channels = self
+            .channels
+            .iter()
+            .map(|ch| crate::status::ChannelSources {
+                id: ch.id.clone(),
+                capture: ch.capture.clone(),
+                capture_device: device(&self.captures, format!("capture-{}", ch.id)),
+                playback: ch.playback.clone(),
+                playback_device: device(&self.playbacks, format!("playback-{}", ch.id)),
+            })
+            .collect();
+        let sources = crate::status::Sources {
+            node_id: config.node_id.clone(),
+            relay: match &config.relay {
+                Relay::Embedded => "embedded".to_owned(),
+                Relay::Remote(remote) => remote.url.clone(),
+            },
+            started: Instant::now(),
+            net: self.net.counters(),
+            channels,
+            outbox: self.delivery.as_ref().map(|d| d.outbox().clone()),
+            recordings_dir: config.recordings.dir.clone(),
+            spool_dir: config.s3.is_some().then(|| recordings_dir.to_owned()),
+            board,
+        };
+        let handler: echostream_relay::http::Handler =
+            Arc::new(move |request| sources.answer(request));
+        match echostream_relay::http::HttpServer::start("http", addr, password, handler) {
+            Ok(server) => {
+                log::info!(
+                    "status page on http://{}/ (also /status and /metrics)",
+                    server.addr()
+                );
+                Some(server)
+            }
+            Err(error) => {
+                let message = format!(
+                    "status page: cannot listen on {addr}: {error}; the node runs without it \
+                     (change http.listen, or set it to null)"
+                );
+                log::error!("{message}");
+                if let Some(journal) = &self.journal {
+                    journal.emit(
+                        "error",
+                        None,
+                        crate::fields! { "component" => "http", "message" => message },
+                    );
+                }
+                None
+            }
+        }
     }
 
     /// Starts channel `index`'s capture thread and, when it has an output,
@@ -599,6 +679,9 @@ impl Node {
     /// Stops capture (ending talk-spurts), lets the network send what
     /// is queued, then stops it, playback and the relay.
     fn stop_all(&mut self) {
+        if let Some(http) = self.http.take() {
+            http.stop();
+        }
         for thread in self.captures.drain(..) {
             let name = thread.name().to_owned();
             if let Err(err) = thread.stop() {

@@ -524,7 +524,7 @@ fn rename_to(path: &Path, name: &str, format: Format) -> PathBuf {
 }
 
 /// Free space for unprivileged writers under `dir`, if it can be read.
-fn free_bytes(dir: &Path) -> Option<u64> {
+pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
     let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();

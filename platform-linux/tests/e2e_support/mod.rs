@@ -278,6 +278,7 @@ pub fn node_config(
     let text = format!(
         r#"{{
   "node_id": "{node_id}",
+  "http": {{ "listen": null }},
   "relay": {{ "url": "ws://{ws}", "token": "test-token", "connect_timeout_ms": 2000, "reconnect_max_ms": 2000 }},
   "audio": {{
     "sample_rate_hz": 48000, "frame_ms": 20, "period_ms": 5, "buffer_periods": 3,

@@ -161,6 +161,34 @@ fn outbox_checks_name_the_field() {
 }
 
 #[test]
+fn the_status_endpoint_beyond_loopback_needs_a_password_hash() {
+    let config = check_edited(|_| {}).config.expect("base config");
+    assert_eq!(config.http.listen.as_deref(), Some("127.0.0.1:9310"));
+    error_at(
+        |c| c["http"] = json!({"listen": "0.0.0.0:9310"}),
+        "http.listen",
+        "reachable beyond this machine",
+    );
+    error_at(
+        |c| c["http"] = json!({"listen": "localhost"}),
+        "http.listen",
+        "is not an address and port",
+    );
+    error_at(
+        |c| c["http"] = json!({"listen": "0.0.0.0:9310", "password": "hunter2"}),
+        "http.password",
+        "echostream hash-password",
+    );
+    let hash = echostream_relay::http::PasswordHash::new("hunter2")
+        .unwrap()
+        .to_string();
+    let checked = check_edited(|c| c["http"] = json!({"listen": "[::]:9310", "password": hash}));
+    assert!(checked.config.is_some(), "{}", listing(&checked));
+    let checked = check_edited(|c| c["http"] = json!({"listen": null}));
+    assert_eq!(checked.config.expect("no endpoint").http.listen, None);
+}
+
+#[test]
 fn webhook_checks_name_the_entry_and_field() {
     error_at(
         |c| c["webhooks"] = json!([{"url": "ftp://x"}]),

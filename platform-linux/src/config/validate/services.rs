@@ -66,6 +66,33 @@ pub(super) fn check(problems: &mut Problems, config: &Config) {
     if let Some(command) = &config.alert_command {
         check_alert_command(problems, command);
     }
+    check_http(problems, &config.http);
+}
+
+fn check_http(problems: &mut Problems, http: &crate::config::schema::Http) {
+    if let Some(password) = &http.password
+        && let Err(error) = echostream_relay::http::PasswordHash::parse(password)
+    {
+        problems.error("http.password", error.to_string());
+    }
+    let Some(listen) = &http.listen else {
+        return;
+    };
+    match listen.parse::<std::net::SocketAddr>() {
+        Err(_) => problems.error(
+            "http.listen",
+            format!("`{listen}` is not an address and port such as 127.0.0.1:9310"),
+        ),
+        Ok(addr) if !addr.ip().is_loopback() && http.password.is_none() => problems.error(
+            "http.listen",
+            format!(
+                "{addr} is reachable beyond this machine, and the status page links to \
+                 recordings of dispatch traffic: set http.password to the hash \
+                 `echostream hash-password` prints, or listen on 127.0.0.1"
+            ),
+        ),
+        Ok(_) => {}
+    }
 }
 
 /// Every event type a node emits, for `events` lists.
