@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
 
 use clap::Parser;
 use echostream_relay::TokenPolicy;
@@ -114,6 +115,14 @@ struct Serve {
     /// until it ends its transmission or is silent for 3 s.
     #[arg(long, value_name = "S", default_value_t = echostream_relay::engine::MAX_TALK_S_DEFAULT)]
     max_talk_s: u32,
+    /// How often nodes send a heartbeat and a ping, in ms (20 to 60000,
+    /// what nodes accept). The relay closes a node silent for three
+    /// periods, and a node reports its UDP path lost after three
+    /// unanswered heartbeats: a longer period costs the relay less CPU per
+    /// idle node and finds a dead node or path later.
+    #[arg(long, value_name = "MS", default_value_t = echostream_relay::engine::HEARTBEAT_MS_DEFAULT,
+          value_parser = clap::value_parser!(u32).range(20..=60_000))]
+    heartbeat_ms: u32,
     /// Let a node's UDP streams move to an IP other than its WebSocket's
     /// (multi-homed nodes, carrier NATs). Without it a stream's return
     /// address changes only within the IP the node connected from.
@@ -133,11 +142,16 @@ struct Serve {
     verbose: u8,
 }
 
-/// Set from the signal handler; the loop polls it at least every 100 ms.
+/// Set from the signal handler, which then wakes the loop through
+/// [`WAKER`].
 static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Set on SIGHUP: read the tokens file again.
 static RELOAD: AtomicBool = AtomicBool::new(false);
+
+/// The server's waker: the loop sleeps until its next deadline, so a
+/// signal must wake it to be seen.
+static WAKER: OnceLock<Arc<mio::Waker>> = OnceLock::new();
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -164,6 +178,7 @@ fn serve(args: &Serve) -> ExitCode {
         }
     };
     // Before announcing: whoever reads the line may signal at once.
+    WAKER.set(server.waker()).expect("one server per process");
     if let Err(error) = signals::install() {
         eprintln!("echostream-relay: cannot install signal handlers: {error}");
         return ExitCode::from(1);
@@ -227,6 +242,7 @@ fn config(args: &Serve) -> Result<ServerConfig, String> {
     config.udp_port = args.udp_port;
     config.stats_interval_s = args.stats_interval_s;
     config.max_talk_s = args.max_talk_s;
+    config.heartbeat_ms = args.heartbeat_ms;
     config.allow_roaming = args.allow_roaming;
     config.insecure_plaintext = args.insecure_plaintext;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
@@ -387,21 +403,27 @@ mod signals {
     use std::sync::atomic::Ordering;
 
     extern "C" fn on_signal(signal: libc::c_int) {
-        // Only atomic stores: async-signal-safe.
+        // Atomic stores, an atomic load and one write(2) to the waker's
+        // eventfd: all async-signal-safe (no lock, no allocation).
         if signal == libc::SIGHUP {
             super::RELOAD.store(true, Ordering::Relaxed);
         } else {
             super::STOP.store(true, Ordering::Relaxed);
         }
+        if let Some(waker) = super::WAKER.get() {
+            // Failing, the loop still sees the flag within its longest
+            // wait.
+            let _ = waker.wake();
+        }
     }
 
     /// Routes SIGTERM and SIGINT to [`super::STOP`], SIGHUP to
-    /// [`super::RELOAD`].
+    /// [`super::RELOAD`], each waking the loop through [`super::WAKER`].
     pub(super) fn install() -> std::io::Result<()> {
         for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
             // SAFETY: a zeroed sigaction is a valid "no flags, empty mask"
-            // value; the handler only stores to an atomic, which is
-            // async-signal-safe; sigemptyset and sigaction get valid
+            // value; the handler only touches atomics and writes to an
+            // eventfd, which is async-signal-safe; sigemptyset and sigaction get valid
             // pointers to locals.
             let result = unsafe {
                 let mut action: libc::sigaction = std::mem::zeroed();

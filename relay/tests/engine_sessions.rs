@@ -6,9 +6,10 @@ mod engine_support;
 
 use std::net::SocketAddr;
 
+use echostream_core::time::Duration;
 use echostream_core::wire::Kind;
 use echostream_core::wire::signal::ToRelay;
-use echostream_relay::engine::{CloseReason, ConnId};
+use echostream_relay::engine::{CloseReason, ConnId, RelayConfig, TokenPolicy};
 
 use engine_support::{CH, Msg, TOKEN, World, config, three_on_channel};
 
@@ -105,6 +106,39 @@ fn register_answers_with_a_stream_and_tells_every_member() {
         }
     );
     assert_ne!(w.nodes[0].streams[CH], w.nodes[1].streams[CH]);
+}
+
+/// How soon the relay finds a dead node: three heartbeat periods of the
+/// default relay (3 s) after its last heartbeat, ping or datagram, not
+/// before, and its timer asks to be woken at exactly that moment (the
+/// server sleeps until then).
+#[test]
+fn a_dead_node_is_closed_three_seconds_after_its_last_sign_of_life() {
+    let default = RelayConfig::new("127.0.0.1", 40000, TokenPolicy::AnyToken);
+    assert_eq!(default.session_timeout(), Duration::from_secs(3));
+    let mut config = config();
+    config.heartbeat_ms = default.heartbeat_ms;
+    let mut w = World::new(config, &["alpha", "bravo"]);
+    for i in 0..2 {
+        w.join(i);
+        w.send(i, Kind::Heartbeat, &1u64.to_be_bytes());
+        w.received(i);
+    }
+    let last_heard = w.now;
+    for _ in 0..2 {
+        w.advance(1000);
+        w.send(0, Kind::Heartbeat, &1u64.to_be_bytes());
+    }
+    w.advance(999);
+    assert_eq!(w.nodes[1].closed, None);
+    assert_eq!(
+        w.relay.poll_timeout(),
+        Some(last_heard + Duration::from_secs(3))
+    );
+    w.advance(1);
+    assert_eq!(w.nodes[1].closed, Some(CloseReason::Timeout));
+    assert_eq!(w.nodes[0].closed, None);
+    assert_eq!(w.relay.members(CH), ["alpha"]);
 }
 
 #[test]

@@ -289,3 +289,28 @@ fn a_tokens_file_others_can_read_is_a_warning_or_with_strict_refused() {
     let (code, _) = run(&["token", "check", "--strict", path]);
     assert_eq!(code, Some(2));
 }
+
+#[test]
+fn the_heartbeat_period_is_the_operators_within_what_nodes_accept() {
+    for refused in ["19", "60001"] {
+        let (code, stderr) = run(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--udp",
+            "127.0.0.1:0",
+            "--heartbeat-ms",
+            refused,
+        ]);
+        assert_eq!(code, Some(2), "--heartbeat-ms {refused}: {stderr}");
+    }
+    let relay = RelayProcess::start(&["--heartbeat-ms", "2500"]);
+    let mut signaling = support::Signaling::connect(relay.ws);
+    signaling.hello("station-a", "any-token");
+    match signaling.next(support::PATIENCE) {
+        Some(support::Event::Msg(support::Msg::Welcome { heartbeat_ms, .. })) => {
+            assert_eq!(heartbeat_ms, 2500, "nodes are told the period");
+        }
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+    relay.stop();
+}

@@ -83,3 +83,27 @@ fn any_token_off_loopback_is_refused_before_binding() {
     );
     assert!(error.is_config());
 }
+
+/// The loop sleeps until its next deadline rather than waking on a tick:
+/// a silent node's session still closes at its time-out (three heartbeat
+/// periods after the welcome), not before and not a tick late.
+#[test]
+fn a_sleeping_relay_closes_a_silent_node_on_time() {
+    let mut config = ServerConfig::new(loopback(), loopback(), TokenPolicy::AnyToken);
+    config.heartbeat_ms = 300;
+    let handle = Server::bind(config).unwrap().spawn().unwrap();
+    let mut a = Signaling::connect(handle.ws_addr());
+    a.hello("station-a", "t");
+    assert!(matches!(
+        a.next(support::PATIENCE),
+        Some(Event::Msg(Msg::Welcome { .. }))
+    ));
+    let welcomed = Instant::now();
+    assert_eq!(a.closed(support::PATIENCE), Some(Some(1001)), "timed out");
+    let silent_for = welcomed.elapsed();
+    assert!(
+        silent_for >= Duration::from_millis(900) && silent_for < Duration::from_millis(1400),
+        "closed after {silent_for:?}"
+    );
+    handle.stop().unwrap();
+}

@@ -11,12 +11,16 @@ impl Relay {
     /// so `poll_output` never hands out a frame to a session whose view
     /// is wrong. Each close removes a session, so it ends.
     pub(super) fn close_lost(&mut self) {
+        if !self.state_lost_any {
+            return;
+        }
         for _ in 0..=self.sessions.len() {
             let lost = self
                 .sessions
                 .iter()
                 .position(|s| s.as_ref().is_some_and(|s| s.state_lost));
             let Some(slot) = lost else {
+                self.state_lost_any = false;
                 return;
             };
             self.counters.sessions_closed_queue_full += 1;
@@ -47,6 +51,8 @@ impl Relay {
         let session = self.sessions[slot]
             .take()
             .expect("remove_session is called with a live slot");
+        self.by_conn.remove(&session.conn);
+        self.alive_order.remove(slot);
         self.out.clear(slot);
         self.counters.sessions_active -= 1;
         for membership in &session.memberships {

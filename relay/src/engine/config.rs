@@ -32,6 +32,11 @@ pub const TALK_AUDIO_MIN_DEFAULT: u32 = 6;
 
 const _: () = assert!(TALK_AUDIO_MIN_DEFAULT as usize <= TALK_AUDIO_MIN_MAX);
 
+/// The heartbeat period nodes are told by default, in ms: with
+/// [`HEARTBEATS_MISSED_MAX`], a dead node is found 3 s after its last sign
+/// of life.
+pub const HEARTBEAT_MS_DEFAULT: u32 = 1000;
+
 /// Heartbeat periods without a heartbeat, ping or valid datagram before a
 /// session is closed.
 pub const HEARTBEATS_MISSED_MAX: u64 = 3;
@@ -214,7 +219,7 @@ impl RelayConfig {
         RelayConfig {
             udp_host: udp_host.into(),
             udp_port,
-            heartbeat_ms: 1000,
+            heartbeat_ms: HEARTBEAT_MS_DEFAULT,
             key_grace_ms: 5000,
             tokens,
             max_talk_s: MAX_TALK_S_DEFAULT,

@@ -62,6 +62,7 @@ impl Relay {
             .membership(stream_id)
             .expect("the stream table and memberships agree");
         session.last_alive = now;
+        self.alive(slot);
         let repr = opened.repr;
         self.update_return_addr(slot, m, from, repr.key_id, repr.seq, current_key_id);
         let payload = &datagram[opened.payload];
@@ -187,6 +188,7 @@ impl Relay {
                 }
             }
         }
+        self.touch_channel(c);
     }
 
     fn end_of_transmission(&mut self, slot: usize, m: usize, timestamp: MediaTimestamp) {
@@ -203,6 +205,7 @@ impl Relay {
             self.counters.drops.not_talker += 1;
             return;
         }
+        self.touch_channel(c);
         self.counters.eot_in += 1;
         self.fan_out(
             c,

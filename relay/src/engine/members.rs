@@ -28,6 +28,7 @@ impl Relay {
         );
         if queued.is_err() {
             self.session_mut(slot).state_lost = true;
+            self.state_lost_any = true;
         }
         self.out.release_text(text);
     }
@@ -92,6 +93,7 @@ impl Relay {
                     .as_mut()
                     .expect("members are live sessions")
                     .state_lost = true;
+                self.state_lost_any = true;
             }
         }
         self.out.release_text(text);

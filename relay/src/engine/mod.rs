@@ -93,6 +93,7 @@ mod reload;
 mod session;
 mod signaling;
 mod store;
+mod timeout;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -103,9 +104,9 @@ use echostream_core::wire::StreamId;
 
 pub use self::admission::{AcceptRate, Admit, Refusal};
 pub use self::config::{
-    ConfigError, HEARTBEATS_MISSED_MAX, Limits, MAX_TALK_S_DEFAULT, RelayConfig,
-    STREAMS_PER_SESSION_MAX, TALK_AUDIO_MIN_DEFAULT, TALK_AUDIO_MIN_MAX, TALKER_SILENCE_TIMEOUT,
-    TokenPolicy,
+    ConfigError, HEARTBEAT_MS_DEFAULT, HEARTBEATS_MISSED_MAX, Limits, MAX_TALK_S_DEFAULT,
+    RelayConfig, STREAMS_PER_SESSION_MAX, TALK_AUDIO_MIN_DEFAULT, TALK_AUDIO_MIN_MAX,
+    TALKER_SILENCE_TIMEOUT, TokenPolicy,
 };
 pub use self::counters::{Counters, Drops};
 pub use self::output::{CloseReason, ConnId, MAX_OUTPUT_LEN, Output};
@@ -114,6 +115,7 @@ use self::channel::Channel;
 use self::members::error_message;
 use self::outbox::Outputs;
 use self::session::{Phase, Session};
+use self::timeout::AliveOrder;
 
 /// Error codes the relay sends in `error` messages (HTTP-like).
 pub mod error_code {
@@ -179,6 +181,15 @@ pub struct Relay {
     channels: Vec<Option<Channel>>,
     /// Which session slot holds each stream.
     streams: HashMap<StreamId, usize>,
+    /// Which session slot holds each connection.
+    by_conn: HashMap<ConnId, usize>,
+    /// Sessions by phase, in the order they last showed life (see
+    /// `timeout`).
+    alive_order: AliveOrder,
+    /// A bit per channel slot that may have a talker (every one that has).
+    talking: Vec<u64>,
+    /// Some session has `state_lost` set: `close_lost` has work.
+    state_lost_any: bool,
     next_stream_id: u32,
     /// What waits to be sent.
     out: Outputs,
@@ -197,6 +208,10 @@ impl Relay {
             sessions: (0..limits.slots()).map(|_| None).collect(),
             channels: (0..limits.channels_max).map(|_| None).collect(),
             streams: HashMap::with_capacity(limits.sessions_max * STREAMS_PER_SESSION_MAX),
+            by_conn: HashMap::with_capacity(limits.slots()),
+            alive_order: AliveOrder::new(limits.slots()),
+            talking: vec![0; limits.channels_max.div_ceil(64)],
+            state_lost_any: false,
             next_stream_id: 1,
             out: Outputs::new(&limits),
             counters: Counters::default(),
@@ -263,7 +278,9 @@ impl Relay {
                 "slots = sessions_max + pending_max, and hello keeps welcomed <= sessions_max",
             );
         self.sessions[slot] = Some(Session::new(conn, peer, now));
+        self.by_conn.insert(conn, slot);
         self.counters.sessions_active += 1;
+        self.alive(slot);
         self.close_lost();
     }
 
@@ -297,25 +314,18 @@ impl Relay {
         }
         self.run_due_rekeys(now);
         self.close_lost();
+        for c in 0..self.channels.len() {
+            self.touch_channel(c);
+        }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) next has work: the
     /// earliest talker release or session time-out, or at once when a
     /// sender ran low on sequence numbers while `poll_output` sealed.
+    /// Looks at no more than the oldest session of each phase and the
+    /// channels with a talker (see `timeout`).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let sessions = self.sessions.iter().flatten().map(|s| {
-            if s.rekey_due {
-                s.last_alive
-            } else {
-                s.last_alive + self.timeout_of(s)
-            }
-        });
-        let talkers = self
-            .channels
-            .iter()
-            .flatten()
-            .filter_map(Channel::release_deadline);
-        sessions.chain(talkers).min()
+        self.earliest_deadline()
     }
 
     /// The next effect, its bytes written to the start of `buf`; `None`
@@ -410,9 +420,7 @@ impl Relay {
     }
 
     fn slot_of(&self, conn: ConnId) -> Option<usize> {
-        self.sessions
-            .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.conn == conn))
+        self.by_conn.get(&conn).copied()
     }
 
     fn channel_slot(&self, channel_id: &str) -> Option<usize> {

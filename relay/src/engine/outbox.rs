@@ -118,6 +118,9 @@ pub(super) struct Outputs {
     scratch: Box<[u8]>,
     /// Where the round robin of [`pop`](Self::pop) resumes.
     cursor: usize,
+    /// A sender neared the end of its sequence numbers in `pop` since
+    /// the relay last ran its due rekeys: some session has `rekey_due`.
+    pub(super) rekey_due: bool,
     text_queue_len_max: usize,
     datagram_queue_len_max: usize,
     control_queue_len_max: usize,
@@ -138,6 +141,7 @@ impl Outputs {
             payloads: Store::new(limits.queued_payload_bytes_max, PAYLOAD_CHUNK_LEN),
             scratch: vec![0; MAX_MESSAGE_LEN].into_boxed_slice(),
             cursor: 0,
+            rekey_due: false,
             text_queue_len_max: limits.text_queue_len_max,
             datagram_queue_len_max: limits.datagram_queue_len_max,
             control_queue_len_max: limits.control_queue_len_max,
@@ -411,11 +415,13 @@ impl Outputs {
             let sealed = sender.seal(d.kind, d.flags, d.timestamp, payload_len, buf);
             if sender.needs_rekey() {
                 session.rekey_due = true;
+                self.rekey_due = true;
             }
             match sealed {
                 Ok(len) => return Some(Output::SendDatagram { to: d.to, len }),
                 Err(SealError::SequenceExhausted) => {
                     session.rekey_due = true;
+                    self.rekey_due = true;
                     drops.seal_failed += 1;
                 }
                 Err(_) => drops.seal_failed += 1,

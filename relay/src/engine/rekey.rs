@@ -9,6 +9,9 @@ use super::{RekeyRefused, Relay};
 
 impl Relay {
     pub(super) fn run_due_rekeys(&mut self, now: Instant) {
+        if !std::mem::take(&mut self.out.rekey_due) {
+            return;
+        }
         for slot in 0..self.sessions.len() {
             if self.sessions[slot].as_ref().is_some_and(|s| s.rekey_due) {
                 // Failures are counted; the flag stays set to retry later
@@ -43,6 +46,7 @@ impl Relay {
             self.counters.drops.text_queue_full += 1;
             self.counters.rekey_failures += 1;
             self.session_mut(slot).state_lost = true;
+            self.state_lost_any = true;
             return Err(RekeyRefused::QueueFull);
         }
         let Ok(issued) = self.session_mut(slot).issuer.issue() else {
@@ -57,6 +61,7 @@ impl Relay {
             self.counters.drops.text_store_full += 1;
             self.counters.rekey_failures += 1;
             self.session_mut(slot).state_lost = true;
+            self.state_lost_any = true;
             return Err(RekeyRefused::QueueFull);
         };
         let keys = SessionKeys::derive(&Secret::from_bytes(issued.secret), issued.key_id);

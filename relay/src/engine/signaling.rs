@@ -114,11 +114,13 @@ impl Relay {
             ) => self.tone_detected(slot, channel_id, tone_id, alert_type),
             (Phase::Welcomed, ToRelay::Ping { t }) => {
                 self.session_mut(slot).last_alive = now;
+                self.alive(slot);
                 let text = self.out.droppable_text(&ToNode::Pong { t });
                 self.send_text(slot, text, Class::Droppable);
             }
             (Phase::Welcomed, ToRelay::Pong { .. }) => {
                 self.session_mut(slot).last_alive = now;
+                self.alive(slot);
             }
         }
     }
@@ -245,6 +247,7 @@ impl Relay {
         session.rights = Some(rights);
         session.phase = Phase::Welcomed;
         session.last_alive = now;
+        self.alive(slot);
         self.counters.sessions_welcomed += 1;
         let udp_host = Host::new(&self.config.udp_host).expect("checked in RelayConfig::validate");
         let text = self.out.text(&ToNode::Welcome {

@@ -80,7 +80,7 @@ impl ServerConfig {
             insecure_plaintext: false,
             tokens,
             allow_roaming: false,
-            heartbeat_ms: 1000,
+            heartbeat_ms: crate::engine::HEARTBEAT_MS_DEFAULT,
             key_grace_ms: 5000,
             max_talk_s: crate::engine::MAX_TALK_S_DEFAULT,
             limits: Limits::default(),

@@ -308,6 +308,26 @@ impl Conn {
         }
     }
 
+    /// Whether [`timer_at`](Self::timer_at) has anything to say.
+    pub(super) fn has_timer(&self) -> bool {
+        self.deadline.is_some() || (self.is_open() && self.stall.is_some())
+    }
+
+    /// When the loop must look at this connection again whatever the
+    /// sockets do: its handshake or close deadline, or when its write
+    /// queue will have made no progress for `stall_timeout` (an open
+    /// connection's; progress in between moves that later).
+    pub(super) fn timer_at(&self, stall_timeout: Duration) -> Option<Instant> {
+        let stall = self
+            .stall
+            .filter(|_| self.is_open())
+            .map(|(since, _)| since + stall_timeout);
+        match (self.deadline, stall) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Whether the write queue has made no progress for `stall_timeout`.
     pub(super) fn stalled(&mut self, now: Instant, stall_timeout: Duration) -> bool {
         let Some((since, at)) = self.stall else {

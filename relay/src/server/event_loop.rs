@@ -1,9 +1,13 @@
 //! The loop: readiness in, engine calls, engine outputs out, timers.
 //!
-//! One turn: poll (at most [`WAIT_MAX`], zero when a budget ran out with
-//! work left), handle every ready socket, run due timers, flush what was
-//! written, publish the counters. Every input is followed by draining
-//! [`Relay::poll_output`], as the engine's contract asks.
+//! One turn: poll (until the next deadline: the engine's, a connection's
+//! handshake, close or write stall, the stats line; zero when a budget ran
+//! out with work left), handle every ready socket, run due timers, flush
+//! what was written, publish the counters. Every input is followed by
+//! draining [`Relay::poll_output`], as the engine's contract asks. A turn
+//! visits only the connections with something to do (see
+//! [`SlotSet`](super::slots::SlotSet)); an idle relay sleeps until a
+//! deadline, a packet or a [`waker`](Server::waker) call.
 
 use std::io;
 use std::net::SocketAddr;
@@ -18,12 +22,13 @@ use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::conn::{Conn, Ending, ReadEvent, Sent};
 use super::transport::Transport;
-use super::{FIRST_CONN, LISTENER, Reload, Server, ServerError, UDP};
+use super::{FIRST_CONN, LISTENER, Reload, Server, ServerError, UDP, WAKE};
 use crate::engine::{CloseReason, ConnId, Output};
 
-/// The longest poll: bounds how late a stop request, handshake deadline
-/// or stall is noticed.
-const WAIT_MAX: Duration = Duration::from_millis(100);
+/// The longest poll. Every deadline is waited for exactly and stop and
+/// reload requests wake the loop (see [`Server::waker`]); this only bounds
+/// how late a flag set without a wake is seen.
+const WAIT_MAX: Duration = Duration::from_secs(10);
 /// Connections accepted per turn.
 const ACCEPT_BUDGET: usize = 64;
 /// Datagrams received per turn.
@@ -36,9 +41,10 @@ const CLOSE_LINGER: Duration = Duration::from_secs(1);
 const FLUSH_PASSES: usize = 4;
 
 impl Server {
-    /// Runs the loop until `stop` is set (noticed within about 100 ms),
-    /// then closes every connection and logs the counters as the stop
-    /// found them (`stats at=final …`).
+    /// Runs the loop until `stop` is set (seen at once when followed by a
+    /// [`waker`](Server::waker) call, else within 10 s), then closes
+    /// every connection and logs the counters as the stop found them
+    /// (`stats at=final …`).
     ///
     /// # Errors
     /// [`ServerError::Io`] when polling fails; the server is unusable then.
@@ -47,8 +53,8 @@ impl Server {
     }
 
     /// [`run`](Self::run), also replacing the tokens with
-    /// `reload.load()` whenever `reload.requested` is set (noticed within
-    /// about 100 ms). Sessions whose token is gone or changed are closed
+    /// `reload.load()` whenever `reload.requested` is set (seen as `stop`
+    /// is). Sessions whose token is gone or changed are closed
     /// (see [`Relay::set_tokens`](crate::engine::Relay::set_tokens)); a
     /// load that fails is logged and the previous tokens stay.
     ///
@@ -85,6 +91,8 @@ impl Server {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
                     UDP => self.udp_pending = true,
+                    // Only wakes the loop: the flags are read above.
+                    WAKE => {}
                     Token(t) => self.ready.push(t - FIRST_CONN),
                 }
             }
@@ -137,10 +145,10 @@ impl Server {
             self.serve(slot);
         }
         // Connections whose read budget ran out last turn.
-        for slot in 0..self.conns.len() {
-            if self.conns[slot].as_ref().is_some_and(|c| c.read_pending) {
-                self.serve(slot);
-            }
+        let mut at = 0;
+        while let Some(slot) = self.read_pending.next(at) {
+            at = slot + 1;
+            self.serve(slot);
         }
         self.timers();
         self.flush_all();
@@ -148,9 +156,7 @@ impl Server {
     }
 
     fn poll_timeout(&self, next_stats: Option<std::time::Instant>) -> Duration {
-        let pending = self.accept_pending
-            || self.udp_pending
-            || self.conns.iter().flatten().any(|c| c.read_pending);
+        let pending = self.accept_pending || self.udp_pending || !self.read_pending.is_empty();
         if pending {
             return Duration::ZERO;
         }
@@ -159,8 +165,19 @@ impl Server {
             .relay
             .poll_timeout()
             .map(|at| Duration::from_micros(at.saturating_duration_since(now).as_micros()));
-        let stats = next_stats.map(|at| at.saturating_duration_since(std::time::Instant::now()));
-        [Some(WAIT_MAX), engine, stats]
+        let wall = std::time::Instant::now();
+        let conns = self
+            .timed
+            .iter()
+            .filter_map(|slot| {
+                self.conns[slot]
+                    .as_ref()?
+                    .timer_at(self.settings.write_stall)
+            })
+            .min()
+            .map(|at| at.saturating_duration_since(wall));
+        let stats = next_stats.map(|at| at.saturating_duration_since(wall));
+        [Some(WAIT_MAX), engine, conns, stats]
             .into_iter()
             .flatten()
             .min()
@@ -301,6 +318,7 @@ impl Server {
                 let open = conn.is_open();
                 self.conns[slot] = Some(conn);
                 self.by_id.insert(id, slot);
+                self.note(slot);
                 if open {
                     self.opened(slot);
                 }
@@ -358,6 +376,17 @@ impl Server {
             // Writable readiness lands here too.
             conn.dirty = true;
         }
+        self.note(slot);
+    }
+
+    /// Brings the slot sets up to date with connection `slot` after a call
+    /// that may have changed what it waits for.
+    fn note(&mut self, slot: usize) {
+        let conn = self.conns[slot].as_ref();
+        self.read_pending
+            .set(slot, conn.is_some_and(|c| c.read_pending));
+        self.dirty.set(slot, conn.is_some_and(|c| c.dirty));
+        self.timed.set(slot, conn.is_some_and(Conn::has_timer));
     }
 
     fn opened(&mut self, slot: usize) {
@@ -422,7 +451,10 @@ impl Server {
             _ => None,
         };
         match (close, self.conns[slot].as_mut()) {
-            (Some((code, text)), Some(conn)) => conn.abort(code, text, deadline),
+            (Some((code, text)), Some(conn)) => {
+                conn.abort(code, text, deadline);
+                self.note(slot);
+            }
             _ => self.drop_conn(slot),
         }
     }
@@ -432,23 +464,40 @@ impl Server {
             self.by_id.remove(&conn.id);
             // Closing the socket removes it from the poller.
         }
+        self.note(slot);
     }
 
-    /// Hands every pending engine output to its socket.
+    /// Hands every pending engine output to its socket, the datagrams in
+    /// batches of up to [`BATCH_LEN`](super::batch::BATCH_LEN) per
+    /// system call, everything in the order the engine gave it.
     fn drain(&mut self) {
         // Out of `self` while the sends borrow it; nothing drains from
         // within a send.
-        let mut buf = std::mem::take(&mut self.out_buf);
-        while let Some(output) = self.relay.poll_output(&mut buf) {
+        let mut batch = std::mem::take(&mut self.batch);
+        while let Some(output) = self.relay.poll_output(batch.spare()) {
             match output {
+                Output::SendDatagram { to, len } => {
+                    if batch.push(to, len) {
+                        self.send_batch(&mut batch);
+                    }
+                }
                 Output::SendText {
-                    conn, droppable, ..
-                } => self.send_text(conn, output.payload(&buf), droppable),
-                Output::SendDatagram { to, .. } => self.send_datagram(to, output.payload(&buf)),
-                Output::Close { conn, reason } => self.engine_close(conn, reason),
+                    conn,
+                    len,
+                    droppable,
+                } => {
+                    let at = batch.spare_at();
+                    self.send_batch(&mut batch);
+                    self.send_text(conn, batch.bytes(at, len), droppable);
+                }
+                Output::Close { conn, reason } => {
+                    self.send_batch(&mut batch);
+                    self.engine_close(conn, reason);
+                }
             }
         }
-        self.out_buf = buf;
+        self.send_batch(&mut batch);
+        self.batch = batch;
     }
 
     /// Queues a frame on its connection. A full write queue drops a
@@ -468,7 +517,7 @@ impl Server {
             return;
         };
         match conn.send_text(text) {
-            Sent::Queued => {}
+            Sent::Queued => self.note(slot.expect("found above")),
             Sent::QueueFull if droppable => self.counters.ws_queue_full += 1,
             Sent::QueueFull => {
                 self.counters.ws_closed_queue_full += 1;
@@ -491,15 +540,11 @@ impl Server {
         }
     }
 
-    fn send_datagram(&mut self, to: SocketAddr, bytes: &[u8]) {
-        match self.udp.send_to(bytes, to) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.counters.udp_send_full += 1,
-            Err(error) => {
-                self.counters.udp_send_errors += 1;
-                log::debug!("datagram not sent to={to} error=\"{error}\"");
-            }
-        }
+    /// Sends the datagrams gathered in `batch` (it leaves empty).
+    fn send_batch(&mut self, batch: &mut super::batch::Batch) {
+        let sent = batch.send(&self.udp);
+        self.counters.udp_send_full += sent.full;
+        self.counters.udp_send_errors += sent.errors;
     }
 
     /// The engine closed a session: send the close frame after what is
@@ -521,6 +566,7 @@ impl Server {
         );
         let deadline = std::time::Instant::now() + CLOSE_LINGER;
         conn.close(close_code(reason), reason.name(), deadline);
+        self.note(slot);
     }
 
     fn receive_datagrams(&mut self) {
@@ -554,8 +600,11 @@ impl Server {
             self.drain();
         }
         let wall = std::time::Instant::now();
-        for slot in 0..self.conns.len() {
+        let mut at = 0;
+        while let Some(slot) = self.timed.next(at) {
+            at = slot + 1;
             let Some(conn) = self.conns[slot].as_mut() else {
+                self.note(slot);
                 continue;
             };
             if conn.deadline.is_some_and(|at| wall >= at) {
@@ -578,7 +627,9 @@ impl Server {
                 // Its queue does not move: a close frame would never leave.
                 self.drop_conn(slot);
                 self.drain();
+                continue;
             }
+            self.note(slot);
         }
     }
 
@@ -587,16 +638,20 @@ impl Server {
         let wall = std::time::Instant::now();
         for _ in 0..FLUSH_PASSES {
             let mut failed = false;
-            for slot in 0..self.conns.len() {
+            let mut at = 0;
+            while let Some(slot) = self.dirty.next(at) {
+                at = slot + 1;
                 let Some(conn) = self.conns[slot].as_mut() else {
+                    self.note(slot);
                     continue;
                 };
                 if !conn.dirty {
+                    self.note(slot);
                     continue;
                 }
                 let closing = !conn.is_open() && !conn.is_handshaking();
                 match conn.flush(wall) {
-                    Ok(_) => {}
+                    Ok(_) => self.note(slot),
                     // The close frame is out and acknowledged, or the peer
                     // is gone: nothing more to say.
                     Err(_) if closing => self.drop_conn(slot),
@@ -629,7 +684,7 @@ impl Server {
             self.drop_conn(slot);
         }
         // Member-list updates for connections already gone go nowhere.
-        while self.relay.poll_output(&mut self.out_buf).is_some() {}
+        while self.relay.poll_output(self.batch.spare()).is_some() {}
     }
 }
 

@@ -48,10 +48,12 @@
 //! `name=value` in the order of [`ServerCounters::fields`], separated by
 //! single spaces.
 
+mod batch;
 mod config;
 mod conn;
 mod counters;
 mod event_loop;
+mod slots;
 mod transport;
 
 use std::collections::HashMap;
@@ -70,11 +72,15 @@ pub use self::config::{ServerConfig, ServerError};
 pub use self::counters::ServerCounters;
 pub use self::transport::{TlsFiles, tls_config};
 
+use self::batch::Batch;
 use self::conn::Conn;
-use crate::engine::{ConnId, MAX_OUTPUT_LEN, Relay};
+use self::slots::SlotSet;
+use crate::engine::{ConnId, Relay};
 
 const LISTENER: Token = Token(0);
 const UDP: Token = Token(1);
+/// The [`Waker`](mio::Waker) a stop or reload request pokes.
+const WAKE: Token = Token(usize::MAX);
 /// Connection slot `i` is token `FIRST_CONN + i`.
 const FIRST_CONN: usize = 2;
 
@@ -101,13 +107,23 @@ pub struct Server {
     shared: Arc<Mutex<ServerCounters>>,
     start: std::time::Instant,
     udp_buf: Box<[u8; MAX_DATAGRAM_LEN + 1]>,
-    /// Lent to the engine's `poll_output` (a slice, so that taking it out
-    /// for a drain leaves an empty box, which allocates nothing).
-    out_buf: Box<[u8]>,
+    /// Lent to the engine's `poll_output`; gathers a fan-out's datagrams
+    /// for one `sendmmsg` (taking it out for a drain leaves an empty one,
+    /// which allocates nothing).
+    batch: Batch,
     /// Slots of ready connections, reused every turn.
     ready: Vec<usize>,
     accept_pending: bool,
     udp_pending: bool,
+    /// Connections whose read budget ran out: served again next turn.
+    read_pending: SlotSet,
+    /// Connections written to since their last flush.
+    dirty: SlotSet,
+    /// Connections that may have a deadline or a stalled write queue (a
+    /// superset: `timers` drops those without).
+    timed: SlotSet,
+    /// Makes the poll return at once (stop and reload requests).
+    waker: Arc<mio::Waker>,
     /// The accept rate's bucket, on the protocol clock.
     accept_rate: crate::engine::AcceptRate,
 }
@@ -156,6 +172,7 @@ impl Server {
         poll.registry()
             .register(&mut udp, UDP, Interest::READABLE)
             .map_err(io("registering the UDP socket"))?;
+        let waker = mio::Waker::new(poll.registry(), WAKE).map_err(io("creating the waker"))?;
         let relay =
             Relay::new(config.relay_config(udp_addr.port())).map_err(|e| ServerError::Config {
                 field: e.field,
@@ -201,13 +218,17 @@ impl Server {
             // Twice the engine's slots: closed connections linger up to
             // a second for the peer's close frame.
             conns: (0..2 * limits.slots()).map(|_| None).collect(),
+            read_pending: SlotSet::new(2 * limits.slots()),
+            dirty: SlotSet::new(2 * limits.slots()),
+            timed: SlotSet::new(2 * limits.slots()),
+            waker: Arc::new(waker),
             by_id: HashMap::with_capacity(2 * limits.slots()),
             next_conn_id: 1,
             counters: ServerCounters::default(),
             shared: Arc::new(Mutex::new(ServerCounters::default())),
             start: std::time::Instant::now(),
             udp_buf: Box::new([0; MAX_DATAGRAM_LEN + 1]),
-            out_buf: vec![0; MAX_OUTPUT_LEN].into_boxed_slice(),
+            batch: Batch::new(),
             ready: Vec::with_capacity(EVENTS_LEN),
             accept_pending: false,
             udp_pending: false,
@@ -236,6 +257,15 @@ impl Server {
             .clone()
     }
 
+    /// Wakes the loop when called: set the `stop` or `reload.requested`
+    /// flag, then call [`wake`](mio::Waker::wake) on this, and the loop
+    /// sees the flag at once (it sleeps until its next deadline
+    /// otherwise). `wake` is one `write(2)` to an eventfd, so a signal
+    /// handler may call it.
+    pub fn waker(&self) -> Arc<mio::Waker> {
+        Arc::clone(&self.waker)
+    }
+
     /// Runs the server on a thread named `relay` until the handle is
     /// stopped or dropped.
     ///
@@ -244,6 +274,7 @@ impl Server {
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::clone(&self.shared);
+        let waker = self.waker();
         let (ws_addr, udp_addr) = (self.ws_addr, self.udp_addr);
         let thread = std::thread::Builder::new()
             .name("relay".into())
@@ -260,6 +291,7 @@ impl Server {
             })?;
         Ok(ServerHandle {
             stop,
+            waker,
             thread: Some(thread),
             counters,
             ws_addr,
@@ -290,6 +322,7 @@ impl fmt::Debug for Reload<'_> {
 #[derive(Debug)]
 pub struct ServerHandle {
     stop: Arc<AtomicBool>,
+    waker: Arc<mio::Waker>,
     thread: Option<JoinHandle<Result<(), ServerError>>>,
     counters: Arc<Mutex<ServerCounters>>,
     ws_addr: SocketAddr,
@@ -322,7 +355,7 @@ impl ServerHandle {
     }
 
     /// Stops the server (closing every connection, logging the final
-    /// counters) and waits for its thread; within about 100 ms.
+    /// counters) and waits for its thread, which wakes at once.
     ///
     /// # Errors
     /// The error the loop stopped with, or [`ServerError::Panicked`].
@@ -332,6 +365,10 @@ impl ServerHandle {
 
     fn stop_and_join(&mut self) -> Result<(), ServerError> {
         self.stop.store(true, Ordering::Relaxed);
+        if let Err(error) = self.waker.wake() {
+            // The loop still stops at its next deadline.
+            log::warn!("relay not woken to stop: {error}");
+        }
         match self.thread.take() {
             Some(thread) => thread.join().unwrap_or(Err(ServerError::Panicked)),
             None => Ok(()),
