@@ -210,8 +210,11 @@ fn hash_password() -> anyhow::Result<ExitCode> {
         .read_line(&mut line)
         .context("reading the password from standard input")?;
     let password = line.trim_end_matches(['\r', '\n']);
-    if password.len() < 8 {
-        eprintln!("error: the password is shorter than 8 characters; choose a longer one");
+    if password.len() < echostream_relay::http::PASSWORD_LEN_MIN {
+        eprintln!(
+            "error: the password is shorter than {} characters; choose a longer one",
+            echostream_relay::http::PASSWORD_LEN_MIN
+        );
         return Ok(ExitCode::from(EXIT_INPUT));
     }
     let hash = echostream_relay::http::PasswordHash::new(password)

@@ -86,6 +86,9 @@ fn status_metrics_and_the_page_in_a_browser_show_the_channels_and_the_alert() {
     assert_eq!(ids, ["pages", "talk"]);
     let pages = &status["channels"][0];
     assert_eq!(pages["last_alert"][1], "Station 1", "{pages:#}");
+    // The channel hears its recording: a level in dBFS, silence at -90.
+    let level = pages["input_level_dbfs"].as_i64().expect("an input level");
+    assert!((-90..=0).contains(&level), "{pages:#}");
     let alert = status["alerts"]
         .as_array()
         .unwrap()
@@ -120,6 +123,10 @@ fn status_metrics_and_the_page_in_a_browser_show_the_channels_and_the_alert() {
         "{metrics}"
     );
     assert!(
+        metrics.contains("echostream_channel_input_level_dbfs{channel=\"pages\"} "),
+        "{metrics}"
+    );
+    assert!(
         metrics.contains("echostream_net_total{counter=\"alerts\"} "),
         "{metrics}"
     );
@@ -130,7 +137,14 @@ fn status_metrics_and_the_page_in_a_browser_show_the_channels_and_the_alert() {
 
     // The page as a browser renders it.
     let dom = chromium_dom(&url);
-    for text in ["pages", "talk", "Station 1", "▶ play", "Last alerts"] {
+    for text in [
+        "pages",
+        "talk",
+        "Station 1",
+        "▶ play",
+        "Last alerts",
+        " dBFS",
+    ] {
         assert!(dom.contains(text), "`{text}` on the rendered page: {dom}");
     }
     assert!(dom.contains("id=\"channels\""), "{dom}");

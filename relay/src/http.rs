@@ -31,6 +31,8 @@ pub const REQUEST_MAX: usize = 8 * 1024;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a client may take to read the answer.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shortest password `hash-password` takes.
+pub const PASSWORD_LEN_MIN: usize = 8;
 /// PBKDF2 rounds of a new hash: about 0.1 s on a Raspberry Pi 4, once per
 /// browser session thanks to the cache.
 pub const PBKDF2_ROUNDS: u32 = 100_000;
@@ -88,6 +90,30 @@ impl Response {
 
 /// What answers requests.
 pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
+
+/// Escapes `text` for HTML text and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes a Prometheus label value (backslash, quote, newline).
+pub fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
 
 /// What the server counts.
 #[derive(Debug, Default)]
@@ -483,6 +509,15 @@ fn basic_password(header: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_markup_and_label_values() {
+        assert_eq!(
+            escape_html(r#"<a href="x">&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
 
     fn get(addr: SocketAddr, raw: &str) -> String {
         let mut stream = TcpStream::connect(addr).unwrap();

@@ -9,11 +9,12 @@ pub mod engine;
 pub mod http;
 pub mod keys;
 pub mod server;
+pub mod status;
 pub mod tokens;
 
 pub use keys::{IssuedKey, KeyIssuer};
 
 pub use engine::{
-    CloseReason, ConfigError, ConnId, Counters, Drops, Limits, MAX_OUTPUT_LEN, Output,
-    RekeyRefused, Relay, RelayConfig, TokenPolicy,
+    ChannelView, CloseReason, ConfigError, ConnId, Counters, Drops, Limits, MAX_OUTPUT_LEN, Output,
+    RekeyRefused, Relay, RelayConfig, SessionView, TalkerView, TokenPolicy,
 };

@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use clap::Parser;
 use echostream_relay::TokenPolicy;
+use echostream_relay::http::{HttpServer, PASSWORD_LEN_MIN, PasswordHash};
 use echostream_relay::server::{Reload, Server, ServerConfig, TlsFiles};
 use echostream_relay::tokens::load_tokens;
 
@@ -37,6 +38,10 @@ enum Command {
     /// Node tokens: make one, check a tokens file.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Read a password from standard input and print its hash for
+    /// --http-password-hash (PBKDF2-SHA256; `echostream hash-password`
+    /// makes the same).
+    HashPassword,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -134,12 +139,42 @@ struct Serve {
     /// network.
     #[arg(long)]
     insecure_plaintext: bool,
+    /// The status endpoint: `/metrics` (Prometheus), `/status` (JSON) and
+    /// a status page at `/`, on ADDR, or `off`. Beyond loopback it needs
+    /// --http-password-hash.
+    #[arg(long, value_name = "ADDR|off", default_value = "127.0.0.1:9311", value_parser = parse_http)]
+    http: HttpListen,
+    /// The status endpoint's password, as `echostream-relay hash-password`
+    /// prints its hash: every request then needs HTTP basic auth with it
+    /// (any user name).
+    #[arg(long, value_name = "HASH", value_parser = parse_password_hash)]
+    http_password_hash: Option<PasswordHash>,
     /// Log the counters every N seconds (0: only at shutdown).
     #[arg(long, value_name = "N", default_value_t = 60)]
     stats_interval_s: u32,
     /// More logging (-v debug, -vv trace); ECHOSTREAM_LOG=LEVEL also works.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+/// Where the status endpoint listens, if anywhere.
+#[derive(Debug, Clone, Copy)]
+struct HttpListen(Option<SocketAddr>);
+
+fn parse_http(text: &str) -> Result<HttpListen, String> {
+    if text == "off" {
+        return Ok(HttpListen(None));
+    }
+    text.parse()
+        .map(|addr| HttpListen(Some(addr)))
+        .map_err(|_| {
+            format!("`{text}` is neither an address with a port (127.0.0.1:9311) nor `off`")
+        })
+}
+
+fn parse_password_hash(text: &str) -> Result<PasswordHash, String> {
+    PasswordHash::parse(text)
+        .map_err(|e| format!("{e}: pass the line `echostream-relay hash-password` prints"))
 }
 
 /// Set from the signal handler, which then wakes the loop through
@@ -157,6 +192,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match args.command {
         Some(Command::Token(command)) => token_command(command),
+        Some(Command::HashPassword) => hash_password(),
         None => serve(&args.serve),
     }
 }
@@ -177,6 +213,7 @@ fn serve(args: &Serve) -> ExitCode {
             return ExitCode::from(if error.is_config() { 2 } else { 1 });
         }
     };
+    let http = start_http(args, &server);
     // Before announcing: whoever reads the line may signal at once.
     WAKER.set(server.waker()).expect("one server per process");
     if let Err(error) = signals::install() {
@@ -184,10 +221,13 @@ fn serve(args: &Serve) -> ExitCode {
         return ExitCode::from(1);
     }
     let scheme = if args.tls_cert.is_some() { "wss" } else { "ws" };
+    let http_addr = http
+        .as_ref()
+        .map_or_else(|| "off".to_owned(), |h| h.addr().to_string());
     let mut stdout = std::io::stdout().lock();
     let announced = writeln!(
         stdout,
-        "listening {scheme}={} udp={}",
+        "listening {scheme}={} udp={} http={http_addr}",
         server.ws_addr(),
         server.udp_addr()
     )
@@ -219,9 +259,74 @@ fn serve(args: &Serve) -> ExitCode {
 
 /// The server configuration from the arguments, or a message naming the
 /// argument at fault.
+/// Starts the status endpoint. One that cannot be bound is logged and
+/// left off: the relay's nodes matter more than its status page.
+fn start_http(args: &Serve, server: &Server) -> Option<HttpServer> {
+    let HttpListen(Some(addr)) = args.http else {
+        return None;
+    };
+    let handler = echostream_relay::status::handler(server.status_source());
+    match HttpServer::start("relay-http", addr, args.http_password_hash.clone(), handler) {
+        Ok(http) => {
+            log::info!("status endpoint on http://{}/", http.addr());
+            Some(http)
+        }
+        Err(error) => {
+            log::error!(
+                "status endpoint not started: --http {addr}: {error}; the relay runs without \
+                 it (choose another address, or pass --http off)"
+            );
+            None
+        }
+    }
+}
+
+/// Reads a password from standard input and prints its hash.
+fn hash_password() -> ExitCode {
+    use std::io::{BufRead as _, IsTerminal as _};
+    if std::io::stdin().is_terminal() {
+        eprint!("password (shown as typed): ");
+    }
+    let mut line = String::new();
+    if let Err(error) = std::io::stdin().lock().read_line(&mut line) {
+        eprintln!("echostream-relay: reading the password from standard input: {error}");
+        return ExitCode::from(1);
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.len() < PASSWORD_LEN_MIN {
+        eprintln!(
+            "echostream-relay: the password is shorter than {PASSWORD_LEN_MIN} characters; \
+             choose a longer one"
+        );
+        return ExitCode::from(2);
+    }
+    match PasswordHash::new(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            eprintln!("pass it as --http-password-hash '{hash}'");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("echostream-relay: the system's random source failed: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn config(args: &Serve) -> Result<ServerConfig, String> {
     let listen = args.listen.expect("clap requires --listen when serving");
     let udp = args.udp.expect("clap requires --udp when serving");
+    if let HttpListen(Some(addr)) = args.http
+        && !addr.ip().is_loopback()
+        && args.http_password_hash.is_none()
+    {
+        return Err(format!(
+            "--http {addr} listens beyond loopback without --http-password-hash: anyone who \
+             reaches it would read which nodes are connected and where from. Pass \
+             --http-password-hash HASH (from `echostream-relay hash-password`), or listen on \
+             127.0.0.1."
+        ));
+    }
     let tokens = match &args.tokens {
         Some(path) => read_tokens(path, args.strict).map_err(|e| format!("--tokens: {e}"))?,
         None if listen.ip().is_loopback() && udp.ip().is_loopback() => {

@@ -33,7 +33,7 @@
 //! allocates, locks and logs nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use echostream_core::audio::{Capture, CaptureSink, CodedFrame, Detection, Framer};
 use echostream_core::tone::ChannelDetector;
@@ -81,6 +81,19 @@ pub struct CaptureStats {
     /// Periods of audio dropped because the ring to the recorder was full
     /// (the recorder fell more than a ring behind).
     pub recorder_ring_full: AtomicU64,
+    /// The input level of the last frame, in dBFS (meaningful once
+    /// `frames` or `net_ring_full` moved: see [`level_dbfs`](Self::level_dbfs)).
+    pub last_level_dbfs: AtomicI32,
+}
+
+impl CaptureStats {
+    /// The input level of the last 20 ms frame, in dBFS; `None` before
+    /// the first.
+    pub fn level_dbfs(&self) -> Option<i32> {
+        let framed =
+            self.frames.load(Ordering::Relaxed) + self.net_ring_full.load(Ordering::Relaxed);
+        (framed > 0).then(|| self.last_level_dbfs.load(Ordering::Relaxed))
+    }
 }
 
 /// Periods of audio the ring to the recorder holds: 2 s of 5 ms periods
@@ -127,6 +140,9 @@ struct Rings<'a> {
 
 impl CaptureSink for Rings<'_> {
     fn frame(&mut self, frame: &CodedFrame<'_>) {
+        self.stats
+            .last_level_dbfs
+            .store(i32::from(frame.level_dbfs), Ordering::Relaxed);
         let counter = match self.to_net.push(EncodedFrame::from_coded(frame)) {
             Ok(()) => &self.stats.frames,
             Err(_) => &self.stats.net_ring_full,

@@ -138,8 +138,8 @@ pub fn render(status: &Value) -> (String, Vec<String>) {
     }
     let _ = writeln!(
         out,
-        "\n{:<16} {:<13} {:<7} {:<6} {:>6} {:>9} {:>6}  LAST ALERT",
-        "CHANNEL", "STATE", "COR", "PTT", "JITTER", "CONCEALED", "XRUNS"
+        "\n{:<16} {:<13} {:<7} {:<6} {:>9} {:>6} {:>9} {:>6}  LAST ALERT",
+        "CHANNEL", "STATE", "COR", "PTT", "INPUT", "JITTER", "CONCEALED", "XRUNS"
     );
     for ch in status["channels"].as_array().into_iter().flatten() {
         let state = text(ch, "state");
@@ -159,6 +159,10 @@ pub fn render(status: &Value) -> (String, Vec<String>) {
         } else {
             "–"
         };
+        let input = ch
+            .get("input_level_dbfs")
+            .and_then(Value::as_i64)
+            .map_or_else(|| "–".to_owned(), |db| format!("{db} dBFS"));
         let jitter = ch
             .get("jitter_delay_ms")
             .and_then(Value::as_u64)
@@ -176,11 +180,12 @@ pub fn render(status: &Value) -> (String, Vec<String>) {
         );
         let _ = writeln!(
             out,
-            "{:<16} {:<13} {:<7} {:<6} {:>6} {:>9} {:>6}  {}",
+            "{:<16} {:<13} {:<7} {:<6} {:>9} {:>6} {:>9} {:>6}  {}",
             text(ch, "id"),
             state,
             cor,
             ptt,
+            input,
             jitter,
             num(ch, "concealed"),
             xruns,

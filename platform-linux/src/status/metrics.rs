@@ -5,17 +5,10 @@
 use std::fmt::Write;
 
 use echostream_core::node::ChannelState;
+use echostream_relay::http::escape_label as label;
 
 use super::Status;
 use crate::net::NetCountersSnapshot;
-
-/// Escapes a label value (backslash, quote, newline).
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
 
 /// A per-channel family: name, help, and how to read it off a channel.
 type PerChannel<T> = (
@@ -89,7 +82,12 @@ pub fn render(status: &Status, net: &NetCountersSnapshot) -> String {
             );
         }
     }
-    let gauges: [PerChannel<f64>; 3] = [
+    let gauges: [PerChannel<f64>; 4] = [
+        (
+            "echostream_channel_input_level_dbfs",
+            "The input level of the last 20 ms captured (-90 is silence).",
+            |c| c.input_level_dbfs.map(f64::from),
+        ),
         (
             "echostream_channel_cor_open",
             "1 while the COR line is open.",
@@ -194,14 +192,4 @@ pub fn render(status: &Status, net: &NetCountersSnapshot) -> String {
         let _ = writeln!(out, "echostream_disk_free_bytes {}", mb * 1_000_000);
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
 }

@@ -273,6 +273,9 @@ pub struct ChannelStatus {
     pub sites: usize,
     /// Frames captured.
     pub frames: u64,
+    /// The input level of the last 20 ms captured, in dBFS (−90 is
+    /// silence); `None` before the first.
+    pub input_level_dbfs: Option<i32>,
     /// The jitter buffer's delay now, in ms.
     pub jitter_delay_ms: Option<u64>,
     /// Received frames decoded, rebuilt from FEC, concealed, refused late.
@@ -319,6 +322,7 @@ impl Sources {
                     ptt_keyed: live.is_some_and(|l| l.keyed),
                     sites: live.map_or(0, |l| l.users),
                     frames: load(&ch.capture.frames),
+                    input_level_dbfs: ch.capture.level_dbfs(),
                     jitter_delay_ms: ch.playback.as_ref().map(|p| load(&p.jitter_delay_ms)),
                     decoded: ch.playback.as_ref().map(|p| load(&p.decoded)),
                     fec: ch.playback.as_ref().map(|p| load(&p.fec)),

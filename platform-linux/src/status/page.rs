@@ -4,26 +4,12 @@
 
 use std::fmt::Write;
 
+use echostream_relay::http::escape_html as escape;
+
 use super::Status;
 
 /// How often the page reloads itself.
 pub const REFRESH_S: u32 = 5;
-
-/// Escapes `text` for HTML text and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}\
 h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em}\
@@ -85,7 +71,7 @@ fn opt(value: Option<u64>) -> String {
 fn channels(html: &mut String, status: &Status) {
     html.push_str(
         "<h2>Channels</h2><table id=\"channels\"><tr><th>Channel</th><th>State</th><th>COR</th>\
-         <th>PTT</th><th>Sites</th><th>Jitter delay</th><th>Decoded / FEC / concealed / late</th>\
+         <th>PTT</th><th>Input</th><th>Sites</th><th>Jitter delay</th><th>Decoded / FEC / concealed / late</th>\
          <th>Xruns in / out</th><th>Last alert</th></tr>",
     );
     for ch in &status.channels {
@@ -107,9 +93,11 @@ fn channels(html: &mut String, status: &Status) {
         let _ = write!(
             html,
             "<tr><td>{}</td><td><span class=\"state {state}\">{state}</span></td><td>{cor}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{} / {} / {} / {}</td><td>{} / {}</td><td>{last}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {} / {} / {}</td><td>{} / {}</td><td>{last}</td></tr>",
             escape(&ch.id),
             if ch.ptt_keyed { "keyed" } else { "–" },
+            ch.input_level_dbfs
+                .map_or_else(|| "–".to_owned(), |db| format!("{db} dBFS")),
             ch.sites,
             ch.jitter_delay_ms
                 .map_or_else(|| "–".to_owned(), |ms| format!("{ms} ms")),
@@ -183,14 +171,6 @@ fn storage(html: &mut String, status: &Status) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape(r#"<a href="x">&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 
     #[test]
     fn uptime_reads_like_a_person_says_it() {

@@ -227,6 +227,9 @@ pub fn start_relay(ws_port: u16, udp_port: u16, extra: &[&str]) -> Relay {
         &format!("127.0.0.1:{ws_port}"),
         "--udp",
         &format!("127.0.0.1:{udp_port}"),
+        // Not the default port: tests run relays side by side.
+        "--http",
+        "127.0.0.1:0",
     ]);
     cmd.args(extra);
     cmd.env("ECHOSTREAM_LOG", "info");

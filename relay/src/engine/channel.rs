@@ -172,6 +172,11 @@ impl Channel {
         }
     }
 
+    /// Members locked out now (a lock-out ends when their audio stops).
+    pub(super) fn locked_out_count(&self) -> usize {
+        self.locked_out.len()
+    }
+
     /// Audio from `member` at `now` with media time `timestamp`: the first
     /// stream to send holds the channel until end-of-transmission or the
     /// relay cuts it (see [`Talker::deadline`]; the caller cuts with

@@ -172,6 +172,41 @@ impl fmt::Display for RekeyRefused {
 
 impl std::error::Error for RekeyRefused {}
 
+/// A channel as [`Relay::channel_views`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelView<'a> {
+    /// The channel's id.
+    pub id: &'a str,
+    /// The node ids of its members, in join order.
+    pub members: Vec<&'a str>,
+    /// Who holds it now, if anyone.
+    pub talker: Option<TalkerView<'a>>,
+    /// Members locked out after a talk-time limit, not yet released.
+    pub locked_out: usize,
+}
+
+/// The node holding a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TalkerView<'a> {
+    /// Its node id.
+    pub node_id: &'a str,
+    /// Since it took the channel.
+    pub talking_for: Duration,
+}
+
+/// A welcomed session as [`Relay::session_views`] shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionView<'a> {
+    /// The node id it said `hello` with.
+    pub node_id: &'a str,
+    /// The IP its WebSocket comes from.
+    pub peer_ip: IpAddr,
+    /// Channels it registered.
+    pub channels: usize,
+    /// Since its last heartbeat, ping or valid datagram.
+    pub quiet_for: Duration,
+}
+
 /// The relay's state machine. See the [module docs](self) for the drain
 /// contract.
 #[derive(Debug)]
@@ -400,6 +435,43 @@ impl Relay {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Every open channel as a status page shows it, in slot order.
+    pub fn channel_views(&self, now: Instant) -> Vec<ChannelView<'_>> {
+        let node_of = |member: &channel::Member| {
+            self.sessions[member.session]
+                .as_ref()
+                .map_or("", |s| s.node_id.as_str())
+        };
+        self.channels
+            .iter()
+            .flatten()
+            .map(|ch| ChannelView {
+                id: &ch.id,
+                members: ch.members.iter().map(node_of).collect(),
+                talker: ch.talker.as_ref().map(|t| TalkerView {
+                    node_id: node_of(&t.member),
+                    talking_for: now.saturating_duration_since(t.taken_at),
+                }),
+                locked_out: ch.locked_out_count(),
+            })
+            .collect()
+    }
+
+    /// Every welcomed session as a status page shows it, in slot order.
+    pub fn session_views(&self, now: Instant) -> Vec<SessionView<'_>> {
+        self.sessions
+            .iter()
+            .flatten()
+            .filter(|s| s.phase == Phase::Welcomed)
+            .map(|s| SessionView {
+                node_id: &s.node_id,
+                peer_ip: s.peer_ip,
+                channels: s.memberships.len(),
+                quiet_for: now.saturating_duration_since(s.last_alive),
+            })
+            .collect()
     }
 
     /// How long `session` may go without a sign of life: until `hello`

@@ -75,6 +75,11 @@ impl Server {
             {
                 self.reload_tokens(reload);
             }
+            if self.desk.wanted() {
+                let counters = self.publish();
+                let status = super::RelayStatus::take(&self.relay, self.now(), counters);
+                self.desk.answer(status);
+            }
             let timeout = self.poll_timeout(next_stats);
             match self.poll.poll(&mut self.events, Some(timeout)) {
                 Ok(()) => {}

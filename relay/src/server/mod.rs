@@ -54,6 +54,7 @@ mod conn;
 mod counters;
 mod event_loop;
 mod slots;
+mod status;
 mod transport;
 
 use std::collections::HashMap;
@@ -70,6 +71,7 @@ use mio::{Events, Interest, Poll, Token};
 
 pub use self::config::{ServerConfig, ServerError};
 pub use self::counters::ServerCounters;
+pub use self::status::{ChannelStatus, RelayStatus, SessionStatus, StatusSource};
 pub use self::transport::{TlsFiles, tls_config};
 
 use self::batch::Batch;
@@ -122,8 +124,10 @@ pub struct Server {
     /// Connections that may have a deadline or a stalled write queue (a
     /// superset: `timers` drops those without).
     timed: SlotSet,
-    /// Makes the poll return at once (stop and reload requests).
+    /// Makes the poll return at once (stop, reload and status requests).
     waker: Arc<mio::Waker>,
+    /// Status requests from an HTTP thread, answered at the next turn.
+    desk: Arc<status::Desk>,
     /// The accept rate's bucket, on the protocol clock.
     accept_rate: crate::engine::AcceptRate,
 }
@@ -222,6 +226,7 @@ impl Server {
             dirty: SlotSet::new(2 * limits.slots()),
             timed: SlotSet::new(2 * limits.slots()),
             waker: Arc::new(waker),
+            desk: Arc::default(),
             by_id: HashMap::with_capacity(2 * limits.slots()),
             next_conn_id: 1,
             counters: ServerCounters::default(),
@@ -266,6 +271,15 @@ impl Server {
         Arc::clone(&self.waker)
     }
 
+    /// Asks the running loop for its status (for an HTTP thread): see
+    /// [`StatusSource::fetch`].
+    pub fn status_source(&self) -> StatusSource {
+        StatusSource {
+            desk: Arc::clone(&self.desk),
+            waker: self.waker(),
+        }
+    }
+
     /// Runs the server on a thread named `relay` until the handle is
     /// stopped or dropped.
     ///
@@ -275,6 +289,7 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::clone(&self.shared);
         let waker = self.waker();
+        let status = self.status_source();
         let (ws_addr, udp_addr) = (self.ws_addr, self.udp_addr);
         let thread = std::thread::Builder::new()
             .name("relay".into())
@@ -294,6 +309,7 @@ impl Server {
             waker,
             thread: Some(thread),
             counters,
+            status,
             ws_addr,
             udp_addr,
         })
@@ -325,6 +341,7 @@ pub struct ServerHandle {
     waker: Arc<mio::Waker>,
     thread: Option<JoinHandle<Result<(), ServerError>>>,
     counters: Arc<Mutex<ServerCounters>>,
+    status: StatusSource,
     ws_addr: SocketAddr,
     udp_addr: SocketAddr,
 }
@@ -338,6 +355,11 @@ impl ServerHandle {
     /// The UDP socket's address.
     pub fn udp_addr(&self) -> SocketAddr {
         self.udp_addr
+    }
+
+    /// Asks the loop for its status: see [`StatusSource::fetch`].
+    pub fn status_source(&self) -> StatusSource {
+        self.status.clone()
     }
 
     /// The counters as of the server's last loop turn.

@@ -35,6 +35,8 @@ pub struct RelayProcess {
     pub ws: SocketAddr,
     /// The UDP socket.
     pub udp: SocketAddr,
+    /// The status endpoint, unless `--http off`.
+    pub http: Option<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
     stderr: Option<JoinHandle<()>>,
 }
@@ -78,10 +80,14 @@ pub fn relay_command(args: &[&str]) -> Command {
 }
 
 impl RelayProcess {
-    /// Starts the relay on 127.0.0.1 port 0 (WebSocket and UDP) with
-    /// `extra` arguments, and waits for its `listening` line.
+    /// Starts the relay on 127.0.0.1 port 0 (WebSocket, UDP and, unless
+    /// `extra` names another `--http`, the status endpoint) with `extra`
+    /// arguments, and waits for its `listening` line.
     pub fn start(extra: &[&str]) -> RelayProcess {
         let mut args = vec!["--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0"];
+        if !extra.contains(&"--http") {
+            args.extend(["--http", "127.0.0.1:0"]);
+        }
         args.extend_from_slice(extra);
         let mut child = relay_command(&args)
             .spawn()
@@ -118,9 +124,11 @@ impl RelayProcess {
         } else {
             addr("ws=")
         };
+        let http = (!line.contains("http=off")).then(|| addr("http="));
         RelayProcess {
             ws,
             udp: addr("udp="),
+            http,
             child,
             log,
             stderr: Some(stderr),
