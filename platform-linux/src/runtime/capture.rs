@@ -35,7 +35,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
-use echostream_core::audio::{Capture, CaptureSink, CodedFrame, Detection, Framer};
+use echostream_core::audio::{
+    Capture, CaptureSink, CodedFrame, Detection, Framer, LEVEL_FLOOR_DBFS,
+};
 use echostream_core::tone::ChannelDetector;
 use echostream_core::tone::dtmf::DtmfSequencer;
 use echostream_core::wire::{MediaTimestamp, Seq};
@@ -81,18 +83,51 @@ pub struct CaptureStats {
     /// Periods of audio dropped because the ring to the recorder was full
     /// (the recorder fell more than a ring behind).
     pub recorder_ring_full: AtomicU64,
-    /// The input level of the last frame, in dBFS (meaningful once
-    /// `frames` or `net_ring_full` moved: see [`level_dbfs`](Self::level_dbfs)).
-    pub last_level_dbfs: AtomicI32,
+    /// The input meter: the loudest frame of the last whole second, in
+    /// dBFS (meaningful once a second was metered: see
+    /// [`level_dbfs`](Self::level_dbfs)).
+    pub level_peak_dbfs: AtomicI32,
+    /// Seconds metered.
+    pub level_seconds: AtomicU64,
 }
 
 impl CaptureStats {
-    /// The input level of the last 20 ms frame, in dBFS; `None` before
-    /// the first.
+    /// The input meter: the level of the loudest 20 ms frame in the last
+    /// whole second, in dBFS (−120 is digital silence); `None` before the
+    /// first second.
     pub fn level_dbfs(&self) -> Option<i32> {
-        let framed =
-            self.frames.load(Ordering::Relaxed) + self.net_ring_full.load(Ordering::Relaxed);
-        (framed > 0).then(|| self.last_level_dbfs.load(Ordering::Relaxed))
+        (self.level_seconds.load(Ordering::Relaxed) > 0)
+            .then(|| self.level_peak_dbfs.load(Ordering::Relaxed))
+    }
+}
+
+/// Frames in a meter's second (20 ms frames).
+const METER_FRAMES: u32 = 50;
+
+/// The input meter's running second, on the capture thread.
+#[derive(Debug, Clone, Copy)]
+struct Meter {
+    peak_dbfs: i16,
+    frames: u32,
+}
+
+impl Meter {
+    const START: Meter = Meter {
+        peak_dbfs: LEVEL_FLOOR_DBFS,
+        frames: 0,
+    };
+
+    /// Takes a frame's level; publishes the peak each whole second.
+    fn frame(&mut self, level_dbfs: i16, stats: &CaptureStats) {
+        self.peak_dbfs = self.peak_dbfs.max(level_dbfs);
+        self.frames += 1;
+        if self.frames == METER_FRAMES {
+            stats
+                .level_peak_dbfs
+                .store(i32::from(self.peak_dbfs), Ordering::Relaxed);
+            stats.level_seconds.fetch_add(1, Ordering::Relaxed);
+            *self = Meter::START;
+        }
     }
 }
 
@@ -120,6 +155,7 @@ pub struct ChannelCapture {
     /// Where the channel's audio goes for recordings, when it records.
     to_recorder: Option<rtrb::Producer<Block>>,
     stats: Arc<CaptureStats>,
+    meter: Meter,
 }
 
 impl std::fmt::Debug for ChannelCapture {
@@ -136,13 +172,12 @@ struct Rings<'a> {
     to_net: &'a mut rtrb::Producer<EncodedFrame>,
     events: Option<&'a mut rtrb::Producer<Heard>>,
     stats: &'a CaptureStats,
+    meter: &'a mut Meter,
 }
 
 impl CaptureSink for Rings<'_> {
     fn frame(&mut self, frame: &CodedFrame<'_>) {
-        self.stats
-            .last_level_dbfs
-            .store(i32::from(frame.level_dbfs), Ordering::Relaxed);
+        self.meter.frame(frame.level_dbfs, self.stats);
         let counter = match self.to_net.push(EncodedFrame::from_coded(frame)) {
             Ok(()) => &self.stats.frames,
             Err(_) => &self.stats.net_ring_full,
@@ -177,6 +212,7 @@ impl ChannelCapture {
             waker,
             to_recorder: None,
             stats: Arc::new(CaptureStats::default()),
+            meter: Meter::START,
         }
     }
 
@@ -227,6 +263,7 @@ impl ChannelCapture {
             to_net: &mut self.to_net,
             events: self.events.as_mut(),
             stats: &self.stats,
+            meter: &mut self.meter,
         };
         let wake = self
             .capture
@@ -245,6 +282,7 @@ impl ChannelCapture {
             to_net: &mut self.to_net,
             events: self.events.as_mut(),
             stats: &self.stats,
+            meter: &mut self.meter,
         };
         self.capture.finish(&mut rings);
         self.publish();
@@ -323,6 +361,22 @@ mod tests {
             *at += PERIOD as u64;
             capture.push_block(&block);
         }
+    }
+
+    #[test]
+    fn the_input_meter_shows_the_loudest_frame_of_the_last_second() {
+        let (mut capture, mut ring, _) = capture();
+        let stats = capture.stats();
+        let mut at = 0;
+        feed(&mut capture, &mut at, 100, 0.1); // 0.5 s, peaks at -20 dBFS
+        assert_eq!(stats.level_dbfs(), None, "no whole second yet");
+        feed(&mut capture, &mut at, 100, 0.0);
+        drain(&mut ring);
+        // A sine's RMS is 3 dB under its peak.
+        assert_eq!(stats.level_dbfs(), Some(-23));
+        feed(&mut capture, &mut at, 200, 0.0);
+        drain(&mut ring);
+        assert_eq!(stats.level_dbfs(), Some(i32::from(LEVEL_FLOOR_DBFS)));
     }
 
     fn drain(ring: &mut rtrb::Consumer<EncodedFrame>) -> Vec<EncodedFrame> {

@@ -85,7 +85,7 @@ pub fn render(status: &Status, net: &NetCountersSnapshot) -> String {
     let gauges: [PerChannel<f64>; 4] = [
         (
             "echostream_channel_input_level_dbfs",
-            "The input level of the last 20 ms captured (-90 is silence).",
+            "The loudest 20 ms of input in the last whole second, dBFS (-120 is digital silence).",
             |c| c.input_level_dbfs.map(f64::from),
         ),
         (

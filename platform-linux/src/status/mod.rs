@@ -273,8 +273,8 @@ pub struct ChannelStatus {
     pub sites: usize,
     /// Frames captured.
     pub frames: u64,
-    /// The input level of the last 20 ms captured, in dBFS (−90 is
-    /// silence); `None` before the first.
+    /// The input meter: the loudest 20 ms of the last whole second, in
+    /// dBFS (−120 is digital silence); `None` before the first second.
     pub input_level_dbfs: Option<i32>,
     /// The jitter buffer's delay now, in ms.
     pub jitter_delay_ms: Option<u64>,
