@@ -390,34 +390,25 @@ fn spawn_capture(
     epoch: Instant,
     shared: Arc<Shared>,
 ) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            let _ = promote_current_thread(RtSettings {
-                priority: 70,
-                lock_memory: false,
-            });
-            let mut block = Block::silent(SampleIndex::ZERO, PERIOD);
-            paced(start, &shared, |n| {
-                let at = n as usize * PERIOD;
-                for (i, s) in block.frames_mut().iter_mut().enumerate() {
-                    *s = source[(offset + at + i) % source.len()];
-                }
-                block.index = SampleIndex(at as u64);
-                capture.push_block(&block);
-                let end = at + PERIOD;
-                if let Some(ready) = &ready
-                    && end.is_multiple_of(FRAME)
-                {
-                    // The period that completed frame `end / FRAME - 1`.
-                    let frame = (end / FRAME - 1) as u32;
-                    let slot = frame as usize % RING;
-                    ready.at_ns[slot].store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                    ready.frame[slot].store(frame, Ordering::Release);
-                }
-            });
-        })
-        .expect("a capture thread")
+    let mut block = Block::silent(SampleIndex::ZERO, PERIOD);
+    spawn_paced(name, start, shared, move |n| {
+        let at = n as usize * PERIOD;
+        for (i, s) in block.frames_mut().iter_mut().enumerate() {
+            *s = source[(offset + at + i) % source.len()];
+        }
+        block.index = SampleIndex(at as u64);
+        capture.push_block(&block);
+        let end = at + PERIOD;
+        if let Some(ready) = &ready
+            && end.is_multiple_of(FRAME)
+        {
+            // The period that completed frame `end / FRAME - 1`.
+            let frame = (end / FRAME - 1) as u32;
+            let slot = frame as usize % RING;
+            ready.at_ns[slot].store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            ready.frame[slot].store(frame, Ordering::Release);
+        }
+    })
 }
 
 fn spawn_playback(
@@ -426,6 +417,19 @@ fn spawn_playback(
     start: Instant,
     shared: Arc<Shared>,
 ) -> std::thread::JoinHandle<()> {
+    spawn_paced(name, start, shared, move |_| {
+        let _ = playback.next_block();
+    })
+}
+
+/// An audio thread named `name`, at SCHED_FIFO 70 as the node's, calling
+/// `period` at each 5 ms deadline (see [`paced`]).
+fn spawn_paced(
+    name: String,
+    start: Instant,
+    shared: Arc<Shared>,
+    period: impl FnMut(u64) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {
@@ -433,11 +437,9 @@ fn spawn_playback(
                 priority: 70,
                 lock_memory: false,
             });
-            paced(start, &shared, |_| {
-                let _ = playback.next_block();
-            });
+            paced(start, &shared, period);
         })
-        .expect("a playback thread")
+        .expect("an audio thread")
 }
 
 /// Calls `period(n)` at each 5 ms deadline from `start` until stopped;

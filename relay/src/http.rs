@@ -115,6 +115,13 @@ pub fn escape_label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Writes a Prometheus family's `# HELP` and `# TYPE` lines.
+pub fn prometheus_family(out: &mut String, name: &str, kind: &str, help: &str) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
 /// What the server counts.
 #[derive(Debug, Default)]
 pub struct HttpCounters {

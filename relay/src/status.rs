@@ -6,7 +6,9 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::http::{Handler, Request, Response, escape_html, escape_label};
+use crate::http::{
+    Handler, Request, Response, escape_html, escape_label, prometheus_family as family,
+};
 use crate::server::{RelayStatus, StatusSource};
 
 /// How long a request waits for the loop's answer.
@@ -66,11 +68,6 @@ pub fn json(status: &RelayStatus) -> Vec<u8> {
 
 /// Counters that go up and down.
 const GAUGES: [&str; 2] = ["sessions_active", "conn_open"];
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
 
 /// `/metrics`: the Prometheus text exposition (0.0.4), by hand: the
 /// figures are the stats line's counters plus a few per channel.

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use echostream_core::node::ChannelState;
-use echostream_relay::http::escape_label as label;
+use echostream_relay::http::{escape_label as label, prometheus_family as family};
 
 use super::Status;
 use crate::net::NetCountersSnapshot;
@@ -16,11 +16,6 @@ type PerChannel<T> = (
     &'static str,
     fn(&super::ChannelStatus) -> Option<T>,
 );
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
 
 /// The whole exposition.
 pub fn render(status: &Status, net: &NetCountersSnapshot) -> String {
