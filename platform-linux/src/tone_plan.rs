@@ -210,7 +210,7 @@ pub fn plan(config: &Config, channel: Option<&str>) -> Result<ChannelPlan, Vec<(
         .filter_map(|(i, c)| c.dtmf.as_ref().filter(|d| d.enabled).map(|d| (i, d)))
         .map(|(i, d)| {
             let core = dtmf_config(d);
-            if let Err(e) = core.validate() {
+            for e in core.refusals() {
                 errors.push(dtmf_problem(&format!("channels[{i}].dtmf"), d, e));
             }
             core

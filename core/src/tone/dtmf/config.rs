@@ -75,6 +75,15 @@ impl DtmfConfig {
     /// The first field out of range, in field order (NaN is out of every
     /// range).
     pub fn validate(&self) -> Result<(), DtmfConfigError> {
+        match self.refusals().next() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Every field out of its range, in field order (none: valid), so
+    /// that a config check can name them all at once.
+    pub fn refusals(&self) -> impl Iterator<Item = DtmfConfigError> {
         // Exact: the times checked are far below 2^24, and a larger one is
         // out of range as an f32 too.
         let fields = [
@@ -86,13 +95,10 @@ impl DtmfConfig {
             (self.level_dbfs_min, DtmfConfigError::Level),
             (self.tone_ratio_min, DtmfConfigError::ToneRatio),
         ];
-        match fields
+        fields
             .into_iter()
-            .find(|&(value, error)| !error.range().contains(value))
-        {
-            Some((_, error)) => Err(error),
-            None => Ok(()),
-        }
+            .filter(|&(value, error)| !error.range().contains(value))
+            .map(|(_, error)| error)
     }
 
     pub(super) fn limits(&self) -> Limits {

@@ -314,6 +314,24 @@ fn dtmf_times_are_reported_once_under_the_files_field_name() {
 }
 
 #[test]
+fn every_dtmf_time_out_of_range_is_named_at_once() {
+    let report = error_at(
+        |c| c["channels"][0]["dtmf"] = json!({ "min_on_ms": 25, "min_off_ms": 10 }),
+        "channels[0].dtmf.min_on_ms",
+        "25 ms is not between 30 and 1000 ms",
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.path == "channels[0].dtmf.min_off_ms"
+                && p.message.contains("10 ms is not between 30 and 1000 ms")),
+        "{}",
+        listing(&report)
+    );
+}
+
+#[test]
 fn dtmf_defaults_follow_the_design() {
     let report = check_edited(|_| {});
     let config = report.config.expect("base config");
