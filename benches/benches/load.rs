@@ -40,7 +40,7 @@ use echostream::audio::Block;
 use echostream::audio::pipeline::{Depacketizer, frame_ring};
 use echostream::audio::rt::{RtSettings, promote_current_thread};
 use echostream::net::{NetChannel, NetEvent, NetHandle, NetLoop, NetSettings};
-use echostream::opus::{Application, Encoder, EncoderConfig, FrameDuration};
+use echostream::opus::{Encoder, EncoderConfig};
 use echostream::runtime::capture::{ChannelCapture, Gate, tone_ring};
 use echostream::runtime::playback::ChannelPlayback;
 use echostream_core::MAX_CHANNELS;
@@ -248,8 +248,9 @@ fn run(
         let net = start_net(&format!("{node}{pair}"), &url, net_channels);
         let talks = |k: usize| k.is_multiple_of(2) == (node == "a");
         for (k, (to_net, tones_in, detector)) in (first..).zip(captures) {
-            let capture = ChannelCapture::new(Gate::Vox(vox()), encoder(), to_net, net.waker())
-                .with_detector(detector, None, tones_in);
+            let capture =
+                ChannelCapture::new(Gate::Vox(vox()), encoder(config), to_net, net.waker())
+                    .with_detector(detector, None, tones_in);
             let source = if talks(k) {
                 talk.clone()
             } else {
@@ -491,20 +492,11 @@ fn vox() -> Vox {
     .expect("vox")
 }
 
-fn encoder() -> Encoder {
-    Encoder::new(EncoderConfig {
-        sample_rate_hz: RATE_HZ,
-        channels: 1,
-        application: Application::Voip,
-        bitrate_bps: 24_000,
-        complexity: 5,
-        vbr: true,
-        fec: true,
-        expected_loss_pct: 10,
-        dtx: false,
-        frame: FrameDuration::Ms20,
-    })
-    .expect("encoder")
+/// The node's encoder for `config.json`'s `audio` section.
+fn encoder(config: &echostream::config::Config) -> Encoder {
+    EncoderConfig::from_audio(&config.audio)
+        .and_then(Encoder::new)
+        .expect("config.json's encoder")
 }
 
 /// A talker's 20 s: Station 1's page (349 Hz 0.8 s, 707.3 Hz 2 s at

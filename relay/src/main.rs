@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use clap::Parser;
 use echostream_relay::TokenPolicy;
-use echostream_relay::http::{HttpServer, PASSWORD_LEN_MIN, PasswordHash};
+use echostream_relay::http::{HttpServer, PASSWORD_LEN_MIN, PasswordHash, PasswordHashError};
 use echostream_relay::server::{Reload, Server, ServerConfig, TlsFiles};
 use echostream_relay::tokens::load_tokens;
 
@@ -161,20 +161,49 @@ struct Serve {
 #[derive(Debug, Clone, Copy)]
 struct HttpListen(Option<SocketAddr>);
 
-fn parse_http(text: &str) -> Result<HttpListen, String> {
+/// An `--http` value that is neither an address nor `off`.
+#[derive(Debug)]
+struct BadHttpListen(String);
+
+impl std::fmt::Display for BadHttpListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` is neither an address with a port (127.0.0.1:9311) nor `off`",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BadHttpListen {}
+
+fn parse_http(text: &str) -> Result<HttpListen, BadHttpListen> {
     if text == "off" {
         return Ok(HttpListen(None));
     }
     text.parse()
         .map(|addr| HttpListen(Some(addr)))
-        .map_err(|_| {
-            format!("`{text}` is neither an address with a port (127.0.0.1:9311) nor `off`")
-        })
+        .map_err(|_| BadHttpListen(text.to_owned()))
 }
 
-fn parse_password_hash(text: &str) -> Result<PasswordHash, String> {
-    PasswordHash::parse(text)
-        .map_err(|e| format!("{e}: pass the line `echostream-relay hash-password` prints"))
+/// An `--http-password-hash` that is not a hash, with what to do.
+#[derive(Debug)]
+struct BadPasswordHash(PasswordHashError);
+
+impl std::fmt::Display for BadPasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: pass the line `echostream-relay hash-password` prints",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BadPasswordHash {}
+
+fn parse_password_hash(text: &str) -> Result<PasswordHash, BadPasswordHash> {
+    PasswordHash::parse(text).map_err(BadPasswordHash)
 }
 
 /// Set from the signal handler, which then wakes the loop through

@@ -56,7 +56,7 @@ pub fn json(status: &RelayStatus) -> Vec<u8> {
         "uptime_s": status.uptime_s,
         "sessions": status.sessions,
         "channels": status.channels,
-        "talkers": status.channels.iter().filter(|c| c.talker.is_some()).count(),
+        "talkers": status.talkers(),
         "datagrams_in": relay.datagrams_in,
         "datagrams_out": relay.datagrams_out,
         "drops": drops,
@@ -100,8 +100,7 @@ pub fn metrics(status: &RelayStatus) -> String {
         "gauge",
         "Channels someone is talking on.",
     );
-    let talkers = status.channels.iter().filter(|c| c.talker.is_some());
-    let _ = writeln!(out, "echostream_relay_talkers {}", talkers.count());
+    let _ = writeln!(out, "echostream_relay_talkers {}", status.talkers());
     family(
         &mut out,
         "echostream_relay_channel_members",

@@ -170,7 +170,9 @@ impl Server {
             .relay
             .poll_timeout()
             .map(|at| Duration::from_micros(at.saturating_duration_since(now).as_micros()));
-        let wall = std::time::Instant::now();
+        // The same reading of the clock as the engine's `now`: the
+        // connections' and the stats' deadlines are on the same clock.
+        let wall = self.start + Duration::from_micros(now.as_micros());
         let conns = self
             .timed
             .iter()

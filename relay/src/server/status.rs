@@ -14,7 +14,7 @@ use super::ServerCounters;
 use crate::engine::Relay;
 
 /// What the relay is doing, as `/status` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RelayStatus {
     /// The relay's version.
     pub version: &'static str,
@@ -25,7 +25,6 @@ pub struct RelayStatus {
     /// Open channels, in slot order.
     pub channels: Vec<ChannelStatus>,
     /// Every counter, as the stats log lines carry them.
-    #[serde(skip)]
     pub counters: ServerCounters,
 }
 
@@ -92,6 +91,11 @@ impl RelayStatus {
         }
     }
 
+    /// Channels someone is talking on.
+    pub fn talkers(&self) -> usize {
+        self.channels.iter().filter(|c| c.talker.is_some()).count()
+    }
+
     /// The drop counters, `(reason, count)`: every counter of the engine
     /// and the server that stands for something refused or lost.
     pub fn drops(&self) -> Vec<(&'static str, u64)> {
@@ -130,7 +134,9 @@ pub(super) struct Desk {
 }
 
 impl Desk {
-    /// Whether a reader waits for an answer (clears the request).
+    /// Whether a reader waits for an answer (clears the request). Read
+    /// first, swapped only when set: the loop asks every turn, and a
+    /// plain load writes nothing to the shared line.
     pub(super) fn wanted(&self) -> bool {
         self.wanted.load(Ordering::Relaxed) && self.wanted.swap(false, Ordering::Relaxed)
     }

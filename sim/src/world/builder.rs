@@ -15,7 +15,7 @@ use super::capture::Capture;
 use super::check::{ChannelFacts, Checks, NodeFacts, Observation};
 use super::link::Link;
 use super::playback::Playback;
-use super::source::{CardClock, Renders, Source};
+use super::source::{CardClock, Source};
 use super::spec::{Action, ChannelSpec, CorScript, GateSpec, NodeSpec};
 use super::step::Item;
 use super::timeline::Timeline;
@@ -160,7 +160,6 @@ impl WorldBuilder {
         }
         let relay = Relay::new(self.relay.clone()).map_err(|e| BuildError::Relay(e.to_string()))?;
         let mut rng = Rng::new(self.seed);
-        let mut renders = Renders::default();
         let mut nodes = Vec::new();
         let mut facts = Vec::new();
         let mut pages = Vec::new();
@@ -180,8 +179,7 @@ impl WorldBuilder {
                     reason,
                 };
                 let (sim, found) =
-                    channel(ch, self.period_frames, &mut cards, &mut rng, &mut renders)
-                        .map_err(err)?;
+                    channel(ch, self.period_frames, &mut cards, &mut rng).map_err(err)?;
                 for page in found {
                     pages.push((n, c, page));
                 }
@@ -288,7 +286,6 @@ fn channel(
     period_frames: usize,
     cards: &mut u32,
     rng: &mut Rng,
-    renders: &mut Renders,
 ) -> Result<(SimChannel, Vec<super::PageTruth>), String> {
     const RATE_HZ: u32 = 48_000;
     let mut sim = SimChannel {
@@ -305,7 +302,7 @@ fn channel(
                 .find(|t| t.tone_id == tone_id)
                 .map(|t| t.definition)
         };
-        let (source, found) = Source::render(source, RATE_HZ, definition, renders, rng.next_u64())?;
+        let (source, found) = Source::render(source, RATE_HZ, definition, rng.next_u64())?;
         pages = found;
         let detector = detector(spec, RATE_HZ)?;
         let opening = match spec.gate {

@@ -202,29 +202,10 @@ const NOISE_LOOP_S: usize = 3;
 /// Seconds of speech rendered and looped.
 const SPEECH_LOOP_S: usize = 7;
 
-/// What a source needs rendered once and shared.
-#[derive(Debug, Default)]
-pub struct Renders {
-    speech: Option<(u32, Arc<[i16]>)>,
-}
-
 /// Speech renders shared by every world of the process, by rate: the seed
 /// sweep builds hundreds of worlds, and rendering the loop (a harmonic
 /// series, a sine per harmonic per sample) was a third of its time.
 static SPEECH: Mutex<Vec<(u32, Arc<[i16]>)>> = Mutex::new(Vec::new());
-
-impl Renders {
-    fn speech(&mut self, rate_hz: u32) -> Arc<[i16]> {
-        match &self.speech {
-            Some((rate, samples)) if *rate == rate_hz => samples.clone(),
-            _ => {
-                let samples = shared_speech(rate_hz);
-                self.speech = Some((rate_hz, samples.clone()));
-                samples
-            }
-        }
-    }
-}
 
 /// The speech loop at `rate_hz`, rendered on first use in the process.
 fn shared_speech(rate_hz: u32) -> Arc<[i16]> {
@@ -252,7 +233,6 @@ impl Source {
         spec: &SourceSpec,
         rate_hz: u32,
         definition: impl Fn(&str) -> Option<Definition>,
-        renders: &mut Renders,
         seed: u64,
     ) -> Result<(Source, Vec<PageTruth>), String> {
         let clock = CardClock {
@@ -288,7 +268,7 @@ impl Source {
                     off_ms,
                 } => render_dtmf(digits, *on_ms, *off_ms, rate_hz, amplitude)?.into(),
                 Sound::Speech { ms } => {
-                    let speech = renders.speech(rate_hz);
+                    let speech = shared_speech(rate_hz);
                     let gain = amplitude * 32_767.0 / 16_000.0;
                     let len = ms_samples(*ms, rate_hz);
                     (0..len)
@@ -455,14 +435,8 @@ mod tests {
                 -6.0,
             );
         let def = Definition::TwoTone(TwoToneDef::quick_call(349.0, 707.3));
-        let (mut source, pages) = Source::render(
-            &spec,
-            48_000,
-            |id| (id == "s1").then_some(def),
-            &mut Renders::default(),
-            1,
-        )
-        .unwrap();
+        let (mut source, pages) =
+            Source::render(&spec, 48_000, |id| (id == "s1").then_some(def), 1).unwrap();
         assert_eq!(pages.len(), 1);
         assert_eq!(pages[0].start, 4_800);
         assert_eq!(pages[0].end - pages[0].start, 48 * 1_000 + 48 * 2_500);
