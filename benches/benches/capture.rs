@@ -62,6 +62,8 @@ use echostream_sim::audio::{
 const RATE_HZ: u32 = 48_000;
 /// One 5 ms period.
 const PERIOD_FRAMES: usize = 240;
+/// The default pre-roll (300 ms of 20 ms frames), kept uncoded while quiet.
+const PREROLL_FRAMES: usize = 15;
 const PERIODS_PER_SECOND: usize = RATE_HZ as usize / PERIOD_FRAMES;
 const _: () = assert!(PERIODS_PER_SECOND * PERIOD_FRAMES == RATE_HZ as usize);
 /// Length of the program the iterations step through.
@@ -177,7 +179,16 @@ impl Rig {
             hang_ms: 250,
         })
         .expect("valid VOX settings");
-        let mut capture = ChannelCapture::new(Gate::Vox(vox), encoder, to_net, waker);
+        // As the running node: coded while the VOX is open (the engine
+        // wants nothing more of a channel nobody passes through).
+        let mut capture = ChannelCapture::new(
+            Gate::Vox(vox),
+            encoder,
+            to_net,
+            waker,
+            Arc::default(),
+            PREROLL_FRAMES,
+        );
         let mut heard = None;
         if taps.detector {
             let (events_tx, events_rx) = tone_ring();

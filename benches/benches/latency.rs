@@ -88,7 +88,15 @@ fn main() {
         hang_ms: 250,
     })
     .expect("vox");
-    let mut capture = ChannelCapture::new(Gate::Vox(vox), encoder, to_net_a, net_a.waker());
+    // Coded while the VOX is open (nothing else wants the packets here).
+    let mut capture = ChannelCapture::new(
+        Gate::Vox(vox),
+        encoder,
+        to_net_a,
+        net_a.waker(),
+        Arc::default(),
+        0,
+    );
 
     let jitter = JitterConfig::DEFAULT;
     let depacketizer =
@@ -248,6 +256,7 @@ fn start_net(
     };
     let channel = NetChannel {
         preroll_frames: 0,
+        wanted: Arc::default(),
         tones: None,
         tone_names: Vec::new(),
         rate_hz: 48_000,

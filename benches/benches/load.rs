@@ -41,7 +41,7 @@ use echostream::audio::pipeline::{Depacketizer, frame_ring};
 use echostream::audio::rt::{RtSettings, promote_current_thread};
 use echostream::net::{NetChannel, NetEvent, NetHandle, NetLoop, NetSettings};
 use echostream::opus::{Encoder, EncoderConfig};
-use echostream::runtime::capture::{ChannelCapture, Gate, tone_ring};
+use echostream::runtime::capture::{ChannelCapture, Gate, PacketsWanted, tone_ring};
 use echostream::runtime::playback::ChannelPlayback;
 use echostream_core::MAX_CHANNELS;
 use echostream_core::jitter::JitterConfig;
@@ -229,8 +229,10 @@ fn run(
             let mut detector =
                 ChannelDetector::new(RATE_HZ, &plan.definitions).expect("a detector");
             detector.set_dtmf(plan.dtmf.as_ref()).expect("DTMF");
+            let wanted = Arc::new(PacketsWanted::default());
             net_channels.push(NetChannel {
-                preroll_frames: 0,
+                preroll_frames: preroll_frames(config),
+                wanted: wanted.clone(),
                 tones: Some(tones_out),
                 tone_names: plan.names.clone(),
                 rate_hz: RATE_HZ,
@@ -242,15 +244,21 @@ fn run(
                 outgoing,
                 incoming,
             });
-            captures.push((to_net, tones_in, Box::new(detector)));
+            captures.push((to_net, tones_in, Box::new(detector), wanted));
             playbacks.push(from_net);
         }
         let net = start_net(&format!("{node}{pair}"), &url, net_channels);
         let talks = |k: usize| k.is_multiple_of(2) == (node == "a");
-        for (k, (to_net, tones_in, detector)) in (first..).zip(captures) {
-            let capture =
-                ChannelCapture::new(Gate::Vox(vox()), encoder(config), to_net, net.waker())
-                    .with_detector(detector, None, tones_in);
+        for (k, (to_net, tones_in, detector, wanted)) in (first..).zip(captures) {
+            let capture = ChannelCapture::new(
+                Gate::Vox(vox()),
+                encoder(config),
+                to_net,
+                net.waker(),
+                wanted,
+                preroll_frames(config),
+            )
+            .with_detector(detector, None, tones_in);
             let source = if talks(k) {
                 talk.clone()
             } else {
@@ -612,4 +620,9 @@ fn rss_kib() -> u64 {
                 .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// The pre-roll in frames, as the node gives its engine.
+fn preroll_frames(config: &echostream::config::Config) -> usize {
+    echostream::runtime::engine_channel(config, 0, &[]).preroll_frames
 }

@@ -72,6 +72,11 @@ impl Routes {
         self.until[target.get()].is_some_and(|until| at < until)
     }
 
+    /// Whether no target is routed.
+    pub fn is_empty(&self) -> bool {
+        self.until.iter().all(Option::is_none)
+    }
+
     /// The targets routed now, in index order.
     pub fn targets(&self) -> impl Iterator<Item = ChannelIndex> + '_ {
         self.until

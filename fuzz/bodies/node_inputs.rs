@@ -151,6 +151,23 @@
                 let payload = vec![0x5a; len];
                 let captured = if op & 0x40 != 0 {
                     Captured::End { timestamp: MediaTimestamp(frame * 960) }
+                } else if op & 0x10 != 0 {
+                    // A frame not coded, or the late packet of one.
+                    if op & 0x20 != 0 {
+                        let back = u32::from(head[1] % 16);
+                        Captured::Late {
+                            timestamp: MediaTimestamp(frame.wrapping_sub(back).wrapping_mul(960)),
+                            fec: false,
+                            payload: &payload,
+                        }
+                    } else {
+                        Captured::Uncoded {
+                            timestamp: MediaTimestamp(frame * 960),
+                            active: op & 0x80 != 0,
+                            reached: SampleIndex(u64::from(frame + 1) * 960),
+                            level_dbfs: -70,
+                        }
+                    }
                 } else {
                     Captured::Frame {
                         timestamp: MediaTimestamp(frame * 960),

@@ -481,6 +481,8 @@ fn a_capture_step_with_32_definitions_and_dtmf_does_not_allocate() {
         Encoder::new(fec_encoder_config()).expect("encoder"),
         to_net,
         Arc::new(NoWake),
+        Arc::default(),
+        15,
     )
     .with_detector(
         Box::new(detector),
@@ -631,9 +633,16 @@ fn ten_minutes_of_speech_and_noise_on_the_live_path_raise_no_alert() {
         hang_ms: 250,
     })
     .expect("vox");
-    let mut capture = ChannelCapture::new(Gate::Vox(vox), encoder, to_net, Arc::new(NoWake))
-        .with_detector(Box::new(detector), Some(sequencer), events_tx)
-        .with_recorder(pcm_tx);
+    let mut capture = ChannelCapture::new(
+        Gate::Vox(vox),
+        encoder,
+        to_net,
+        Arc::new(NoWake),
+        Arc::default(),
+        15,
+    )
+    .with_detector(Box::new(detector), Some(sequencer), events_tx)
+    .with_recorder(pcm_tx);
 
     // One minute of voiced speech over band noise at −30 dBFS, ten times
     // over with fresh noise.

@@ -7,7 +7,7 @@ mod node_support;
 use echostream_core::crypto::OpenErrorKind;
 use echostream_core::node::{
     ChannelIndex, DisconnectReason, Event, Node, NodeConfig, PARKED_AGE_MAX, PATH_DEAD_HEARTBEATS,
-    TRANSMIT_END_DELAY, Unexpected,
+    RadioConfig, TRANSMIT_END_DELAY, Unexpected,
 };
 use echostream_core::time::Duration;
 use echostream_core::wire::StreamId;
@@ -184,6 +184,118 @@ fn a_quiet_channel_sends_nothing_and_its_preroll_leads_the_talk_spurt() {
     world.run_for(Duration::from_millis(300));
     // The five quiet frames before the talk, then the talk, as one spurt.
     assert_intact(&world.nodes[1].frames(0), 15, 15);
+}
+
+/// Two nodes; alpha keeps `preroll` frames of pre-roll on `fire`.
+fn with_preroll(preroll: usize, radio: Option<RadioConfig>) -> World {
+    let mut world = World::with(&["alpha", "bravo"], &[], |i, config| {
+        let preroll = if i == 0 { preroll } else { 0 };
+        config.add_channel("fire", preroll).unwrap();
+        if let (0, Some(radio)) = (i, radio) {
+            config.set_radio(CH0, radio).unwrap();
+        }
+    });
+    world.connect_all();
+    world
+}
+
+#[test]
+fn an_uncoded_preroll_coded_late_leads_the_talk_spurt() {
+    let mut world = with_preroll(5, None);
+    for n in 0..20 {
+        world.capture_uncoded(0, 0, n, false);
+        world.run_for(Duration::from_millis(20));
+        assert!(
+            !world.nodes[0].engine.wants_packets(CH0),
+            "quiet: not coded"
+        );
+    }
+    // The VOX opens: the capture side codes its backlog, then the talk.
+    for n in 15..20 {
+        world.capture_late(0, 0, n);
+    }
+    world.talk(0, 0, 20, 10);
+    world.run_for(Duration::from_millis(300));
+    assert_intact(&world.nodes[1].frames(0), 15, 15);
+    assert_eq!(world.nodes[0].engine.counters().late_packets, 5);
+}
+
+#[test]
+fn a_cor_line_wants_packets_from_its_first_edge_and_its_late_preroll_goes_out_first() {
+    let radio = RadioConfig {
+        timers: echostream_core::ptt::Timers {
+            cor_debounce_ms: 40,
+            cor_hang_ms: 0,
+            ..echostream_core::ptt::Timers::DEFAULT
+        },
+        cor_line: true,
+        ptt: false,
+        full_duplex: true,
+        busy_lockout: false,
+        busy_wait_ms: 1_000,
+    };
+    let mut world = with_preroll(5, Some(radio));
+    for n in 0..20 {
+        world.capture_uncoded(0, 0, n, false);
+        world.run_for(Duration::from_millis(20));
+    }
+    assert!(!world.nodes[0].engine.wants_packets(CH0));
+    let now = world.now;
+    world.nodes[0].engine.handle_cor(now, CH0, true);
+    assert!(
+        world.nodes[0].engine.wants_packets(CH0),
+        "wanted during the debounce, so the pre-roll is ready at the opening"
+    );
+    assert!(!world.nodes[0].engine.is_open(CH0));
+    // The capture side's next period: the backlog, late, then live frames
+    // (a COR line's audio is never active by itself).
+    for n in 15..20 {
+        world.capture_late(0, 0, n);
+    }
+    for n in 20..30 {
+        world.capture(0, 0, n, false);
+        world.run_for(Duration::from_millis(20));
+    }
+    assert!(
+        world.nodes[0].engine.is_open(CH0),
+        "opened after the debounce"
+    );
+    let now = world.now;
+    world.nodes[0].engine.handle_cor(now, CH0, false);
+    world.capture(0, 0, 30, false);
+    world.run_for(Duration::from_millis(300));
+    assert!(
+        !world.nodes[0].engine.wants_packets(CH0),
+        "closed: not coded"
+    );
+    // The pre-roll is the five frames before the opening, 40 ms (two
+    // frames) after the edge: 17 to 21, two of them coded late.
+    assert_intact(&world.nodes[1].frames(0), 17, 13);
+}
+
+#[test]
+fn packets_kept_from_long_ago_are_not_a_later_talk_spurts_preroll() {
+    let mut world = with_preroll(5, None);
+    world.talk(0, 0, 0, 10);
+    // Coded for a little longer after the gate closed (the capture side
+    // hears of it a period late) ...
+    for n in 11..13 {
+        world.capture(0, 0, n, false);
+        world.run_for(Duration::from_millis(20));
+    }
+    // ... then a long quiet, uncoded.
+    for n in 13..200 {
+        world.capture_uncoded(0, 0, n, false);
+        world.run_for(Duration::from_millis(20));
+    }
+    for n in 195..200 {
+        world.capture_late(0, 0, n);
+    }
+    world.talk(0, 0, 200, 5);
+    world.run_for(Duration::from_millis(300));
+    let heard = world.nodes[1].frames(0);
+    assert_intact(&heard[..11], 0, 10);
+    assert_intact(&heard[11..], 195, 10);
 }
 
 #[test]

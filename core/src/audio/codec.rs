@@ -32,6 +32,11 @@ pub trait Encoder {
         let _ = packet;
         false
     }
+
+    /// Forgets the audio coded so far: the next frame is coded as a
+    /// stream's first (after frames that were not coded, it must not be
+    /// predicted from older ones).
+    fn reset(&mut self) {}
 }
 
 /// Decodes one frame of PCM at a time, and makes up frames that are

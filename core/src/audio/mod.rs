@@ -25,7 +25,7 @@ mod testing;
 
 pub use self::capture::{Capture, CaptureSink, CaptureStats, Detection, Gate, GateSource};
 pub use self::codec::{Decoder, Encoder};
-pub use self::framer::{CodedFrame, Framer, FramerStats};
+pub use self::framer::{CATCH_UP_FRAMES, CodedFrame, FrameKind, Framer, FramerStats};
 pub use self::player::{Played, Player, PlayerError, PlayerStats};
 
 use crate::time::SampleIndex;

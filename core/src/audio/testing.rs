@@ -7,11 +7,13 @@ use super::codec::{Decoder, Encoder};
 #[derive(Debug)]
 pub struct Tagger {
     frame: usize,
+    /// Times it was reset.
+    pub resets: u32,
 }
 
 impl Tagger {
     pub fn new(frame: usize) -> Tagger {
-        Tagger { frame }
+        Tagger { frame, resets: 0 }
     }
 }
 
@@ -26,6 +28,9 @@ impl Encoder for Tagger {
     fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, ()> {
         out[0] = pcm[0] as u8;
         Ok(1)
+    }
+    fn reset(&mut self) {
+        self.resets += 1;
     }
 }
 

@@ -41,6 +41,14 @@ pub(crate) struct Channel {
     pub(crate) frames: FrameRing,
     /// The capture side's verdict on its last frame.
     pub(crate) source_active: bool,
+    /// Frames the capture side handed over uncoded since its last coded
+    /// one, less the late packets of them that came since: its backlog,
+    /// which holds the newest part of the pre-roll.
+    pub(crate) uncoded_run: usize,
+    /// The media time of the source's last frame before its passthrough
+    /// started: late packets after it are passed through, older ones
+    /// (the pages' tones) are not.
+    pub(crate) routed_after: MediaTimestamp,
     /// The gate is open: captured frames go out.
     pub(crate) open: bool,
     /// The next audio frame sealed starts a talk-spurt.
@@ -87,6 +95,8 @@ impl Channel {
             seq_map: SeqMap::new(),
             frames: FrameRing::new(),
             source_active: false,
+            uncoded_run: 0,
+            routed_after: MediaTimestamp(0),
             open: false,
             start_pending: true,
             transmitting: false,

@@ -402,7 +402,10 @@ impl Node {
 
     /// One frame from the capture side of `channel`, in capture order:
     /// kept as pre-roll while the channel is quiet, sent while it talks.
-    /// An index past the channel list is ignored.
+    /// An uncoded frame moves the channel's clock and gate like a coded
+    /// one; a late packet (the pre-roll, coded once
+    /// [`wants_packets`](Self::wants_packets) said so) joins the frames it
+    /// would have joined. An index past the channel list is ignored.
     pub fn handle_captured(&mut self, now: Instant, channel: ChannelIndex, captured: Captured<'_>) {
         self.now = now;
         let Some(c) = self.channels.get_mut(channel.get()) else {
@@ -418,30 +421,34 @@ impl Node {
                 reached,
                 level_dbfs,
             } => {
-                c.source_active = active;
-                c.reached = reached.max(c.reached);
-                c.last_timestamp = timestamp;
-                self.update_gate(channel, timestamp);
-                let c = &mut self.channels[channel.get()];
-                // A passthrough target sends its source's audio, not its own.
-                if c.carrying.is_none() {
-                    let commit = c.open;
-                    if c.frames
-                        .push(timestamp, fec, false, payload, commit)
-                        .is_err()
-                    {
-                        self.counters.drop_captured += 1;
-                    }
-                    if !commit {
-                        c.frames.trim_preroll(c.preroll_frames);
-                    }
-                }
-                self.route_frame(channel, timestamp, fec, payload);
-                self.end_routes(channel, timestamp, false);
-                if let Some(planner) = &mut self.channels[channel.get()].planner {
-                    planner.handle_audio(reached, level_dbfs);
-                }
-                self.drain_planner(channel);
+                c.uncoded_run = 0;
+                self.mark_captured(channel, timestamp, active, reached);
+                self.keep_packet(channel, timestamp, fec, payload, false);
+                self.after_captured(channel, timestamp, reached, level_dbfs);
+            }
+            Captured::Uncoded {
+                timestamp,
+                active,
+                reached,
+                level_dbfs,
+            } => {
+                // The capture side keeps this frame's audio now: the
+                // pre-roll here shrinks by one so that both together are
+                // the last pre-roll's worth of frames.
+                c.uncoded_run = (c.uncoded_run + 1).min(c.preroll_frames);
+                c.frames
+                    .trim_preroll(c.preroll_frames.saturating_sub(c.uncoded_run));
+                self.mark_captured(channel, timestamp, active, reached);
+                self.after_captured(channel, timestamp, reached, level_dbfs);
+            }
+            Captured::Late {
+                timestamp,
+                fec,
+                payload,
+            } => {
+                c.uncoded_run = c.uncoded_run.saturating_sub(1);
+                self.counters.late_packets += 1;
+                self.keep_packet(channel, timestamp, fec, payload, true);
             }
             Captured::End { timestamp } => {
                 c.source_active = false;
@@ -456,6 +463,89 @@ impl Node {
                 self.drain_planner(channel);
             }
         }
+    }
+
+    /// Whether `channel`'s capture side should code its audio now: its
+    /// gate is open (and it sends its own audio), its COR line is active
+    /// (the gate opens after the debounce: the pre-roll is then ready), or
+    /// it is passed through to another channel. Otherwise its frames come
+    /// uncoded and nobody pays for coding them. The driver hands this to
+    /// the capture side after every turn.
+    pub fn wants_packets(&self, channel: ChannelIndex) -> bool {
+        let Some(c) = self.channels.get(channel.get()) else {
+            return false;
+        };
+        let line = c
+            .radio
+            .as_ref()
+            .and_then(|r| r.cor.as_ref())
+            .is_some_and(|cor| cor.source_active());
+        (c.carrying.is_none() && (c.open || line)) || !c.routes.is_empty()
+    }
+
+    /// A captured frame's marks: the channel's own verdict, its clock, and
+    /// the gate they move.
+    fn mark_captured(
+        &mut self,
+        channel: ChannelIndex,
+        timestamp: MediaTimestamp,
+        active: bool,
+        reached: SampleIndex,
+    ) {
+        let c = &mut self.channels[channel.get()];
+        c.source_active = active;
+        c.reached = reached.max(c.reached);
+        c.last_timestamp = timestamp;
+        self.update_gate(channel, timestamp);
+    }
+
+    /// A captured packet: kept (committed while the gate is open, else
+    /// pre-roll) unless the channel carries another's audio, and passed
+    /// through to where the channel goes (a `late` one only if it came
+    /// after the passthrough started).
+    fn keep_packet(
+        &mut self,
+        channel: ChannelIndex,
+        timestamp: MediaTimestamp,
+        fec: bool,
+        payload: &[u8],
+        late: bool,
+    ) {
+        let c = &mut self.channels[channel.get()];
+        // A passthrough target sends its source's audio, not its own.
+        if c.carrying.is_none() {
+            let commit = c.open;
+            if c.frames
+                .push(timestamp, fec, false, payload, commit)
+                .is_err()
+            {
+                self.counters.drop_captured += 1;
+            }
+            if !commit {
+                c.frames
+                    .trim_preroll(c.preroll_frames.saturating_sub(c.uncoded_run));
+            }
+        }
+        let c = &self.channels[channel.get()];
+        if !late || timestamp.0.wrapping_sub(c.routed_after.0).cast_signed() > 0 {
+            self.route_frame(channel, timestamp, fec, payload);
+        }
+    }
+
+    /// What follows a captured frame's marks: passthroughs that are over
+    /// end, and its recording hears of it.
+    fn after_captured(
+        &mut self,
+        channel: ChannelIndex,
+        timestamp: MediaTimestamp,
+        reached: SampleIndex,
+        level_dbfs: i16,
+    ) {
+        self.end_routes(channel, timestamp, false);
+        if let Some(planner) = &mut self.channels[channel.get()].planner {
+            planner.handle_audio(reached, level_dbfs);
+        }
+        self.drain_planner(channel);
     }
 
     /// A detection on `channel` (a page or a DTMF digit), from its

@@ -38,6 +38,30 @@ pub enum Captured<'a> {
         /// The frame's level, dBFS (recordings stop on silence by it).
         level_dbfs: i16,
     },
+    /// A frame that was not coded (nobody wanted the channel's packets):
+    /// its marks, as [`Captured::Frame`] has them, without a packet. Its
+    /// packet may follow as [`Captured::Late`].
+    Uncoded {
+        /// The media time of its first sample (48 kHz units).
+        timestamp: MediaTimestamp,
+        /// As [`Captured::Frame`]'s.
+        active: bool,
+        /// As [`Captured::Frame`]'s.
+        reached: SampleIndex,
+        /// As [`Captured::Frame`]'s.
+        level_dbfs: i16,
+    },
+    /// The packet of a frame handed over as [`Captured::Uncoded`] before
+    /// (coded from the capture side's backlog once packets were wanted: the
+    /// pre-roll). Late packets come in media order, before any newer frame.
+    Late {
+        /// The media time of its first sample (48 kHz units).
+        timestamp: MediaTimestamp,
+        /// The packet carries in-band FEC.
+        fec: bool,
+        /// The Opus packet.
+        payload: &'a [u8],
+    },
     /// The capture side stopped (its input ended, the node stops): an open
     /// talk-spurt ends here. `timestamp` is the media time the next frame
     /// would have had.
@@ -228,6 +252,9 @@ counters! {
     drop_held,
     /// Frames routed to a passthrough target.
     passthrough_frames,
+    /// Captured packets coded late, from the capture side's backlog: the
+    /// pre-roll of a channel that was not coding until it was wanted.
+    late_packets,
     /// Signaling messages received.
     signal_in,
     /// Signaling messages handed out to send.

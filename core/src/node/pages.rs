@@ -63,6 +63,8 @@ impl Node {
                 .handle_alert(target, event.detected_at, length_ms);
         let edge = match edge {
             RouteEdge::Started => {
+                let source = &mut self.channels[channel.get()];
+                source.routed_after = source.last_timestamp;
                 self.start_carrying(target, channel);
                 PassthroughEdge::Started
             }

@@ -23,7 +23,7 @@
 //! counted in plain [`PacketizerStats`] / [`DepacketizerStats`], read by
 //! whoever owns the step.
 
-use echostream_core::audio::{CodedFrame, Framer, Player, PlayerError, PlayerStats};
+use echostream_core::audio::{CodedFrame, FrameKind, Framer, Player, PlayerError, PlayerStats};
 use echostream_core::jitter::{InsertResult, JitterBuffer, JitterConfig, MEDIA_RATE_HZ};
 use echostream_core::node::Captured;
 use echostream_core::time::{Instant, SampleIndex};
@@ -59,6 +59,11 @@ impl echostream_core::audio::Encoder for Encoder {
     fn has_fec(&self, packet: &[u8]) -> bool {
         packet_has_fec(packet)
     }
+
+    fn reset(&mut self) {
+        // A reset only fails on an encoder state that was never made.
+        let _ = Encoder::reset(self);
+    }
 }
 
 /// Opus as core's audio path decodes: packets, in-band FEC, PLC.
@@ -90,10 +95,12 @@ pub const ENCODED_FRAME_LEN_MAX: usize = MAX_PAYLOAD_LEN;
 /// One encoded Opus frame and its place in the stream: what the capture
 /// thread hands to the network, and the network to the playback side.
 ///
-/// Fixed size, so moving it through a ring never allocates. A `len` of 0
-/// marks the end of a talk-spurt (an end-of-transmission packet).
+/// Fixed size, so moving it through a ring never allocates.
 #[derive(Clone)]
 pub struct EncodedFrame {
+    /// What it is: a packet, the marks of a frame not coded, a late
+    /// packet, or the end of a talk-spurt (an end-of-transmission packet).
+    pub kind: FrameKind,
     /// Its sequence number in the stream.
     pub seq: Seq,
     /// The media time of its first sample, in 48 kHz units.
@@ -123,6 +130,7 @@ pub struct EncodedFrame {
 impl std::fmt::Debug for EncodedFrame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EncodedFrame")
+            .field("kind", &self.kind)
             .field("seq", &self.seq)
             .field("timestamp", &self.timestamp)
             .field("flags", &self.flags)
@@ -135,6 +143,7 @@ impl EncodedFrame {
     /// An empty frame (an end-of-transmission marker) at `seq`/`timestamp`.
     pub fn end_of_transmission(seq: Seq, timestamp: MediaTimestamp) -> EncodedFrame {
         EncodedFrame {
+            kind: FrameKind::End,
             seq,
             timestamp,
             flags: Flags::NONE,
@@ -153,6 +162,7 @@ impl EncodedFrame {
         let mut bytes = [0; ENCODED_FRAME_LEN_MAX];
         bytes[..coded.payload.len()].copy_from_slice(coded.payload);
         EncodedFrame {
+            kind: coded.kind,
             seq: coded.seq,
             timestamp: coded.timestamp,
             flags: coded.flags,
@@ -168,6 +178,7 @@ impl EncodedFrame {
     /// The frame as core's audio path names it.
     pub fn coded(&self) -> CodedFrame<'_> {
         CodedFrame {
+            kind: self.kind,
             seq: self.seq,
             timestamp: self.timestamp,
             flags: self.flags,
@@ -189,9 +200,29 @@ impl EncodedFrame {
         &self.bytes[..usize::from(self.len)]
     }
 
+    /// A frame received from the network: `payload` empty for an end of
+    /// transmission.
+    pub fn received(
+        seq: Seq,
+        timestamp: MediaTimestamp,
+        flags: Flags,
+        payload: &[u8],
+        arrived: std::time::Instant,
+    ) -> EncodedFrame {
+        let mut frame = EncodedFrame::end_of_transmission(seq, timestamp);
+        if !payload.is_empty() {
+            frame.kind = FrameKind::Coded;
+        }
+        frame.flags = flags;
+        frame.len = payload.len() as u16;
+        frame.bytes[..payload.len()].copy_from_slice(payload);
+        frame.arrived = Some(arrived);
+        frame
+    }
+
     /// True for an end-of-transmission marker.
     pub fn is_end_of_transmission(&self) -> bool {
-        self.len == 0
+        self.kind == FrameKind::End
     }
 
     /// The wire header this frame travels under on `stream_id`.

@@ -35,7 +35,7 @@ use super::link::{Incoming, Link};
 use super::resolve::{Resolved, Resolver};
 use crate::audio::pipeline::EncodedFrame;
 use crate::events::Events as Journal;
-use crate::runtime::capture::Heard;
+use crate::runtime::capture::{Heard, PacketsWanted};
 use crate::runtime::recorder::RecordCommand;
 use crate::tone_plan::Named;
 
@@ -71,6 +71,8 @@ pub(crate) struct ChannelRings {
     pub(crate) id: String,
     pub(crate) outgoing: rtrb::Consumer<EncodedFrame>,
     pub(crate) incoming: rtrb::Producer<EncodedFrame>,
+    /// The engine's `wants_packets`, for the capture side.
+    pub(crate) wanted: Arc<PacketsWanted>,
     pub(crate) tones: Option<rtrb::Consumer<Heard>>,
     pub(crate) tone_names: Vec<Named>,
     pub(crate) rate_hz: u32,
@@ -195,6 +197,9 @@ impl Driver {
         let count = self.channels.len().min(live.len());
         for (index, slot) in live.iter_mut().enumerate().take(count) {
             let channel = ChannelIndex::new(index).expect("at most MAX_CHANNELS channels");
+            self.channels[index]
+                .wanted
+                .set(self.engine.wants_packets(channel));
             *slot = ChannelLive {
                 state: self.engine.channel_state(channel),
                 cor_open: self.engine.cor_open(channel),
@@ -431,11 +436,13 @@ impl Driver {
     }
 
     fn deliver(&mut self, channel: ChannelIndex, received: Received) {
-        let mut frame = EncodedFrame::end_of_transmission(received.seq, received.timestamp);
-        frame.flags = received.flags;
-        frame.len = received.len as u16;
-        frame.bytes[..received.len].copy_from_slice(&self.out[..received.len]);
-        frame.arrived = Some(self.epoch + Duration::from_micros(received.arrived.as_micros()));
+        let frame = EncodedFrame::received(
+            received.seq,
+            received.timestamp,
+            received.flags,
+            &self.out[..received.len],
+            self.epoch + Duration::from_micros(received.arrived.as_micros()),
+        );
         if self.channels[channel.get()].incoming.push(frame).is_err() {
             NetCounters::bump(&self.counters.drop_incoming_full);
         }

@@ -59,7 +59,7 @@ use tungstenite::http::Uri;
 
 use crate::audio::pipeline::EncodedFrame;
 use crate::config::RemoteRelay;
-use crate::runtime::capture::Heard;
+use crate::runtime::capture::{Heard, PacketsWanted};
 use crate::tone_plan::Named;
 
 pub use counters::{ChannelLive, NetCounters, NetCountersSnapshot, Passthrough};
@@ -127,6 +127,10 @@ pub struct NetChannel {
     pub incoming: rtrb::Producer<EncodedFrame>,
     /// Frames kept from before the channel opens, sent first.
     pub preroll_frames: usize,
+    /// Where the engine's `wants_packets` goes after every turn, for the
+    /// capture side (it codes only while it is set or its own gate is
+    /// open).
+    pub wanted: Arc<PacketsWanted>,
     /// The channel's detections (pages, DTMF digits and sequences), when
     /// it detects.
     pub tones: Option<rtrb::Consumer<Heard>>,
@@ -319,6 +323,7 @@ impl NetLoop {
                     id: c.id,
                     outgoing: c.outgoing,
                     incoming: c.incoming,
+                    wanted: c.wanted,
                     tones: c.tones,
                     tone_names: c.tone_names,
                     rate_hz: c.rate_hz,
@@ -535,6 +540,7 @@ mod tests {
             outgoing,
             incoming,
             preroll_frames: 0,
+            wanted: Arc::default(),
             tones: None,
             tone_names: Vec::new(),
             rate_hz: 48_000,

@@ -1,19 +1,25 @@
-//! One channel's capture side: the VOX level meter, continuous Opus
-//! encoding, and the hand-off of every frame to the network thread.
+//! One channel's capture side: the VOX level meter, Opus encoding while
+//! somebody wants the channel's packets, and the hand-off of every frame
+//! to the network thread.
 //!
 //! ```text
-//! Block ─► core::audio::Capture: detector ─► VOX (or "always") ─► Framer + Opus (always encoding)
-//!        every frame ─► network ring, marked active or not by the VOX
+//! Block ─► core::audio::Capture: detector ─► VOX (or "always", or a COR line)
+//!        ─► Framer: Opus while active or wanted, else the PCM into the pre-roll backlog
+//!        every frame ─► network ring, marked active or not, coded or not
 //!        detections ─► tone ring; the source ends ─► an end-of-transmission marker
+//! net thread, after every turn ─► PacketsWanted (the engine's `wants_packets`) ─► read each period
 //! ```
 //!
 //! Whether a frame is sent is not decided here: the node engine
 //! (`echostream_core::node`) keeps the pre-roll and opens the channel's
 //! gate from this side's verdict and its other sources (the COR line,
-//! tone-triggered passthrough). The encoder runs while the channel is
-//! quiet so that the pre-roll holds the first syllable that opened it and
-//! the codec state is warm. The network thread is woken while the channel
-//! is active and when that changes; quiet frames wait for its next turn.
+//! tone-triggered passthrough). Opus is most of a quiet channel's cost, so
+//! it runs only while the channel's own gate is open or the engine wants
+//! the packets ([`PacketsWanted`]); meanwhile the framer keeps the last
+//! pre-roll's worth of PCM and codes it first when coding starts, so the
+//! first syllable still goes out. The network thread is woken while the
+//! channel is active or coding and when that changes; quiet frames wait
+//! for its next turn.
 //!
 //! A channel with tone definitions or DTMF also runs its
 //! [`ChannelDetector`] here, on every block whatever the VOX says: a page
@@ -33,10 +39,10 @@
 //! allocates, locks and logs nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 use echostream_core::audio::{
-    Capture, CaptureSink, CodedFrame, Detection, Framer, LEVEL_FLOOR_DBFS,
+    Capture, CaptureSink, CodedFrame, Detection, FrameKind, Framer, LEVEL_FLOOR_DBFS,
 };
 use echostream_core::tone::ChannelDetector;
 use echostream_core::tone::dtmf::DtmfSequencer;
@@ -63,12 +69,32 @@ impl Wake for mio::Waker {
     }
 }
 
+/// Whether the node engine wants a channel's packets
+/// (`Node::wants_packets`): written by the network thread after every
+/// turn, read by the capture thread every period.
+#[derive(Debug, Default)]
+pub struct PacketsWanted(AtomicBool);
+
+impl PacketsWanted {
+    /// The engine's verdict, from the network thread.
+    pub fn set(&self, wanted: bool) {
+        self.0.store(wanted, Ordering::Relaxed);
+    }
+
+    /// The engine's last verdict.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// What the capture side has done, readable from any thread.
 #[derive(Debug, Default)]
 pub struct CaptureStats {
-    /// Frames handed to the network thread (every frame: the engine
-    /// decides which go out).
+    /// Frames handed to the network thread (every frame, coded or not:
+    /// the engine decides which go out).
     pub frames: AtomicU64,
+    /// Frames coded (Opus packets made, late ones included).
+    pub coded_frames: AtomicU64,
     /// Times the VOX opened.
     pub vox_openings: AtomicU64,
     /// Frames dropped because the network ring was full.
@@ -147,7 +173,9 @@ pub fn tone_ring() -> (rtrb::Producer<Heard>, rtrb::Consumer<Heard>) {
 
 /// The capture side of one channel. See the [module docs](self).
 pub struct ChannelCapture {
-    capture: Capture<Encoder, Box<ChannelDetector>>,
+    capture: Capture<Encoder, Box<ChannelDetector>, Box<[i16]>>,
+    /// The engine's verdict.
+    wanted: Arc<PacketsWanted>,
     to_net: rtrb::Producer<EncodedFrame>,
     /// Where detections go, when the channel detects.
     events: Option<rtrb::Producer<Heard>>,
@@ -177,7 +205,10 @@ struct Rings<'a> {
 
 impl CaptureSink for Rings<'_> {
     fn frame(&mut self, frame: &CodedFrame<'_>) {
-        self.meter.frame(frame.level_dbfs, self.stats);
+        if frame.kind != FrameKind::Late {
+            // A late packet's frame was metered when it was handed over.
+            self.meter.frame(frame.level_dbfs, self.stats);
+        }
         let counter = match self.to_net.push(EncodedFrame::from_coded(frame)) {
             Ok(()) => &self.stats.frames,
             Err(_) => &self.stats.net_ring_full,
@@ -195,18 +226,26 @@ impl CaptureSink for Rings<'_> {
 }
 
 impl ChannelCapture {
-    /// Everything the step needs, made now: `encoder` codes every frame
-    /// of a stream starting at sequence number and media time 0, and the
-    /// frames go to `to_net`.
+    /// Everything the step needs, made now: `encoder` codes the frames
+    /// of a stream starting at sequence number and media time 0 while the
+    /// channel's own gate is open or `wanted` says the engine wants the
+    /// packets, keeping the last `preroll_frames` frames' PCM meanwhile
+    /// (coded first when coding starts: the engine's pre-roll); every
+    /// frame, coded or not, goes to `to_net`.
     pub fn new(
         gate: Gate,
         encoder: Encoder,
         to_net: rtrb::Producer<EncodedFrame>,
         waker: Arc<dyn Wake>,
+        wanted: Arc<PacketsWanted>,
+        preroll_frames: usize,
     ) -> ChannelCapture {
-        let framer = Framer::new(encoder, Seq(0), MediaTimestamp(0));
+        let frame_samples = echostream_core::audio::Encoder::frame_pcm_len(&encoder);
+        let backlog = vec![0; preroll_frames * frame_samples].into_boxed_slice();
+        let framer = Framer::with_backlog(encoder, Seq(0), MediaTimestamp(0), backlog);
         ChannelCapture {
             capture: Capture::new(gate, framer),
+            wanted,
             to_net,
             events: None,
             waker,
@@ -265,9 +304,10 @@ impl ChannelCapture {
             stats: &self.stats,
             meter: &mut self.meter,
         };
+        let wanted = self.wanted.get();
         let wake = self
             .capture
-            .push_block(block.index, block.frames(), &mut rings);
+            .push_block(block.index, block.frames(), wanted, &mut rings);
         self.publish();
         if wake {
             self.waker.wake();
@@ -295,8 +335,13 @@ impl ChannelCapture {
         self.stats
             .vox_openings
             .store(stats.vox_openings, Ordering::Relaxed);
-        let errors = self.capture.framer().stats().encode_errors;
-        self.stats.encode_errors.store(errors, Ordering::Relaxed);
+        let framer = self.capture.framer().stats();
+        self.stats
+            .encode_errors
+            .store(framer.encode_errors, Ordering::Relaxed);
+        self.stats
+            .coded_frames
+            .store(framer.frames, Ordering::Relaxed);
     }
 }
 
@@ -345,7 +390,14 @@ mod tests {
         .expect("vox");
         let (to_net, from_capture) = frame_ring();
         let wakes = Arc::new(Count::default());
-        let capture = ChannelCapture::new(Gate::Vox(vox), encoder, to_net, wakes.clone());
+        let capture = ChannelCapture::new(
+            Gate::Vox(vox),
+            encoder,
+            to_net,
+            wakes.clone(),
+            Arc::default(),
+            0,
+        );
         (capture, from_capture, wakes)
     }
 
@@ -404,6 +456,69 @@ mod tests {
             assert_eq!(pair[1].timestamp.0, pair[0].timestamp.0 + 960);
         }
         assert_eq!(capture.stats().vox_openings.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn steered_it_codes_only_what_is_wanted_and_its_preroll_comes_first() {
+        let encoder = Encoder::new(EncoderConfig {
+            sample_rate_hz: RATE_HZ,
+            channels: 1,
+            application: Application::Voip,
+            bitrate_bps: 24_000,
+            complexity: 0,
+            vbr: true,
+            fec: false,
+            expected_loss_pct: 0,
+            dtx: false,
+            frame: FrameDuration::Ms20,
+        })
+        .expect("encoder");
+        let (to_net, mut net) = frame_ring();
+        let wanted = Arc::new(PacketsWanted::default());
+        let mut capture = ChannelCapture::new(
+            Gate::Line,
+            encoder,
+            to_net,
+            Arc::new(Count::default()),
+            wanted.clone(),
+            5,
+        );
+        let mut at = 0;
+        feed(&mut capture, &mut at, 80, 0.3); // 400 ms heard, not wanted
+        let quiet = drain(&mut net);
+        assert_eq!(quiet.len(), 20);
+        assert!(
+            quiet
+                .iter()
+                .all(|f| f.kind == FrameKind::Uncoded && f.len == 0)
+        );
+        assert_eq!(capture.stats().coded_frames.load(Ordering::Relaxed), 0);
+        assert!(capture.stats().level_dbfs().is_none(), "under a second");
+        wanted.set(true);
+        feed(&mut capture, &mut at, 40, 0.3); // 200 ms wanted
+        let talk = drain(&mut net);
+        let packets: Vec<_> = talk
+            .iter()
+            .filter(|f| matches!(f.kind, FrameKind::Late | FrameKind::Coded))
+            .collect();
+        assert_eq!(packets.len(), 15, "the five kept, then ten as they came");
+        assert!(packets[..5].iter().all(|f| f.kind == FrameKind::Late));
+        assert!(packets.iter().all(|f| f.len > 0));
+        assert_eq!(
+            packets[0].timestamp.0,
+            15 * 960,
+            "the last five quiet frames"
+        );
+        for pair in packets.windows(2) {
+            assert_eq!(pair[1].timestamp.0, pair[0].timestamp.0 + 960);
+        }
+        assert_eq!(capture.stats().coded_frames.load(Ordering::Relaxed), 15);
+        wanted.set(false);
+        feed(&mut capture, &mut at, 60, 0.3);
+        assert!(drain(&mut net).iter().all(|f| f.kind == FrameKind::Uncoded));
+        // 45 frames heard: the five late packets were metered as the
+        // frames they are (else 50 would make a second).
+        assert_eq!(capture.stats().level_seconds.load(Ordering::Relaxed), 0);
     }
 
     #[test]

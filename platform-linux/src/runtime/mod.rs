@@ -3,8 +3,9 @@
 //! them and the relay.
 //!
 //! ```text
-//! capture-<ch>  device ─► ChannelCapture (VOX, Opus) ─► rtrb (every frame) ─┐
-//! net           the node engine: gate + pre-roll, relay WebSocket + UDP ◄───┘
+//! capture-<ch>  device ─► ChannelCapture (VOX, Opus when wanted) ─► rtrb (every frame) ─┐
+//! net           the node engine: gate + pre-roll, relay WebSocket + UDP ◄──────────────┘
+//!                 └─► PacketsWanted (after every turn) ─► capture-<ch>
 //!                 └─► rtrb ─► playback-<ch>  ChannelPlayback (jitter, Opus) ─► device
 //! relay         (with "relay": "embedded") the relay server on loopback
 //! main          signals, status lines, the network's events in the log,
@@ -281,11 +282,13 @@ impl Node {
                 (None, None)
             };
             recorded.push((ch.id.clone(), pcm_out));
+            let wanted = Arc::new(capture::PacketsWanted::default());
             net_channels.push(NetChannel {
                 id: ch.id.clone(),
                 outgoing,
                 incoming,
                 preroll_frames,
+                wanted: wanted.clone(),
                 tones,
                 tone_names,
                 rate_hz,
@@ -294,7 +297,12 @@ impl Node {
                 ptt: radio_lines[index].0.take(),
                 cor: radio_lines[index].1.take(),
             });
-            pending.push((index, to_net, from_net, (detection, pcm_in)));
+            pending.push((
+                index,
+                to_net,
+                from_net,
+                (detection, pcm_in, wanted, preroll_frames),
+            ));
         }
         let (commands, command_rx) = std::sync::mpsc::channel();
         let recorder = recorder::Recorder::spawn(
@@ -444,7 +452,7 @@ impl Node {
         index: usize,
         to_net: rtrb::Producer<EncodedFrame>,
         from_net: rtrb::Consumer<EncodedFrame>,
-        (detection, pcm): ChannelTaps,
+        (detection, pcm, wanted, preroll_frames): ChannelTaps,
         waker: &Arc<mio::Waker>,
     ) -> Result<(), StartError> {
         let ch = &config.channels[index];
@@ -472,7 +480,8 @@ impl Node {
         let encoder = EncoderConfig::from_audio(&config.audio)
             .and_then(Encoder::new)
             .map_err(|err| pipeline_err(ChannelSetupError::Encoder(err)))?;
-        let mut capture = ChannelCapture::new(gate, encoder, to_net, waker.clone());
+        let mut capture =
+            ChannelCapture::new(gate, encoder, to_net, waker.clone(), wanted, preroll_frames);
         if let Some(((detector, sequencer), events)) = detection {
             capture = capture.with_detector(detector, sequencer, events);
         }
@@ -763,10 +772,14 @@ fn detector_for(
 type Detector = (Box<ChannelDetector>, Option<DtmfSequencer>);
 
 /// What a channel's capture side feeds besides the network: its detector
-/// with the ring its detections go to, and the recorder's audio ring.
+/// with the ring its detections go to, and the recorder's audio ring; and
+/// what steers its coding: the engine's verdict and the pre-roll's length
+/// in frames.
 type ChannelTaps = (
     Option<(Detector, rtrb::Producer<Heard>)>,
     Option<rtrb::Producer<audio::Block>>,
+    Arc<capture::PacketsWanted>,
+    usize,
 );
 
 /// Makes the recordings folder and finishes or removes what a killed

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use echostream::audio::pipeline::{EncodedFrame, frame_ring};
 use echostream::net::{NetChannel, NetCountersSnapshot, NetEvent, NetHandle, NetLoop, NetSettings};
+use echostream_core::audio::FrameKind;
 use echostream_core::wire::{Flags, MediaTimestamp, Seq};
 use mio::Waker;
 
@@ -45,6 +46,7 @@ pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> 
 pub fn audio_frame(n: u32, start: bool) -> EncodedFrame {
     let payload = payload(n);
     let mut frame = EncodedFrame::end_of_transmission(Seq(n), MediaTimestamp(n * FRAME_UNITS));
+    frame.kind = FrameKind::Coded;
     frame.flags = if start {
         Flags::START_OF_TALKSPURT
     } else {
@@ -99,6 +101,7 @@ impl Node {
                 outgoing,
                 incoming,
                 preroll_frames: 0,
+                wanted: Arc::default(),
                 tones: None,
                 tone_names: Vec::new(),
                 rate_hz: 48_000,

@@ -313,7 +313,14 @@ fn channel(
         let gate = Gate::new(opening, RATE_HZ, &spec.timers).map_err(|e| format!("vox: {e}"))?;
         *cards += 1;
         let origin = cards.wrapping_mul(ORIGIN_STEP);
-        let mut capture = Capture::new(source, gate, detector, period_frames, origin);
+        let mut capture = Capture::new(
+            source,
+            gate,
+            detector,
+            period_frames,
+            origin,
+            spec.preroll_frames,
+        );
         capture.source.period_jitter_us = capture
             .source
             .period_jitter_us

@@ -1,9 +1,10 @@
 //! One channel's capture side, as `platform-linux/src/runtime/capture.rs`
 //! runs it on its thread: each period goes to core's
 //! [`Capture`](echostream_core::audio::Capture) (the tone detector and its
-//! DTMF sequencer, the VOX or "always", the framer with the stand-in
-//! codec, one coded frame per 20 ms with its media time, marked active or
-//! not); frames and detections wait in bounded queues of the platform's
+//! DTMF sequencer, the VOX, "always" or a COR line, the framer with the
+//! stand-in codec, one frame per 20 ms with its media time, marked active
+//! or not, coded while active or while the engine wants the packets, the
+//! pre-roll kept uncoded meanwhile and coded late); frames and detections wait in bounded queues of the platform's
 //! ring sizes ([`FRAME_RING_FRAMES`], [`TONE_RING_EVENTS`]) for the node's
 //! network turn. What is decided is core's; this side only reads the
 //! virtual sound card and keeps the queues.
@@ -11,14 +12,15 @@
 use std::collections::VecDeque;
 
 use echostream_core::audio::{
-    self, CaptureSink, CodedFrame, Detection, FRAME_RING_FRAMES, Framer, Gate, TONE_RING_EVENTS,
+    self, CaptureSink, CodedFrame, Detection, FRAME_RING_FRAMES, FrameKind, Framer, Gate,
+    TONE_RING_EVENTS,
 };
 use echostream_core::time::SampleIndex;
 use echostream_core::tone::ChannelDetector;
 use echostream_core::tone::dtmf::DtmfSequencer;
 use echostream_core::wire::{MediaTimestamp, Seq};
 
-use super::codec::Encoder;
+use super::codec::{Encoder, FRAME_SAMPLES};
 use super::source::Source;
 
 pub use echostream_core::audio::Heard;
@@ -26,9 +28,11 @@ pub use echostream_core::audio::Heard;
 /// One frame for the network turn.
 #[derive(Debug, Clone)]
 pub struct CapturedFrame {
+    /// What it is (coded, uncoded, late, the end).
+    pub kind: FrameKind,
     /// Its media time.
     pub timestamp: MediaTimestamp,
-    /// The coded frame; empty for the end of the capture side's audio.
+    /// The coded frame; empty unless coded or late.
     pub payload: Vec<u8>,
     /// The channel's own sources call it active.
     pub active: bool,
@@ -58,7 +62,7 @@ pub struct CaptureStats {
 pub struct Capture {
     /// The virtual sound card.
     pub source: Source,
-    capture: Box<audio::Capture<Encoder, Box<ChannelDetector>>>,
+    capture: Box<audio::Capture<Encoder, Box<ChannelDetector>, Box<[i16]>>>,
     /// Device samples per period.
     pub period_frames: usize,
     /// The next period's first sample.
@@ -85,6 +89,7 @@ impl CaptureSink for Queues<'_> {
     fn frame(&mut self, frame: &CodedFrame<'_>) {
         if self.frames.len() < FRAME_RING_FRAMES {
             self.frames.push_back(CapturedFrame {
+                kind: frame.kind,
                 timestamp: frame.timestamp,
                 payload: frame.payload.to_vec(),
                 active: frame.active,
@@ -109,15 +114,19 @@ impl CaptureSink for Queues<'_> {
 
 impl Capture {
     /// A capture side reading `source` in periods of `period_frames`,
-    /// behind `gate`, whose first frame has media time `first_timestamp`.
+    /// behind `gate`, whose first frame has media time `first_timestamp`,
+    /// keeping `preroll_frames` frames uncoded while nobody wants packets.
     pub fn new(
         source: Source,
         gate: Gate,
         detector: Option<(Box<ChannelDetector>, Option<DtmfSequencer>)>,
         period_frames: usize,
         first_timestamp: u32,
+        preroll_frames: usize,
     ) -> Capture {
-        let framer = Framer::new(Encoder, Seq(0), MediaTimestamp(first_timestamp));
+        let backlog = vec![0; preroll_frames * FRAME_SAMPLES].into_boxed_slice();
+        let framer =
+            Framer::with_backlog(Encoder, Seq(0), MediaTimestamp(first_timestamp), backlog);
         let mut capture = Box::new(audio::Capture::new(gate, framer));
         if let Some((detector, sequencer)) = detector {
             capture.set_detection(Detection {
@@ -138,11 +147,13 @@ impl Capture {
         }
     }
 
-    /// Captures the next period; returns whether the network turn should
-    /// be woken now (core's answer: the channel is or was active, or a
-    /// detection came), as the platform's capture thread wakes its
-    /// network thread.
-    pub fn period(&mut self) -> bool {
+    /// Captures the next period, coding it if the engine `wanted` the
+    /// packets (its verdict after its last turn, as the platform's capture
+    /// thread reads it) or the channel's own gate is open; returns whether
+    /// the network turn should be woken now (core's answer: the channel is
+    /// or was active or coding, or a detection came), as the platform's
+    /// capture thread wakes its network thread.
+    pub fn period(&mut self, wanted: bool) -> bool {
         let start = self.next_sample;
         self.source.fill(start, &mut self.block);
         self.next_sample += self.block.len() as u64;
@@ -153,7 +164,7 @@ impl Capture {
             stats: &mut self.stats,
         };
         self.capture
-            .push_block(SampleIndex(start), &self.block, &mut queues)
+            .push_block(SampleIndex(start), &self.block, wanted, &mut queues)
     }
 
     /// The source ended or the node stops (core's `Capture::finish`): a

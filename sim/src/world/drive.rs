@@ -2,10 +2,12 @@
 //! carried out (the platform's network loop, without sockets), and the
 //! sound cards' periods.
 
+use echostream_core::audio::{CodedFrame, FrameKind};
 use echostream_core::node::{
     CAPTURE_BUDGET, Captured, ChannelIndex, Event, LinkDown, OUTPUT_BUF_LEN, Output,
 };
 use echostream_core::time::{Duration, Instant};
+use echostream_core::wire::{Flags, Seq};
 use echostream_relay::engine::Output as RelayOutput;
 
 use super::check::Observation;
@@ -346,31 +348,29 @@ impl World {
                 else {
                     break;
                 };
-                if frame.payload.is_empty() {
-                    let captured = Captured::End {
-                        timestamp: frame.timestamp,
-                    };
-                    self.nodes[node]
-                        .engine
-                        .handle_captured(now, channel, captured);
-                } else {
+                if !frame.payload.is_empty() {
                     self.observe(&Observation::Captured {
                         node,
                         channel: c,
                         timestamp: frame.timestamp,
                         payload: &frame.payload,
                     });
-                    let captured = Captured::Frame {
-                        timestamp: frame.timestamp,
-                        fec: false,
-                        payload: &frame.payload,
-                        active: frame.active,
-                        reached: frame.reached,
-                        level_dbfs: frame.level_dbfs,
-                    };
-                    self.nodes[node]
-                        .engine
-                        .handle_captured(now, channel, captured);
+                }
+                let captured = CodedFrame {
+                    kind: frame.kind,
+                    seq: Seq(0),
+                    timestamp: frame.timestamp,
+                    flags: Flags::NONE,
+                    payload: &frame.payload,
+                    active: frame.active,
+                    reached: frame.reached,
+                    level_dbfs: frame.level_dbfs,
+                }
+                .captured();
+                self.nodes[node]
+                    .engine
+                    .handle_captured(now, channel, captured);
+                if matches!(frame.kind, FrameKind::Coded | FrameKind::Uncoded) {
                     self.observe(&Observation::Reached {
                         node,
                         channel: c,
@@ -385,6 +385,8 @@ impl World {
     /// One capture period of a node's channel.
     pub(super) fn capture_period(&mut self, node: usize, channel: usize) {
         let n = &mut self.nodes[node];
+        let index = ChannelIndex::new(channel).expect("a node has at most MAX_CHANNELS channels");
+        let wanted = n.engine.wants_packets(index);
         let ch = &mut n.channels[channel];
         let Some(capture) = ch.capture.as_mut() else {
             ch.capture_at = None;
@@ -399,7 +401,7 @@ impl World {
             ch.capture_at = None;
             true
         } else {
-            let wake = capture.period();
+            let wake = capture.period(wanted);
             let period = capture.period_frames as u64;
             let next = capture.source.clock.time_of(capture.next_sample + period);
             // A second seed per card would do; one world stream is enough.

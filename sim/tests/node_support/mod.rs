@@ -43,6 +43,11 @@ pub trait Harness {
     /// Node `i` talks frames `first..first + count` on `channel`, one per
     /// 20 ms, then goes quiet (one inactive frame closes the gate).
     fn talk(&mut self, i: usize, channel: usize, first: u32, count: u32);
+    /// Node `i`'s capture side hands over frame `n` on `channel` uncoded
+    /// (nobody wanted its packet), active or not.
+    fn capture_uncoded(&mut self, i: usize, channel: usize, n: u32, active: bool);
+    /// Node `i`'s capture side hands over the late packet of frame `n`.
+    fn capture_late(&mut self, i: usize, channel: usize, n: u32);
 }
 
 impl Harness for World {
@@ -89,6 +94,26 @@ impl Harness for World {
             active,
             reached: SampleIndex(u64::from(n + 1) * u64::from(FRAME_UNITS)),
             level_dbfs: if active { -12 } else { -70 },
+        };
+        self.capture_frame(i, channel, captured);
+    }
+
+    fn capture_uncoded(&mut self, i: usize, channel: usize, n: u32, active: bool) {
+        let captured = Captured::Uncoded {
+            timestamp: MediaTimestamp(n * FRAME_UNITS),
+            active,
+            reached: SampleIndex(u64::from(n + 1) * u64::from(FRAME_UNITS)),
+            level_dbfs: if active { -12 } else { -70 },
+        };
+        self.capture_frame(i, channel, captured);
+    }
+
+    fn capture_late(&mut self, i: usize, channel: usize, n: u32) {
+        let payload = payload(n);
+        let captured = Captured::Late {
+            timestamp: MediaTimestamp(n * FRAME_UNITS),
+            fec: false,
+            payload: &payload,
         };
         self.capture_frame(i, channel, captured);
     }
