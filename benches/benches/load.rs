@@ -1,7 +1,8 @@
 //! The load benchmark: N channels of full-duplex audio with tone detection
 //! on each of two nodes, through the relay on loopback.
 //!
-//! `cargo bench -p echostream-benches --bench load [-- --channels 1,8,32 --seconds 60]`
+//! `cargo bench -p echostream-benches --bench load [-- --channels 1,8,32 --seconds 60 --preroll-ms MS]`
+//! (the pre-roll is `config.json`'s unless given)
 //!
 //! Everything runs in this process: the relay server and pairs of nodes
 //! `aP` and `bP` (a node takes at most eight radios, so 32 channels are
@@ -70,13 +71,17 @@ const LOOP_S: usize = 20;
 const RING: usize = 4096;
 
 fn main() {
-    let (channels, seconds) = args();
-    let config = echostream::config::load_file(std::path::Path::new(concat!(
+    let (channels, seconds, preroll_ms) = args();
+    let mut config = echostream::config::load_file(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../config.json"
     )))
     .expect("config.json loads")
     .config;
+    if let Some(ms) = preroll_ms {
+        config.audio.preroll_ms = ms;
+    }
+    eprintln!("pre-roll {} ms", config.audio.preroll_ms);
     let talk = talker_loop();
     let quiet = listener_noise();
     let mut rows = Vec::new();
@@ -123,9 +128,10 @@ fn main() {
     }
 }
 
-fn args() -> (Vec<usize>, u64) {
+fn args() -> (Vec<usize>, u64, Option<u32>) {
     let mut channels = vec![1, 8, 32];
     let mut seconds = 60;
+    let mut preroll_ms = None;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -138,11 +144,18 @@ fn args() -> (Vec<usize>, u64) {
                     .collect();
             }
             "--seconds" => seconds = it.next().and_then(|s| s.parse().ok()).expect("--seconds S"),
+            "--preroll-ms" => {
+                preroll_ms = Some(
+                    it.next()
+                        .and_then(|s| s.parse().ok())
+                        .expect("--preroll-ms MS"),
+                );
+            }
             // cargo bench passes --bench.
             _ => {}
         }
     }
-    (channels, seconds)
+    (channels, seconds, preroll_ms)
 }
 
 /// One run's figures.

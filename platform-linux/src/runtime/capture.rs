@@ -367,8 +367,8 @@ mod tests {
         }
     }
 
-    fn capture() -> (ChannelCapture, rtrb::Consumer<EncodedFrame>, Arc<Count>) {
-        let encoder = Encoder::new(EncoderConfig {
+    fn encoder() -> Encoder {
+        Encoder::new(EncoderConfig {
             sample_rate_hz: RATE_HZ,
             channels: 1,
             application: Application::Voip,
@@ -380,7 +380,11 @@ mod tests {
             dtx: false,
             frame: FrameDuration::Ms20,
         })
-        .expect("encoder");
+        .expect("encoder")
+    }
+
+    fn capture() -> (ChannelCapture, rtrb::Consumer<EncodedFrame>, Arc<Count>) {
+        let encoder = encoder();
         let vox = Vox::new(VoxConfig {
             rate_hz: RATE_HZ,
             threshold_dbfs: -40.0,
@@ -460,19 +464,7 @@ mod tests {
 
     #[test]
     fn steered_it_codes_only_what_is_wanted_and_its_preroll_comes_first() {
-        let encoder = Encoder::new(EncoderConfig {
-            sample_rate_hz: RATE_HZ,
-            channels: 1,
-            application: Application::Voip,
-            bitrate_bps: 24_000,
-            complexity: 0,
-            vbr: true,
-            fec: false,
-            expected_loss_pct: 0,
-            dtx: false,
-            frame: FrameDuration::Ms20,
-        })
-        .expect("encoder");
+        let encoder = encoder();
         let (to_net, mut net) = frame_ring();
         let wanted = Arc::new(PacketsWanted::default());
         let mut capture = ChannelCapture::new(
