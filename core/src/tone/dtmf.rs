@@ -93,7 +93,7 @@
 //!    sub-blocks the ring still keeps) is analysed first, and the events
 //!    are bit for bit those of analysing every window (tested, against
 //!    that). Silence, noise and paging tones cost half the windows. With
-//!    [`DtmfConfig::on_ms_min`] of 30 or less one window validates a
+//!    [`DtmfConfig::on_ms_min`] of 33 or less one window validates a
 //!    digit, so none is skipped.
 //!
 //! **Frequency measurement.** A plain 205-point Goertzel has ~39 Hz bins

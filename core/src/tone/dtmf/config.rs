@@ -46,10 +46,10 @@ pub struct DtmfConfig {
     pub twist_reverse_db_max: f32,
     /// Tones at least this long are reported; tones shorter than about
     /// half of it are not (the decision point is 3/4 of it, at 5 ms
-    /// resolution), `20..=1000`. Q.24 (AT&T): 40. At 30 and below one
+    /// resolution), `20..=1000`. Q.24 (AT&T): 40. At 33 and below one
     /// 25 ms window validates a digit: tones from 25 ms always pass, from
     /// 20 ms sometimes, under 18 ms never (radio encoders' fast DTMF
-    /// sends 40 ms tones; Q.24's 23 ms must-reject holds only from 35).
+    /// sends 40 ms tones; Q.24's 23 ms must-reject holds only from 34).
     pub on_ms_min: u32,
     /// Gaps at least this long separate two digits (so a repeated digit is
     /// reported again); interruptions of 10 ms never do, `15..=1000`.

@@ -203,7 +203,8 @@ fn the_defaults_keep_a_20_ms_gap_inside_one_digit_and_decode_new_digits() {
 #[test]
 fn the_defaults_still_reject_short_tones_that_the_radio_setting_accepts() {
     // 20 ms tones: never a digit with the defaults (Q.24 rejects 23 ms);
-    // 30 ms tones pass the radio setting's single window.
+    // 25 ms tones fill the radio setting's single window wherever they
+    // start.
     for lead in leads() {
         let mut a = Audio::default();
         a.silence(lead).digit(b'5', 20.0).silence(50.0);
@@ -212,7 +213,7 @@ fn the_defaults_still_reject_short_tones_that_the_radio_setting_accepts() {
         a.silence(lead).digit(b'5', 23.0).silence(50.0);
         assert!(run(&a.0).0.is_empty(), "lead {lead}");
         let mut a = Audio::default();
-        a.silence(lead).digit(b'5', 30.0).silence(50.0);
+        a.silence(lead).digit(b'5', 25.0).silence(50.0);
         assert_eq!(digits(&run_with(&radio(15), &a.0).0), [b'5'], "lead {lead}");
         // Under 18 ms never fills a window, whatever the setting.
         let mut a = Audio::default();
