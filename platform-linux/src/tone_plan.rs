@@ -7,13 +7,14 @@
 //! [`check`] runs during validation and reports the core's refusals with
 //! the field path they came from.
 
-use echostream_core::tone::dtmf::{DtmfConfig, DtmfConfigError};
+use echostream_core::tone::dtmf::DtmfConfig;
 use echostream_core::tone::{
     DefinitionError, DefinitionIndex, Definitions, FinderConfig, HiLowDef, LongToneDef,
     MAX_DEFINITIONS, TwoToneDef,
 };
 
 use crate::config::problem::Problems;
+use crate::config::refusal;
 use crate::config::{Config, Dtmf, ToneDefinition};
 
 /// What an event of one definition is called.
@@ -74,28 +75,6 @@ pub fn dtmf_config(dtmf: &Dtmf) -> DtmfConfig {
         off_ms_min: dtmf.min_off_ms,
         ..DtmfConfig::DEFAULT
     }
-}
-
-/// A core refusal of a channel's DTMF settings, as `(path, reason)`
-/// in the file's words: `channels[0].dtmf.min_off_ms`, `10 ms is not
-/// between 30 and 1000 ms`.
-fn dtmf_problem(base: &str, dtmf: &Dtmf, error: DtmfConfigError) -> (String, String) {
-    let range = error.range();
-    let (field, value) = match error {
-        DtmfConfigError::TwistNormal => ("twist_normal_db", dtmf.twist_normal_db),
-        DtmfConfigError::TwistReverse => ("twist_reverse_db", dtmf.twist_reverse_db),
-        DtmfConfigError::OnTime => ("min_on_ms", f64::from(dtmf.min_on_ms)),
-        DtmfConfigError::OffTime => ("min_off_ms", f64::from(dtmf.min_off_ms)),
-        // The file cannot set these: they are DtmfConfig::DEFAULT's, which
-        // the core's tests hold valid. Said in the core's words all the same.
-        DtmfConfigError::Deviation | DtmfConfigError::Level | DtmfConfigError::ToneRatio => {
-            return (base.to_owned(), format!("the detector's built-in {error}"));
-        }
-    };
-    (
-        format!("{base}.{field}"),
-        format!("{value} {} is not {range}", range.unit),
-    )
 }
 
 /// Builds the plan for the definitions `listens(channel)` selects: one
@@ -211,7 +190,8 @@ pub fn plan(config: &Config, channel: Option<&str>) -> Result<ChannelPlan, Vec<(
         .map(|(i, d)| {
             let core = dtmf_config(d);
             for e in core.refusals() {
-                errors.push(dtmf_problem(&format!("channels[{i}].dtmf"), d, e));
+                let refusal = refusal::dtmf(i, d, e);
+                errors.push((refusal.path, refusal.reason));
             }
             core
         })

@@ -30,6 +30,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="seed of the test set (default 1)")
     p.add_argument("--benchmarks", type=Path, metavar="FILE", help="file whose section is replaced (default BENCHMARKS.md at the project root; --quick: none)")
     p.add_argument("--echostream", type=Path, metavar="BINARY", help="use this echostream binary instead of building the release one (for testing the script)")
+    p.add_argument("--only", choices=["dtmf-fast"], help="run one test set alone: dtmf-fast, the fast-DTMF sequences (40 ms on / 20 ms off; seconds, not minutes); replaces only its subsection of BENCHMARKS.md (unless --quick)")
     p.add_argument("--upgrade", action="store_true", help="upgrade icad_tone_detection (and numpy, scipy) in the virtualenv to the latest release first")
     return p
 
@@ -84,7 +85,7 @@ def _version(cmd: list[str], pick=lambda s: s.strip().splitlines()[0]) -> str:
 def run(args: argparse.Namespace, doc: str) -> None:
     import numpy
 
-    from . import install, peers, report, score, testset
+    from . import fast_dtmf, install, peers, report, score, testset
 
     started = time.monotonic()
     command = "scripts/compare-tones" + "".join(" " + shlex.quote(a) for a in sys.argv[1:])
@@ -103,6 +104,10 @@ def run(args: argparse.Namespace, doc: str) -> None:
         install.check_detect(binary)
     except install.SetupError as err:
         die(str(err))
+
+    if args.only == "dtmf-fast":
+        run_fast_dtmf(args, binary, command, benchmarks, started)
+        return
 
     # 2. The test set and EchoStream's config for it.
     manifest = testset.build(WORK / "sets", params)
@@ -183,9 +188,35 @@ def run(args: argparse.Namespace, doc: str) -> None:
             "not every tool ran on every file, so BENCHMARKS.md was left as it was; "
             "fix the failure above and run this again"
         )
+    fast_cases, fast_tools = fast_dtmf.run(WORK / "sets", args.seed, binary, WORK)
+    fast_body = fast_dtmf.subsection(fast_cases, fast_tools, command)
+    print(fast_body)
     if benchmarks:
         report.replace_section(benchmarks, body)
+        fast_dtmf.replace_subsection(benchmarks, fast_dtmf.SUBHEADING, fast_body)
         log(f"wrote the section \"{report.HEADING[3:]}\" in {benchmarks}")
     else:
         log("quick run: no file written (pass --benchmarks FILE to write one)")
+    log(f"done in {time.monotonic() - started:.0f} s")
+
+
+def run_fast_dtmf(args: argparse.Namespace, binary: Path, command: str, benchmarks: Path | None, started: float) -> None:
+    """`--only dtmf-fast`: the fast-DTMF set alone, its subsection only."""
+    from . import fast_dtmf
+
+    try:
+        cases, tools = fast_dtmf.run(WORK / "sets", args.seed, binary, WORK)
+    except RuntimeError as err:
+        die(str(err))
+    body = fast_dtmf.subsection(cases, tools, command)
+    print(body)
+    failures = [f"{t.name} could not run: {t.failed}" for t in tools.values() if t.failed]
+    failures += [f"{t.name} failed on {e}" for t in tools.values() for e in t.errors()]
+    if failures:
+        for f in failures:
+            print(f"error: {f}", file=sys.stderr)
+        die("not every tool ran on every file, so BENCHMARKS.md was left as it was")
+    if benchmarks:
+        fast_dtmf.replace_subsection(benchmarks, fast_dtmf.SUBHEADING, body)
+        log(f"wrote the subsection \"{fast_dtmf.SUBHEADING[4:]}\" in {benchmarks}")
     log(f"done in {time.monotonic() - started:.0f} s")

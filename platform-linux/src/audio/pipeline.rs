@@ -386,6 +386,10 @@ impl std::ops::Deref for DepacketizerStats {
     }
 }
 
+/// Jitter buffer slots of a channel's playback: what the config's
+/// `audio.jitter_max_ms` must fit (with two frames) at its frame length.
+pub const JITTER_SLOTS: usize = 64;
+
 /// The decode side: [`EncodedFrame`]s into a jitter buffer as they arrive;
 /// once per frame period one frame of PCM out, sliced into period
 /// [`Block`]s for the playback loop. Core's [`Player`] decides (the pop,
@@ -394,7 +398,7 @@ impl std::ops::Deref for DepacketizerStats {
 ///
 /// `SLOTS` is the jitter buffer's window (a power of two; 64 by default,
 /// 1.28 s of 20 ms frames).
-pub struct Depacketizer<const SLOTS: usize = 64> {
+pub struct Depacketizer<const SLOTS: usize = JITTER_SLOTS> {
     player: Player<Decoder, SLOTS>,
     stream_id: StreamId,
     block: Block,

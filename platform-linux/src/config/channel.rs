@@ -238,10 +238,13 @@ pub struct Dtmf {
     /// Largest level by which the high tone may exceed the low tone, 0 to
     /// 20 (default 4 dB).
     pub twist_reverse_db: f64,
-    /// Shortest tone accepted as a digit, 30 to 1000 (default 40 ms).
+    /// Shortest tone accepted as a digit, 20 to 1000 (default 40 ms, ITU-T
+    /// Q.24; 20 for radio encoders' fast DTMF, 40 ms tones).
     pub min_on_ms: u32,
     /// Shortest pause that separates two digits, so that a repeated digit
-    /// counts twice, 30 to 1000 (default 40 ms).
+    /// counts twice, 15 to 1000 (default 40 ms, ITU-T Q.24; 20 for radio
+    /// encoders' fast DTMF with 20 ms gaps, 15 only if their gaps are
+    /// shorter). An interruption of 10 ms never splits a digit.
     pub min_off_ms: u32,
     /// Audio after the last digit that ends a sequence (a code such as
     /// `4711#`), 200 to 60000 (default 2000 ms).

@@ -10,12 +10,14 @@
 //!   the manual for each field;
 //! - [`defaults`]: what a left-out field means;
 //! - [`validate`]: the checks serde cannot express;
+//! - [`refusal`]: core's refusals of config values, in the file's words;
 //! - [`load_file`] / [`check`]: from a file or text to a checked config.
 
 pub mod channel;
 pub mod defaults;
 mod load;
 pub(crate) mod problem;
+pub mod refusal;
 mod repair;
 pub mod schema;
 pub mod tones;

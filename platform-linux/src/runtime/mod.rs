@@ -33,7 +33,6 @@ use std::time::{Duration, Instant};
 
 use echostream_core::audio::GateSource;
 use echostream_core::jitter::{JitterConfig, MEDIA_RATE_HZ};
-use echostream_core::level::VoxConfigError;
 use echostream_core::wire::StreamId;
 use echostream_relay::TokenPolicy;
 
@@ -42,7 +41,8 @@ use self::playback::{ChannelPlayback, PlaybackStats};
 use crate::audio::pipeline::{Depacketizer, EncodedFrame, PipelineError, frame_ring};
 use crate::audio::{self, AudioError, AudioThread, Counters, RtSettings, StreamParams};
 use crate::config::RecordingFormat;
-use crate::config::{Channel, Config, Cor, Relay};
+use crate::config::refusal::{self, Refusal};
+use crate::config::{Audio, Channel, Config, Cor, Relay};
 use crate::events::{EventWriter, Events};
 use crate::net::{
     EngineChannel, NetChannel, NetError, NetHandle, NetLoop, NetOutputs, NetSettings,
@@ -52,10 +52,8 @@ use crate::recording::{Format, OpusSettings};
 use crate::tone_plan::{self, Named};
 use echostream_core::node::RadioConfig;
 use echostream_core::record::RecordConfig;
-use echostream_core::tone::dtmf::{
-    DtmfConfigError, DtmfSequencer, SequenceConfig, SequenceConfigError,
-};
-use echostream_core::tone::{ChannelDetector, RateError};
+use echostream_core::tone::ChannelDetector;
+use echostream_core::tone::dtmf::{DtmfSequencer, SequenceConfig};
 
 /// How often the node logs a status line per channel.
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(30);
@@ -83,6 +81,10 @@ pub enum StartError {
         /// What was refused.
         source: ChannelSetupError,
     },
+    /// A core state machine refused a config value, named as the file
+    /// names it (`check-config` reports the same).
+    #[error("{0}")]
+    Refused(#[from] Refusal),
     /// A GPIO line could not be had (a missing chip, an unknown line, a
     /// line another process holds, no permission).
     #[error("channels[{index}] `{channel}`: {what}: {source}")]
@@ -125,28 +127,16 @@ pub enum StartError {
 /// What a channel's audio path refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelSetupError {
-    /// The VOX settings.
-    #[error("cor.vox: {0}")]
-    Vox(VoxConfigError),
     /// The Opus encoder settings.
     #[error("Opus encoder: {0}")]
     Encoder(OpusError),
-    /// The decoder or jitter buffer settings.
+    /// The decoder settings, or the frame and period lengths.
     #[error("{0}")]
     Playback(PipelineError),
     /// The tone definitions or DTMF settings were refused (check-config
     /// reports the same).
     #[error("tones: {}", .0.iter().map(|(path, why)| format!("{path}: {why}")).collect::<Vec<_>>().join("; "))]
     Tones(Vec<(String, String)>),
-    /// The detector cannot run at the device rate.
-    #[error("tone detection: {0}")]
-    DetectorRate(RateError),
-    /// The DTMF settings were refused.
-    #[error("dtmf: {0}")]
-    Dtmf(DtmfConfigError),
-    /// The DTMF sequence settings were refused.
-    #[error("dtmf.sequence_timeout_ms: {0}")]
-    Sequence(SequenceConfigError),
     /// The folder of a `file:` output could not be made.
     #[error("output_device: cannot create folder `{}`: {source}", dir.display())]
     OutputFolder {
@@ -475,8 +465,13 @@ impl Node {
             },
             Cor::Gpio(_) => GateSource::CorLine,
         };
-        let gate = Gate::new(source, params.rate_hz, &ch.timers.core())
-            .map_err(|err| pipeline_err(ChannelSetupError::Vox(err)))?;
+        let gate = Gate::new(source, params.rate_hz, &ch.timers.core()).map_err(|err| {
+            let threshold_dbfs = match &ch.cor {
+                Cor::Vox(vox) => vox.threshold_dbfs,
+                Cor::Gpio(_) | Cor::Always => f64::NAN,
+            };
+            refusal::vox(index, threshold_dbfs, err)
+        })?;
         let encoder = EncoderConfig::from_audio(&config.audio)
             .and_then(Encoder::new)
             .map_err(|err| pipeline_err(ChannelSetupError::Encoder(err)))?;
@@ -504,7 +499,10 @@ impl Node {
                 params.period_frames,
                 StreamId(0),
             )
-            .map_err(|err| pipeline_err(ChannelSetupError::Playback(err)))?;
+            .map_err(|err| match err {
+                PipelineError::Jitter(err) => StartError::from(refusal::jitter(&config.audio, err)),
+                err => pipeline_err(ChannelSetupError::Playback(err)),
+            })?;
             let playback = ChannelPlayback::new(from_net, depacketizer);
             playback_stats = Some(playback.stats());
             create_parent_dir(output).map_err(pipeline_err)?;
@@ -750,19 +748,22 @@ fn detector_for(
         return Ok(None);
     }
     let rate_hz = StreamParams::from_config(&config.audio).rate_hz;
-    let mut detector = ChannelDetector::new(rate_hz, &plan.definitions)
-        .map_err(|err| setup_error(ChannelSetupError::DetectorRate(err)))?;
-    detector
-        .set_dtmf(plan.dtmf.as_ref())
-        .map_err(|err| setup_error(ChannelSetupError::Dtmf(err)))?;
+    let mut detector =
+        ChannelDetector::new(rate_hz, &plan.definitions).map_err(refusal::detector_rate)?;
+    // A plan has DTMF settings only from the channel's dtmf section.
     let sequencer = match (&plan.dtmf, &ch.dtmf) {
-        (Some(_), Some(dtmf)) => Some(
-            DtmfSequencer::new(SequenceConfig {
-                rate_hz,
-                timeout_ms: dtmf.sequence_timeout_ms,
-            })
-            .map_err(|err| setup_error(ChannelSetupError::Sequence(err)))?,
-        ),
+        (Some(core), Some(dtmf)) => {
+            detector
+                .set_dtmf(Some(core))
+                .map_err(|err| refusal::dtmf(index, dtmf, err))?;
+            Some(
+                DtmfSequencer::new(SequenceConfig {
+                    rate_hz,
+                    timeout_ms: dtmf.sequence_timeout_ms,
+                })
+                .map_err(|err| refusal::dtmf_sequence(index, err))?,
+            )
+        }
         _ => None,
     };
     Ok(Some(((Box::new(detector), sequencer), plan.names)))
@@ -936,11 +937,16 @@ fn create_parent_dir(device: &str) -> Result<(), ChannelSetupError> {
 /// The jitter buffer settings of `config.audio` (the rest DESIGN's
 /// defaults).
 pub fn jitter_config(config: &Config) -> JitterConfig {
-    let frame_samples = (config.audio.frame_ms * f64::from(MEDIA_RATE_HZ) / 1_000.0).round();
+    jitter_config_of(&config.audio)
+}
+
+/// The jitter buffer settings of an `audio` section.
+pub fn jitter_config_of(audio: &Audio) -> JitterConfig {
+    let frame_samples = (audio.frame_ms * f64::from(MEDIA_RATE_HZ) / 1_000.0).round();
     JitterConfig::for_audio(
         frame_samples as u32,
-        config.audio.jitter_min_ms,
-        config.audio.jitter_max_ms,
+        audio.jitter_min_ms,
+        audio.jitter_max_ms,
     )
 }
 

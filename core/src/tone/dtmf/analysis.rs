@@ -98,6 +98,9 @@ pub(super) struct Screened {
     lead_coverage: f32,
     /// Mean energy of the other sub-blocks.
     sub_mean: f32,
+    /// Mean energy of the three middle sub-blocks: what one the signal
+    /// fills holds (either edge may be partly covered).
+    pub(super) level: f32,
 }
 
 /// A window holding one digit.
@@ -117,6 +120,8 @@ pub(super) struct Hit {
     pub(super) lead_coverage: f32,
     /// Mean energy of the other sub-blocks (what a covered one holds).
     pub(super) sub_mean: f32,
+    /// Mean energy of the three middle sub-blocks ([`Screened::level`]).
+    pub(super) level: f32,
 }
 
 /// A window's energies, once it passed the level and presence guards.
@@ -261,12 +266,15 @@ pub(super) fn screen(
     } else {
         1.0
     };
+    const _: () = assert!(WINDOW_SUBS == 5);
+    let level = (sub_energy[1] + sub_energy[2] + sub_energy[3]) / 3.0;
     Ok(Screened {
         row,
         column,
         total,
         lead_coverage,
         sub_mean,
+        level,
     })
 }
 
@@ -283,6 +291,7 @@ pub(super) fn confirm(
         total,
         lead_coverage,
         sub_mean,
+        level,
     } = *screened;
     let values =
         |p: usize| -> [Complex; WINDOW_SUBS] { core::array::from_fn(|k| window[k].dft(p)) };
@@ -341,6 +350,7 @@ pub(super) fn confirm(
         high_energy,
         lead_coverage,
         sub_mean,
+        level,
     })
 }
 

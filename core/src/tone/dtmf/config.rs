@@ -6,6 +6,25 @@ use core::fmt;
 use super::analysis::Limits;
 use super::{SUB_MS, WINDOW_LEN, WINDOW_SUBS};
 
+/// Windows a 10 ms interruption can spoil: it touches at most three
+/// sub-blocks, and a window holding any of them with too little signal
+/// fails (five hold the middle one, one more each side at most).
+const INTERRUPTION_WINDOWS_MAX: u32 = 7;
+
+/// The measured silence that ends a digit is never set below this:
+/// midway between Q.24's 10 ms interruption, which must never split a
+/// digit, and the shortest [`DtmfConfig::off_ms_min`], 15 ms, which must.
+const SILENCE_MS_MIN: f32 = 12.5;
+
+/// The shortest accepted [`DtmfConfig::on_ms_min`]: one window of signal
+/// validates a digit from here on (radio encoders' fast DTMF).
+const ON_MS_MIN: u32 = 20;
+/// The shortest accepted [`DtmfConfig::off_ms_min`].
+const OFF_MS_MIN: u32 = 15;
+const _: () =
+    assert!((OFF_MS_MIN * 3) as f32 / 4.0 < SILENCE_MS_MIN && SILENCE_MS_MIN < OFF_MS_MIN as f32);
+const _: () = assert!(INTERRUPTION_WINDOWS_MAX == 2 + WINDOW_SUBS as u32);
+
 /// Measured twist may exceed the configured limit by this much (dB), so
 /// that a signal exactly at the limit (which Q.24 says must pass) is not
 /// left to measurement noise. Twist is measured to 0.05 dB on clean
@@ -27,11 +46,16 @@ pub struct DtmfConfig {
     pub twist_reverse_db_max: f32,
     /// Tones at least this long are reported; tones shorter than about
     /// half of it are not (the decision point is 3/4 of it, at 5 ms
-    /// resolution), `30..=1000`. Q.24 (AT&T): 40.
+    /// resolution), `20..=1000`. Q.24 (AT&T): 40. At 33 and below one
+    /// 25 ms window validates a digit: tones from 25 ms always pass, from
+    /// 20 ms sometimes, under 18 ms never (radio encoders' fast DTMF
+    /// sends 40 ms tones; Q.24's 23 ms must-reject holds only from 34).
     pub on_ms_min: u32,
     /// Gaps at least this long separate two digits (so a repeated digit is
-    /// reported again); interruptions of 10 ms never do (decision point
-    /// 3/4 of it), `30..=1000`. Q.24 (AT&T): 40.
+    /// reported again); interruptions of 10 ms never do, `15..=1000`.
+    /// Q.24 (AT&T): 40. A digit ends when windows without it span 3/4 of
+    /// this, or when the measured silence reaches 3/4 of it (at least
+    /// 12.5 ms); radio encoders' fast DTMF needs 15 or 20.
     pub off_ms_min: u32,
     /// Largest accepted deviation of each measured frequency from nominal,
     /// percent, `0.5..=5`. Q.24 (AT&T) requires acceptance up to 1.5 and
@@ -122,9 +146,18 @@ impl DtmfConfig {
     }
 
     /// Consecutive windows without the digit that end it: a gap of `g`
-    /// sub-blocks spoils `g + WINDOW_SUBS - 1` windows.
+    /// sub-blocks spoils `g + WINDOW_SUBS - 1` windows. Never fewer than
+    /// a 10 ms interruption can spoil, plus one.
     pub(super) fn misses_to_end(&self) -> u32 {
-        (self.off_ms_min * 3).div_ceil(4 * SUB_MS) + WINDOW_SUBS as u32 - 1
+        let windows = (self.off_ms_min * 3).div_ceil(4 * SUB_MS) + WINDOW_SUBS as u32 - 1;
+        windows.max(INTERRUPTION_WINDOWS_MAX + 1)
+    }
+
+    /// Measured silence, in sub-blocks, that ends a digit once at least
+    /// [`SILENCE_MISSES_MIN`](super::timing::SILENCE_MISSES_MIN) windows
+    /// have missed it: 3/4 of the minimum off-time, never under 12.5 ms.
+    pub(super) fn silence_subs_to_end(&self) -> f32 {
+        (self.off_ms_min as f32 * 0.75).max(SILENCE_MS_MIN) / SUB_MS as f32
     }
 }
 
@@ -166,7 +199,8 @@ impl DtmfConfigError {
     pub const fn range(&self) -> FieldRange {
         let (min, max, unit) = match self {
             DtmfConfigError::TwistNormal | DtmfConfigError::TwistReverse => (0.0, 20.0, "dB"),
-            DtmfConfigError::OnTime | DtmfConfigError::OffTime => (30.0, 1_000.0, "ms"),
+            DtmfConfigError::OnTime => (ON_MS_MIN as f32, 1_000.0, "ms"),
+            DtmfConfigError::OffTime => (OFF_MS_MIN as f32, 1_000.0, "ms"),
             DtmfConfigError::Deviation => (0.5, 5.0, "percent"),
             DtmfConfigError::Level => (-100.0, 0.0, "dBFS"),
             DtmfConfigError::ToneRatio => (0.1, 1.0, ""),
@@ -176,7 +210,7 @@ impl DtmfConfigError {
 }
 
 impl fmt::Display for DtmfConfigError {
-    /// `on_ms_min must be between 30 and 1000 ms`.
+    /// `on_ms_min must be between 20 and 1000 ms`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} must be {}", self.field(), self.range())
     }
@@ -203,7 +237,7 @@ impl FieldRange {
 }
 
 impl fmt::Display for FieldRange {
-    /// `between 30 and 1000 ms`: the words after "must be".
+    /// `between 20 and 1000 ms`: the words after "must be".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "between {} and {}", self.min, self.max)?;
         if !self.unit.is_empty() {

@@ -133,7 +133,7 @@ fn every_field_out_of_range_is_refused_by_name() {
         ),
         (
             DtmfConfig {
-                on_ms_min: 29,
+                on_ms_min: 19,
                 ..base
             },
             DtmfConfigError::OnTime,
@@ -147,7 +147,7 @@ fn every_field_out_of_range_is_refused_by_name() {
         ),
         (
             DtmfConfig {
-                off_ms_min: 0,
+                off_ms_min: 14,
                 ..base
             },
             DtmfConfigError::OffTime,
@@ -213,7 +213,7 @@ fn every_field_out_of_range_is_refused_by_name() {
     }
     assert_eq!(
         std::format!("{}", DtmfConfigError::OffTime),
-        "off_ms_min must be between 30 and 1000 ms"
+        "off_ms_min must be between 15 and 1000 ms"
     );
     assert_eq!(
         std::format!("{}", DtmfConfigError::ToneRatio),
@@ -226,8 +226,8 @@ fn the_extremes_of_every_range_are_accepted() {
     let low = DtmfConfig {
         twist_normal_db_max: 0.0,
         twist_reverse_db_max: 0.0,
-        on_ms_min: 30,
-        off_ms_min: 30,
+        on_ms_min: 20,
+        off_ms_min: 15,
         deviation_percent_max: 0.5,
         level_dbfs_min: -100.0,
         tone_ratio_min: 0.1,
@@ -264,14 +264,34 @@ fn window_counts_follow_three_quarters_of_the_configured_times() {
         .hits_to_validate(),
         11
     );
+    assert_eq!(DtmfConfig { on_ms_min: 20, ..c }.hits_to_validate(), 1);
     // Q.24: a 10 ms interruption (at most 3 sub-blocks touched, so 7
-    // windows spoiled) never ends a digit, whatever the config.
-    for off_ms_min in 30..=1_000 {
-        assert!(
-            DtmfConfig { off_ms_min, ..c }.misses_to_end() >= 8,
-            "{off_ms_min}"
-        );
+    // windows spoiled) never ends a digit by windows alone, whatever the
+    // config; nor does the silence it measures (2 sub-blocks).
+    for off_ms_min in 15..=1_000 {
+        let c = DtmfConfig { off_ms_min, ..c };
+        assert!(c.misses_to_end() >= 8, "{off_ms_min}");
+        assert!(c.silence_subs_to_end() >= 2.5, "{off_ms_min}");
     }
+    // The defaults: a gap of 30 ms, measured or by windows.
+    assert_eq!(c.silence_subs_to_end(), 6.0);
+    // Fast DTMF: 15 ms ends at 12.5 ms of silence, 20 ms at 15.
+    assert_eq!(
+        DtmfConfig {
+            off_ms_min: 15,
+            ..c
+        }
+        .silence_subs_to_end(),
+        2.5
+    );
+    assert_eq!(
+        DtmfConfig {
+            off_ms_min: 20,
+            ..c
+        }
+        .silence_subs_to_end(),
+        3.0
+    );
 }
 
 #[test]
@@ -762,3 +782,5 @@ proptest! {
         prop_assert_eq!(digits(&events), [DIGITS[which]]);
     }
 }
+
+mod fast;

@@ -239,9 +239,50 @@ fn frame_of_2_5_ms_is_written_as_a_number() {
     let report = check_edited(|c| {
         c["audio"]["frame_ms"] = json!(2.5);
         c["audio"]["period_ms"] = json!(2.5);
+        c["audio"]["jitter_max_ms"] = json!(150);
         c["audio"]["opus"] = json!({ "application": "restricted_lowdelay", "fec": false });
     });
     assert!(report.problems.is_empty(), "{}", listing(&report));
+}
+
+#[test]
+fn a_jitter_delay_the_playback_buffer_cannot_hold_is_an_error() {
+    // 64 slots of 2.5 ms frames hold 160 ms: a channel that plays could
+    // not start with the default 200 ms.
+    error_at(
+        |c| {
+            c["audio"]["frame_ms"] = json!(2.5);
+            c["audio"]["period_ms"] = json!(2.5);
+            c["audio"]["opus"] = json!({ "application": "restricted_lowdelay", "fec": false });
+        },
+        "audio.jitter_max_ms",
+        "200 ms plus two 2.5 ms frames is more than the jitter buffer holds at this frame \
+         length (160 ms)",
+    );
+    // Without an output there is no jitter buffer.
+    let report = check_edited(|c| {
+        c["audio"]["frame_ms"] = json!(2.5);
+        c["audio"]["period_ms"] = json!(2.5);
+        c["audio"]["opus"] = json!({ "application": "restricted_lowdelay", "fec": false });
+        for ch in c["channels"].as_array_mut().expect("channels") {
+            ch.as_object_mut()
+                .expect("a channel")
+                .remove("output_device");
+            ch.as_object_mut().expect("a channel").remove("ptt");
+        }
+        c["tones"][0]
+            .as_object_mut()
+            .expect("a tone")
+            .remove("passthrough");
+    });
+    assert!(
+        !report
+            .problems
+            .iter()
+            .any(|p| p.path == "audio.jitter_max_ms"),
+        "{}",
+        listing(&report)
+    );
 }
 
 #[test]

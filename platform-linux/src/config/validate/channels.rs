@@ -8,6 +8,7 @@ use echostream_core::MAX_CHANNELS;
 use super::check_name;
 use crate::config::channel::{Channel, Cor, Device, Dtmf, Timers};
 use crate::config::problem::Problems;
+use crate::config::refusal;
 use crate::config::schema::Config;
 
 pub(super) fn check(problems: &mut Problems, config: &Config) {
@@ -97,7 +98,7 @@ fn check_channel(problems: &mut Problems, index: usize, channel: &Channel) {
         }
     }
 
-    check_timers(problems, &base, &channel.timers);
+    check_timers(problems, index, &channel.timers);
     if !(100..=60_000).contains(&channel.busy_wait_ms) {
         problems.error(
             format!("{base}.busy_wait_ms"),
@@ -108,7 +109,7 @@ fn check_channel(problems: &mut Problems, index: usize, channel: &Channel) {
         );
     }
     if let Some(dtmf) = &channel.dtmf {
-        check_dtmf(problems, &base, dtmf);
+        check_dtmf(problems, index, dtmf);
     }
 }
 
@@ -265,13 +266,12 @@ fn check_gpio_lines(problems: &mut Problems, channels: &[Channel]) {
     }
 }
 
-fn check_timers(problems: &mut Problems, base: &str, timers: &Timers) {
-    // What core's radio machines refuse, in their words.
+fn check_timers(problems: &mut Problems, index: usize, timers: &Timers) {
+    let base = format!("channels[{index}]");
+    // What core's radio machines refuse, in the file's words.
     if let Err(error) = timers.core().check() {
-        let field = error.field();
-        let text = error.to_string();
-        let reason = text.strip_prefix(&format!("{field}: ")).unwrap_or(&text);
-        problems.error(format!("{base}.timers.{field}"), reason);
+        let refusal = refusal::timers(index, error);
+        problems.error(refusal.path, refusal.reason);
     }
     if timers.timeout_s > 600 {
         problems.warning(
@@ -293,38 +293,15 @@ fn check_timers(problems: &mut Problems, base: &str, timers: &Timers) {
     }
 }
 
-fn check_dtmf(problems: &mut Problems, base: &str, dtmf: &Dtmf) {
-    for (field, db) in [
-        ("twist_normal_db", dtmf.twist_normal_db),
-        ("twist_reverse_db", dtmf.twist_reverse_db),
-    ] {
-        if !(db.is_finite() && (0.0..=20.0).contains(&db)) {
-            problems.error(
-                format!("{base}.dtmf.{field}"),
-                format!("{db} dB is outside 0 to 20 dB"),
-            );
-        }
-    }
-    if dtmf.min_on_ms < 20 {
-        problems.error(
-            format!("{base}.dtmf.min_on_ms"),
-            format!(
-                "{} ms would accept tones shorter than 20 ms, which must be rejected as talk-off \
-                 (40 is usual)",
-                dtmf.min_on_ms
-            ),
-        );
-    }
-    if dtmf.min_off_ms == 0 {
-        problems.error(
-            format!("{base}.dtmf.min_off_ms"),
-            "is 0, which cannot tell a held digit from a repeated one (40 is usual)",
-        );
+fn check_dtmf(problems: &mut Problems, index: usize, dtmf: &Dtmf) {
+    // What the detector and the sequencer refuse, in the file's words
+    // (whether or not the section is enabled).
+    for error in crate::tone_plan::dtmf_config(dtmf).refusals() {
+        let refusal = refusal::dtmf(index, dtmf, error);
+        problems.error(refusal.path, refusal.reason);
     }
     if let Err(error) = SequenceConfig::check_timeout_ms(dtmf.sequence_timeout_ms) {
-        problems.error(
-            format!("{base}.dtmf.sequence_timeout_ms"),
-            error.to_string(),
-        );
+        let refusal = refusal::dtmf_sequence(index, error);
+        problems.error(refusal.path, refusal.reason);
     }
 }

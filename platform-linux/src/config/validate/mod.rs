@@ -42,7 +42,8 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     if let Relay::Remote(remote) = &config.relay {
         check_relay(&mut problems, remote);
     }
-    check_audio(&mut problems, &config.audio);
+    let plays = config.channels.iter().any(|c| c.output_device.is_some());
+    check_audio(&mut problems, &config.audio, plays);
     channels::check(&mut problems, config);
     tones::check(&mut problems, config);
     crate::tone_plan::check(&mut problems, config);
@@ -183,7 +184,8 @@ fn is_loopback(host: &str) -> bool {
         .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
-fn check_audio(problems: &mut Problems, audio: &Audio) {
+/// `plays`: some channel has an output, so a jitter buffer is made.
+fn check_audio(problems: &mut Problems, audio: &Audio, plays: bool) {
     let rate_ok = OPUS_SAMPLE_RATES_HZ.contains(&audio.sample_rate_hz);
     if !rate_ok {
         problems.error(
@@ -263,6 +265,18 @@ fn check_audio(problems: &mut Problems, audio: &Audio) {
                 audio.jitter_max_ms, audio.frame_ms
             ),
         );
+    }
+    // What a channel's jitter buffer refuses beyond the above (its slots,
+    // its stall timeout), in the file's words.
+    if plays
+        && frame_ok
+        && let Err(error) =
+            crate::runtime::jitter_config_of(audio).validate(crate::audio::pipeline::JITTER_SLOTS)
+    {
+        let refusal = super::refusal::jitter(audio, error);
+        if !problems.has_error_at(&refusal.path) {
+            problems.error(refusal.path, refusal.reason);
+        }
     }
     if audio.rt_priority > 99 {
         problems.error(
