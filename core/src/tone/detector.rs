@@ -105,7 +105,7 @@ struct FinderState {
 /// depend on how the audio is cut into blocks. The event queue holds
 /// [`MAX_EVENTS`]; more than that between drains are dropped and counted
 /// in [`DetectorStats::events_dropped`]. Nothing allocates; the whole
-/// state is this value (`size_of` is printed by the tests: 49.9 KiB, of
+/// state is this value (`size_of` is printed by the tests: 53.4 KiB, of
 /// it 26 KiB the decimator's coefficient bank and 12 KiB the tracker's
 /// sample ring and FFT working memory). `new` designs the filters
 /// (up to 2 ms, at 11.025 kHz): build detectors at startup, not on the audio

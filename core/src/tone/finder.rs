@@ -130,7 +130,7 @@ impl Warble {
         }
         match self.next(run, true) {
             Some(tone) => {
-                self.count += 1;
+                self.count = self.count.saturating_add(1);
                 self.sum_ms = self.sum_ms.saturating_add(run.duration_ms());
                 self.last_tone = tone;
             }
@@ -145,7 +145,7 @@ impl Warble {
         }
         let tone = self.last_tone;
         self.sum_hz[tone] += run.mean_hz();
-        self.runs[tone] += 1;
+        self.runs[tone] = self.runs[tone].saturating_add(1);
         self.last = Some(*run);
     }
 
@@ -156,13 +156,14 @@ impl Warble {
             return None;
         }
         let tone = self.next(current, false)?;
-        let count = self.count + 1;
+        let count = self.count.saturating_add(1);
         if count < cfg.hi_low_alternations {
             return None;
         }
         self.fired = true;
         let mut hz = [self.tone_hz(0), self.tone_hz(1)];
-        hz[tone] = (self.sum_hz[tone] + current.mean_hz()) / (self.runs[tone] + 1) as f32;
+        hz[tone] =
+            (self.sum_hz[tone] + current.mean_hz()) / self.runs[tone].saturating_add(1) as f32;
         Some(Match {
             start_pos: self.start_pos,
             end_pos: current.end_pos(),

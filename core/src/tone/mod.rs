@@ -119,10 +119,10 @@
 //!   on. At other device rates the decimator adds its share: 16 kHz
 //!   121 µs (8,300×), 44.1 kHz 249 µs (4,000×), 48 kHz 259 µs (3,900×).
 //!   Repeated runs on that shared machine differ by up to 30 %.
-//! - State per channel: 49.5 KiB (`size_of::<ChannelDetector>()`,
+//! - State per channel: 53.4 KiB (`size_of::<ChannelDetector>()`,
 //!   printed by the tests; 26 KiB of it the decimator's coefficient bank,
-//!   12 KiB the tracker's sample ring and FFT working memory), nothing
-//!   allocated.
+//!   12 KiB the tracker's sample ring and FFT working memory, 3.5 KiB the
+//!   pulse trains and the finder's warble memory), nothing allocated.
 
 mod decimate;
 mod definition;

@@ -81,7 +81,8 @@ impl Cadence {
     /// Whether a measured length (whole frames, so off by up to one
     /// frame) is in `window`.
     fn fits(window: (u32, u32), measured_ms: u32) -> bool {
-        measured_ms + DURATION_SLACK_MS > window.0 && measured_ms < window.1 + DURATION_SLACK_MS
+        measured_ms.saturating_add(DURATION_SLACK_MS) > window.0
+            && measured_ms < window.1.saturating_add(DURATION_SLACK_MS)
     }
 
     /// How far a frame may be from the followed tone.
@@ -176,9 +177,9 @@ impl PulseTrain {
         if on == self.on {
             if self.pending.take().is_some() {
                 // A dropout in a pulse, or a speck in a pause.
-                self.len += 1;
+                self.len = self.len.saturating_add(1);
             }
-            self.len += 1;
+            self.len = self.len.saturating_add(1);
             if on {
                 self.hear(frame.hz, frame.power);
                 return self.check(cadence, index);
@@ -198,7 +199,7 @@ impl PulseTrain {
         // to the pause before it).
         let edge = on && pending_power < WEAK_RATIO * frame.power;
         let (closed, new_first, new_len) = if edge {
-            (self.len + 1, index, 1)
+            (self.len.saturating_add(1), index, 1)
         } else {
             (self.len, index - 1, 2)
         };
@@ -239,7 +240,7 @@ impl PulseTrain {
 
     fn hear(&mut self, hz: f32, power: f32) {
         self.pulse_sum_hz += hz as f64;
-        self.pulse_frames += 1;
+        self.pulse_frames = self.pulse_frames.saturating_add(1);
         self.level = if self.level == 0.0 {
             power
         } else {
@@ -273,7 +274,7 @@ impl PulseTrain {
             .tone
             .is_none_or(|(want, range_hz)| within(hz, want, range_hz));
         let ok = tone_ok
-            && Cadence::fits(cadence.on_ms, len * HOP_MS)
+            && Cadence::fits(cadence.on_ms, len.saturating_mul(HOP_MS))
             && Self::steady(cadence, len, self.on_frames, self.pulses);
         if !ok {
             self.end_chain();
@@ -287,10 +288,11 @@ impl PulseTrain {
             self.chain_sum_hz = 0.0;
             self.chain_frames = 0;
         }
-        self.pulses += 1;
-        self.on_frames += len;
+        // Saturating: a pulsed tone stuck on for weeks must not wrap.
+        self.pulses = self.pulses.saturating_add(1);
+        self.on_frames = self.on_frames.saturating_add(len);
         self.chain_sum_hz += self.pulse_sum_hz;
-        self.chain_frames += self.pulse_frames;
+        self.chain_frames = self.chain_frames.saturating_add(self.pulse_frames);
         if cadence.tone.is_none() {
             // The finder follows the chain's tone as it settles.
             self.locked_hz = (self.chain_sum_hz / self.chain_frames.max(1) as f64) as f32;
@@ -301,11 +303,11 @@ impl PulseTrain {
         if self.pulses == 0 {
             return;
         }
-        if Cadence::fits(cadence.off_ms, len * HOP_MS)
+        if Cadence::fits(cadence.off_ms, len.saturating_mul(HOP_MS))
             && Self::steady(cadence, len, self.off_frames, self.offs)
         {
-            self.off_frames += len;
-            self.offs += 1;
+            self.off_frames = self.off_frames.saturating_add(len);
+            self.offs = self.offs.saturating_add(1);
         } else {
             self.end_chain();
         }
@@ -313,7 +315,7 @@ impl PulseTrain {
 
     /// Whether the pulse being heard completes the chain.
     fn check(&mut self, cadence: &Cadence, index: u64) -> Option<Match> {
-        if self.fired || self.pulses == 0 || self.pulses + 1 < cadence.pulses {
+        if self.fired || self.pulses == 0 || self.pulses.saturating_add(1) < cadence.pulses {
             return None;
         }
         let min_ms = match cadence.tone {
@@ -329,12 +331,17 @@ impl PulseTrain {
                 (min_frames * HOP_MS as f32) as u32
             }
         };
-        if self.len * HOP_MS + DURATION_SLACK_MS <= min_ms {
+        if self
+            .len
+            .saturating_mul(HOP_MS)
+            .saturating_add(DURATION_SLACK_MS)
+            <= min_ms
+        {
             return None;
         }
         self.fired = true;
         let hz = (self.chain_sum_hz + self.pulse_sum_hz)
-            / (self.chain_frames + self.pulse_frames).max(1) as f64;
+            / self.chain_frames.saturating_add(self.pulse_frames).max(1) as f64;
         let start = |frame: u64| centre(frame) - HOP_LEN as i64 / 2;
         Some(Match {
             start_pos: start(self.chain_first),
@@ -342,10 +349,16 @@ impl PulseTrain {
             met_pos: start(self.first) + ms_to_pos(min_ms),
             measured: Measured::Pulsed {
                 hz: hz as f32,
-                pulses: self.pulses + 1,
-                on_ms: self.on_frames * HOP_MS / self.pulses,
-                off_ms: self.off_frames * HOP_MS / self.offs.max(1),
+                pulses: self.pulses.saturating_add(1),
+                on_ms: mean_ms(self.on_frames, self.pulses),
+                off_ms: mean_ms(self.off_frames, self.offs),
             },
         })
     }
+}
+
+/// The mean of `count` stretches of `frames` frames in all, in ms.
+fn mean_ms(frames: u32, count: u32) -> u32 {
+    let ms = u64::from(frames) * u64::from(HOP_MS) / u64::from(count.max(1));
+    u32::try_from(ms).unwrap_or(u32::MAX)
 }
