@@ -36,7 +36,8 @@ pub const STDERR_KEPT: usize = 2048;
 const POLL: Duration = Duration::from_millis(20);
 
 /// The event types a command runs for when `events` is empty.
-pub const DEFAULT_EVENTS: [&str; 4] = ["two_tone", "long_tone", "hi_low", "dtmf_sequence"];
+pub const DEFAULT_EVENTS: [&str; 5] =
+    ["two_tone", "long_tone", "hi_low", "pulsed", "dtmf_sequence"];
 
 /// Figures of the runner, shared with its thread.
 #[derive(Debug, Default)]

@@ -55,7 +55,8 @@ pub enum Command {
     /// event and a summary line (with the CPU seconds the file took).
     /// With --config, the file's tone definitions and DTMF settings;
     /// without, a tone finder reporting every stable two-tone pair, long
-    /// tone and DTMF digit with measured frequencies. A file that cannot
+    /// tone, hi-low warble, pulsed tone and DTMF digit with measured
+    /// frequencies (and, for warbles and pulses, the cadence). A file that cannot
     /// be used is named on standard error and the others still run (exit
     /// status 2).
     Detect {
@@ -770,6 +771,11 @@ fn summary(config: &Config, channel: &Channel) -> String {
             .count()
         + config
             .hi_low
+            .iter()
+            .filter(|d| d.channel == channel.id)
+            .count()
+        + config
+            .pulsed
             .iter()
             .filter(|d| d.channel == channel.id)
             .count();

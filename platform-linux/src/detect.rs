@@ -210,8 +210,18 @@ pub fn event_json(event: &ToneEvent, plan: &ChannelPlan, rate_hz: u32) -> Value 
             a_hz,
             b_hz,
             alternations,
+            tone_ms,
         } => json!({
-            "type": "hi_low", "a_hz": round2(a_hz), "b_hz": round2(b_hz), "alternations": alternations
+            "type": "hi_low", "a_hz": round2(a_hz), "b_hz": round2(b_hz),
+            "alternations": alternations, "tone_ms": tone_ms
+        }),
+        Measured::Pulsed {
+            hz,
+            pulses,
+            on_ms,
+            off_ms,
+        } => json!({
+            "type": "pulsed", "hz": round2(hz), "pulses": pulses, "on_ms": on_ms, "off_ms": off_ms
         }),
         Measured::Dtmf {
             digit,

@@ -377,11 +377,25 @@ pub fn tone_fields(
             a_hz,
             b_hz,
             alternations,
+            tone_ms,
         } => {
             fields.insert("a_hz".into(), round(a_hz).into());
             fields.insert("b_hz".into(), round(b_hz).into());
             fields.insert("alternations".into(), alternations.into());
+            fields.insert("tone_ms".into(), tone_ms.into());
             "hi_low"
+        }
+        Measured::Pulsed {
+            hz,
+            pulses,
+            on_ms,
+            off_ms,
+        } => {
+            fields.insert("hz".into(), round(hz).into());
+            fields.insert("pulses".into(), pulses.into());
+            fields.insert("on_ms".into(), on_ms.into());
+            fields.insert("off_ms".into(), off_ms.into());
+            "pulsed"
         }
         Measured::Dtmf {
             digit,

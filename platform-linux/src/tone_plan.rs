@@ -10,7 +10,7 @@
 use echostream_core::tone::dtmf::DtmfConfig;
 use echostream_core::tone::{
     DefinitionError, DefinitionIndex, Definitions, FinderConfig, HiLowDef, LongToneDef,
-    MAX_DEFINITIONS, TwoToneDef,
+    MAX_DEFINITIONS, PulsedDef, TwoToneDef,
 };
 
 use crate::config::problem::Problems;
@@ -37,7 +37,8 @@ pub struct Named {
 /// Everything one channel's detector is built from.
 #[derive(Debug, Clone)]
 pub struct ChannelPlan {
-    /// The definitions, in config order (two-tone, long tone, hi-low).
+    /// The definitions, in config order (two-tone, long tone, hi-low,
+    /// pulsed).
     pub definitions: Definitions,
     /// `names[i]` names `DefinitionIndex` i.
     pub names: Vec<Named>,
@@ -180,6 +181,36 @@ pub fn plan(config: &Config, channel: Option<&str>) -> Result<ChannelPlan, Vec<(
         };
         let result = definitions.push(def);
         add(format!("hi_low[{i}]"), t, result, &field);
+    }
+    for (i, t) in config.pulsed.iter().enumerate() {
+        if !wanted(&t.channel) {
+            continue;
+        }
+        let def = PulsedDef {
+            hz: t.freq_hz as f32,
+            range_hz: t.range_hz as f32,
+            on_ms: t.on_ms,
+            on_range_ms: t.on_range_ms,
+            off_ms: t.off_ms,
+            off_range_ms: t.off_range_ms,
+            min_pulses: t.min_pulses,
+            ignore_after_ms: t.ignore_after_ms,
+        };
+        let field = |e: &DefinitionError| match *e {
+            DefinitionError::RangeOutOfBounds { .. } => "range_hz",
+            DefinitionError::LengthOutOfBounds { length_ms } if length_ms == def.on_ms => "on_ms",
+            DefinitionError::LengthOutOfBounds { .. } => "off_ms",
+            DefinitionError::CadenceRangeOutOfBounds { length_ms, .. }
+                if length_ms == def.on_ms =>
+            {
+                "on_range_ms"
+            }
+            DefinitionError::CadenceRangeOutOfBounds { .. } => "off_range_ms",
+            DefinitionError::PulsesOutOfBounds { .. } => "min_pulses",
+            _ => "freq_hz",
+        };
+        let result = definitions.push(def);
+        add(format!("pulsed[{i}]"), t, result, &field);
     }
     let dtmf = config
         .channels

@@ -710,6 +710,7 @@ fn sim_radio_config(dir: &Path) -> echostream::gpio::SimGpio {
     config["tones"] = json!([]);
     config["long_tones"] = json!([]);
     config["hi_low"] = json!([]);
+    config["pulsed"] = json!([]);
     // Everything it writes stays in the test's folder.
     config["events_file"] = json!("events.jsonl");
     config["recordings"]["dir"] = json!("recordings");

@@ -324,3 +324,52 @@ fn into_a_config_with_one_channel_that_channel_is_used() {
     let check = echostream(&["check-config", "site.json"], dir.path());
     assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
 }
+
+#[test]
+fn into_a_config_with_pulsed_definitions_they_are_kept_and_their_tone_ids_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |pulsed_id: &str| {
+        format!(
+            r#"{{
+    "node_id": "station-9",
+    "relay": "embedded",
+    "channels": [
+        {{ "id": "county", "input_device": "null", "cor": "always" }}
+    ],
+    "pulsed": [
+        {{ "tone_id": "{pulsed_id}", "channel": "county", "freq_hz": 1010.6,
+          "range_hz": 10.0, "on_ms": 300, "off_ms": 200, "min_pulses": 6 }}
+    ]
+}}
+"#
+        )
+    };
+    // A pulsed alert already named like a tone set: the import is refused
+    // and names it.
+    std::fs::write(dir.path().join("site.json"), config("Lakeside Rescue")).unwrap();
+    let clash = echostream(
+        &["import-tones", &fixture("tones.cfg"), "--into", "site.json"],
+        dir.path(),
+    );
+    let said = stderr(&clash);
+    assert_eq!(clash.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("tone_id `Lakeside Rescue` is taken: pulsed[0]"),
+        "{said}"
+    );
+
+    // Named otherwise: the sets join it, it stays, and the file checks.
+    std::fs::write(dir.path().join("site.json"), config("County pulsed")).unwrap();
+    let out = echostream(
+        &["import-tones", &fixture("tones.cfg"), "--into", "site.json"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let after: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("site.json")).unwrap())
+            .unwrap();
+    assert_eq!(after["pulsed"][0]["tone_id"], "County pulsed");
+    assert!(!after["tones"].as_array().unwrap().is_empty());
+    let check = echostream(&["check-config", "site.json"], dir.path());
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+}

@@ -46,17 +46,18 @@ def _as_root(cmd: list[str]) -> list[str]:
     raise SetupError(f"need root to run `{' '.join(cmd)}`: run this script as root or install sudo")
 
 
-def debian_packages() -> list[str]:
-    """Installs the missing packages; returns notes on optional ones that
-    could not be installed."""
+def debian_packages(only: tuple[str, ...] | None = None) -> list[str]:
+    """Installs the missing packages (of `only`, when given); returns notes
+    on optional ones that could not be installed."""
+    wanted = [d for d in DEBIAN_PACKAGES if only is None or d[0] in only]
     if not shutil.which("dpkg-query"):
-        missing = [p for p, _, _ in DEBIAN_PACKAGES if not shutil.which(p)]
+        missing = [p for p, _, _ in wanted if not shutil.which(p)]
         if missing:
             raise SetupError(f"not a Debian system: install {', '.join(missing)} by hand, then run this again")
         return []
-    missing = [(p, why, req) for p, why, req in DEBIAN_PACKAGES if not _installed(p)]
+    missing = [(p, why, req) for p, why, req in wanted if not _installed(p)]
     if not missing:
-        log("system packages present: " + " ".join(p for p, _, _ in DEBIAN_PACKAGES))
+        log("system packages present: " + " ".join(p for p, _, _ in wanted))
         return []
     names = [p for p, _, _ in missing]
     for p, why, _ in missing:

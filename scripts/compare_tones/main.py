@@ -30,7 +30,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="seed of the test set (default 1)")
     p.add_argument("--benchmarks", type=Path, metavar="FILE", help="file whose section is replaced (default BENCHMARKS.md at the project root; --quick: none)")
     p.add_argument("--echostream", type=Path, metavar="BINARY", help="use this echostream binary instead of building the release one (for testing the script)")
-    p.add_argument("--only", choices=["dtmf-fast"], help="run one test set alone: dtmf-fast, the fast-DTMF sequences (40 ms on / 20 ms off; seconds, not minutes); replaces only its subsection of BENCHMARKS.md (unless --quick)")
+    p.add_argument("--only", choices=["dtmf-fast", "pulsed"], help="run one test set alone and replace only its part of BENCHMARKS.md (unless --quick): dtmf-fast, the fast-DTMF sequences (40 ms on / 20 ms off; seconds, not minutes); pulsed, the pulsed and tone-finder set (pulsed alerts, hi-low and pulsed discovery, false reports on the main set's speech and noise)")
     p.add_argument("--upgrade", action="store_true", help="upgrade icad_tone_detection (and numpy, scipy) in the virtualenv to the latest release first")
     return p
 
@@ -83,8 +83,6 @@ def _version(cmd: list[str], pick=lambda s: s.strip().splitlines()[0]) -> str:
 
 
 def run(args: argparse.Namespace, doc: str) -> None:
-    import numpy
-
     from . import fast_dtmf, install, peers, report, score, testset
 
     started = time.monotonic()
@@ -97,7 +95,8 @@ def run(args: argparse.Namespace, doc: str) -> None:
 
     # 1. Everything installed and built, before the long part.
     try:
-        install.debian_packages()
+        # The pulsed set needs no DTMF peer: only icad's ffmpeg and the speech.
+        install.debian_packages(("ffmpeg", "espeak-ng") if args.only == "pulsed" else None)
         binary = args.echostream.resolve() if args.echostream else install.echostream_binary(ROOT)
         if args.echostream:
             log(f"using {binary} instead of the release build")
@@ -107,6 +106,17 @@ def run(args: argparse.Namespace, doc: str) -> None:
 
     if args.only == "dtmf-fast":
         run_fast_dtmf(args, binary, command, benchmarks, started)
+        return
+
+    meta = machine()
+    meta["command"] = command
+    meta["date"] = datetime.date.today().isoformat()
+    meta["passes"] = passes = args.passes or (1 if args.quick else 3)
+    if passes < 1:
+        die("--passes must be at least 1")
+    if args.only == "pulsed":
+        run_pulsed(args, params, binary, meta, benchmarks)
+        log(f"done in {time.monotonic() - started:.0f} s")
         return
 
     # 2. The test set and EchoStream's config for it.
@@ -134,9 +144,6 @@ def run(args: argparse.Namespace, doc: str) -> None:
     # repeated so that each tool's CPU is a median over passes spread
     # through the run (a burst of load elsewhere hits one pass, not one
     # tool).
-    passes = args.passes or (1 if args.quick else 3)
-    if passes < 1:
-        die("--passes must be at least 1")
     rounds: dict[str, list] = {"EchoStream": [], "icad_tone_detection": [], "multimon-ng": []}
     for n in range(1, passes + 1):
         if passes > 1:
@@ -151,21 +158,7 @@ def run(args: argparse.Namespace, doc: str) -> None:
     tools[report.ICAD_GATE_OFF] = peers.run_icad(tone_files, WORK, peers.ICAD_GATE_OFF, report.ICAD_GATE_OFF)
 
     # 4. Report.
-    meta = machine()
-    meta["command"] = command
-    meta["date"] = datetime.date.today().isoformat()
-    meta["passes"] = passes
-    commit = _version(["git", "-C", str(ROOT), "describe", "--always", "--dirty"])
-    meta["versions"] = [
-        f"EchoStream {tools['EchoStream'].version.removeprefix('echostream ')} (git {commit}, "
-        + ("release build)" if not args.echostream else f"{binary})"),
-        f"icad_tone_detection {tools['icad_tone_detection'].version} "
-        f"(ffmpeg {_version(['ffmpeg', '-version'], lambda s: s.split()[2])})",
-        f"multimon-ng {tools['multimon-ng'].version} (Debian), sox {_version(['sox', '--version'], lambda s: s.strip().split('v')[-1])}",
-        f"{_version(['rustc', '--version'], lambda s: ' '.join(s.split()[:2]))}",
-        f"Python {platform.python_version()}, numpy {numpy.__version__}",
-        f"espeak-ng {_version(['espeak-ng', '--version'], lambda s: s.split(':')[1].split()[0])}",
-    ]
+    meta["versions"] = versions(tools["EchoStream"].version, binary, args, tools["icad_tone_detection"].version, tools["multimon-ng"].version)
     body = report.section(manifest, tools, meta)
     print(body)
 
@@ -197,6 +190,7 @@ def run(args: argparse.Namespace, doc: str) -> None:
         log(f"wrote the section \"{report.HEADING[3:]}\" in {benchmarks}")
     else:
         log("quick run: no file written (pass --benchmarks FILE to write one)")
+    run_pulsed(args, params, binary, meta, benchmarks)
     log(f"done in {time.monotonic() - started:.0f} s")
 
 
@@ -220,3 +214,78 @@ def run_fast_dtmf(args: argparse.Namespace, binary: Path, command: str, benchmar
         fast_dtmf.replace_subsection(benchmarks, fast_dtmf.SUBHEADING, body)
         log(f"wrote the subsection \"{fast_dtmf.SUBHEADING[4:]}\" in {benchmarks}")
     log(f"done in {time.monotonic() - started:.0f} s")
+
+
+def versions(echostream: str, binary: Path, args: argparse.Namespace, icad: str, multimon: str | None) -> list[str]:
+    import numpy
+
+    commit = _version(["git", "-C", str(ROOT), "describe", "--always", "--dirty"])
+    out = [
+        f"EchoStream {echostream.removeprefix('echostream ')} (git {commit}, "
+        + ("release build)" if not args.echostream else f"{binary})"),
+        f"icad_tone_detection {icad} (ffmpeg {_version(['ffmpeg', '-version'], lambda s: s.split()[2])})",
+    ]
+    if multimon:
+        out.append(f"multimon-ng {multimon} (Debian), sox {_version(['sox', '--version'], lambda s: s.strip().split('v')[-1])}")
+    out += [
+        f"{_version(['rustc', '--version'], lambda s: ' '.join(s.split()[:2]))}",
+        f"Python {platform.python_version()}, numpy {numpy.__version__}",
+        f"espeak-ng {_version(['espeak-ng', '--version'], lambda s: s.split(':')[1].split()[0])}",
+    ]
+    return out
+
+
+def run_pulsed(args: argparse.Namespace, params, binary: Path, meta: dict, benchmarks: Path | None) -> None:
+    """The pulsed and tone-finder set: EchoStream with pulsed
+    definitions, EchoStream's finder and icad on the same files; writes
+    its own section after the main one."""
+    from . import peers, pulsed, report
+
+    pparams = pulsed.Params(seed=params.seed, noise_s=params.noise_s, speech_s=params.speech_s)
+    manifest = pulsed.build(WORK / "sets", pparams)
+    folder = Path(manifest["dir"])
+    for f in manifest["files"]:
+        f["abspath"] = str(folder / f["path"])
+    config = folder / "compare-tones-pulsed.json"
+    pulsed.echostream_config(manifest["alerts"], config)
+    try:
+        peers.check_config(binary, config)
+    except RuntimeError as err:
+        die(str(err))
+    files = [f["abspath"] for f in manifest["files"]]
+    audio_s = sum(f["duration_s"] for f in manifest["files"])
+    log(f"pulsed set: {len(files)} files, {audio_s:,.0f} s of audio")
+    for path in files:
+        with open(path, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+    rounds: dict[str, list] = {pulsed.ES_DEFS: [], pulsed.ES_FINDER: [], pulsed.ICAD: []}
+    for n in range(1, meta["passes"] + 1):
+        if meta["passes"] > 1:
+            log(f"pulsed set: pass {n} of {meta['passes']}")
+        rounds[pulsed.ES_DEFS].append(peers.run_echostream(files, binary, config, pulsed.ES_DEFS))
+        rounds[pulsed.ES_FINDER].append(
+            peers.run_echostream(files, binary, None, pulsed.ES_FINDER, scratch=folder / "echostream-cwd")
+        )
+        rounds[pulsed.ICAD].append(peers.run_icad(files, WORK, peers.ICAD_DEFAULTS))
+    tools = {name: peers.median_of_passes(results) for name, results in rounds.items()}
+    meta = dict(meta)
+    meta["versions"] = versions(tools[pulsed.ES_DEFS].version, binary, args, tools[pulsed.ICAD].version, None)
+    body = pulsed.section(manifest, tools, meta)
+    print(body)
+    failures = [f"{t.name} could not run: {t.failed}" for t in tools.values() if t.failed]
+    failures += [f"{t.name} failed on {len(t.errors())} file(s), e.g. {t.errors()[0]}" for t in tools.values() if t.errors()]
+    failures += [
+        f"{t.name} reported other detections in a later pass on {len(t.differing)} file(s): its detectors must be deterministic"
+        for t in tools.values()
+        if t.name.startswith("EchoStream") and t.differing
+    ]
+    if failures:
+        for f in failures:
+            print(f"error: {f}", file=sys.stderr)
+        die("not every tool ran on every file of the pulsed set, so BENCHMARKS.md was left as it was")
+    if benchmarks:
+        report.replace_section(benchmarks, body, pulsed.HEADING, after=report.HEADING)
+        log(f"wrote the section \"{pulsed.HEADING[3:]}\" in {benchmarks}")
+    else:
+        log("quick run: pulsed section not written (pass --benchmarks FILE to write one)")

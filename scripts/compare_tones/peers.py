@@ -189,7 +189,16 @@ def run_icad(files: list[str], work: Path, kwargs: dict, name: str = "icad_tone_
         for hit in res.get("hi_low_result", []):
             fr.alerts.append({"kind": "hi_low", "start_s": float(hit["start"]), "end_s": float(hit["end"]), "hz": hit["detected"]})
         for hit in res.get("pulsed_result", []):
-            fr.alerts.append({"kind": "pulsed", "start_s": float(hit["start"]), "end_s": float(hit["end"]), "hz": hit["detected"]})
+            fr.alerts.append(
+                {
+                    "kind": "pulsed",
+                    "start_s": float(hit["start"]),
+                    "end_s": float(hit["end"]),
+                    "hz": hit["detected"],
+                    "on_ms": hit.get("on_ms_median"),
+                    "off_ms": hit.get("off_ms_median"),
+                }
+            )
         for seq in res.get("dtmf_result", []):
             fr.dtmf.append((str(seq.get("digit") or ""), float(seq["start"])))
         tool.files[path] = fr
@@ -264,14 +273,15 @@ def _batches(files: list[str]) -> list[list[str]]:
     return batches
 
 
-def run_echostream(files: list[str], binary: Path, config: Path) -> ToolResult:
-    """`echostream detect FILE... --config CONFIG`: every file in one
+def run_echostream(files: list[str], binary: Path, config: Path | None, name: str = "EchoStream", scratch: Path | None = None) -> ToolResult:
+    """`echostream detect FILE... --config CONFIG` (without a config: the
+    tone finder; then `scratch` is its working directory): every file in one
     process (in batches if the command line would get long), as icad runs
     every file in one Python process. Per-file CPU is what the process
     reports in each file's summary line (its CPU clock around reading,
     detecting and printing that file); the whole process's CPU, start-up
     included, comes from getrusage around it."""
-    tool = ToolResult("EchoStream")
+    tool = ToolResult(name)
     ver = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
     tool.version = ver.stdout.strip() or "?"
     batches = _batches(files)
@@ -280,10 +290,11 @@ def run_echostream(files: list[str], binary: Path, config: Path) -> ToolResult:
     t0, c0 = time.monotonic(), children_cpu_s()
     # A scratch working directory, so nothing the binary might write with a
     # relative path (events.jsonl, recordings) lands in the project.
-    scratch = config.parent / "echostream-cwd"
+    scratch = scratch or config.parent / "echostream-cwd"
     scratch.mkdir(exist_ok=True)
+    with_config = ["--config", str(config)] if config else []
     for batch in batches:
-        out, _ = _run_timed([str(binary), "detect", *batch, "--config", str(config)], cwd=scratch)
+        out, _ = _run_timed([str(binary), "detect", *batch, *with_config], cwd=scratch)
         wanted = set(batch)
         pending = FileResult()  # events of the file whose summary is next
         for n, line in enumerate(out.stdout.splitlines(), 1):
@@ -337,13 +348,18 @@ def _add_event(fr: FileResult, ev: dict) -> None:
                 "latency_ms": ev.get("latency_ms"),
             }
         )
-    elif kind in ("long_tone", "hi_low"):
+    elif kind in ("long_tone", "hi_low", "pulsed"):
         fr.alerts.append(
             {
-                "kind": "long" if kind == "long_tone" else "hi_low",
+                "kind": "long" if kind == "long_tone" else kind,
                 "start_s": float(ev["start_s"]),
                 "end_s": float(ev["end_s"]),
                 "hz": ev.get("hz"),
+                "a_hz": ev.get("a_hz"),
+                "b_hz": ev.get("b_hz"),
+                "tone_ms": ev.get("tone_ms"),
+                "on_ms": ev.get("on_ms"),
+                "off_ms": ev.get("off_ms"),
                 "station": ev.get("tone_id"),
             }
         )

@@ -351,13 +351,21 @@ def _wrap(block: str) -> str:
     return textwrap.fill(block, width=76, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
-def replace_section(path: Path, body: str) -> None:
-    """Replaces the HEADING section (up to the next `## ` heading) or
-    appends it; every other byte of the file stays as it was."""
+def replace_section(path: Path, body: str, heading: str = HEADING, after: str | None = None) -> None:
+    """Replaces the `heading` section (up to the next `## ` heading) or
+    adds it: right after the `after` section when there is one, else at
+    the end; every other byte of the file stays as it was."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     lines = text.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip("\n") == HEADING), None)
-    if start is None:
+    start = next((i for i, ln in enumerate(lines) if ln.rstrip("\n") == heading), None)
+    prev = next((i for i, ln in enumerate(lines) if after and ln.rstrip("\n") == after), None)
+    if start is None and prev is not None:
+        end = next((j for j in range(prev + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
+        head = "".join(lines[:end])
+        head = head if head.endswith("\n\n") else head.rstrip("\n") + "\n\n"
+        tail = "".join(lines[end:])
+        new = head + body + ("\n" + tail if tail else "")
+    elif start is None:
         new = text if text.endswith("\n") else text + "\n"
         new += "\n" + body
     else:

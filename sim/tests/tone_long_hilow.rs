@@ -141,6 +141,7 @@ fn h1_hi_low_warbles() {
                         a_hz,
                         b_hz,
                         alternations,
+                        tone_ms,
                     } = h.event.measured
                     else {
                         unreachable!()
@@ -150,6 +151,8 @@ fn h1_hi_low_warbles() {
                     let met_ms = LEAD_MS + (n - 1) as f64 * half_ms + (half_ms * 0.7).floor();
                     let late_ms = ms(h.event.detected_at.0, rate) - met_ms;
                     if alternations != n
+                        || f64::from(tone_ms) < half_ms - 100.0
+                        || f64::from(tone_ms) > half_ms + 100.0
                         || !within_percent(a_hz, a, 0.3)
                         || !within_percent(b_hz, b, 0.3)
                         || late_ms > LATENCY_MAX_MS

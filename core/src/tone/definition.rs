@@ -1,4 +1,4 @@
-//! What to listen for: two-tone sequential, long tone and hi-low
+//! What to listen for: two-tone sequential, long tone, hi-low and pulsed
 //! definitions, the tone finder's settings, and the fixed-capacity set
 //! that validates them.
 //!
@@ -35,6 +35,8 @@ pub const MAX_LENGTH_MS: u32 = 60_000;
 pub const MAX_GAP_MS: u32 = 5_000;
 /// The most alternations a hi-low definition may ask for.
 pub const MAX_ALTERNATIONS: u32 = 64;
+/// The most pulses a pulsed definition may ask for.
+pub const MAX_PULSES: u32 = 64;
 
 /// The recommended `±range` for a tone at `hz`: 1 %.
 pub fn recommended_range_hz(hz: f32) -> f32 {
@@ -151,9 +153,64 @@ impl HiLowDef {
     }
 }
 
+/// Pulsed: one tone keyed on and off in a cadence. Each pulse lasts
+/// `on_ms` ± `on_range_ms`, each pause between pulses `off_ms` ±
+/// `off_range_ms`; the alert fires when the `min_pulses`-th consecutive
+/// pulse has lasted its minimum. A pulse or pause out of its window, or
+/// another held tone, starts the count again.
+///
+/// Durations are measured in whole 64 ms tracker frames, so each window
+/// is widened by one frame; pauses under about 130 ms are not heard as
+/// pauses (the tracker's frames are 128 ms long).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PulsedDef {
+    /// The tone, Hz.
+    pub hz: f32,
+    /// Its measured frequency may be off by this much, ± Hz.
+    pub range_hz: f32,
+    /// How long each pulse lasts, ms.
+    pub on_ms: u32,
+    /// A pulse may be this much shorter or longer, ms.
+    pub on_range_ms: u32,
+    /// How long each pause between pulses lasts, ms.
+    pub off_ms: u32,
+    /// A pause may be this much shorter or longer, ms.
+    pub off_range_ms: u32,
+    /// How many consecutive pulses make an alert (at least 2).
+    pub min_pulses: u32,
+    /// After an alert, the definition stays quiet this long, ms.
+    pub ignore_after_ms: u32,
+}
+
+impl PulsedDef {
+    fn validate(&self) -> Result<(), DefinitionError> {
+        check_tone(self.hz, self.range_hz)?;
+        check_length(self.on_ms)?;
+        check_length(self.off_ms)?;
+        for (length_ms, range_ms) in [
+            (self.on_ms, self.on_range_ms),
+            (self.off_ms, self.off_range_ms),
+        ] {
+            if range_ms >= length_ms {
+                return Err(DefinitionError::CadenceRangeOutOfBounds {
+                    length_ms,
+                    range_ms,
+                });
+            }
+        }
+        if !(2..=MAX_PULSES).contains(&self.min_pulses) {
+            return Err(DefinitionError::PulsesOutOfBounds {
+                pulses: self.min_pulses,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The tone finder: with no definitions at all, report every stable
-/// two-tone pair and every long tone heard, with measured frequencies, so
-/// that users can discover the codes on their channel.
+/// two-tone pair, long tone, hi-low warble and pulsed tone heard, with
+/// measured frequencies and cadence, so that users can discover the codes
+/// on their channel and copy them into definitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FinderConfig {
     /// A pair's first tone must last at least this long, ms.
@@ -164,18 +221,30 @@ pub struct FinderConfig {
     pub long_ms: u32,
     /// The longest silence allowed between a pair's tones, ms.
     pub max_gap_ms: u32,
+    /// A hi-low warble is reported when this many tones have alternated
+    /// (A B A B … counts each tone; 2 to [`MAX_ALTERNATIONS`]).
+    pub hi_low_alternations: u32,
+    /// A pulsed tone is reported when this many pulses have come in a
+    /// steady cadence (2 to [`MAX_PULSES`]).
+    pub min_pulses: u32,
 }
 
 impl Default for FinderConfig {
     /// A ≥ 500 ms, B ≥ 1 s, long tones ≥ 2 s, gaps ≤ 500 ms: catches
     /// every Quick Call II variant in use and nothing in speech (see the
-    /// acceptance suite).
+    /// acceptance suite). Hi-low after six alternating tones (five
+    /// changes; as icad_tone_detection), each 128 ms to 1 s: four made
+    /// two reports in 39 minutes of speech, five none; pulsed after six
+    /// pulses in a steady cadence (as icad_tone_detection), pulses and
+    /// pauses 128 ms to 1 s.
     fn default() -> FinderConfig {
         FinderConfig {
             min_a_ms: 500,
             min_b_ms: 1_000,
             long_ms: 2_000,
             max_gap_ms: 500,
+            hi_low_alternations: 6,
+            min_pulses: 6,
         }
     }
 }
@@ -185,7 +254,18 @@ impl FinderConfig {
         check_length(self.min_a_ms)?;
         check_length(self.min_b_ms)?;
         check_length(self.long_ms)?;
-        check_gap(self.max_gap_ms)
+        check_gap(self.max_gap_ms)?;
+        if !(2..=MAX_ALTERNATIONS).contains(&self.hi_low_alternations) {
+            return Err(DefinitionError::AlternationsOutOfBounds {
+                alternations: self.hi_low_alternations,
+            });
+        }
+        if !(2..=MAX_PULSES).contains(&self.min_pulses) {
+            return Err(DefinitionError::PulsesOutOfBounds {
+                pulses: self.min_pulses,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -198,6 +278,8 @@ pub enum Definition {
     LongTone(LongToneDef),
     /// See [`HiLowDef`].
     HiLow(HiLowDef),
+    /// See [`PulsedDef`].
+    Pulsed(PulsedDef),
 }
 
 impl Definition {
@@ -206,6 +288,7 @@ impl Definition {
             Definition::TwoTone(d) => d.validate(),
             Definition::LongTone(d) => d.validate(),
             Definition::HiLow(d) => d.validate(),
+            Definition::Pulsed(d) => d.validate(),
         }
     }
 
@@ -214,12 +297,16 @@ impl Definition {
             Definition::TwoTone(d) => d.ignore_after_ms,
             Definition::LongTone(d) => d.ignore_after_ms,
             Definition::HiLow(d) => d.ignore_after_ms,
+            Definition::Pulsed(d) => d.ignore_after_ms,
         }
     }
 
     /// Whether one signal could match both `self` and `other`: every tone
-    /// window of one overlaps the corresponding window of the other. Config
-    /// validation warns about such pairs; the detector reports both.
+    /// window of one overlaps the corresponding window of the other, and
+    /// for two pulsed definitions the cadence windows too. Definitions of
+    /// different kinds never match one signal (a pulsed tone is not a
+    /// warble, a steady tone has no pauses). Config validation warns about
+    /// such pairs; the detector reports both.
     pub fn overlaps(&self, other: &Definition) -> bool {
         let over = |a: f32, ra: f32, b: f32, rb: f32| (a - b).abs() <= ra + rb;
         match (self, other) {
@@ -236,6 +323,12 @@ impl Definition {
                 let swapped = over(x.a_hz, x.a_range_hz, y.b_hz, y.b_range_hz)
                     && over(x.b_hz, x.b_range_hz, y.a_hz, y.a_range_hz);
                 same || swapped
+            }
+            (Definition::Pulsed(x), Definition::Pulsed(y)) => {
+                let cadence = |a: u32, ra: u32, b: u32, rb: u32| a.abs_diff(b) <= ra + rb;
+                over(x.hz, x.range_hz, y.hz, y.range_hz)
+                    && cadence(x.on_ms, x.on_range_ms, y.on_ms, y.on_range_ms)
+                    && cadence(x.off_ms, x.off_range_ms, y.off_ms, y.off_range_ms)
             }
             _ => false,
         }
@@ -257,6 +350,12 @@ impl From<LongToneDef> for Definition {
 impl From<HiLowDef> for Definition {
     fn from(d: HiLowDef) -> Definition {
         Definition::HiLow(d)
+    }
+}
+
+impl From<PulsedDef> for Definition {
+    fn from(d: PulsedDef) -> Definition {
+        Definition::Pulsed(d)
     }
 }
 
@@ -331,6 +430,19 @@ pub enum DefinitionError {
         /// The refused count.
         alternations: u32,
     },
+    /// A pulse count outside 2..=[`MAX_PULSES`].
+    PulsesOutOfBounds {
+        /// The refused count.
+        pulses: u32,
+    },
+    /// A pulse or pause tolerance not shorter than the duration it
+    /// widens.
+    CadenceRangeOutOfBounds {
+        /// The pulse or pause length.
+        length_ms: u32,
+        /// The refused tolerance.
+        range_ms: u32,
+    },
 }
 
 impl fmt::Display for DefinitionError {
@@ -365,6 +477,16 @@ impl fmt::Display for DefinitionError {
             DefinitionError::AlternationsOutOfBounds { alternations } => write!(
                 f,
                 "{alternations} alternations is outside 2 to {MAX_ALTERNATIONS}"
+            ),
+            DefinitionError::PulsesOutOfBounds { pulses } => {
+                write!(f, "{pulses} pulses is outside 2 to {MAX_PULSES}")
+            }
+            DefinitionError::CadenceRangeOutOfBounds {
+                length_ms,
+                range_ms,
+            } => write!(
+                f,
+                "tolerance ±{range_ms} ms must be shorter than the {length_ms} ms it widens"
             ),
         }
     }

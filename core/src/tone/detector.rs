@@ -4,6 +4,7 @@
 //! i16/f32 block ─► sanitize ─► Decimator ─► 8 kHz ─┬─► Tracker ─► frames ─► Segmenter ─► runs
 //!                                                  └─► DtmfDetector (if on) ─► digits ──┐      │
 //!          poll_event() ◄── bounded queue ◄── suppression ◄── two-tone / long / hi-low / finder
+//!                                                             ◄── pulsed (frames) ◄─┘
 //! ```
 
 use heapless::{Deque, Vec};
@@ -14,7 +15,9 @@ use super::decimate::{Decimator, RateError};
 use super::definition::{Definition, DefinitionIndex, Definitions};
 use super::dtmf::{DtmfConfig, DtmfConfigError, DtmfDetector};
 use super::event::{Match, Measured, ToneEvent};
+use super::finder::Warble;
 use super::hi_low::{self, HiLowState};
+use super::pulsed::{Cadence, Held, PulseTrain};
 use super::runs::Segmenter;
 use super::tracker::{FFT_LEN, Frame, HOP_LEN, Tracker};
 use super::{MAX_DEFINITIONS, MAX_EVENTS, finder, long_tone, two_tone};
@@ -81,6 +84,15 @@ struct DefinitionState {
     /// Device frame of its last alert.
     last_alert_at: Option<u64>,
     hi_low: HiLowState,
+    pulsed: PulseTrain,
+}
+
+/// The tone finder's memory of warbles and pulsed tones (pairs and long
+/// tones are marked on the runs themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct FinderState {
+    warble: Warble,
+    pulses: PulseTrain,
 }
 
 /// Listens to one radio channel for every definition of a
@@ -93,7 +105,7 @@ struct DefinitionState {
 /// depend on how the audio is cut into blocks. The event queue holds
 /// [`MAX_EVENTS`]; more than that between drains are dropped and counted
 /// in [`DetectorStats::events_dropped`]. Nothing allocates; the whole
-/// state is this value (`size_of` is printed by the tests: 49.9 KiB, of
+/// state is this value (`size_of` is printed by the tests: 53.4 KiB, of
 /// it 26 KiB the decimator's coefficient bank and 12 KiB the tracker's
 /// sample ring and FFT working memory). `new` designs the filters
 /// (up to 2 ms, at 11.025 kHz): build detectors at startup, not on the audio
@@ -109,6 +121,7 @@ pub struct ChannelDetector {
     dtmf_on_ms_min: u32,
     definitions: Definitions,
     states: [DefinitionState; MAX_DEFINITIONS],
+    finder: FinderState,
     events: Deque<ToneEvent, MAX_EVENTS>,
     stats: DetectorStats,
     /// Where the next block should start, if any block came yet.
@@ -149,6 +162,7 @@ impl ChannelDetector {
             dtmf_on_ms_min: 0,
             definitions: definitions.clone(),
             states: [DefinitionState::default(); MAX_DEFINITIONS],
+            finder: FinderState::default(),
             events: Deque::new(),
             stats: DetectorStats::default(),
             next_start: None,
@@ -308,7 +322,9 @@ impl ChannelDetector {
         for state in &mut self.states {
             state.fired_run = 0;
             state.hi_low = HiLowState::default();
+            state.pulsed = PulseTrain::default();
         }
+        self.finder = FinderState::default();
         self.anchor = anchor;
         self.produced = 0;
         self.frame_index = 0;
@@ -426,7 +442,8 @@ impl ChannelDetector {
     fn on_frame(&mut self, frame: &Frame) {
         self.frame_index += 1;
         self.stats.frames += 1;
-        let closed = self.segmenter.step(self.frame_index, frame);
+        let index = self.frame_index;
+        let closed = self.segmenter.step(index, frame);
         if let Some(run) = &closed
             && self.sounding == Some(run.id)
         {
@@ -434,43 +451,82 @@ impl ChannelDetector {
             let end = self.device_at(run.end_pos());
             self.push_end(end);
         }
-        let definitions = self.definitions.as_slice();
-        if let Some(run) = closed {
-            for (def, state) in definitions.iter().zip(&mut self.states) {
+        let finder_on = self.definitions.finder().is_some();
+        if let Some(run) = &closed {
+            for (def, state) in self.definitions.as_slice().iter().zip(&mut self.states) {
                 if let Definition::HiLow(d) = def {
-                    hi_low::on_close(d, &mut state.hi_low, &run);
+                    hi_low::on_close(d, &mut state.hi_low, run);
                 }
+            }
+            if finder_on {
+                self.finder.warble.on_close(run);
             }
         }
         let (current, history) = self.segmenter.parts_mut();
-        let Some(current) = current else { return };
-        let mut found: Vec<(Option<DefinitionIndex>, Match), { MAX_DEFINITIONS + 1 }> = Vec::new();
+        let held = current.as_deref().and_then(|run| Held::by(run, index));
+        let mut found: Vec<(Option<DefinitionIndex>, Match), { MAX_DEFINITIONS + 3 }> = Vec::new();
         let mut sounding = None;
         for ((index, def), state) in self.definitions.iter().zip(&mut self.states) {
-            if state.fired_run == current.id {
-                continue;
-            }
             let verdict = match def {
-                Definition::TwoTone(d) => two_tone::check(d, current, history),
-                Definition::LongTone(d) => long_tone::check(d, current),
-                Definition::HiLow(d) => hi_low::check(d, &mut state.hi_low, current),
+                // Pulses are followed on frames, whether or not a run
+                // is sounding.
+                Definition::Pulsed(d) => {
+                    let verdict = state
+                        .pulsed
+                        .step(&Cadence::of(d), self.frame_index, frame, held);
+                    if verdict.is_some()
+                        && let Some(run) = current.as_deref().filter(|_| held.is_some())
+                    {
+                        // The pulse it fired on.
+                        sounding = Some(run.id);
+                    }
+                    verdict
+                }
+                _ => {
+                    let Some(current) = current.as_deref() else {
+                        continue;
+                    };
+                    if state.fired_run == current.id {
+                        continue;
+                    }
+                    let verdict = match def {
+                        Definition::TwoTone(d) => two_tone::check(d, current, history),
+                        Definition::LongTone(d) => long_tone::check(d, current),
+                        Definition::HiLow(d) => hi_low::check(d, &mut state.hi_low, current),
+                        Definition::Pulsed(_) => None,
+                    };
+                    if verdict.is_some() {
+                        state.fired_run = current.id;
+                        sounding = Some(current.id);
+                    }
+                    verdict
+                }
             };
             if let Some(m) = verdict {
-                state.fired_run = current.id;
-                sounding = Some(current.id);
-                // Cannot fail: one entry per definition plus the finder.
+                // Cannot fail: one entry per definition plus the finder's
+                // three.
                 let _ = found.push((Some(index), m));
             }
         }
         if sounding.is_some() {
             self.sounding = sounding;
         }
-        if let Some(m) = self
-            .definitions
-            .finder()
-            .and_then(|cfg| finder::check(cfg, current, history))
-        {
-            let _ = found.push((None, m));
+        if let Some(cfg) = self.definitions.finder() {
+            let cadence = Cadence::finder(cfg.min_pulses);
+            let pulsed = self
+                .finder
+                .pulses
+                .step(&cadence, self.frame_index, frame, held);
+            let (warble, pair_or_long) = match current {
+                Some(current) => (
+                    self.finder.warble.check(cfg, current),
+                    finder::check(cfg, current, history),
+                ),
+                None => (None, None),
+            };
+            for m in [pulsed, warble, pair_or_long].into_iter().flatten() {
+                let _ = found.push((None, m));
+            }
         }
         // By reference: moving the whole fixed-capacity list out would
         // copy every slot, every frame, even when it is empty.

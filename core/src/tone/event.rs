@@ -14,6 +14,8 @@ pub enum ToneKind {
     LongTone,
     /// Two tones alternating.
     HiLow,
+    /// One tone keyed on and off in a cadence.
+    Pulsed,
     /// A DTMF digit.
     Dtmf,
 }
@@ -42,6 +44,20 @@ pub enum Measured {
         b_hz: f32,
         /// Consecutive alternating tones counted when it fired.
         alternations: u32,
+        /// The mean length of the tones counted before the one it fired
+        /// on (the warble's step), ms, to a 64 ms frame each.
+        tone_ms: u32,
+    },
+    /// Pulsed.
+    Pulsed {
+        /// The tone, mean over the pulses counted, Hz.
+        hz: f32,
+        /// Consecutive pulses counted when it fired.
+        pulses: u32,
+        /// The mean length of the pulses before the one it fired on, ms.
+        on_ms: u32,
+        /// The mean length of the pauses between them, ms.
+        off_ms: u32,
     },
     /// A DTMF digit.
     Dtmf {
@@ -63,6 +79,7 @@ impl Measured {
             Measured::TwoTone { .. } => ToneKind::TwoTone,
             Measured::LongTone { .. } => ToneKind::LongTone,
             Measured::HiLow { .. } => ToneKind::HiLow,
+            Measured::Pulsed { .. } => ToneKind::Pulsed,
             Measured::Dtmf { .. } => ToneKind::Dtmf,
         }
     }
@@ -80,7 +97,7 @@ pub struct ToneEvent {
     /// What was heard.
     pub measured: Measured,
     /// Where the pattern began (tone A's start; the long tone's start;
-    /// the first counted hi-low tone's start).
+    /// the first counted hi-low tone's or pulse's start).
     pub start: SampleIndex,
     /// Where the last tone had reached when the alert fired (the tone may
     /// go on).
@@ -90,7 +107,8 @@ pub struct ToneEvent {
     pub detected_at: SampleIndex,
     /// How long after the pattern met its minimums (as measured: B's
     /// start + `b_length_ms`; the long tone's start + `length_ms`; the
-    /// last hi-low tone's start + `min_tone_ms`) the alert fired, in ms,
+    /// last hi-low tone's start + `min_tone_ms`; the last pulse's start +
+    /// its shortest length) the alert fired, in ms,
     /// 0 if it fired at or before that moment (durations are measured to
     /// one 64 ms frame, so it may be slightly early).
     pub latency_ms: u32,

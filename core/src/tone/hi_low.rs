@@ -24,6 +24,8 @@ pub(crate) struct HiLowState {
     chain_start_pos: i64,
     /// The tones as last heard (A, B).
     hz: [f32; 2],
+    /// The counted tones' lengths added up, ms.
+    sum_ms: u32,
     /// This chain has alerted.
     fired: bool,
 }
@@ -58,9 +60,11 @@ pub(crate) fn on_close(def: &HiLowDef, state: &mut HiLowState, run: &Run) {
         Some(tone) => {
             if state.continues(def, tone, run) {
                 state.chain += 1;
+                state.sum_ms = state.sum_ms.saturating_add(run.duration_ms());
             } else {
                 state.chain = 1;
                 state.chain_start_pos = run.start_pos();
+                state.sum_ms = run.duration_ms();
                 state.fired = false;
             }
             state.last = Some(*run);
@@ -84,7 +88,9 @@ pub(crate) fn check(def: &HiLowDef, state: &mut HiLowState, current: &Run) -> Op
     } else {
         (1, current.start_pos())
     };
-    if count < def.alternations || (continues && state.fired) {
+    if count < def.alternations || !continues || state.fired {
+        // `alternations` is at least 2, so an alert always continues a
+        // chain of closed runs.
         return None;
     }
     state.fired = true;
@@ -98,6 +104,7 @@ pub(crate) fn check(def: &HiLowDef, state: &mut HiLowState, current: &Run) -> Op
             a_hz: hz[0],
             b_hz: hz[1],
             alternations: count,
+            tone_ms: state.sum_ms / state.chain.max(1),
         },
     })
 }

@@ -38,9 +38,9 @@ pub(crate) fn track_tolerance_hz(hz: f32) -> f32 {
 /// Consecutive frames without a fit that a run bridges (128 ms).
 pub(crate) const MAX_HOLE_FRAMES: u32 = 2;
 /// Frames a candidate needs to become a run.
-const PROMOTE_FRAMES: u32 = 2;
+pub(crate) const PROMOTE_FRAMES: u32 = 2;
 /// A frame under this fraction of a run's level is outside the tone.
-const WEAK_RATIO: f32 = 0.25;
+pub(crate) const WEAK_RATIO: f32 = 0.25;
 /// Closed runs remembered for the matchers.
 pub(crate) const RUN_HISTORY: usize = 8;
 /// The slack on every measured duration: a run's length is a whole
@@ -139,7 +139,7 @@ impl Run {
 }
 
 /// The centre of frame `index`, in detection-rate samples.
-fn centre(index: u64) -> i64 {
+pub(crate) fn centre(index: u64) -> i64 {
     index as i64 * HOP_LEN as i64 - FFT_LEN as i64 / 2
 }
 

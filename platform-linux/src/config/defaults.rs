@@ -51,6 +51,10 @@ pub const HI_LOW_MIN_ALTERNATIONS: u32 = 4;
 pub const HI_LOW_MIN_SEGMENT_MS: u32 = 150;
 /// Hi-low: longest segment counted as one half-cycle.
 pub const HI_LOW_MAX_GAP_MS: u32 = 250;
+/// Pulsed: how much a pulse or pause may differ from its length.
+pub const PULSED_RANGE_MS: u32 = 50;
+/// Pulsed: pulses in a row needed before the alert.
+pub const PULSED_MIN_PULSES: u32 = 4;
 
 /// MQTT broker port without TLS.
 pub const MQTT_PORT: u16 = 1883;

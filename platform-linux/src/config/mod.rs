@@ -37,7 +37,7 @@ pub use schema::{
     AlertCommand, Audio, Config, LogFormat, LogLevel, Logging, Mqtt, Opus, OpusApplication, Outbox,
     Port, RecordingFormat, Recordings, Relay, RemoteRelay, S3, Webhook,
 };
-pub use tones::{HiLow, LongTone, ToneDefinition, TwoTone, Window};
+pub use tones::{HiLow, LongTone, Pulsed, ToneDefinition, TwoTone, Window};
 
 /// A config that passed every check, with the warnings it drew.
 #[derive(Debug)]

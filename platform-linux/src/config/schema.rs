@@ -14,14 +14,14 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::channel::Channel;
 use super::defaults;
-use super::tones::{HiLow, LongTone, TwoTone};
+use super::tones::{HiLow, LongTone, Pulsed, TwoTone};
 
 /// The whole configuration file.
 ///
 /// ```json
 /// { "node_id": "station-12", "relay": "embedded",
 ///   "audio": { … }, "channels": [ … ], "tones": [ … ], "long_tones": [ … ],
-///   "hi_low": [ … ], "mqtt": { … }, "s3": { … }, "recordings": { … },
+///   "hi_low": [ … ], "pulsed": [ … ], "mqtt": { … }, "s3": { … }, "recordings": { … },
 ///   "events_file": "./events.jsonl", "logging": { … } }
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -51,6 +51,9 @@ pub struct Config {
     /// Hi-low (warble) definitions.
     #[serde(default)]
     pub hi_low: Vec<HiLow>,
+    /// Pulsed single-tone definitions.
+    #[serde(default)]
+    pub pulsed: Vec<Pulsed>,
     /// MQTT broker for events. Without it, events go to standard output
     /// and to `events_file`.
     #[serde(default)]
@@ -475,7 +478,7 @@ pub struct Webhook {
     /// `https://…` (or `http://` to a loopback or trusted host).
     pub url: String,
     /// Event types sent (e.g. `two_tone`, `recording`); empty or absent:
-    /// every alert type (`two_tone`, `long_tone`, `hi_low`, `dtmf_sequence`,
+    /// every alert type (`two_tone`, `long_tone`, `hi_low`, `pulsed`, `dtmf_sequence`,
     /// `remote_alert`) and `recording`.
     #[serde(default)]
     pub events: Vec<String>,
@@ -514,7 +517,7 @@ pub struct AlertCommand {
     #[serde(default)]
     pub args: Vec<String>,
     /// Event types it runs for; empty or absent: the alert types
-    /// (`two_tone`, `long_tone`, `hi_low`, `dtmf_sequence`). Add
+    /// (`two_tone`, `long_tone`, `hi_low`, `pulsed`, `dtmf_sequence`). Add
     /// `recording` to run it again once the recording is finished (its
     /// path and URL then in the environment).
     #[serde(default)]

@@ -1,4 +1,5 @@
-//! Paging-tone definitions: two-tone sequential, long tone, hi-low.
+//! Paging-tone definitions: two-tone sequential, long tone, hi-low,
+//! pulsed.
 //!
 //! The two-tone fields keep the names of the seed format (`tone_a_freq`,
 //! `tone_a_length_ms`, …) so existing TwoToneDetect / icad_tone_detection
@@ -149,6 +150,60 @@ pub struct HiLow {
     pub passthrough: Option<String>,
 }
 
+/// One tone keyed on and off in a cadence (a pulsed single-tone alert):
+/// pulses of `on_ms` with pauses of `off_ms` between them. The alert
+/// fires when the `min_pulses`-th pulse in a row has lasted
+/// `on_ms - on_range_ms`.
+///
+/// ```json
+/// { "tone_id": "Pulsed 1010", "channel": "fire-main",
+///   "freq_hz": 1010.6, "range_hz": 10.0,
+///   "on_ms": 300, "off_ms": 200, "min_pulses": 6,
+///   "record_length_ms": 30000, "alert_type": "fire" }
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pulsed {
+    /// Name of the alert, unique across all definitions.
+    pub tone_id: String,
+    /// Frequency in Hz, 100 to 3500.
+    pub freq_hz: f64,
+    /// Matches within `freq_hz` ± this.
+    pub range_hz: f64,
+    /// How long each pulse lasts, 128 to 60000 ms.
+    pub on_ms: u32,
+    /// A pulse may be this much shorter or longer (default 50 ms; the
+    /// detector measures in 64 ms steps and adds one step itself).
+    #[serde(default = "pulsed_range_ms")]
+    pub on_range_ms: u32,
+    /// How long each pause between pulses lasts, 128 to 60000 ms.
+    pub off_ms: u32,
+    /// A pause may be this much shorter or longer (default 50 ms).
+    #[serde(default = "pulsed_range_ms")]
+    pub off_range_ms: u32,
+    /// Pulses in a row needed before the alert, 2 to 64 (default 4).
+    #[serde(default = "pulsed_min_pulses")]
+    pub min_pulses: u32,
+    /// Audio recorded after the alert (default 30000 ms); 0: alert only.
+    #[serde(default = "record_length_ms")]
+    pub record_length_ms: u32,
+    /// Label carried in events (default `"default"`).
+    #[serde(default = "alert_type")]
+    pub alert_type: String,
+    /// The recording starts this long after the pulse the alert fired on
+    /// ends (default 0 ms).
+    #[serde(default = "record_delay_ms")]
+    pub record_delay_ms: u32,
+    /// No second alert from this definition for this long (default 10000 ms).
+    #[serde(default = "ignore_after_ms")]
+    pub ignore_after_ms: u32,
+    /// Id of the channel listened to.
+    pub channel: String,
+    /// Id of a channel that carries the audio after the alert. Absent: none.
+    #[serde(default)]
+    pub passthrough: Option<String>,
+}
+
 // serde's `default = "…"` wants functions.
 
 fn record_length_ms() -> u32 {
@@ -174,6 +229,12 @@ fn hi_low_min_segment_ms() -> u32 {
 }
 fn hi_low_max_gap_ms() -> u32 {
     defaults::HI_LOW_MAX_GAP_MS
+}
+fn pulsed_range_ms() -> u32 {
+    defaults::PULSED_RANGE_MS
+}
+fn pulsed_min_pulses() -> u32 {
+    defaults::PULSED_MIN_PULSES
 }
 
 /// What every kind of tone definition has: identity, where it listens,
@@ -218,7 +279,7 @@ macro_rules! impl_tone_definition {
     )*};
 }
 
-impl_tone_definition!(TwoTone, LongTone, HiLow);
+impl_tone_definition!(TwoTone, LongTone, HiLow, Pulsed);
 
 /// A frequency window, `center_hz ± range_hz`, both ends included.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -272,5 +333,12 @@ impl HiLow {
     /// Where the low tone matches.
     pub fn window_low(&self) -> Window {
         Window::new(self.low_freq_hz, self.range_hz)
+    }
+}
+
+impl Pulsed {
+    /// Where the tone matches.
+    pub fn window(&self) -> Window {
+        Window::new(self.freq_hz, self.range_hz)
     }
 }

@@ -16,10 +16,11 @@ use crate::config::Webhook;
 use crate::outbox::Entry;
 
 /// The event types a webhook gets when its `events` list is empty.
-pub const DEFAULT_EVENTS: [&str; 6] = [
+pub const DEFAULT_EVENTS: [&str; 7] = [
     "two_tone",
     "long_tone",
     "hi_low",
+    "pulsed",
     "dtmf_sequence",
     "remote_alert",
     "recording",

@@ -189,7 +189,7 @@ impl Existing {
                 .into_iter()
                 .map(|(id, _)| id)
                 .collect(),
-            tone_ids: ["tones", "long_tones", "hi_low"]
+            tone_ids: ["tones", "long_tones", "hi_low", "pulsed"]
                 .into_iter()
                 .flat_map(|key| ids(key, "tone_id"))
                 .collect(),
@@ -439,7 +439,8 @@ mod tests {
     fn existing_ids_counts_and_channels_are_read() {
         let existing = Existing::read(
             r#"{"channels": [{"id": "a"}, {"id": "b"}], "tones": [{"tone_id": "T"}],
-                "long_tones": [{"tone_id": "L"}, {}], "hi_low": [{"tone_id": "H"}]}"#,
+                "long_tones": [{"tone_id": "L"}, {}], "hi_low": [{"tone_id": "H"}],
+                "pulsed": [{"tone_id": "P"}]}"#,
         );
         assert_eq!(existing.channel_ids, ["a", "b"]);
         assert_eq!(
@@ -448,6 +449,7 @@ mod tests {
                 ("T".to_owned(), "tones[0]".to_owned()),
                 ("L".to_owned(), "long_tones[0]".to_owned()),
                 ("H".to_owned(), "hi_low[0]".to_owned()),
+                ("P".to_owned(), "pulsed[0]".to_owned()),
             ]
         );
         assert_eq!((existing.tones_len, existing.long_tones_len), (1, 2));

@@ -18,7 +18,7 @@
 //! - per channel, a `binary_sensor` "transmitting", on between a
 //!   `transmit` event's `start` and `end` (other events on the transmit
 //!   topic, `passthrough`, render nothing and are ignored);
-//! - per tone definition (`tones`, `long_tones`, `hi_low`), an `event`
+//! - per tone definition (`tones`, `long_tones`, `hi_low`, `pulsed`), an `event`
 //!   entity fired by this node's alerts of that `tone_id` (not by another
 //!   node's `remote_alert`), its `event_types` the definition's
 //!   `alert_type`;
@@ -44,7 +44,7 @@ pub const BIRTH_TOPIC: &str = "homeassistant/status";
 pub const BIRTH_PAYLOAD: &str = "online";
 
 /// The alert event types whose `tone_id` fires a tone's entities.
-const LOCAL_ALERTS: &str = "['two_tone', 'long_tone', 'hi_low']";
+const LOCAL_ALERTS: &str = "['two_tone', 'long_tone', 'hi_low', 'pulsed']";
 
 /// The retained discovery message of one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,7 +179,12 @@ fn tone_definitions(config: &Config) -> Vec<&dyn ToneDefinition> {
     let two_tone = config.tones.iter().map(|t| t as &dyn ToneDefinition);
     let long_tone = config.long_tones.iter().map(|t| t as &dyn ToneDefinition);
     let hi_low = config.hi_low.iter().map(|t| t as &dyn ToneDefinition);
-    two_tone.chain(long_tone).chain(hi_low).collect()
+    let pulsed = config.pulsed.iter().map(|t| t as &dyn ToneDefinition);
+    two_tone
+        .chain(long_tone)
+        .chain(hi_low)
+        .chain(pulsed)
+        .collect()
 }
 
 /// `name` as an entity id part: lowercase ASCII letters and digits, every
@@ -490,6 +495,7 @@ mod tests {
             .collect();
         config.long_tones.clear();
         config.hi_low.clear();
+        config.pulsed.clear();
         let topics = Topics::new(&"p".repeat(64), &"n".repeat(64));
         let discovery = Discovery::new(&config, &topics);
         assert!(

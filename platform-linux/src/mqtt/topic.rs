@@ -4,7 +4,7 @@
 //! | event `type` | `channel` | topic under `{prefix}/{node_id}/` |
 //! |---|---|---|
 //! | `transmit`, `passthrough` | set | `channels/{ch}/transmit` |
-//! | `two_tone`, `long_tone`, `hi_low`, `remote_alert` | set | `channels/{ch}/tone` |
+//! | `two_tone`, `long_tone`, `hi_low`, `pulsed`, `remote_alert` | set | `channels/{ch}/tone` |
 //! | `dtmf`, `dtmf_sequence` | set | `channels/{ch}/dtmf` |
 //! | `recording` | set | `channels/{ch}/recording` |
 //! | `error` | set | `channels/{ch}/error` |
@@ -30,7 +30,7 @@ pub const STATUS_OFFLINE: &str = "offline";
 pub enum ChannelLeaf {
     /// `transmit` and `passthrough` events.
     Transmit,
-    /// Alerts: `two_tone`, `long_tone`, `hi_low`, `remote_alert`.
+    /// Alerts: `two_tone`, `long_tone`, `hi_low`, `pulsed`, `remote_alert`.
     Tone,
     /// `dtmf` and `dtmf_sequence`.
     Dtmf,
@@ -56,7 +56,7 @@ impl ChannelLeaf {
     pub fn of(kind: &str) -> Option<ChannelLeaf> {
         Some(match kind {
             "transmit" | "passthrough" => ChannelLeaf::Transmit,
-            "two_tone" | "long_tone" | "hi_low" | "remote_alert" => ChannelLeaf::Tone,
+            "two_tone" | "long_tone" | "hi_low" | "pulsed" | "remote_alert" => ChannelLeaf::Tone,
             "dtmf" | "dtmf_sequence" => ChannelLeaf::Dtmf,
             "recording" => ChannelLeaf::Recording,
             "error" => ChannelLeaf::Error,
@@ -185,6 +185,7 @@ mod tests {
             ("two_tone", "channels/fire-main/tone"),
             ("long_tone", "channels/fire-main/tone"),
             ("hi_low", "channels/fire-main/tone"),
+            ("pulsed", "channels/fire-main/tone"),
             ("remote_alert", "channels/fire-main/tone"),
             ("dtmf", "channels/fire-main/dtmf"),
             ("dtmf_sequence", "channels/fire-main/dtmf"),

@@ -350,9 +350,19 @@ fn tone_line(
             a_hz,
             b_hz,
             alternations,
+            tone_ms,
         } => write!(
             f,
-            "{a_hz:.1}/{b_hz:.1} Hz hi-low, {alternations} alternations"
+            "{a_hz:.1}/{b_hz:.1} Hz hi-low, {alternations} alternations of {tone_ms} ms"
+        )?,
+        Measured::Pulsed {
+            hz,
+            pulses,
+            on_ms,
+            off_ms,
+        } => write!(
+            f,
+            "{hz:.1} Hz pulsed, {pulses} pulses of {on_ms} ms on, {off_ms} ms off"
         )?,
         Measured::Dtmf { .. } => unreachable!("handled above"),
     }

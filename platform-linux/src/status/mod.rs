@@ -34,10 +34,11 @@ use echostream_relay::http::{Request, Response};
 pub const ALERTS_KEPT: usize = 50;
 
 /// Event types that are alerts (pages heard here or at another site).
-pub const ALERT_TYPES: [&str; 5] = [
+pub const ALERT_TYPES: [&str; 6] = [
     "two_tone",
     "long_tone",
     "hi_low",
+    "pulsed",
     "dtmf_sequence",
     "remote_alert",
 ];

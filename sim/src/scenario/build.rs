@@ -9,7 +9,7 @@ use std::path::Path;
 use echostream_core::ptt::Timers;
 use echostream_core::time::Duration;
 use echostream_core::tone::{
-    Definition, Definitions, HiLowDef, LongToneDef, TwoToneDef, recommended_range_hz,
+    Definition, Definitions, HiLowDef, LongToneDef, PulsedDef, TwoToneDef, recommended_range_hz,
 };
 
 use super::format::{
@@ -282,6 +282,25 @@ fn tone_spec(node: &NodeDef, channel: &ChannelDef, tone: &ToneDef, path: &str) -
                 min_tone_ms: tone.min_tone_ms.unwrap_or(250),
                 alternations: tone.alternations.unwrap_or(4),
                 max_gap_ms: 100,
+                ignore_after_ms: 10_000,
+            })
+        }
+        ToneKind::Pulsed => {
+            if tone.b_hz.is_some() {
+                return Err(ScenarioError::new(
+                    format!("{path}.b_hz"),
+                    "a pulsed tone has only `a_hz`",
+                ));
+            }
+            let (on_ms, off_ms) = (tone.on_ms.unwrap_or(300), tone.off_ms.unwrap_or(200));
+            Definition::Pulsed(PulsedDef {
+                hz: a_hz,
+                range_hz: recommended_range_hz(a_hz),
+                on_ms,
+                on_range_ms: on_ms / 4,
+                off_ms,
+                off_range_ms: off_ms / 4,
+                min_pulses: tone.pulses.unwrap_or(4),
                 ignore_after_ms: 10_000,
             })
         }

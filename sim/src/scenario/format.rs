@@ -204,6 +204,8 @@ pub enum ToneKind {
     /// `a_hz` and `b_hz` alternating `alternations` times, each ≥
     /// `min_tone_ms`.
     HiLow,
+    /// `a_hz` keyed `on_ms` on, `off_ms` off, `pulses` times.
+    Pulsed,
 }
 
 /// One tone definition and what its alert does.
@@ -232,6 +234,15 @@ pub struct ToneDef {
     /// Hi-low: tones that make an alert (4 unless set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alternations: Option<u32>,
+    /// Pulsed: each pulse, ms (300 unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_ms: Option<u32>,
+    /// Pulsed: each pause, ms (200 unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off_ms: Option<u32>,
+    /// Pulsed: pulses that make an alert (4 unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulses: Option<u32>,
     /// Recording starts this long after the tones, ms.
     #[serde(default)]
     pub record_delay_ms: u32,

@@ -43,7 +43,8 @@
 //!   `period_jitter_us`).
 //! - A tone: `tone_id`, `alert_type` (`fire`), `kind` (`quick_call`: A
 //!   ≥ 800 ms then B ≥ 2 s; `long`: `a_hz` ≥ `length_ms` 2000; `hi_low`:
-//!   `min_tone_ms` 250, `alternations` 4), `a_hz`, `b_hz`,
+//!   `min_tone_ms` 250, `alternations` 4; `pulsed`: `a_hz` keyed `on_ms`
+//!   300 on, `off_ms` 200 off, `pulses` 4), `a_hz`, `b_hz`,
 //!   `record_delay_ms`, `record_length_ms`, `passthrough` (a channel id of
 //!   the same node).
 //! - A source: `noise_dbfs` (band noise under everything), `drift_ppm`,

@@ -306,10 +306,11 @@ impl Gen {
                 let kind = match self.below(10) {
                     0 => ToneKind::Long,
                     1 => ToneKind::HiLow,
+                    2 => ToneKind::Pulsed,
                     _ => ToneKind::QuickCall,
                 };
                 let a_hz = take(self);
-                let b_hz = (kind != ToneKind::Long).then(|| take(self));
+                let b_hz = (!matches!(kind, ToneKind::Long | ToneKind::Pulsed)).then(|| take(self));
                 let record_length_ms = if self.chance(0.6) {
                     self.ms(1, 8) * 1_000
                 } else {
@@ -327,6 +328,9 @@ impl Gen {
                     length_ms: None,
                     min_tone_ms: None,
                     alternations: None,
+                    on_ms: None,
+                    off_ms: None,
+                    pulses: None,
                     record_delay_ms: if self.chance(0.5) {
                         self.ms(0, 1_000)
                     } else {
@@ -653,6 +657,11 @@ fn page_len_s(tone: &ToneDef) -> f64 {
         ToneKind::HiLow => {
             let tones = f64::from(tone.alternations.unwrap_or(4) + 1);
             tones * f64::from(tone.min_tone_ms.unwrap_or(250)) * 1.25 / 1e3
+        }
+        ToneKind::Pulsed => {
+            let pulses = f64::from(tone.pulses.unwrap_or(4) + 1);
+            let cycle_ms = tone.on_ms.unwrap_or(300) + tone.off_ms.unwrap_or(200);
+            pulses * f64::from(cycle_ms) / 1e3
         }
     }
 }

@@ -22,7 +22,8 @@ pub enum Sound {
     /// A page of one of the channel's tone definitions, by its `tone_id`:
     /// rendered from the definition (tones a quarter longer than their
     /// minimum, A and B of a two-tone page back to back; hi-low pages
-    /// alternate one more time than needed). The world remembers it as a
+    /// alternate one more time than needed; pulsed pages send one pulse
+    /// more than needed at the nominal cadence). The world remembers it as a
     /// page that must alert exactly once.
     Page {
         /// The definition's `tone_id`.
@@ -385,6 +386,13 @@ fn render_page(def: &Definition, rate_hz: u32, amplitude: f64) -> Vec<i16> {
             for i in 0..=d.alternations {
                 let hz = if i % 2 == 0 { d.a_hz } else { d.b_hz };
                 s.tone(f64::from(hz), long(d.min_tone_ms), amplitude);
+            }
+        }
+        Definition::Pulsed(d) => {
+            // At the nominal cadence: a quarter longer could leave it.
+            for _ in 0..=d.min_pulses {
+                s.tone(f64::from(d.hz), f64::from(d.on_ms), amplitude);
+                s.silence(f64::from(d.off_ms));
             }
         }
     }

@@ -96,10 +96,11 @@ fn check_http(problems: &mut Problems, http: &crate::config::schema::Http) {
 }
 
 /// Every event type a node emits, for `events` lists.
-pub const EVENT_TYPES: [&str; 11] = [
+pub const EVENT_TYPES: [&str; 12] = [
     "two_tone",
     "long_tone",
     "hi_low",
+    "pulsed",
     "dtmf",
     "dtmf_sequence",
     "remote_alert",

@@ -133,6 +133,68 @@ pub(super) fn check(problems: &mut Problems, config: &Config) {
             def.min_segment_ms,
         );
     }
+
+    check_pulsed(problems, config);
+}
+
+fn check_pulsed(problems: &mut Problems, config: &Config) {
+    for (index, def) in config.pulsed.iter().enumerate() {
+        let base = format!("pulsed[{index}]");
+        check_freq(problems, &format!("{base}.freq_hz"), def.freq_hz);
+        check_range(
+            problems,
+            &format!("{base}.range_hz"),
+            def.range_hz,
+            def.freq_hz,
+        );
+        for (field, length_ms, range_field, range_ms) in [
+            ("on_ms", def.on_ms, "on_range_ms", def.on_range_ms),
+            ("off_ms", def.off_ms, "off_range_ms", def.off_range_ms),
+        ] {
+            check_length(problems, &format!("{base}.{field}"), length_ms);
+            if length_ms > 0 && range_ms >= length_ms {
+                problems.error(
+                    format!("{base}.{range_field}"),
+                    format!(
+                        "±{range_ms} ms is not less than {field} ({length_ms} ms); a quarter of                          it is usual"
+                    ),
+                );
+            }
+        }
+        if def.min_pulses < 2 {
+            problems.error(
+                format!("{base}.min_pulses"),
+                format!(
+                    "{} is too few to tell pulses from one tone; use at least 2",
+                    def.min_pulses
+                ),
+            );
+        }
+        for (earlier, other) in config.pulsed[..index].iter().enumerate() {
+            let cadence = |a: u32, ra: u32, b: u32, rb: u32| a.abs_diff(b) <= ra + rb;
+            if other.channel == def.channel
+                && other.window().overlaps(def.window())
+                && cadence(other.on_ms, other.on_range_ms, def.on_ms, def.on_range_ms)
+                && cadence(
+                    other.off_ms,
+                    other.off_range_ms,
+                    def.off_ms,
+                    def.off_range_ms,
+                )
+            {
+                problems.warning(
+                    base.clone(),
+                    format!(
+                        "window {} and cadence overlap pulsed[{earlier}] (`{}`, {}); one pulsed \
+                         tone could match both",
+                        describe(def.window()),
+                        other.tone_id,
+                        describe(other.window()),
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// What every kind of definition shares: a unique id, a channel that
@@ -156,6 +218,13 @@ fn check_common(problems: &mut Problems, config: &Config) {
                 .iter()
                 .enumerate()
                 .map(|(i, d)| (format!("hi_low[{i}]"), d as &dyn ToneDefinition)),
+        )
+        .chain(
+            config
+                .pulsed
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (format!("pulsed[{i}]"), d as &dyn ToneDefinition)),
         );
     let channel_ids: Vec<&str> = config.channels.iter().map(|c| c.id.as_str()).collect();
     let named: Vec<&str> = channel_ids

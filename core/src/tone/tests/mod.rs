@@ -13,6 +13,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::time::SampleIndex;
 
+mod pulsed;
+
 /// A test signal at `rate_hz`: phase-continuous tones and silences.
 struct Sig {
     rate_hz: u32,
@@ -299,12 +301,14 @@ fn long_tone_and_hi_low() {
                 a_hz,
                 b_hz,
                 alternations,
+                tone_ms,
             } = events[0].measured
             else {
                 panic!()
             };
             assert!((a_hz - 650.0).abs() < 1.0 && (b_hz - 950.0).abs() < 1.0);
             assert_eq!(alternations, 6);
+            assert!((tone_ms as i32 - 300).abs() <= 40, "{tone_ms}");
         }
     }
 }
