@@ -6,7 +6,8 @@
 //!
 //! `cargo run -p echostream-sim --release --example dtmf_acceptance`
 //!
-//! Pass `--radio` for 8/8 twist (the reverse-twist column then uses 8 dB).
+//! Pass `--radio` for 8/8 twist (the reverse-twist column then uses 8 dB),
+//! `--deviation P` to try another deviation limit (percent).
 
 use echostream_core::tone::dtmf::{DtmfConfig, DtmfDetector};
 use echostream_sim::audio::{DTMF_COLUMNS_HZ, DTMF_ROWS_HZ, Signal};
@@ -64,11 +65,19 @@ fn accepted(config: &DtmfConfig, percent: f64, twist_db: f64) -> (usize, usize) 
 }
 
 fn main() {
-    let radio = std::env::args().any(|a| a == "--radio");
     let mut config = DtmfConfig::default();
-    if radio {
-        config.twist_reverse_db_max = 8.0;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--radio" => config.twist_reverse_db_max = 8.0,
+            "--deviation" => {
+                let value = args.next().expect("--deviation takes a percentage");
+                config.deviation_percent_max = value.parse().expect("--deviation is a number");
+            }
+            other => panic!("unknown option {other}; use --radio, --deviation P"),
+        }
     }
+    config.validate().expect("a valid config");
     let reverse = f64::from(config.twist_reverse_db_max);
     let normal = f64::from(config.twist_normal_db_max);
     println!(
