@@ -26,11 +26,11 @@ fn accepted(config: &DtmfConfig, percent: f64, twist_db: f64) -> (usize, usize) 
         (AMPLITUDE, AMPLITUDE * 10f64.powf(twist_db / 20.0))
     };
     for group in 0..2 {
-        for row in 0..4 {
-            for column in 0..4 {
+        for (row, &row_hz) in DTMF_ROWS_HZ.iter().enumerate() {
+            for (column, &column_hz) in DTMF_COLUMNS_HZ.iter().enumerate() {
                 for alignment in 0..ALIGNMENTS {
-                    let mut low = f64::from(DTMF_ROWS_HZ[row]);
-                    let mut high = f64::from(DTMF_COLUMNS_HZ[column]);
+                    let mut low = f64::from(row_hz);
+                    let mut high = f64::from(column_hz);
                     if group == 0 {
                         low *= 1.0 + percent / 100.0;
                     } else {
