@@ -7,17 +7,23 @@
 //! `cargo run -p echostream-sim --release --example dtmf_acceptance`
 //!
 //! Pass `--radio` for 8/8 twist (the reverse-twist column then uses 8 dB),
-//! `--deviation P` to try another deviation limit (percent).
+//! `--deviation P` to try another deviation limit (percent), `--snr DB` to
+//! add 300–3000 Hz band noise at DB per-tone SNR (of the stronger tone).
 
 use echostream_core::tone::dtmf::{DtmfConfig, DtmfDetector};
-use echostream_sim::audio::{DTMF_COLUMNS_HZ, DTMF_ROWS_HZ, Signal};
+use echostream_sim::audio::{DTMF_COLUMNS_HZ, DTMF_ROWS_HZ, Signal, noise_power_for_snr};
 
 const RATE_HZ: u32 = 8_000;
 const AMPLITUDE: f64 = 0.1;
 const ALIGNMENTS: usize = 4;
 
 /// Accepted cases (exactly one event, the intended digit) out of all.
-fn accepted(config: &DtmfConfig, percent: f64, twist_db: f64) -> (usize, usize) {
+fn accepted(
+    config: &DtmfConfig,
+    percent: f64,
+    twist_db: f64,
+    snr_db: Option<f64>,
+) -> (usize, usize) {
     let (mut ok, mut cases) = (0, 0);
     // twist_db > 0: high tone stronger (reverse), < 0: weaker (normal).
     let (low_amp, high_amp) = if twist_db >= 0.0 {
@@ -40,6 +46,10 @@ fn accepted(config: &DtmfConfig, percent: f64, twist_db: f64) -> (usize, usize) 
                     s.silence(20.0 + 1.7 * alignment as f64);
                     s.dual_tone(low, high, 60.0, low_amp, high_amp);
                     s.silence(60.0);
+                    if let Some(snr_db) = snr_db {
+                        let seed = (group * 64 + row * 16 + column * 4 + alignment) as u64;
+                        s.add_band_noise(noise_power_for_snr(AMPLITUDE, snr_db), seed);
+                    }
                     let mut detector = DtmfDetector::new(config).expect("valid config");
                     let mut events = Vec::new();
                     let mut index = 0u64;
@@ -66,6 +76,7 @@ fn accepted(config: &DtmfConfig, percent: f64, twist_db: f64) -> (usize, usize) 
 
 fn main() {
     let mut config = DtmfConfig::default();
+    let mut snr_db = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -74,14 +85,18 @@ fn main() {
                 let value = args.next().expect("--deviation takes a percentage");
                 config.deviation_percent_max = value.parse().expect("--deviation is a number");
             }
-            other => panic!("unknown option {other}; use --radio, --deviation P"),
+            "--snr" => {
+                let value = args.next().expect("--snr takes dB");
+                snr_db = Some(value.parse().expect("--snr is a number"));
+            }
+            other => panic!("unknown option {other}; use --radio, --deviation P, --snr DB"),
         }
     }
     config.validate().expect("a valid config");
     let reverse = f64::from(config.twist_reverse_db_max);
     let normal = f64::from(config.twist_normal_db_max);
     println!(
-        "deviation limit {} %, twist {normal}/{reverse} dB; accepted of 128 per cell (8 tones x 4 partners x 4 alignments)",
+        "deviation limit {} %, twist {normal}/{reverse} dB, band noise {snr_db:?} dB per-tone SNR; accepted of 128 per cell (8 tones x 4 partners x 4 alignments)",
         config.deviation_percent_max
     );
     println!("| deviation | no twist | normal twist {normal} dB | reverse twist {reverse} dB |");
@@ -91,7 +106,7 @@ fn main() {
         let cells: Vec<String> = [0.0, -normal, reverse]
             .iter()
             .map(|&twist| {
-                let (ok, cases) = accepted(&config, percent, twist);
+                let (ok, cases) = accepted(&config, percent, twist, snr_db);
                 format!("{ok}/{cases}")
             })
             .collect();
