@@ -772,6 +772,14 @@ fn target_dir() -> PathBuf {
 /// If espeak-ng is not installed: the talk-off test must not pass
 /// without having listened to speech.
 fn speech_corpus() -> Vec<f32> {
+    // Built once per process: the tests that use it run in parallel, and
+    // two builds at once would share the scratch and cache files.
+    static CORPUS: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    CORPUS.get_or_init(build_speech_corpus).clone()
+}
+
+/// [`speech_corpus`]'s work: from the cache file, or made and cached.
+fn build_speech_corpus() -> Vec<f32> {
     let version = Command::new("espeak-ng").arg("--version").output();
     assert!(
         version.as_ref().is_ok_and(|o| o.status.success()),
