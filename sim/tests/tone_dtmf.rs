@@ -582,18 +582,24 @@ fn d5_radio_impairments_still_decode() {
 // ---------------------------------------------------------------------------
 // D6: talk-off
 
-/// Speech never decodes as digits: at most one false digit per 30 minutes
-/// of synthesized speech (espeak-ng: many voices, speeds, pitches, texts
-/// full of the numbers and addresses of dispatch traffic).
+/// Speech never decodes as digits (espeak-ng: many voices, speeds,
+/// pitches, texts full of the numbers and addresses of dispatch traffic):
+/// no false digit at the defaults or with 8/8 twist; with fast radio
+/// timing (one window validates a digit with the strongest evidence) at
+/// most one per 30 minutes.
 #[test]
-fn d6_talk_off_at_most_one_false_digit_per_30_minutes_of_speech() {
+fn d6_talk_off_no_false_digit_at_the_defaults_in_speech() {
     let speech = speech_corpus();
     let minutes = speech.len() as f64 / f64::from(RATE_HZ) / 60.0;
     assert!(minutes >= 30.0, "only {minutes:.1} min of speech");
-    for (name, config) in [
-        ("default", DtmfConfig::default()),
-        ("8/8 twist", radio_config()),
-        ("fast radio 20/15 ms, 8/8 twist", fast_radio_config(15)),
+    for (name, config, allowed) in [
+        ("default", DtmfConfig::default(), 0),
+        ("8/8 twist", radio_config(), 0),
+        (
+            "fast radio 20/15 ms, 8/8 twist",
+            fast_radio_config(15),
+            (minutes / 30.0).floor() as usize,
+        ),
     ] {
         let (events, stats) = detect_from(&config, &speech, 160, 0);
         println!(
@@ -601,7 +607,6 @@ fn d6_talk_off_at_most_one_false_digit_per_30_minutes_of_speech() {
             events.len(),
             digits(&events)
         );
-        let allowed = (minutes / 30.0).floor() as usize;
         assert!(
             events.len() <= allowed,
             "{name}: {} false digits in {minutes:.1} min: {events:?}",
@@ -1112,8 +1117,8 @@ fn in_speech_trial(
 }
 
 /// Digits sent while someone talks (a dispatcher keying over a voice):
-/// nearly every digit at +10 dB over the speech, most down to -5 dB, and
-/// never a digit that was not sent.
+/// nearly every digit at +10 dB over the speech, most down to 0 dB, about
+/// half at -5 dB, and never a digit that was not sent.
 #[test]
 fn d8_digits_in_speech_at_10_5_0_and_minus_5_db() {
     let speech = speech_corpus();
@@ -1130,16 +1135,18 @@ fn d8_digits_in_speech_at_10_5_0_and_minus_5_db() {
             100.0 * found as f64 / sent as f64,
             100.0 * radio_found as f64 / sent as f64
         );
-        // Floors with margin under what three seeds gave (98.8-100, 91.4-92.6,
-        // 73.8-78.5 and 56.2-57.8 %): the tone-to-total guard
+        // Floors with margin under what three seeds gave (98.0-98.8,
+        // 84.8-91.4, 63.3-75.0 and 47.3-51.2 %): the tone-to-total guard
         // (`tone_ratio_min` 0.7) drops windows where the talk under a digit
-        // is within about 4 dB of it, which is what keeps speech from
-        // decoding.
+        // is within about 4 dB of it, and a pair holding less than 0.9 of
+        // its windows must hold longer (one to three windows more), which
+        // is what keeps speech from decoding (before that rule: 98.8-100,
+        // 91.4-92.6, 73.8-78.5 and 56.2-57.8 %).
         let floor_percent = match ratio_db as i32 {
-            10 => 97.0,
-            5 => 85.0,
-            0 => 65.0,
-            _ => 45.0,
+            10 => 96.0,
+            5 => 80.0,
+            0 => 58.0,
+            _ => 42.0,
         };
         let floor = (sent as f64 * floor_percent / 100.0).ceil() as usize;
         if found < floor || radio_found < floor {

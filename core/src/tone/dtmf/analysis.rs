@@ -122,6 +122,12 @@ pub(super) struct Hit {
     pub(super) sub_mean: f32,
     /// Mean energy of the three middle sub-blocks ([`Screened::level`]).
     pub(super) level: f32,
+    /// The part of the window's energy the two tones hold, `0..=1`
+    /// (at least [`Limits::tone_ratio_min`]): the evidence the timing
+    /// stage weighs (see [`timing`](super::timing)).
+    pub(super) share: f32,
+    /// The larger of the two tones' |measured − nominal| / nominal.
+    pub(super) deviation: f32,
 }
 
 /// A window's energies, once it passed the level and presence guards.
@@ -351,6 +357,10 @@ pub(super) fn confirm(
         lead_coverage,
         sub_mean,
         level,
+        share: ((low_energy + high_energy) / total).min(1.0),
+        deviation: (low.offset_hz / low_nominal)
+            .abs()
+            .max((high.offset_hz / high_nominal).abs()),
     })
 }
 

@@ -470,6 +470,85 @@ fn ratio_a_digit_buried_in_another_tone_is_rejected() {
     assert!(stats.rejected_ratio > 3, "{stats:?}");
 }
 
+/// '5' (0.1 peak per tone) under a 450 Hz tone of `other` peak, which
+/// leaves the pair `0.01 / (0.01 + other²/2)` of the energy, for `ms`.
+fn shared_digit(other: f64, ms: f64) -> Vec<f32> {
+    let mut a = Audio::default();
+    a.silence(20.0)
+        .tones(ms, &[(0.1, 770.0), (0.1, 1336.0), (other, 450.0)])
+        .silence(60.0);
+    a.0
+}
+
+/// The 450 Hz peak that leaves the pair of [`shared_digit`] `share` of
+/// the energy.
+fn other_for(share: f64) -> f64 {
+    libm::sqrt(2.0 * 0.01 * (1.0 / share - 1.0))
+}
+
+#[test]
+fn share_a_pair_with_less_of_the_window_must_hold_longer() {
+    let tone_start = samples(20.0) as u64;
+    // Alone, 35 ms validates (two windows, 30 ms of signal).
+    assert_eq!(digits(&run(&shared_digit(0.0, 35.0)).0), [b'5']);
+    // 0.87 of the window: three windows (35 ms of signal).
+    let share_87 = other_for(0.87);
+    assert!(run(&shared_digit(share_87, 30.0)).0.is_empty());
+    let (events, _) = run(&shared_digit(share_87, 100.0));
+    assert_eq!(digits(&events), [b'5']);
+    let held = events[0].end - tone_start;
+    assert!(
+        held >= samples(35.0) as u64 && held <= samples(40.0) as u64,
+        "{events:?}"
+    );
+    // 0.82: four windows (40 ms).
+    let share_82 = other_for(0.82);
+    assert!(run(&shared_digit(share_82, 35.0)).0.is_empty());
+    let (events, _) = run(&shared_digit(share_82, 100.0));
+    assert_eq!(digits(&events), [b'5']);
+    let held = events[0].end - tone_start;
+    assert!(
+        held >= samples(40.0) as u64 && held <= samples(45.0) as u64,
+        "{events:?}"
+    );
+    // 0.75, what talk-off holds for a window or two: five windows (45 ms).
+    let share_75 = other_for(0.75);
+    assert!(run(&shared_digit(share_75, 40.0)).0.is_empty());
+    let (events, stats) = run(&shared_digit(share_75, 100.0));
+    assert_eq!(digits(&events), [b'5']);
+    let held = events[0].end - tone_start;
+    assert!(
+        held >= samples(45.0) as u64 && held <= samples(50.0) as u64,
+        "{events:?}"
+    );
+    assert_eq!(stats.rejected_ratio, 0, "{stats:?}");
+}
+
+#[test]
+fn frequency_past_2_percent_needs_one_window_more() {
+    let validated_after = |offset: f64| {
+        let mut a = Audio::default();
+        a.silence(20.0)
+            .tones(
+                100.0,
+                &[
+                    (0.1, 770.0 * (1.0 + offset)),
+                    (0.1, 1336.0 * (1.0 - offset)),
+                ],
+            )
+            .silence(60.0);
+        let (events, _) = run(&a.0);
+        assert_eq!(digits(&events), [b'5'], "{offset}");
+        events[0].end - samples(20.0) as u64
+    };
+    // Within Q.24's 1.5 %: two windows, 30 ms of signal.
+    let firm = validated_after(0.015);
+    assert_eq!(firm, samples(30.0) as u64);
+    assert_eq!(validated_after(0.0), firm);
+    // Past 2 %: three windows (35 ms of signal), and still accepted.
+    assert_eq!(validated_after(0.021), firm + samples(5.0) as u64);
+}
+
 #[test]
 fn ratio_dc_and_a_subaudible_tone_do_not_count_against_a_digit() {
     // A 67 Hz CTCSS tone as strong as each DTMF tone, on a DC offset.

@@ -5,16 +5,68 @@
 use super::analysis::{Hit, Reject};
 use super::{DIGITS, DtmfDetector, DtmfEvent, LEAD_FULL, SUB_LEN, WINDOW_LEN};
 
+/// How long a digit must hold by how much of the window its two tones
+/// hold ([`Hit::share`]): windows of at least `share` validate it after
+/// `hits_to_validate + extra` of them in a row, and any run of
+/// `hits_to_validate +` [`WEAK_EXTRA_WINDOWS`] windows does.
+///
+/// Why: a real digit is two tones and little else, and keeps its share
+/// for as long as it lasts; speech whose harmonics land on a row and a
+/// column (talk-off) holds 0.7–0.85 of the window for one or two windows,
+/// while its other harmonics and its glide take the rest. Measured
+/// (`sim/examples/dtmf_talkoff.rs`, 48 h of speech in four conditions,
+/// and 40 ms digits at ±1.5 % with every twist the limits allow): every
+/// false digit at the defaults held under 0.9 of its windows, and none
+/// held 0.85 for three windows, 0.8 for four or anything for five; every
+/// 40 ms digit clean, at +20 dB and at +10 dB per-tone SNR in band noise
+/// holds 0.9 for the two windows the defaults need (0.94 and up from
+/// +20 dB). At +6 dB some 40 ms digits fall short of every rung and are
+/// lost (about 6 %; a 50 ms digit has the windows to spare).
+const SHARE_TIERS: [(f32, u32); 3] = [(0.9, 0), (0.85, 1), (0.8, 2)];
+
+/// Extra windows a digit needs when some of its windows hold less than
+/// the last rung of [`SHARE_TIERS`] (but at least the configured
+/// [`tone_ratio_min`](super::DtmfConfig::tone_ratio_min)).
+const WEAK_EXTRA_WINDOWS: u32 = 3;
+
+/// A window measuring either tone further than this from nominal
+/// (fractional) is weaker evidence: the digit needs one window more on
+/// every rung of [`SHARE_TIERS`]. Real tones within Q.24's 1.5 % measure
+/// within about 0.3 % of their offset down to +10 dB per-tone SNR, so this
+/// costs them nothing; talk-off pairs often sit past it (5 of the 11 false
+/// digits with fast radio timing, and the one the defaults let through
+/// in 16 h of a second corpus, at +2.01 %).
+const DEVIATION_FIRM: f32 = 0.02;
+
 /// A digit being confirmed: consecutive windows won by the same digit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Candidate {
     digit: u8,
     windows: u32,
+    /// Per rung of [`SHARE_TIERS`], how many of the newest windows in a
+    /// row held at least its share.
+    runs: [u32; SHARE_TIERS.len()],
+    /// Whether any window measured a tone past [`DEVIATION_FIRM`].
+    off_nominal: bool,
     start: u64,
     low_hz_sum: f32,
     high_hz_sum: f32,
     low_energy_sum: f32,
     high_energy_sum: f32,
+}
+
+impl Candidate {
+    /// Whether the windows so far validate the digit, when `hits` windows
+    /// of the strongest evidence would (see [`SHARE_TIERS`]).
+    fn validated(&self, hits: u32) -> bool {
+        let hits = hits + u32::from(self.off_nominal);
+        self.windows >= hits + WEAK_EXTRA_WINDOWS
+            || self
+                .runs
+                .iter()
+                .zip(&SHARE_TIERS)
+                .any(|(&run, &(_, extra))| run >= hits + extra)
+    }
 }
 
 /// Windows that must miss a digit before measured silence may end it: a
@@ -194,6 +246,8 @@ impl DtmfDetector {
                 other.insert(Candidate {
                     digit,
                     windows: 0,
+                    runs: [0; SHARE_TIERS.len()],
+                    off_nominal: false,
                     start,
                     low_hz_sum: 0.0,
                     high_hz_sum: 0.0,
@@ -207,7 +261,11 @@ impl DtmfDetector {
         candidate.high_hz_sum += hit.high_hz;
         candidate.low_energy_sum += hit.low_energy;
         candidate.high_energy_sum += hit.high_energy;
-        if candidate.windows < self.hits_to_validate {
+        candidate.off_nominal |= hit.deviation > DEVIATION_FIRM;
+        for (run, &(share_min, _)) in candidate.runs.iter_mut().zip(&SHARE_TIERS) {
+            *run = if hit.share >= share_min { *run + 1 } else { 0 };
+        }
+        if !candidate.validated(self.hits_to_validate) {
             return;
         }
         let c = *candidate;
