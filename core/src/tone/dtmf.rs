@@ -11,17 +11,20 @@
 //! | property            | must accept | must reject | here (default config)                  |
 //! |---------------------|-------------|-------------|----------------------------------------|
 //! | frequency deviation | ±1.5 %      | ±3.5 %      | measured \|Δf\|/f ≤ 2.5 % on each tone |
-//! | tone duration       | 40 ms       | 23 ms       | about 30 ms of consistent signal       |
+//! | tone duration       | 40 ms       | 23 ms       | 30 ms of clean signal, 35–45 ms less   |
 //! | interdigit pause    | 40 ms       |             | a gap of about 30 ms ends a digit      |
 //! | interruption        |             | 10 ms       | never ends a digit                     |
+//! | normal twist        | 8 dB        |             | [`DtmfConfig::twist_normal_db_max`]    |
+//! | reverse twist       | 4 dB        |             | [`DtmfConfig::twist_reverse_db_max`]   |
 //!
 //! Radio encoders (siren controllers, paging encoders) send fast DTMF:
 //! 40 ms tones with 20 ms gaps, repeated digits included. For them
-//! [`DtmfConfig::on_ms_min`] goes down to 20 and [`DtmfConfig::off_ms_min`]
-//! to 15 (a 15 ms gap then ends a digit; a 10 ms interruption still never
-//! does); the Q.24 numbers above stay the defaults.
-//! | normal twist        | 8 dB        |             | [`DtmfConfig::twist_normal_db_max`]    |
-//! | reverse twist       | 4 dB        |             | [`DtmfConfig::twist_reverse_db_max`]   |
+//! [`DtmfConfig::off_ms_min`] goes down to 15 (a 15 ms gap then ends a
+//! digit; a 10 ms interruption still never does); 20, with 8/8 twist and
+//! the default 40 ms on-time, decodes them without talk-off.
+//! [`DtmfConfig::on_ms_min`] goes down to 20, where one window decides a
+//! digit: a little more in heavy noise, at the price of some talk-off. The
+//! Q.24 numbers above stay the defaults.
 //!
 //! **Twist convention.** Twist is the level of the high-group tone minus
 //! that of the low-group tone, in dB ([`DtmfEvent::twist_db`]). *Normal*
