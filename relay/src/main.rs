@@ -120,11 +120,12 @@ struct Serve {
     /// until it ends its transmission or is silent for 3 s.
     #[arg(long, value_name = "S", default_value_t = echostream_relay::engine::MAX_TALK_S_DEFAULT)]
     max_talk_s: u32,
-    /// How often nodes send a heartbeat and a ping, in ms (20 to 60000,
-    /// what nodes accept). The relay closes a node silent for three
-    /// periods, and a node reports its UDP path lost after three
-    /// unanswered heartbeats: a longer period costs the relay less CPU per
-    /// idle node and finds a dead node or path later.
+    /// How often nodes send a heartbeat, in ms (20 to 60000, what nodes
+    /// accept); a ping goes with every fourth. The relay closes a node
+    /// silent for two periods, and a node whose echo is late probes every
+    /// fifth of a period and reports its UDP path lost 1.2 periods after
+    /// the first unanswered heartbeat: a longer period costs the relay
+    /// less CPU per idle node and finds a dead node or path later.
     #[arg(long, value_name = "MS", default_value_t = echostream_relay::engine::HEARTBEAT_MS_DEFAULT,
           value_parser = clap::value_parser!(u32).range(20..=60_000))]
     heartbeat_ms: u32,

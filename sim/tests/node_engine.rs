@@ -6,8 +6,8 @@ mod node_support;
 
 use echostream_core::crypto::OpenErrorKind;
 use echostream_core::node::{
-    ChannelIndex, DisconnectReason, Event, Node, NodeConfig, PARKED_AGE_MAX, PATH_DEAD_HEARTBEATS,
-    RadioConfig, TRANSMIT_END_DELAY, Unexpected,
+    ChannelIndex, DisconnectReason, Event, Node, NodeConfig, PARKED_AGE_MAX, PATH_DEAD_PROBES,
+    PROBES_PER_HEARTBEAT, RadioConfig, TRANSMIT_END_DELAY, Unexpected,
 };
 use echostream_core::time::Duration;
 use echostream_core::wire::StreamId;
@@ -428,7 +428,7 @@ fn a_udp_host_that_never_resolves_counts_against_the_connect_time_out() {
 fn a_lost_udp_path_is_reported_then_restored_and_a_dead_one_reconnects() {
     let mut world = two_nodes();
     world.udp_cut[0] = true;
-    world.run_for(Duration::from_millis(900));
+    world.run_for(Duration::from_millis(500));
     assert!(world.nodes[0].saw(|e| matches!(e, Event::PathLost { .. })));
     world.udp_cut[0] = false;
     world.run_for(Duration::from_millis(500));
@@ -437,8 +437,11 @@ fn a_lost_udp_path_is_reported_then_restored_and_a_dead_one_reconnects() {
 
     world.udp_cut[0] = true;
     let heartbeat_ms = 200;
+    // The next round, then probes until the path is given up, and a
+    // probe's worth of slack.
+    let probe_ms = heartbeat_ms / PROBES_PER_HEARTBEAT;
     world.run_for(Duration::from_millis(
-        heartbeat_ms * u64::from(PATH_DEAD_HEARTBEATS + 2),
+        heartbeat_ms + probe_ms * u64::from(PATH_DEAD_PROBES + 1),
     ));
     assert!(
         matches!(

@@ -65,13 +65,17 @@ pub enum DisconnectReason {
         /// The time-out.
         within: Duration,
     },
-    /// The relay said nothing on signaling (it answers every `ping`).
+    /// The relay said nothing on signaling: nothing for
+    /// [`SIGNAL_SILENT_HEARTBEATS`](super::SIGNAL_SILENT_HEARTBEATS)
+    /// periods, or nothing within [`PONG_WAIT_HEARTBEATS`](super::PONG_WAIT_HEARTBEATS)
+    /// of a `ping` (it answers every `ping`).
     SignalSilent {
         /// How long.
         silent_for: Duration,
     },
-    /// No heartbeat echo for [`PATH_DEAD_HEARTBEATS`](super::PATH_DEAD_HEARTBEATS)
-    /// rounds: a new session is tried rather than one with dead audio.
+    /// No echo for [`PATH_DEAD_PROBES`](super::PATH_DEAD_PROBES) heartbeats
+    /// (a round's, then probes): a new session is tried rather than one
+    /// with dead audio.
     PathDead {
         /// How long since the last echo.
         silent_for: Duration,
@@ -267,13 +271,16 @@ pub enum Event {
         /// The digits and where they were.
         sequence: DtmfSequence,
     },
-    /// A heartbeat round trip over UDP (the first echo of each round).
+    /// A heartbeat round trip over UDP (the first echo of each round or
+    /// probe).
     Rtt {
         /// The round trip.
         rtt: Duration,
     },
     /// Heartbeats stopped coming back while signaling is up: audio is not
-    /// getting through (a firewall or NAT dropping UDP).
+    /// getting through (a firewall or NAT dropping UDP). Reported after
+    /// [`PATH_LOST_PROBES`](super::PATH_LOST_PROBES) heartbeats without an
+    /// echo.
     PathLost {
         /// The relay's UDP address.
         relay_udp: SocketAddr,

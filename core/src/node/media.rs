@@ -19,8 +19,8 @@ use super::parked::Awaiting;
 use super::signaling::next_key_id;
 use super::timer::Timer;
 use super::{
-    ChannelIndex, Delivery, Node, Output, PATH_DEAD_HEARTBEATS, PATH_LOST_HEARTBEATS, Received,
-    Text, next_period,
+    ChannelIndex, Delivery, Node, Output, PATH_DEAD_PROBES, PATH_LOST_PROBES, PING_EVERY_ROUNDS,
+    Received, Text, next_period, pong_wait, probe_interval,
 };
 
 impl Node {
@@ -203,8 +203,10 @@ impl Node {
     /// A heartbeat sent at `sent_us` came back.
     fn echo(&mut self, now: Instant, sent_us: u64) {
         let session = self.session.as_mut().expect("echoes open under a session");
-        session.rounds_unanswered = 0;
+        session.sends_unanswered = 0;
         session.last_echo_at = now;
+        // No probe is owed: the next heartbeats are the next round's.
+        self.timers.set(Timer::HeartbeatRound, session.round_next);
         // The payload is this node's own clock; anything from the future
         // is not a round trip.
         let Some(rtt_us) = now.as_micros().checked_sub(sent_us) else {
@@ -232,27 +234,48 @@ impl Node {
         }
     }
 
-    /// A heartbeat round due at `at`: checks the last rounds' echoes, then
-    /// sends one heartbeat per registered stream.
-    pub(super) fn heartbeat_round(&mut self, now: Instant, at: Instant) {
+    /// Heartbeats are due: a regular round (every heartbeat period, on
+    /// the period's grid), or a probe (one probe interval after
+    /// heartbeats whose echo has not come back). Checks the path first,
+    /// then sends one heartbeat per registered stream, and a `ping` when
+    /// signaling is owed one (see [`PING_EVERY_ROUNDS`]).
+    pub(super) fn heartbeat_round(&mut self, now: Instant) {
         let Some(session) = self.session.as_mut() else {
             return;
         };
-        let Some(relay) = session.relay else {
-            return;
-        };
-        self.timers.set(
-            Timer::HeartbeatRound,
-            next_period(at, session.heartbeat, now),
-        );
-        if !self.channels.iter().any(|c| c.stream.is_some()) {
+        let heartbeat = session.heartbeat;
+        let regular = now >= session.round_next;
+        if regular {
+            session.round_next = next_period(session.round_next, heartbeat, now);
+            session.rounds_since_ping = session.rounds_since_ping.saturating_add(1);
+        }
+        // Streams register once the media side is ready: until then only
+        // signaling beats.
+        let registered = self.channels.iter().any(|c| c.stream.is_some());
+        let unanswered = session.sends_unanswered;
+        // Signaling is this node's sign of life whenever UDP is not
+        // proving it: no stream, or heartbeats not echoed (a probe run
+        // pings at its start and at every round in it).
+        let ping = (regular
+            && (!registered || unanswered > 0 || session.rounds_since_ping >= PING_EVERY_ROUNDS))
+            || (!regular && unanswered == 1);
+        if ping {
+            session.rounds_since_ping = 0;
+            self.ping(now);
+        }
+        let session = self.session.as_mut().expect("checked at the top");
+        if !registered {
+            self.timers.set(Timer::HeartbeatRound, session.round_next);
             return;
         }
         let silent_for = now.saturating_duration_since(session.last_echo_at);
-        if session.rounds_unanswered >= PATH_DEAD_HEARTBEATS {
+        if unanswered >= PATH_DEAD_PROBES {
             return self.fail(DisconnectReason::PathDead { silent_for });
         }
-        if session.rounds_unanswered >= PATH_LOST_HEARTBEATS && !session.path_lost {
+        if unanswered >= PATH_LOST_PROBES && !session.path_lost {
+            let relay = session
+                .relay
+                .expect("streams register once the media side is ready");
             session.path_lost = true;
             self.counters.path_lost += 1;
             self.event(Event::PathLost {
@@ -261,15 +284,36 @@ impl Node {
             });
         }
         let session = self.session.as_mut().expect("checked at the top");
-        session.rounds_unanswered = session.rounds_unanswered.saturating_add(1);
+        session.sends_unanswered = unanswered.saturating_add(1);
         session.round_sent_us = now.as_micros();
         session.round_reported = false;
+        // Until an echo moves it to the next round: the next probe.
+        let probe = now + probe_interval(heartbeat);
+        self.timers
+            .set(Timer::HeartbeatRound, probe.min(session.round_next));
         for (index, c) in self.channels.iter().enumerate() {
             if c.stream.is_some() {
                 self.heartbeats_due |= 1 << index;
                 self.heartbeat_us[index] = now.as_micros();
             }
         }
+    }
+
+    /// Queues a `ping`; the relay must say something within
+    /// [`pong_wait`] of it.
+    fn ping(&mut self, now: Instant) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        let deadline = now + pong_wait(session.heartbeat);
+        if self
+            .timers
+            .at(Timer::SignalSilence)
+            .is_none_or(|at| deadline < at)
+        {
+            self.timers.set(Timer::SignalSilence, deadline);
+        }
+        self.queue_text(Text::Ping(now.as_micros()));
     }
 
     /// The next datagram to send: a heartbeat owed, else a captured frame

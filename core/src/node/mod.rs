@@ -91,16 +91,37 @@ pub const HEARTBEAT_MIN: Duration = Duration::from_millis(20);
 /// The longest heartbeat period accepted from a welcome.
 pub const HEARTBEAT_MAX: Duration = Duration::from_secs(60);
 
-/// Heartbeat rounds without any echo before the path counts as lost
-/// ([`Event::PathLost`]).
-pub const PATH_LOST_HEARTBEATS: u32 = 3;
+/// Probe intervals in one heartbeat period. A heartbeat (round or probe)
+/// whose echo has not come back one probe interval later is followed by a
+/// probe, and so on every probe interval until an echo comes back (TCP
+/// keep-alive probes, RFC 1122 4.2.3.6, in miniature): an idle path costs
+/// one heartbeat per period, and a dead one is still found in seconds.
+pub const PROBES_PER_HEARTBEAT: u64 = 5;
 
-/// Heartbeat rounds without any echo before the engine gives the session
-/// up and reconnects ([`DisconnectReason::PathDead`]): a relay that lost
+/// Heartbeats (the round's, then probes) without any echo before the path
+/// counts as lost ([`Event::PathLost`]): found
+/// `PATH_LOST_PROBES / PROBES_PER_HEARTBEAT` periods (1.2, so 3 s at the
+/// relay's default 2.5 s) after the first heartbeat that was not echoed.
+pub const PATH_LOST_PROBES: u32 = 6;
+
+/// Heartbeats without any echo before the engine gives the session up
+/// and reconnects ([`DisconnectReason::PathDead`]): 4 periods (10 s at
+/// 2.5 s) after the first heartbeat that was not echoed. A relay that lost
 /// this node's state, or a NAT that moved it, heals on a new session.
-pub const PATH_DEAD_HEARTBEATS: u32 = 10;
+pub const PATH_DEAD_PROBES: u32 = 20;
 
-const _: () = assert!(PATH_LOST_HEARTBEATS < PATH_DEAD_HEARTBEATS);
+const _: () = assert!(PATH_LOST_PROBES < PATH_DEAD_PROBES);
+// Probing reaches the next round before the path is lost: that round's
+// `ping` tells the relay this node is alive while UDP is not.
+const _: () = assert!(PATH_LOST_PROBES as u64 > PROBES_PER_HEARTBEAT);
+
+/// Heartbeat rounds per signaling `ping` while the heartbeats are echoed
+/// (every 10 s at 2.5 s): an echo already proves the relay holds the
+/// session, so the WebSocket is only checked now and then. A round pings
+/// every time when its path is unanswered (the first probe pings too) or
+/// no stream is registered: then signaling is this node's only sign of
+/// life to the relay, which closes a node silent for two periods.
+pub const PING_EVERY_ROUNDS: u32 = 4;
 
 /// How long datagrams sealed under the previous key still open after a
 /// `rekey` (the relay switches as it sends it; this covers what is in
@@ -117,12 +138,19 @@ pub const KEY_GRACE: Duration = Duration::from_secs(5);
 /// lost.
 pub const TRANSMIT_END_DELAY: Duration = Duration::from_millis(250);
 
-/// Heartbeat periods without any signaling frame (the relay answers every
-/// `ping`) before the WebSocket counts as dead.
-pub const SIGNAL_SILENT_HEARTBEATS: u64 = 4;
+/// Heartbeat periods without any signaling frame before the WebSocket
+/// counts as dead: the `ping` of every [`PING_EVERY_ROUNDS`]th round, and
+/// one more period for its answer.
+pub const SIGNAL_SILENT_HEARTBEATS: u64 = PING_EVERY_ROUNDS as u64 + 1;
 
-/// The shortest signaling silence that counts as a dead WebSocket, for
-/// relays with very short heartbeats.
+/// Heartbeat periods a `ping` waits for any signaling frame (the relay
+/// answers every `ping`) before the WebSocket counts as dead.
+pub const PONG_WAIT_HEARTBEATS: u64 = 1;
+
+const _: () = assert!(PONG_WAIT_HEARTBEATS < SIGNAL_SILENT_HEARTBEATS);
+
+/// The shortest signaling silence (and wait for a `pong`) that counts as
+/// a dead WebSocket, for relays with very short heartbeats.
 pub const SIGNAL_SILENCE_MIN: Duration = Duration::from_secs(1);
 
 /// Stream ids remembered under one key: a relay that hands out more
@@ -162,12 +190,23 @@ const _: () = assert!(REPORT_QUEUE_LEN < TEXT_QUEUE_LEN);
 
 /// How long the relay may say nothing before signaling counts as dead.
 fn signal_silence_max(heartbeat: Duration) -> Duration {
-    let silence = Duration::from_micros(heartbeat.as_micros() * SIGNAL_SILENT_HEARTBEATS);
-    if silence < SIGNAL_SILENCE_MIN {
-        SIGNAL_SILENCE_MIN
-    } else {
-        silence
-    }
+    periods_at_least(heartbeat, SIGNAL_SILENT_HEARTBEATS, SIGNAL_SILENCE_MIN)
+}
+
+/// How long a `ping` waits for the relay to say anything.
+fn pong_wait(heartbeat: Duration) -> Duration {
+    periods_at_least(heartbeat, PONG_WAIT_HEARTBEATS, SIGNAL_SILENCE_MIN)
+}
+
+/// `periods` heartbeat periods, or `min` if that is longer.
+fn periods_at_least(heartbeat: Duration, periods: u64, min: Duration) -> Duration {
+    let span = Duration::from_micros(heartbeat.as_micros() * periods);
+    if span < min { min } else { span }
+}
+
+/// The interval between probes of a path whose echo is late.
+fn probe_interval(heartbeat: Duration) -> Duration {
+    Duration::from_micros(heartbeat.as_micros() / PROBES_PER_HEARTBEAT)
 }
 
 /// Where the link is.
@@ -215,11 +254,16 @@ struct Session {
     /// The relay's UDP address, once the driver opened the media side.
     relay: Option<SocketAddr>,
     last_heard_at: Instant,
-    /// The send time (µs) of the last heartbeat round, and whether its
-    /// first echo was reported.
+    /// The send time (µs) of the last heartbeats (a round's or a
+    /// probe's), and whether their first echo was reported.
     round_sent_us: u64,
     round_reported: bool,
-    rounds_unanswered: u32,
+    /// Heartbeat sends (rounds and probes) since the last echo.
+    sends_unanswered: u32,
+    /// When the next regular round is due (probes come in between).
+    round_next: Instant,
+    /// Regular rounds since the last `ping`.
+    rounds_since_ping: u32,
     last_echo_at: Instant,
     path_lost: bool,
     /// Every stream id sealed on under the current key.
@@ -388,7 +432,6 @@ impl Node {
         // The attempt is complete once the UDP side is ready too.
         self.timers.clear(Timer::ConnectDeadline);
         let (heartbeat, key_id) = (session.heartbeat, session.keys.key_id());
-        self.timers.set(Timer::HeartbeatRound, now + heartbeat);
         self.event(Event::Welcomed {
             relay_udp: relay,
             heartbeat,
@@ -620,7 +663,7 @@ impl Node {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         // Each timer rearms for later than `now` or not at all, so this ends.
-        while let Some((timer, at)) = self.timers.take_expired(now) {
+        while let Some((timer, _)) = self.timers.take_expired(now) {
             match timer {
                 Timer::Retry => self.start_attempt(now),
                 Timer::ConnectDeadline => {
@@ -636,14 +679,7 @@ impl Node {
                     });
                     self.fail(DisconnectReason::SignalSilent { silent_for });
                 }
-                Timer::Ping => {
-                    if let Some(session) = &self.session {
-                        let next = next_period(at, session.heartbeat, now);
-                        self.timers.set(Timer::Ping, next);
-                        self.queue_text(Text::Ping(now.as_micros()));
-                    }
-                }
-                Timer::HeartbeatRound => self.heartbeat_round(now, at),
+                Timer::HeartbeatRound => self.heartbeat_round(now),
                 Timer::ParkedExpiry => self.expire_parked(now),
                 Timer::TransmitRelease(channel) => {
                     let c = &mut self.channels[channel.get()];

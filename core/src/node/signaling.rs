@@ -83,7 +83,9 @@ impl Node {
                     last_heard_at: now,
                     round_sent_us: 0,
                     round_reported: true,
-                    rounds_unanswered: 0,
+                    sends_unanswered: 0,
+                    round_next: now + heartbeat,
+                    rounds_since_ping: 0,
                     last_echo_at: now,
                     path_lost: false,
                     used_streams: Vec::new(),
@@ -97,7 +99,8 @@ impl Node {
                 }
                 self.timers
                     .set(Timer::SignalSilence, now + signal_silence_max(heartbeat));
-                self.timers.set(Timer::Ping, now + heartbeat);
+                // Rounds start now: until streams register they only ping.
+                self.timers.set(Timer::HeartbeatRound, now + heartbeat);
                 self.push_control(Control::OpenMedia);
             }
             ToNode::Registered {

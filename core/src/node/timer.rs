@@ -16,9 +16,8 @@ pub(crate) enum Timer {
     ConnectDeadline,
     /// The relay has said nothing on signaling for too long.
     SignalSilence,
-    /// Time for the next signaling `ping`.
-    Ping,
-    /// Time for the next heartbeat round on every registered stream.
+    /// Time for the next heartbeats on every registered stream: a round,
+    /// or a probe while the last heartbeats' echo is late.
     HeartbeatRound,
     /// The oldest datagram held for an unannounced key gives up.
     ParkedExpiry,
@@ -27,7 +26,7 @@ pub(crate) enum Timer {
 }
 
 /// Timers not tied to a channel.
-const GLOBAL_TIMERS: usize = 6;
+const GLOBAL_TIMERS: usize = 5;
 
 impl Timer {
     /// Every timer, in table order.
@@ -36,9 +35,8 @@ impl Timer {
             Timer::Retry => 0,
             Timer::ConnectDeadline => 1,
             Timer::SignalSilence => 2,
-            Timer::Ping => 3,
-            Timer::HeartbeatRound => 4,
-            Timer::ParkedExpiry => 5,
+            Timer::HeartbeatRound => 3,
+            Timer::ParkedExpiry => 4,
             Timer::TransmitRelease(channel) => GLOBAL_TIMERS + channel.get(),
         }
     }
@@ -48,9 +46,8 @@ impl Timer {
             0 => Timer::Retry,
             1 => Timer::ConnectDeadline,
             2 => Timer::SignalSilence,
-            3 => Timer::Ping,
-            4 => Timer::HeartbeatRound,
-            5 => Timer::ParkedExpiry,
+            3 => Timer::HeartbeatRound,
+            4 => Timer::ParkedExpiry,
             i => Timer::TransmitRelease(ChannelIndex::new_unchecked(i - GLOBAL_TIMERS)),
         }
     }
@@ -67,6 +64,11 @@ pub(crate) struct TimerTable {
 impl TimerTable {
     pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
         self.at[timer.index()] = Some(at);
+    }
+
+    /// When `timer` fires, if it is set.
+    pub(crate) fn at(&self, timer: Timer) -> Option<Instant> {
+        self.at[timer.index()]
     }
 
     pub(crate) fn clear(&mut self, timer: Timer) {
@@ -114,14 +116,14 @@ mod tests {
     fn the_earliest_is_next_and_expired_ones_are_taken_once() {
         let mut table = TimerTable::default();
         let ch = ChannelIndex::new_unchecked(3);
-        table.set(Timer::Ping, Instant::from_millis(20));
+        table.set(Timer::SignalSilence, Instant::from_millis(20));
         table.set(Timer::TransmitRelease(ch), Instant::from_millis(10));
         assert_eq!(table.next(), Some(Instant::from_millis(10)));
         assert_eq!(table.take_expired(Instant::from_millis(9)), None);
         let now = Instant::from_millis(25);
         assert_eq!(
             table.take_expired(now),
-            Some((Timer::Ping, Instant::from_millis(20)))
+            Some((Timer::SignalSilence, Instant::from_millis(20)))
         );
         assert_eq!(
             table.take_expired(now),

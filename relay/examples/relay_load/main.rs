@@ -2,9 +2,10 @@
 //! listeners on one channel, in one single-threaded process, driving the
 //! relay's real protocol (WebSocket signaling, sealed UDP datagrams). It
 //! measures the relay process's CPU from /proc over an idle window (every
-//! node connected and keeping its session alive as a node does: a `ping`
-//! and a UDP heartbeat per stream every `heartbeat_ms` the relay names in
-//! `welcome`), then over a talk window (the talker sends the Opus frames
+//! node connected and keeping its session alive as a node does: a UDP
+//! heartbeat per stream every `heartbeat_ms` the relay names in `welcome`,
+//! and a `ping` with every `PING_EVERY_ROUNDS`th; on loopback no echo is
+//! late, so no node probes), then over a talk window (the talker sends the Opus frames
 //! of a frames file every 20 ms on an absolute schedule, then its
 //! end-of-transmission), and prints one JSON line.
 //!
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use echostream_core::crypto::{Direction, Receiver, Secret, Sender, SessionKeys};
+use echostream_core::node::PING_EVERY_ROUNDS;
 use echostream_core::time::Instant as ProtocolInstant;
 use echostream_core::wire::signal::{ChannelId, MAX_MESSAGE_LEN, NodeId, ToNode, ToRelay, Token};
 use echostream_core::wire::{
@@ -103,6 +105,8 @@ struct Node {
     stream_id: StreamId,
     heartbeat: Duration,
     next_keepalive: Instant,
+    /// Heartbeat rounds since the last `ping`.
+    rounds_since_ping: u32,
     audio: u64,
     ends: u64,
     echoes: u64,
@@ -222,6 +226,7 @@ impl Node {
             stream_id,
             heartbeat: Duration::from_millis(u64::from(heartbeat_ms)),
             next_keepalive: Instant::now(),
+            rounds_since_ping: 0,
             audio: 0,
             ends: 0,
             echoes: 0,
@@ -231,11 +236,16 @@ impl Node {
         }
     }
 
-    /// A `ping` and a heartbeat on the node's one stream, as a node's
-    /// heartbeat round does.
+    /// A heartbeat on the node's one stream, and a `ping` every
+    /// [`PING_EVERY_ROUNDS`]th time, as a node's heartbeat round does
+    /// while its echoes come back.
     fn keepalive(&mut self, start: Instant) {
         let t = start.elapsed().as_micros() as u64;
-        send_text(&mut self.ws, &ToRelay::Ping { t });
+        self.rounds_since_ping += 1;
+        if self.rounds_since_ping >= PING_EVERY_ROUNDS {
+            self.rounds_since_ping = 0;
+            send_text(&mut self.ws, &ToRelay::Ping { t });
+        }
         let payload: [u8; HEARTBEAT_PAYLOAD_LEN] = t.to_be_bytes();
         let datagram = seal(&mut self.sender, Kind::Heartbeat, Flags::NONE, 0, &payload);
         let _ = self.udp.send(&datagram);

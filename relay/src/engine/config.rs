@@ -32,14 +32,20 @@ pub const TALK_AUDIO_MIN_DEFAULT: u32 = 6;
 
 const _: () = assert!(TALK_AUDIO_MIN_DEFAULT as usize <= TALK_AUDIO_MIN_MAX);
 
-/// The heartbeat period nodes are told by default, in ms: with
-/// [`HEARTBEATS_MISSED_MAX`], a dead node is found 3 s after its last sign
-/// of life.
-pub const HEARTBEAT_MS_DEFAULT: u32 = 1000;
+/// The heartbeat period nodes are told by default, in ms. An idle node
+/// sends one heartbeat per stream each period (the relay echoes it) and a
+/// `ping` every fourth (the node's `PING_EVERY_ROUNDS`): 0.5 keep-alives
+/// a second for a node on one channel. A node whose echo is late probes
+/// every fifth of a period and finds its path lost 1.2 periods (3 s)
+/// after the first heartbeat not echoed; with [`HEARTBEATS_MISSED_MAX`],
+/// the relay closes a dead node 5 s after its last sign of life.
+pub const HEARTBEAT_MS_DEFAULT: u32 = 2500;
 
 /// Heartbeat periods without a heartbeat, ping or valid datagram before a
-/// session is closed.
-pub const HEARTBEATS_MISSED_MAX: u64 = 3;
+/// session is closed. A live node is heard at least once a period: its
+/// round's heartbeat, or, when that is lost, its probes and the `ping` it
+/// sends with the first of them, a fifth of a period later.
+pub const HEARTBEATS_MISSED_MAX: u64 = 2;
 
 /// The most bytes a queued-output store may hold: its chunks are counted
 /// in `u32`.
@@ -212,7 +218,7 @@ pub struct RelayConfig {
 }
 
 impl RelayConfig {
-    /// A configuration with default limits, a 1 s heartbeat, a 5 s key
+    /// A configuration with default limits, a 2.5 s heartbeat, a 5 s key
     /// grace period, a 180 s talk limit and a minimum of 6 audio
     /// datagrams per 3 s to hold a channel.
     pub fn new(udp_host: impl Into<String>, udp_port: u16, tokens: TokenPolicy) -> RelayConfig {

@@ -67,7 +67,7 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// A configuration with the engine's defaults, a 1 s heartbeat, a
+    /// A configuration with the engine's defaults, a 2.5 s heartbeat, a
     /// 5 s key grace, a 180 s talk limit, stats every 60 s, a 5 s handshake time-out, a 5 s
     /// write-stall time-out and a 64 KiB write queue per connection.
     pub fn new(listen: SocketAddr, udp: SocketAddr, tokens: TokenPolicy) -> ServerConfig {

@@ -82,8 +82,8 @@ pub struct WorldBuilder {
 pub const PERIOD_FRAMES: usize = 240;
 
 impl WorldBuilder {
-    /// A world following `seed`, with no nodes yet and a relay with a 1 s
-    /// heartbeat taking any token.
+    /// A world following `seed`, with no nodes yet and a relay with the
+    /// default heartbeat (2.5 s) taking any token.
     pub fn new(seed: u64) -> WorldBuilder {
         WorldBuilder {
             seed,
