@@ -221,3 +221,41 @@ fn a_silent_relay_is_left_3_s_after_the_first_unanswered_heartbeat() {
     );
     assert_near("left", at, first_unanswered + PROBE + HEARTBEAT);
 }
+
+/// The heartbeat a node sends when its stream registers tells the relay
+/// where to send the channel's audio. Lost, it is probed for like a
+/// round's: the relay learns the address a probe (500 ms) later, not a
+/// period later, and the node hears the channel that much sooner.
+#[test]
+fn a_lost_first_heartbeat_is_probed_for_within_500_ms() {
+    let mut config = NodeConfig::new(
+        "alpha",
+        "test-token-0123456789",
+        Duration::from_secs(2),
+        Duration::from_secs(1),
+        1,
+    )
+    .expect("valid node config");
+    config.add_channel("fire", 0).expect("valid channel");
+    let mut world = WorldBuilder::new(1)
+        .connect_rtts(0)
+        .node(NodeSpec::from_config(config).links(LinkModel::clean(5)))
+        .build()
+        .expect("a valid world");
+    world.udp_cut[0] = true;
+    let mut registered = None;
+    for _ in 0..2000 {
+        world.run_for(Duration::from_millis(1));
+        registered = event_at(&world, |e| matches!(e, Event::Registered { .. }));
+        if registered.is_some() {
+            break;
+        }
+    }
+    let registered = registered.expect("the stream registers");
+    // Its heartbeat went out with the registration, into the cut.
+    world.run_for(Duration::from_millis(100));
+    world.udp_cut[0] = false;
+    let sent = until_echo(&mut world);
+    assert_near("the first echoed heartbeat", sent, registered + PROBE);
+    assert_eq!(world.relay.counters().heartbeats, 1);
+}

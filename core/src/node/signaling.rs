@@ -18,7 +18,7 @@ use super::event::{DisconnectReason, Event, Unexpected};
 use super::timer::Timer;
 use super::{
     ChannelIndex, Control, HEARTBEAT_MAX, HEARTBEAT_MIN, KEY_GRACE, Node, Phase, Session, Text,
-    signal_silence_max,
+    probe_interval, signal_silence_max,
 };
 
 impl Node {
@@ -194,7 +194,13 @@ impl Node {
             id: stream_id,
             sender: Sender::new(&session.keys, Direction::NodeToRelay, stream_id),
         });
-        // A first heartbeat tells the relay where this node is.
+        // A first heartbeat tells the relay where this node is; until its
+        // echo comes back, probes follow it as they follow a round's: a
+        // lost one would leave the relay without this node's address, and
+        // the node deaf, until the next round.
+        let probe = now + probe_interval(session.heartbeat);
+        self.timers
+            .set(Timer::HeartbeatRound, probe.min(session.round_next));
         self.heartbeat_us[channel.get()] = self.now.as_micros();
         self.heartbeats_due |= 1 << channel.get();
         self.event(Event::Registered { channel, stream_id });
