@@ -17,8 +17,9 @@ use echostream_sim::world::{LinkModel, NodeSpec, World, WorldBuilder};
 const HEARTBEAT: Duration = Duration::from_millis(HEARTBEAT_MS_DEFAULT as u64);
 const PROBE: Duration = Duration::from_millis(500);
 
-/// One node on channel "fire", 5 ms links, the relay's defaults.
-fn one_node() -> World {
+/// One node on channel "fire", 5 ms links, the relay's defaults, not yet
+/// started.
+fn one_node_world() -> World {
     let mut config = NodeConfig::new(
         "alpha",
         "test-token-0123456789",
@@ -28,11 +29,16 @@ fn one_node() -> World {
     )
     .expect("valid node config");
     config.add_channel("fire", 0).expect("valid channel");
-    let mut world = WorldBuilder::new(1)
+    WorldBuilder::new(1)
         .connect_rtts(0)
         .node(NodeSpec::from_config(config).links(LinkModel::clean(5)))
         .build()
-        .expect("a valid world");
+        .expect("a valid world")
+}
+
+/// [`one_node_world`], welcomed.
+fn one_node() -> World {
+    let mut world = one_node_world();
     world.run_for(Duration::from_millis(500));
     assert!(world.nodes[0].engine.is_welcomed());
     world
@@ -63,6 +69,14 @@ fn until_echo(world: &mut World) -> Instant {
         }
     }
     panic!("no heartbeat echo within 4 s");
+}
+
+/// When the node left its session, and why.
+fn disconnected(world: &World) -> Option<(Instant, DisconnectReason)> {
+    world.nodes[0].events.iter().find_map(|(at, e)| match e {
+        Event::Disconnected { reason, .. } => Some((*at, *reason)),
+        _ => None,
+    })
 }
 
 fn event_at(world: &World, matches: impl Fn(&Event) -> bool) -> Option<Instant> {
@@ -180,14 +194,7 @@ fn a_dead_path_is_lost_3_s_after_the_first_unanswered_heartbeat_and_dead_after_1
         "not before 10 s"
     );
     world.run_for(Duration::from_millis(200));
-    let (at, reason) = world.nodes[0]
-        .events
-        .iter()
-        .find_map(|(at, e)| match e {
-            Event::Disconnected { reason, .. } => Some((*at, *reason)),
-            _ => None,
-        })
-        .expect("the session is given up");
+    let (at, reason) = disconnected(&world).expect("the session is given up");
     assert!(
         matches!(reason, DisconnectReason::PathDead { .. }),
         "{reason:?}"
@@ -207,14 +214,7 @@ fn a_silent_relay_is_left_3_s_after_the_first_unanswered_heartbeat() {
     world.run_for(Duration::from_micros(
         (first_unanswered + Duration::from_millis(3_100)).as_micros() - world.now.as_micros(),
     ));
-    let (at, reason) = world.nodes[0]
-        .events
-        .iter()
-        .find_map(|(at, e)| match e {
-            Event::Disconnected { reason, .. } => Some((*at, *reason)),
-            _ => None,
-        })
-        .expect("the relay is left");
+    let (at, reason) = disconnected(&world).expect("the relay is left");
     assert!(
         matches!(reason, DisconnectReason::SignalSilent { .. }),
         "{reason:?}"
@@ -228,20 +228,7 @@ fn a_silent_relay_is_left_3_s_after_the_first_unanswered_heartbeat() {
 /// period later, and the node hears the channel that much sooner.
 #[test]
 fn a_lost_first_heartbeat_is_probed_for_within_500_ms() {
-    let mut config = NodeConfig::new(
-        "alpha",
-        "test-token-0123456789",
-        Duration::from_secs(2),
-        Duration::from_secs(1),
-        1,
-    )
-    .expect("valid node config");
-    config.add_channel("fire", 0).expect("valid channel");
-    let mut world = WorldBuilder::new(1)
-        .connect_rtts(0)
-        .node(NodeSpec::from_config(config).links(LinkModel::clean(5)))
-        .build()
-        .expect("a valid world");
+    let mut world = one_node_world();
     world.udp_cut[0] = true;
     let mut registered = None;
     for _ in 0..2000 {
