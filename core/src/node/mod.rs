@@ -4,7 +4,7 @@
 //! It owns the link's lifecycle (connect, welcome, time-outs, backoff),
 //! signaling policy, channel registration and stream ids, packet
 //! protection ([`Sender`](crate::crypto::Sender) per stream, one
-//! [`Receiver`](crate::crypto::Receiver)), heartbeats and path health,
+//! [`Receiver`]), heartbeats and path health,
 //! talk-spurts (`transmit`, start flags, end of transmission), datagrams
 //! held across a rekey, and each channel's activity gate with its
 //! pre-roll. The Linux network thread and the simulator are two drivers of
