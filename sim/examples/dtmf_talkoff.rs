@@ -20,6 +20,7 @@ use std::process::{Command, Stdio};
 use echostream_core::tone::dtmf::{DtmfConfig, DtmfDetector, DtmfEvent};
 use echostream_sim::Rng;
 use echostream_sim::audio::{band_noise, dbfs_to_amplitude};
+use echostream_sim::dispatch::{SPOKEN_DIGITS, UNITS, pick};
 
 const RATE_HZ: u32 = 8_000;
 /// Detector blocks, as the capture thread lends them (20 ms).
@@ -41,20 +42,6 @@ const VARIANTS: [&str; 40] = [
     "klatt2", "klatt3", "klatt4", "klatt5", "klatt6", "croak", "Annie", "edward", "Andy", "Alicia",
     "Belinda", "Benjamin", "Caleb", "David", "Gene", "Jacky", "Lee", "Linda", "Max", "Michael",
     "Mike", "Paul", "Rob", "Steph", "grandma", "grandpa",
-];
-const UNITS: [&str; 12] = [
-    "Engine",
-    "Medic",
-    "Ladder",
-    "Rescue",
-    "Squad",
-    "Battalion",
-    "Tanker",
-    "Brush",
-    "Truck",
-    "Ambulance",
-    "Car",
-    "Unit",
 ];
 const INCIDENTS: [&str; 10] = [
     "a structure fire",
@@ -96,13 +83,6 @@ const FILLER: [&str; 14] = [
     "we need a tow truck and traffic control at the intersection",
     "eee ooo aaah mmm, hello hello, testing one two, testing",
 ];
-const NUMBERS: [&str; 10] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-];
-
-fn pick(rng: &mut Rng, list: &[&str]) -> String {
-    list[rng.below(list.len() as u64) as usize].to_string()
-}
 
 /// About 60 words of dispatch traffic.
 fn text(rng: &mut Rng) -> String {
@@ -114,9 +94,9 @@ fn text(rng: &mut Rng) -> String {
                 pick(rng, &UNITS),
                 rng.below(40) + 1,
                 pick(rng, &INCIDENTS),
-                pick(rng, &NUMBERS),
-                pick(rng, &NUMBERS),
-                pick(rng, &NUMBERS),
+                pick(rng, &SPOKEN_DIGITS),
+                pick(rng, &SPOKEN_DIGITS),
+                pick(rng, &SPOKEN_DIGITS),
                 pick(rng, &STREETS),
             ),
             1 => format!(
@@ -128,7 +108,7 @@ fn text(rng: &mut Rng) -> String {
             ),
             2 => format!("{}. ", pick(rng, &FILLER)),
             _ => {
-                let digits: Vec<String> = (0..7).map(|_| pick(rng, &NUMBERS)).collect();
+                let digits: Vec<String> = (0..7).map(|_| pick(rng, &SPOKEN_DIGITS)).collect();
                 format!("Call back number {}. ", digits.join(" "))
             }
         };

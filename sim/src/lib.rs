@@ -11,6 +11,7 @@
 
 pub mod alloc;
 pub mod audio;
+pub mod dispatch;
 pub mod net;
 pub mod page_set;
 pub mod rng;

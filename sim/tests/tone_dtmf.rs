@@ -12,6 +12,7 @@ use echostream_sim::audio::{
     DTMF_COLUMNS_HZ, DTMF_DIGITS, DTMF_ROWS_HZ, Signal, dbfs_to_amplitude, dtmf_pair_hz,
     noise_power_for_snr, samples_in_ms, write_wav_i16,
 };
+use echostream_sim::dispatch::{SPOKEN_DIGITS, UNITS, pick};
 use echostream_sim::rng::Rng;
 
 const RATE_HZ: u32 = 8_000;
@@ -639,20 +640,6 @@ const ESPEAK_VARIANTS: [&str; 16] = [
     "Annie", "edward",
 ];
 
-const UNITS: [&str; 12] = [
-    "Engine",
-    "Medic",
-    "Ladder",
-    "Rescue",
-    "Squad",
-    "Battalion",
-    "Tanker",
-    "Brush",
-    "Truck",
-    "Ambulance",
-    "Car",
-    "Unit",
-];
 const INCIDENTS: [&str; 12] = [
     "a structure fire",
     "a medical call, difficulty breathing",
@@ -699,9 +686,6 @@ const FILLER: [&str; 16] = [
     "we need a tow truck and traffic control at the intersection",
     "medic twelve is ten eight, headed back to the station",
 ];
-const NUMBERS: [&str; 10] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-];
 
 /// One espeak-ng utterance: voice, speed (words per minute), pitch (0–99)
 /// and text.
@@ -716,8 +700,6 @@ struct Utterance {
 /// About 40 minutes of dispatch-style speech, the same every run.
 fn utterances() -> Vec<Utterance> {
     let mut rng = Rng::new(0xd7f3_5eed);
-    let pick =
-        |rng: &mut Rng, list: &[&str]| list[rng.below(list.len() as u64) as usize].to_string();
     let mut out = Vec::new();
     for i in 0..80 {
         let mut text = String::new();
@@ -728,9 +710,9 @@ fn utterances() -> Vec<Utterance> {
                     pick(&mut rng, &UNITS),
                     rng.below(40) + 1,
                     pick(&mut rng, &INCIDENTS),
-                    pick(&mut rng, &NUMBERS),
-                    pick(&mut rng, &NUMBERS),
-                    pick(&mut rng, &NUMBERS),
+                    pick(&mut rng, &SPOKEN_DIGITS),
+                    pick(&mut rng, &SPOKEN_DIGITS),
+                    pick(&mut rng, &SPOKEN_DIGITS),
                     pick(&mut rng, &STREETS),
                 ),
                 1 => format!(
@@ -742,7 +724,8 @@ fn utterances() -> Vec<Utterance> {
                 ),
                 2 => format!("{}. ", pick(&mut rng, &FILLER)),
                 _ => {
-                    let digits: Vec<String> = (0..7).map(|_| pick(&mut rng, &NUMBERS)).collect();
+                    let digits: Vec<String> =
+                        (0..7).map(|_| pick(&mut rng, &SPOKEN_DIGITS)).collect();
                     format!("Call back number {}. ", digits.join(" "))
                 }
             };
