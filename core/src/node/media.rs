@@ -287,16 +287,24 @@ impl Node {
         session.sends_unanswered = unanswered.saturating_add(1);
         session.round_sent_us = now.as_micros();
         session.round_reported = false;
-        // Until an echo moves it to the next round: the next probe.
-        let probe = now + probe_interval(heartbeat);
-        self.timers
-            .set(Timer::HeartbeatRound, probe.min(session.round_next));
+        self.arm_probe(now);
         for (index, c) in self.channels.iter().enumerate() {
             if c.stream.is_some() {
                 self.heartbeats_due |= 1 << index;
                 self.heartbeat_us[index] = now.as_micros();
             }
         }
+    }
+
+    /// Heartbeats just went out: until an echo moves the timer to the next
+    /// round, the next probe is one probe interval on.
+    pub(super) fn arm_probe(&mut self, now: Instant) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        let probe = now + probe_interval(session.heartbeat);
+        self.timers
+            .set(Timer::HeartbeatRound, probe.min(session.round_next));
     }
 
     /// Queues a `ping`; the relay must say something within

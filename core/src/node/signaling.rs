@@ -18,7 +18,7 @@ use super::event::{DisconnectReason, Event, Unexpected};
 use super::timer::Timer;
 use super::{
     ChannelIndex, Control, HEARTBEAT_MAX, HEARTBEAT_MIN, KEY_GRACE, Node, Phase, Session, Text,
-    probe_interval, signal_silence_max,
+    signal_silence_max,
 };
 
 impl Node {
@@ -198,11 +198,9 @@ impl Node {
         // echo comes back, probes follow it as they follow a round's: a
         // lost one would leave the relay without this node's address, and
         // the node deaf, until the next round.
-        let probe = now + probe_interval(session.heartbeat);
-        self.timers
-            .set(Timer::HeartbeatRound, probe.min(session.round_next));
         self.heartbeat_us[channel.get()] = self.now.as_micros();
         self.heartbeats_due |= 1 << channel.get();
+        self.arm_probe(now);
         self.event(Event::Registered { channel, stream_id });
         // Audio that outran this message opens now.
         self.unpark(now);
