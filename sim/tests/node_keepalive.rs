@@ -71,6 +71,13 @@ fn until_echo(world: &mut World) -> Instant {
     panic!("no heartbeat echo within 4 s");
 }
 
+/// Runs the world on to `at`.
+fn run_until(world: &mut World, at: Instant) {
+    world.run_for(Duration::from_micros(
+        at.as_micros() - world.now.as_micros(),
+    ));
+}
+
 /// When the node left its session, and why.
 fn disconnected(world: &World) -> Option<(Instant, DisconnectReason)> {
     world.nodes[0].events.iter().find_map(|(at, e)| match e {
@@ -121,9 +128,7 @@ fn an_idle_node_beats_every_2_5_s_and_pings_every_10_s() {
     let mut world = one_node();
     let round = until_echo(&mut world);
     // Just after a round, so that the window holds whole rounds.
-    world.run_for(Duration::from_micros(
-        (round + Duration::from_millis(100)).as_micros() - world.now.as_micros(),
-    ));
+    run_until(&mut world, round + Duration::from_millis(100));
     let sent = world.nodes[0].engine.counters().heartbeats_sent;
     let echoed = world.nodes[0].engine.counters().heartbeats_echoed;
     let relay_heartbeats = world.relay.counters().heartbeats;
@@ -152,9 +157,7 @@ fn a_dead_path_is_lost_3_s_after_the_first_unanswered_heartbeat_and_dead_after_1
     let first_unanswered = round + HEARTBEAT;
     let sent = world.nodes[0].engine.counters().heartbeats_sent;
     let pinged = pings(&world);
-    world.run_for(Duration::from_micros(
-        (first_unanswered + Duration::from_millis(3_100)).as_micros() - world.now.as_micros(),
-    ));
+    run_until(&mut world, first_unanswered + Duration::from_millis(3_100));
     let lost = event_at(&world, |e| matches!(e, Event::PathLost { .. })).expect("path lost");
     assert_near("path lost", lost, first_unanswered + Duration::from_secs(3));
     // The round, 5 probes, and the one at 3 s.
@@ -183,9 +186,7 @@ fn a_dead_path_is_lost_3_s_after_the_first_unanswered_heartbeat_and_dead_after_1
     let round = until_echo(&mut world);
     world.udp_cut[0] = true;
     let first_unanswered = round + HEARTBEAT;
-    world.run_for(Duration::from_micros(
-        (first_unanswered + Duration::from_millis(9_900)).as_micros() - world.now.as_micros(),
-    ));
+    run_until(&mut world, first_unanswered + Duration::from_millis(9_900));
     assert!(
         world.nodes[0]
             .events
@@ -211,9 +212,7 @@ fn a_silent_relay_is_left_3_s_after_the_first_unanswered_heartbeat() {
     let round = until_echo(&mut world);
     world.relay_mute[0] = true;
     let first_unanswered = round + HEARTBEAT;
-    world.run_for(Duration::from_micros(
-        (first_unanswered + Duration::from_millis(3_100)).as_micros() - world.now.as_micros(),
-    ));
+    run_until(&mut world, first_unanswered + Duration::from_millis(3_100));
     let (at, reason) = disconnected(&world).expect("the relay is left");
     assert!(
         matches!(reason, DisconnectReason::SignalSilent { .. }),

@@ -491,37 +491,23 @@ fn share_a_pair_with_less_of_the_window_must_hold_longer() {
     let tone_start = samples(20.0) as u64;
     // Alone, 35 ms validates (two windows, 30 ms of signal).
     assert_eq!(digits(&run(&shared_digit(0.0, 35.0)).0), [b'5']);
-    // 0.87 of the window: three windows (35 ms of signal).
-    let share_87 = other_for(0.87);
-    assert!(run(&shared_digit(share_87, 30.0)).0.is_empty());
-    let (events, _) = run(&shared_digit(share_87, 100.0));
-    assert_eq!(digits(&events), [b'5']);
-    let held = events[0].end - tone_start;
-    assert!(
-        held >= samples(35.0) as u64 && held <= samples(40.0) as u64,
-        "{events:?}"
-    );
-    // 0.82: four windows (40 ms).
-    let share_82 = other_for(0.82);
-    assert!(run(&shared_digit(share_82, 35.0)).0.is_empty());
-    let (events, _) = run(&shared_digit(share_82, 100.0));
-    assert_eq!(digits(&events), [b'5']);
-    let held = events[0].end - tone_start;
-    assert!(
-        held >= samples(40.0) as u64 && held <= samples(45.0) as u64,
-        "{events:?}"
-    );
-    // 0.75, what talk-off holds for a window or two: five windows (45 ms).
-    let share_75 = other_for(0.75);
-    assert!(run(&shared_digit(share_75, 40.0)).0.is_empty());
-    let (events, stats) = run(&shared_digit(share_75, 100.0));
-    assert_eq!(digits(&events), [b'5']);
-    let held = events[0].end - tone_start;
-    assert!(
-        held >= samples(45.0) as u64 && held <= samples(50.0) as u64,
-        "{events:?}"
-    );
-    assert_eq!(stats.rejected_ratio, 0, "{stats:?}");
+    // Less of the window, more windows: (share, ms of signal needed). At
+    // 0.75, what talk-off holds for a window or two, five windows.
+    for (share, needed_ms) in [(0.87, 35.0), (0.82, 40.0), (0.75, 45.0)] {
+        let other = other_for(share);
+        assert!(
+            run(&shared_digit(other, needed_ms - 5.0)).0.is_empty(),
+            "{share}"
+        );
+        let (events, stats) = run(&shared_digit(other, 100.0));
+        assert_eq!(digits(&events), [b'5'], "{share}");
+        let held = events[0].end - tone_start;
+        assert!(
+            held >= samples(needed_ms) as u64 && held <= samples(needed_ms + 5.0) as u64,
+            "{share}: {events:?}"
+        );
+        assert_eq!(stats.rejected_ratio, 0, "{share}: {stats:?}");
+    }
 }
 
 #[test]
